@@ -1,0 +1,51 @@
+"""Who may do what: the contract's role table, enforced on every command."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from domain.account import Account
+from domain.aggregate import Actor
+from domain.errors import NotAuthorised
+from domain.roles import GRANTS, SYSTEM_USER, Permission, Role
+from domain.user import User
+from application.unit_of_work import UnitOfWork
+
+
+def authorise(
+    uow: UnitOfWork,
+    user_id: str,
+    permission: Permission,
+    effective_date: date,
+    at: datetime,
+    reason: str | None = None,
+    account: Account | None = None,
+) -> Actor:
+    """The actor under which `user_id` may act, or NotAuthorised."""
+    if user_id == SYSTEM_USER:
+        if Role.SYSTEM in GRANTS[permission]:
+            return Actor(SYSTEM_USER, Role.SYSTEM, effective_date, at, reason)
+        raise NotAuthorised(f"user 'system' may not {permission.value}; act as a named user (--as)")
+    user = uow.find(User, user_id)
+    if user is None or user.removed:
+        raise NotAuthorised(f"unknown user {user_id!r}")
+    if permission is Permission.MANAGE_ACCOUNT and account is not None and account.advisor != user_id:
+        raise NotAuthorised(f"user {user_id!r} is not the advisor of account {account.account_id!r}")
+    role = user.role_for(permission)
+    return Actor(user_id, role, effective_date, at, reason)
+
+
+def authorise_read(uow: UnitOfWork, user_id: str, account_id: str | None, advisor: str | None) -> None:
+    """Everyone reads; an advisor only their own accounts."""
+    if user_id == SYSTEM_USER:
+        return
+    user = uow.find(User, user_id)
+    if user is None or user.removed:
+        raise NotAuthorised(f"unknown user {user_id!r}")
+    if any(role in GRANTS[Permission.READ_ANY_ACCOUNT] for role in user.roles):
+        return
+    if account_id is not None and advisor == user_id:
+        return
+    if account_id is None:
+        return
+    raise NotAuthorised(f"user {user_id!r} may not read account {account_id!r}: not its advisor")

@@ -1,0 +1,280 @@
+"""Applies a scenario file as the commands its entries stand for, each authorised
+under the role it needs, all in one unit of work: the whole file or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from application.authorisation import authorise
+from application.scenario import (
+    AccountEntry,
+    CashMovementEntry,
+    CashRequestEntry,
+    DividendEntry,
+    ModelEntry,
+    Scenario,
+    SecurityEntry,
+    SplitEntry,
+    TemplateEntry,
+    TradeEntry,
+    TransferEntry,
+    UserEntry,
+)
+from application.unit_of_work import UnitOfWork
+from domain.account import Account, LotPick
+from domain.aggregate import Actor
+from domain.errors import InvalidInput, NotAuthorised, RuleRefused
+from domain.model import Model
+from domain.parameters import (
+    CashPreferences,
+    Restriction,
+    RestrictionRule,
+    TaxPreferences,
+    TaxStatus,
+    TradingPreferences,
+)
+from domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
+from domain.security import Security
+from domain.settings import FirmSettings
+from domain.template import DEFAULT_DRIFT_LIMIT, DEFAULT_MAX_MODIFICATION, ClassTarget, TargetTemplate
+from domain.user import User
+from domain.values import positive
+
+
+class ScenarioLoader:
+    def __init__(
+        self, uow: UnitOfWork, scenario: Scenario, as_user: str | None, users_in_store: list[str], today: date, at: datetime
+    ) -> None:
+        self.uow = uow
+        self.scenario = scenario
+        self.as_user = as_user
+        self.known_users = list(users_in_store)
+        self.bootstrap = not users_in_store
+        self.as_of = scenario.as_of or today
+        self.at = at
+
+    def run(self) -> None:
+        s = self.scenario
+        for i, entry in enumerate(s.users):
+            self._at(f"users[{i}]", self.user, entry)
+        for i, entry in enumerate(s.securities):
+            self._at(f"securities[{i}]", self.security, entry)
+        if s.prices:
+            self._at("prices", self.prices, s.prices)
+        for i, entry in enumerate(s.models):
+            self._at(f"models[{i}]", self.model, entry)
+        for i, entry in enumerate(s.templates):
+            self._at(f"templates[{i}]", self.template, entry)
+        if s.settings:
+            self._at("settings", self.settings, s.settings)
+        for i, entry in enumerate(s.accounts):
+            self._at(f"accounts[{i}]", self.account, entry)
+        for _, path, apply, entry in sorted(self._dated(), key=lambda item: item[0]):
+            self._at(path, apply, entry)
+
+    def _dated(self) -> list[tuple[date, str, Callable[[Any], None], Any]]:
+        s = self.scenario
+        items: list[tuple[date, str, Callable[[Any], None], Any]] = []
+        items += [(e.date, f"trades[{i}]", self.trade, e) for i, e in enumerate(s.trades)]
+        items += [(e.date or self.as_of, f"cash_requests[{i}]", self.cash_request, e) for i, e in enumerate(s.cash_requests)]
+        items += [(e.date, f"cash_movements[{i}]", self.cash_movement, e) for i, e in enumerate(s.cash_movements)]
+        items += [(e.date, f"transfers[{i}]", self.transfer, e) for i, e in enumerate(s.transfers)]
+        items += [(e.date, f"splits[{i}]", self.split, e) for i, e in enumerate(s.splits)]
+        items += [(e.ex_date, f"dividends[{i}]", self.dividend, e) for i, e in enumerate(s.dividends)]
+        return items
+
+    @staticmethod
+    def _at(path: str, apply: Callable[[Any], None], entry: Any) -> None:
+        try:
+            apply(entry)
+        except (InvalidInput, RuleRefused) as error:
+            raise error.at(path) from None
+
+    # --- who acts ----------------------------------------------------------------------
+
+    def _actor(
+        self, permission: Permission, entry: Any = None, on: date | None = None, account: Account | None = None,
+        advisor: str | None = None,
+    ) -> Actor:
+        explicit = getattr(entry, "actor", None) or self.as_user
+        user = explicit or advisor or self._first_holding(permission)
+        if user is None:
+            raise NotAuthorised(f"no user holds a role that may {permission.value}")
+        reason = getattr(entry, "reason", None)
+        return authorise(self.uow, user, permission, on or self.as_of, self.at, reason, account)
+
+    def _first_holding(self, permission: Permission) -> str | None:
+        for user_id in self.known_users:
+            user = self.uow.find(User, user_id)
+            if user is not None and not user.removed and any(r in GRANTS[permission] for r in user.roles):
+                return user_id
+        return None
+
+    # --- sections --------------------------------------------------------------------
+
+    def user(self, entry: UserEntry) -> None:
+        roles = tuple(parse_role(r) for r in entry.role_names())
+        if self.bootstrap and entry.actor is None:
+            actor = Actor(SYSTEM_USER, Role.ADMIN, self.as_of, self.at, entry.reason or "bootstrap")
+        else:
+            actor = self._actor(Permission.MANAGE_USERS, entry)
+        existing = self.uow.find(User, entry.id)
+        if existing is None:
+            self.uow.add(User.add(entry.id, roles, actor))
+            self.known_users.append(entry.id)
+        else:
+            existing.change_roles(roles, actor)
+
+    def security(self, entry: SecurityEntry) -> None:
+        actor = self._actor(Permission.MANAGE_POLICY, entry)
+        existing = self.uow.find(Security, entry.symbol)
+        if existing is None:
+            self.uow.add(Security.list(entry.symbol, entry.asset_class, entry.wash_group, actor))
+        else:
+            existing.reclassify(entry.asset_class, entry.wash_group, actor)
+
+    def prices(self, closes: dict[date, dict[str, Decimal]]) -> None:
+        self._actor(Permission.MANAGE_MARKET)
+        for day in sorted(closes):
+            for symbol, close in sorted(closes[day].items()):
+                field = f"{day.isoformat()}.{symbol}"
+                if self.uow.find(Security, symbol) is None:
+                    raise InvalidInput(f"unknown symbol {symbol!r}", field)
+                positive(close, field)
+                self.uow.closes.append((day, symbol, close))
+
+    def model(self, entry: ModelEntry) -> None:
+        actor = self._actor(Permission.MANAGE_POLICY, entry)
+        securities = self.uow.mapping(Security)
+        existing = self.uow.find(Model, entry.id)
+        if existing is None:
+            self.uow.add(Model.create(entry.id, entry.weights, securities, actor))
+        else:
+            existing.change_weights(entry.weights, securities, actor)
+
+    def template(self, entry: TemplateEntry) -> None:
+        actor = self._actor(Permission.MANAGE_POLICY, entry)
+        classes = {
+            name: ClassTarget(
+                weight=c.weight,
+                model=c.model,
+                alternatives=tuple(c.alternatives),
+                max_modification=c.max_modification if c.max_modification is not None else DEFAULT_MAX_MODIFICATION,
+                drift_limit=c.drift_limit if c.drift_limit is not None else DEFAULT_DRIFT_LIMIT,
+            )
+            for name, c in entry.classes.items()
+        }
+        models = self.uow.mapping(Model)
+        existing = self.uow.find(TargetTemplate, entry.id)
+        if existing is None:
+            self.uow.add(TargetTemplate.create(entry.id, classes, models, actor))
+        else:
+            existing.change_classes(classes, models, actor)
+
+    def settings(self, values: dict[str, Decimal]) -> None:
+        actor = self._actor(Permission.MANAGE_MARKET)
+        settings = self.uow.find(FirmSettings, "firm")
+        if settings is None:
+            settings = FirmSettings.create(actor)
+            self.uow.add(settings)
+        for key, value in values.items():
+            settings.change(key, value, actor)
+
+    def account(self, entry: AccountEntry) -> None:
+        template = self.uow.get(TargetTemplate, entry.template, "template")
+        advisor = self.uow.get(User, entry.advisor, "advisor")
+        if Role.ADVISOR not in advisor.roles:
+            raise InvalidInput(f"user {entry.advisor!r} is not an advisor", "advisor")
+        account = self.uow.find(Account, entry.id)
+        opened = entry.opened or self.as_of
+        if account is None:
+            actor = self._actor(Permission.MANAGE_ACCOUNT, entry, advisor=entry.advisor)
+            if actor.user != entry.advisor:
+                raise NotAuthorised(f"user {actor.user!r} may not open an account for advisor {entry.advisor!r}")
+            account = Account.open(entry.id, entry.advisor, TaxStatus(entry.tax_status), template, opened, actor)
+            self.uow.add(account)
+            opening = Actor(actor.user, actor.role, opened, actor.at, actor.reason or "opening balance")
+            if entry.cash < 0:
+                raise InvalidInput(f"must not be negative, got {entry.cash}", "cash")
+            if entry.cash > 0:
+                account.deposit(entry.cash, opened, opening)
+            if entry.lots:
+                self._at("lots", lambda lots: account.transfer_in(
+                    [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in lots],
+                    opened, self.uow.mapping(Security), opening), entry.lots)
+        else:
+            if account.advisor != entry.advisor:
+                raise RuleRefused(f"account {entry.id!r} belongs to advisor {account.advisor!r}", "advisor")
+            actor = self._actor(Permission.MANAGE_ACCOUNT, entry, account=account, advisor=account.advisor)
+            account.assign_template(template, self.uow.mapping(Model), actor)
+            account.change_tax_status(TaxStatus(entry.tax_status), actor)
+        if entry.parameters is not None:
+            self._parameters(account, entry, template, actor)
+
+    def _parameters(self, account: Account, entry: AccountEntry, template: TargetTemplate, actor: Actor) -> None:
+        p = entry.parameters
+        assert p is not None
+        securities = self.uow.mapping(Security)
+        if p.modifications is not None:
+            account.set_modifications(p.modifications, template, actor)
+        if p.model_choices is not None:
+            account.set_model_choices(p.model_choices, template, actor)
+        if p.substitutions is not None:
+            account.set_substitutions(p.substitutions, securities, actor)
+        if p.restrictions is not None:
+            restrictions = [Restriction(symbol=r.symbol, rule=RestrictionRule(r.rule), reason=r.reason) for r in p.restrictions]
+            account.set_restrictions(restrictions, securities, actor)
+        if p.tax is not None:
+            account.set_tax_preferences(TaxPreferences(**p.tax.model_dump()), actor)
+        if p.cash is not None:
+            account.set_cash_preferences(CashPreferences(**p.cash.model_dump()), actor)
+        if p.trading is not None:
+            account.set_trading_preferences(TradingPreferences(**p.trading.model_dump()), actor)
+
+    # --- dated entries -------------------------------------------------------------------
+
+    def _account_actor(self, entry: Any, permission: Permission, on: date) -> tuple[Account, Actor]:
+        account = self.uow.get(Account, entry.account, "account")
+        advisor = account.advisor if permission is Permission.MANAGE_ACCOUNT else None
+        return account, self._actor(permission, entry, on, account, advisor)
+
+    def trade(self, entry: TradeEntry) -> None:
+        account, actor = self._account_actor(entry, Permission.MANAGE_MARKET, entry.date)
+        picks = None
+        if entry.lots is not None:
+            picks = [LotPick(lot_id=p.lot_id, acquired=p.acquired, quantity=p.quantity) for p in entry.lots]
+        account.record_trade(entry.side, entry.symbol, entry.quantity, entry.price, entry.date, picks,
+                             self.uow.mapping(Security), actor)
+
+    def cash_request(self, entry: CashRequestEntry) -> None:
+        due_from = entry.date or self.as_of
+        account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, due_from)
+        account.request_cash(entry.amount, due_from, entry.by, actor)
+
+    def cash_movement(self, entry: CashMovementEntry) -> None:
+        account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, entry.date)
+        if entry.amount > 0:
+            account.deposit(entry.amount, entry.date, actor)
+        elif entry.amount < 0:
+            account.withdraw(-entry.amount, entry.date, actor)
+        else:
+            raise InvalidInput("must not be zero", "amount")
+
+    def transfer(self, entry: TransferEntry) -> None:
+        account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, entry.date)
+        account.transfer_in(
+            [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in entry.lots],
+            entry.date, self.uow.mapping(Security), actor,
+        )
+
+    def split(self, entry: SplitEntry) -> None:
+        security = self.uow.get(Security, entry.symbol, "symbol")
+        security.record_split(entry.ratio, entry.date, self._actor(Permission.MANAGE_MARKET, entry, entry.date))
+
+    def dividend(self, entry: DividendEntry) -> None:
+        security = self.uow.get(Security, entry.symbol, "symbol")
+        actor = self._actor(Permission.MANAGE_MARKET, entry, entry.ex_date)
+        security.record_dividend(entry.ex_date, entry.pay_date, entry.per_share, actor)

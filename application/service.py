@@ -1,0 +1,159 @@
+"""The service layer: each use case is a few lines that authorise the actor, load
+aggregates, call one domain method and commit. A missing aggregate becomes a named
+error; a concurrent writer makes the command run again against the new state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timezone
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy import select
+
+from application.authorisation import authorise, authorise_read
+from application.store import EventStore
+from application.unit_of_work import UnitOfWork
+from domain.account import Account
+from domain.errors import ConcurrencyConflict, UnknownEntity
+from domain.roles import Permission
+from infrastructure import prices as price_table
+from infrastructure.eventstore import store_env, store_url
+from projections.audit import audit_events
+from projections.directory import Directory, accounts, users
+from projections.audit import AuditTrail
+from projections.tracking import Projection, ReadModels
+
+T = TypeVar("T")
+
+ATTEMPTS = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Lotline:
+    def __init__(
+        self,
+        url: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.url = store_url(url, dict(os.environ) if environ is None else environ)
+        self.store = EventStore(env=store_env(self.url))
+        self.clock = clock
+        self.read_models = ReadModels(self.store.recorder, self.store.mapper, self.projections())
+        with self.store.recorder.transaction(commit=True) as session:
+            price_table.create_tables(session.connection())
+
+    @staticmethod
+    def projections() -> Sequence[Projection]:
+        return (Directory(), AuditTrail())
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Lotline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def today(self) -> date:
+        return self.clock().date()
+
+    # --- writing -------------------------------------------------------------------
+
+    def execute(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Runs `work` in a fresh unit of work and commits it; when another writer got
+        there first, runs it again against the new state."""
+        for _ in range(ATTEMPTS):
+            uow = UnitOfWork(self.store)
+            result = work(uow)
+            try:
+                self.commit(uow)
+            except IntegrityError:
+                continue
+            return result
+        raise ConcurrencyConflict(f"another writer kept changing the same records; gave up after {ATTEMPTS} attempts")
+
+    def commit(self, uow: UnitOfWork) -> None:
+        with self.store.recorder.transaction(commit=True) as session:
+            changed = uow.changed()
+            if changed:
+                self.store.save(*changed)
+            price_table.record_closes(session, uow.closes)
+
+    # --- reading -------------------------------------------------------------------
+
+    def catch_up(self) -> None:
+        self.read_models.catch_up()
+
+    def rebuild_projections(self, user: str) -> int:
+        uow = UnitOfWork(self.store)
+        authorise(uow, user, Permission.REBUILD_PROJECTIONS, self.today(), self.clock())
+        return self.read_models.rebuild()
+
+    def user_ids(self) -> list[str]:
+        """Users in the order they were added."""
+        self.catch_up()
+        with self.store.recorder.transaction(commit=False) as session:
+            return list(session.execute(select(users.c.user_id).order_by(users.c.added_at)).scalars())
+
+    def account_row(self, account_id: str) -> Any:
+        self.catch_up()
+        with self.store.recorder.transaction(commit=False) as session:
+            row = session.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
+        if row is None:
+            raise UnknownEntity(f"unknown account {account_id!r}", "account")
+        return row
+
+    def authorise_account_read(self, user: str, account_id: str) -> Any:
+        row = self.account_row(account_id)
+        authorise_read(UnitOfWork(self.store), user, account_id, row.advisor)
+        return row
+
+    def audit(self, account_id: str, user: str, since: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+        self.authorise_account_read(user, account_id)
+        query = select(audit_events).where(audit_events.c.account_id == account_id).order_by(audit_events.c.position)
+        if since is not None:
+            query = query.where(audit_events.c.effective_date >= since)
+        if until is not None:
+            query = query.where(audit_events.c.effective_date <= until)
+        with self.store.recorder.transaction(commit=False) as session:
+            rows = session.execute(query).all()
+        import json
+
+        return [
+            {
+                "position": row.position,
+                "type": row.type,
+                "timestamp": row.timestamp,
+                "effective_date": row.effective_date.isoformat(),
+                "actor": row.actor,
+                "role": row.role,
+                "reason": row.reason,
+                "data": json.loads(row.data),
+            }
+            for row in rows
+        ]
+
+    def account_for(self, uow: UnitOfWork, account_id: str, field: str = "account") -> Account:
+        return uow.get(Account, account_id, field)
+
+
+def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str, int]:
+    """Applies a scenario file all or nothing; returns events and closes recorded."""
+    from application.loading import ScenarioLoader
+    from application.scenario import read_scenario
+
+    scenario = read_scenario(path)
+    known = service.user_ids()
+
+    def work(uow: UnitOfWork) -> dict[str, int]:
+        ScenarioLoader(uow, scenario, as_user, known, service.today(), service.clock()).run()
+        return {"events": uow.pending_event_count(), "prices": len(uow.closes)}
+
+    return service.execute(work)

@@ -1,0 +1,399 @@
+"""A client account: one pool of tax lots and cash, customised by its advisor's
+parameters, following one target template."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+import datetime as dt
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from domain.errors import InvalidInput, PolicyLimitExceeded, RuleRefused, UnknownEntity
+from domain.model import Model
+from domain.parameters import (
+    CashPreferences,
+    Parameters,
+    Restriction,
+    TaxPreferences,
+    TaxStatus,
+    TradingPreferences,
+)
+from domain.security import Security
+from domain.template import TargetTemplate
+from domain.values import CASH, WEIGHT_TOLERANCE, non_negative, positive, rate
+
+
+class LotIn(BaseModel):
+    """A lot brought in with its original basis and acquisition date."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    lot_id: str
+    symbol: str
+    quantity: Decimal
+    cost_basis: Decimal
+    acquired: dt.date
+
+
+class LotPick(BaseModel):
+    """Specific identification on a sale: a lot named by id or by acquisition date."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    lot_id: str | None = None
+    acquired: dt.date | None = None
+    quantity: Decimal
+
+
+class Account(Aggregate):
+    account_id: str
+    advisor: str
+    tax_status: TaxStatus
+    template_id: str
+    opened: dt.date
+    parameters: Parameters
+    closed: bool
+    lots_created: int
+    trades_recorded: int
+    # Every event that moves shares or cash, in recorded order; the ledger orders them by date.
+    ledger_events: tuple[DomainEvent, ...]
+    cash_requests: dict[str, CashRequested]
+
+    class Opened(DomainEvent):
+        account_id: str
+        advisor: str
+        tax_status: TaxStatus
+        template: str
+        opened: dt.date
+
+        def apply(self, account: Account) -> None:
+            account.account_id = self.account_id
+            account.advisor = self.advisor
+            account.tax_status = self.tax_status
+            account.template_id = self.template
+            account.opened = self.opened
+            account.parameters = Parameters()
+            account.closed = False
+            account.lots_created = 0
+            account.trades_recorded = 0
+            account.ledger_events = ()
+            account.cash_requests = {}
+
+    class TemplateAssigned(DomainEvent):
+        template: str
+
+        def apply(self, account: Account) -> None:
+            account.template_id = self.template
+
+    class TaxStatusChanged(DomainEvent):
+        tax_status: TaxStatus
+
+        def apply(self, account: Account) -> None:
+            account.tax_status = self.tax_status
+
+    class ModificationsSet(DomainEvent):
+        modifications: dict[str, Decimal]
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"modifications": dict(self.modifications)})
+
+    class ModelChoicesSet(DomainEvent):
+        model_choices: dict[str, str]
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"model_choices": dict(self.model_choices)})
+
+    class SubstitutionsSet(DomainEvent):
+        substitutions: dict[str, str]
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"substitutions": dict(self.substitutions)})
+
+    class RestrictionsSet(DomainEvent):
+        restrictions: tuple[Restriction, ...]
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"restrictions": self.restrictions})
+
+    class TaxPreferencesSet(DomainEvent):
+        tax: TaxPreferences
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"tax": self.tax})
+
+    class CashPreferencesSet(DomainEvent):
+        cash: CashPreferences
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"cash": self.cash})
+
+    class TradingPreferencesSet(DomainEvent):
+        trading: TradingPreferences
+
+        def apply(self, account: Account) -> None:
+            account.parameters = account.parameters.model_copy(update={"trading": self.trading})
+
+    class LotsTransferredIn(DomainEvent):
+        date: dt.date
+        lots: tuple[LotIn, ...]
+
+        def apply(self, account: Account) -> None:
+            account.lots_created += len(self.lots)
+            account.ledger_events = (*account.ledger_events, self)
+
+    class CashDeposited(DomainEvent):
+        date: dt.date
+        amount: Decimal
+
+        def apply(self, account: Account) -> None:
+            account.ledger_events = (*account.ledger_events, self)
+
+    class CashWithdrawn(DomainEvent):
+        date: dt.date
+        amount: Decimal
+
+        def apply(self, account: Account) -> None:
+            account.ledger_events = (*account.ledger_events, self)
+
+    class CashRequested(DomainEvent):
+        request_id: str
+        amount: Decimal
+        due_from: dt.date
+        by: dt.date | None = None
+
+        def apply(self, account: Account) -> None:
+            account.cash_requests = {**account.cash_requests, self.request_id: self}
+
+    class TradeRecorded(DomainEvent):
+        """An executed trade from the firm's history (not one Lotline proposed)."""
+
+        trade_id: str
+        date: dt.date
+        side: Literal["buy", "sell"]
+        symbol: str
+        quantity: Decimal
+        price: Decimal
+        lot_id: str | None = None
+        lots: tuple[LotPick, ...] | None = None
+
+        def apply(self, account: Account) -> None:
+            account.trades_recorded += 1
+            if self.lot_id:
+                account.lots_created += 1
+            account.ledger_events = (*account.ledger_events, self)
+
+    class Closed(DomainEvent):
+        def apply(self, account: Account) -> None:
+            account.closed = True
+
+    @staticmethod
+    def id_for(account_id: str):
+        return aggregate_id("account", account_id)
+
+    @classmethod
+    def open(
+        cls, account_id: str, advisor: str, tax_status: TaxStatus, template: TargetTemplate, opened: date, actor: Actor
+    ) -> Account:
+        if not account_id or not account_id.strip():
+            raise InvalidInput("must not be empty", "id")
+        return cls._start(
+            cls.id_for(account_id), cls.Opened, actor,
+            account_id=account_id, advisor=advisor, tax_status=tax_status,
+            template=template.template_id, opened=opened,
+        )
+
+    # --- template and parameters -------------------------------------------------
+
+    def assign_template(self, template: TargetTemplate, models: Mapping[str, Model], actor: Actor) -> None:
+        self._check_open()
+        if template.template_id == self.template_id:
+            return
+        _check_modifications(self.parameters.modifications, template, "parameters.modifications")
+        _check_model_choices(self.parameters.model_choices, template, "parameters.model_choices")
+        self._trigger(self.TemplateAssigned, actor, template=template.template_id)
+
+    def change_tax_status(self, tax_status: TaxStatus, actor: Actor) -> None:
+        self._check_open()
+        if tax_status != self.tax_status:
+            self._trigger(self.TaxStatusChanged, actor, tax_status=tax_status)
+
+    def set_modifications(self, modifications: Mapping[str, Decimal], template: TargetTemplate, actor: Actor) -> None:
+        self._check_open()
+        _check_modifications(modifications, template, "parameters.modifications")
+        value = {k: modifications[k] for k in sorted(modifications)}
+        if value != self.parameters.modifications:
+            self._trigger(self.ModificationsSet, actor, modifications=value)
+
+    def set_model_choices(self, choices: Mapping[str, str], template: TargetTemplate, actor: Actor) -> None:
+        self._check_open()
+        _check_model_choices(choices, template, "parameters.model_choices")
+        value = {k: choices[k] for k in sorted(choices)}
+        if value != self.parameters.model_choices:
+            self._trigger(self.ModelChoicesSet, actor, model_choices=value)
+
+    def set_substitutions(self, substitutions: Mapping[str, str], securities: Mapping[str, Security], actor: Actor) -> None:
+        self._check_open()
+        for original, substitute in substitutions.items():
+            field = f"parameters.substitutions.{original}"
+            source = _security(securities, original, field)
+            target = _security(securities, substitute, field)
+            if original == substitute:
+                raise InvalidInput(f"a security cannot substitute itself, got {substitute}", field)
+            if source.asset_class != target.asset_class:
+                raise PolicyLimitExceeded(
+                    f"substitution across asset classes: {original} is {source.asset_class}, "
+                    f"{substitute} is {target.asset_class}",
+                    field,
+                )
+        value = {k: substitutions[k] for k in sorted(substitutions)}
+        if value != self.parameters.substitutions:
+            self._trigger(self.SubstitutionsSet, actor, substitutions=value)
+
+    def set_restrictions(self, restrictions: Sequence[Restriction], securities: Mapping[str, Security], actor: Actor) -> None:
+        self._check_open()
+        seen = set()
+        for i, restriction in enumerate(restrictions):
+            _security(securities, restriction.symbol, f"parameters.restrictions[{i}].symbol")
+            key = (restriction.symbol, restriction.rule)
+            if key in seen:
+                raise InvalidInput(f"duplicate restriction {restriction.rule} on {restriction.symbol}", f"parameters.restrictions[{i}]")
+            seen.add(key)
+        value = tuple(restrictions)
+        if value != self.parameters.restrictions:
+            self._trigger(self.RestrictionsSet, actor, restrictions=value)
+
+    def set_tax_preferences(self, tax: TaxPreferences, actor: Actor) -> None:
+        self._check_open()
+        rate(tax.short_term_rate, "parameters.tax.short_term_rate")
+        rate(tax.long_term_rate, "parameters.tax.long_term_rate")
+        if tax.annual_gain_budget is not None:
+            non_negative(tax.annual_gain_budget, "parameters.tax.annual_gain_budget")
+        if tax != self.parameters.tax:
+            self._trigger(self.TaxPreferencesSet, actor, tax=tax)
+
+    def set_cash_preferences(self, cash: CashPreferences, actor: Actor) -> None:
+        self._check_open()
+        rate(cash.reserve, "parameters.cash.reserve")
+        if cash != self.parameters.cash:
+            self._trigger(self.CashPreferencesSet, actor, cash=cash)
+
+    def set_trading_preferences(self, trading: TradingPreferences, actor: Actor) -> None:
+        self._check_open()
+        non_negative(trading.min_trade_value, "parameters.trading.min_trade_value")
+        if trading != self.parameters.trading:
+            self._trigger(self.TradingPreferencesSet, actor, trading=trading)
+
+    # --- holdings and cash ----------------------------------------------------------
+
+    def transfer_in(self, lots: Sequence[tuple[str, Decimal, Decimal, date]], on: date, securities: Mapping[str, Security], actor: Actor) -> None:
+        """Lots arriving with their original basis and acquisition dates."""
+        self._check_open()
+        if not lots:
+            raise InvalidInput("a transfer brings at least one lot", "lots")
+        entries = []
+        for i, (symbol, quantity, cost_basis, acquired) in enumerate(lots):
+            _security(securities, symbol, f"lots[{i}].symbol")
+            positive(quantity, f"lots[{i}].quantity")
+            non_negative(cost_basis, f"lots[{i}].cost_basis")
+            entries.append(LotIn(
+                lot_id=self._lot_id(self.lots_created + i + 1), symbol=symbol,
+                quantity=quantity, cost_basis=cost_basis, acquired=acquired,
+            ))
+        self._trigger(self.LotsTransferredIn, actor, date=on, lots=tuple(entries))
+
+    def deposit(self, amount: Decimal, on: date, actor: Actor) -> None:
+        self._check_open()
+        positive(amount, "amount")
+        self._trigger(self.CashDeposited, actor, date=on, amount=amount)
+
+    def withdraw(self, amount: Decimal, on: date, actor: Actor) -> None:
+        self._check_open()
+        positive(amount, "amount")
+        self._trigger(self.CashWithdrawn, actor, date=on, amount=amount)
+
+    def request_cash(self, amount: Decimal, due_from: date, by: date | None, actor: Actor) -> str:
+        self._check_open()
+        positive(amount, "amount")
+        if by is not None and by < due_from:
+            raise InvalidInput(f"must not be before date {due_from}, got {by}", "by")
+        request_id = f"{self.account_id}/CR{len(self.cash_requests) + 1}"
+        self._trigger(self.CashRequested, actor, request_id=request_id, amount=amount, due_from=due_from, by=by)
+        return request_id
+
+    def record_trade(
+        self, side: str, symbol: str, quantity: Decimal, price: Decimal, on: date,
+        picks: Sequence[LotPick] | None, securities: Mapping[str, Security], actor: Actor,
+    ) -> None:
+        self._check_open()
+        if side not in ("buy", "sell"):
+            raise InvalidInput(f"must be buy or sell, got {side!r}", "side")
+        _security(securities, symbol, "symbol")
+        positive(quantity, "quantity")
+        positive(price, "price")
+        if picks is not None:
+            if side == "buy":
+                raise InvalidInput("a buy opens a new lot; lots are named on sells only", "lots")
+            for i, pick in enumerate(picks):
+                positive(pick.quantity, f"lots[{i}].quantity")
+                if (pick.lot_id is None) == (pick.acquired is None):
+                    raise InvalidInput("name a lot by lot_id or by acquired, not both or neither", f"lots[{i}]")
+            total = sum((p.quantity for p in picks), Decimal(0))
+            if total != quantity:
+                raise InvalidInput(f"lots add up to {total}, the trade is for {quantity}", "lots")
+        self._trigger(
+            self.TradeRecorded, actor,
+            trade_id=f"{self.account_id}/T{self.trades_recorded + 1}", date=on, side=side, symbol=symbol,
+            quantity=quantity, price=price,
+            lot_id=self._lot_id(self.lots_created + 1) if side == "buy" else None,
+            lots=tuple(picks) if picks is not None else None,
+        )
+
+    def close(self, actor: Actor) -> None:
+        self._check_open()
+        self._trigger(self.Closed, actor)
+
+    def _lot_id(self, number: int) -> str:
+        return f"{self.account_id}/L{number}"
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuleRefused(f"account {self.account_id!r} is closed")
+
+
+def _security(securities: Mapping[str, Security], symbol: str, field: str) -> Security:
+    security = securities.get(symbol)
+    if security is None:
+        raise UnknownEntity(f"unknown symbol {symbol!r}", field)
+    return security
+
+
+def _check_modifications(modifications: Mapping[str, Decimal], template: TargetTemplate, field: str) -> None:
+    total = Decimal(0)
+    for asset_class, tilt in modifications.items():
+        where = f"{field}.{asset_class}"
+        target = template.classes.get(asset_class)
+        if target is None:
+            raise InvalidInput(f"template {template.template_id!r} has no class {asset_class!r}", where)
+        if abs(tilt) > target.max_modification:
+            raise PolicyLimitExceeded(
+                f"tilt {tilt} beyond max_modification {target.max_modification} of template {template.template_id!r}",
+                where,
+            )
+        if target.weight + tilt < 0:
+            raise InvalidInput(f"tilt {tilt} takes the class weight below 0", where)
+        total += tilt
+    if abs(total) > WEIGHT_TOLERANCE:
+        raise InvalidInput(f"tilts must sum to 0, got {total}", field)
+
+
+def _check_model_choices(choices: Mapping[str, str], template: TargetTemplate, field: str) -> None:
+    for asset_class, model_id in choices.items():
+        where = f"{field}.{asset_class}"
+        target = template.classes.get(asset_class)
+        if target is None or asset_class == CASH:
+            raise InvalidInput(f"template {template.template_id!r} has no model class {asset_class!r}", where)
+        if model_id not in target.model_choices():
+            allowed = ", ".join(target.model_choices())
+            raise PolicyLimitExceeded(f"model {model_id!r} is not among the template's choices ({allowed})", where)

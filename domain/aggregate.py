@@ -1,0 +1,137 @@
+"""The event-sourced aggregate base, in the style of the eventsourcing library's
+bank-accounts example: a method guards its invariants, then triggers one event; the
+event's `apply` is the only thing that changes state, so replaying the history
+rebuilds exactly the same aggregate.
+
+Events are pydantic models (the contract's JSON shapes come straight from them).
+Every event carries who acted, under which role, the business (effective) date, and a
+reason where a person acted. Time comes in from the caller: the domain has no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar, Self
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.roles import Role
+
+ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://lotline.dev/ids")
+
+
+def aggregate_id(kind: str, key: str) -> UUID:
+    """Stable ids from business keys, so `ACC-1` names the same aggregate everywhere."""
+    return uuid5(ID_NAMESPACE, f"{kind}:{key}")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, under which role, on which business date, when, and why."""
+
+    user: str
+    role: Role
+    effective_date: date
+    at: datetime
+    reason: str | None = None
+
+
+class DomainEvent(BaseModel):
+    """Base of every recorded event. `class_version` plus `upcast_vN_vN1` static
+    methods let the store read old versions of an event forever."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    class_version: ClassVar[int] = 1
+    aggregate_class: ClassVar[type[Aggregate] | None] = None
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: datetime
+    actor: str
+    role: str
+    effective_date: date
+    reason: str | None = None
+
+    @classmethod
+    def upcast(cls, state: dict[str, Any], version: int) -> dict[str, Any]:
+        while version < cls.class_version:
+            state = getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+        return state
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields, without the envelope (for audit and Kafka)."""
+        return self.model_dump(mode="json", exclude=ENVELOPE)
+
+    def apply(self, aggregate: Any) -> None:
+        """Change the aggregate's state. Subclasses override."""
+
+    def mutate(self, aggregate: Aggregate | None) -> Aggregate:
+        if aggregate is None:
+            assert self.aggregate_class is not None, type(self)
+            aggregate = self.aggregate_class.__new__(self.aggregate_class)
+            aggregate._init_envelope(self.originator_id)
+            aggregate.created_on = self.timestamp
+        self.apply(aggregate)
+        aggregate.version = self.originator_version
+        aggregate.modified_on = self.timestamp
+        return aggregate
+
+
+ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "actor", "role", "effective_date", "reason"}
+)
+
+
+class Aggregate:
+    """Mutable aggregate whose state changes only through its own events."""
+
+    id: UUID
+    version: int
+    created_on: datetime
+    modified_on: datetime
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for value in vars(cls).values():
+            if isinstance(value, type) and issubclass(value, DomainEvent):
+                type.__setattr__(value, "aggregate_class", cls)
+
+    def _init_envelope(self, aggregate_id: UUID) -> None:
+        self.id = aggregate_id
+        self.version = 0
+        self._pending: list[DomainEvent] = []
+
+    @classmethod
+    def _start(cls, aggregate_id: UUID, event_class: type[DomainEvent], actor: Actor, **data: Any) -> Self:
+        aggregate = cls.__new__(cls)
+        aggregate._init_envelope(aggregate_id)
+        aggregate.created_on = actor.at
+        aggregate._trigger(event_class, actor, **data)
+        return aggregate
+
+    def _trigger(self, event_class: type[DomainEvent], actor: Actor, **data: Any) -> DomainEvent:
+        event = event_class(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=actor.at,
+            actor=actor.user,
+            role=actor.role.value,
+            effective_date=actor.effective_date,
+            reason=actor.reason,
+            **data,
+        )
+        event.mutate(self)
+        self._pending.append(event)
+        return event
+
+    def collect_events(self) -> list[DomainEvent]:
+        events, self._pending = self._pending, []
+        return events
+
+    @property
+    def pending_events(self) -> tuple[DomainEvent, ...]:
+        return tuple(self._pending)

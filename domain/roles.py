@@ -1,0 +1,56 @@
+"""Roles describe work, not people. The matrix here is the contract's role table."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    POLICY_COMMITTEE = "policy_committee"
+    ADVISOR = "advisor"
+    OVERLAY_MANAGER = "overlay_manager"
+    COMPLIANCE = "compliance"
+    SYSTEM = "system"
+
+
+class Permission(StrEnum):
+    MANAGE_USERS = "manage users"
+    MANAGE_POLICY = "manage securities, models and templates"
+    MANAGE_ACCOUNT = "manage an account"
+    MANAGE_MARKET = "record prices, splits, dividends, trade history and firm settings"
+    REBALANCE = "rebalance"
+    RELEASE_ORDERS = "approve, reject and fill orders"
+    REBUILD_PROJECTIONS = "rebuild projections"
+    READ_ANY_ACCOUNT = "read any account"
+
+
+GRANTS: dict[Permission, tuple[Role, ...]] = {
+    Permission.MANAGE_USERS: (Role.ADMIN,),
+    Permission.MANAGE_POLICY: (Role.POLICY_COMMITTEE,),
+    Permission.MANAGE_ACCOUNT: (Role.ADVISOR,),
+    Permission.MANAGE_MARKET: (Role.OVERLAY_MANAGER,),
+    Permission.REBALANCE: (Role.OVERLAY_MANAGER, Role.SYSTEM),
+    Permission.RELEASE_ORDERS: (Role.OVERLAY_MANAGER,),
+    Permission.REBUILD_PROJECTIONS: (Role.ADMIN,),
+    # An advisor reads only their own accounts; that check needs the account.
+    Permission.READ_ANY_ACCOUNT: (
+        Role.ADMIN,
+        Role.POLICY_COMMITTEE,
+        Role.OVERLAY_MANAGER,
+        Role.COMPLIANCE,
+        Role.SYSTEM,
+    ),
+}
+
+SYSTEM_USER = "system"
+
+
+def parse_role(value: str) -> Role:
+    from domain.errors import InvalidInput
+
+    try:
+        return Role(value)
+    except ValueError:
+        known = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
+        raise InvalidInput(f"unknown role {value!r} (one of {known})", "role") from None

@@ -1,0 +1,78 @@
+"""Firm settings: the overlay manager's dials, recorded as events like everything else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from domain.errors import InvalidInput
+from domain.values import non_negative, positive, to_decimal
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: str
+    description: str
+    check: Callable[[Decimal, str], Decimal]
+
+
+def _whole(value: Decimal, field: str) -> Decimal:
+    positive(value, field)
+    if value != value.to_integral_value():
+        raise InvalidInput(f"must be a whole number, got {value}", field)
+    return value
+
+
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in (
+        Setting("trade_threshold_bp", "5", "trade for net benefit only above this many bp of account value", non_negative),
+        Setting("risk_aversion", "10", "gamma: weight of tracking variance against taxes and costs", positive),
+        Setting("trading_cost_bp", "5", "commission and spread per side, bp of the trade", non_negative),
+        Setting("risk_lookback_days", "252", "closes used to estimate the covariance", _whole),
+        Setting("risk_min_returns", "60", "below this many returns a security gets the diagonal fallback", _whole),
+    )
+}
+
+
+class FirmSettings(Aggregate):
+    values: dict[str, Decimal]
+
+    class Created(DomainEvent):
+        def apply(self, settings: FirmSettings) -> None:
+            settings.values = {}
+
+    class SettingChanged(DomainEvent):
+        key: str
+        value: Decimal
+
+        def apply(self, settings: FirmSettings) -> None:
+            settings.values = {**settings.values, self.key: self.value}
+
+    ID = aggregate_id("settings", "firm")
+
+    @staticmethod
+    def id_for(_: str = "firm"):
+        return FirmSettings.ID
+
+    @classmethod
+    def create(cls, actor: Actor) -> FirmSettings:
+        return cls._start(cls.ID, cls.Created, actor)
+
+    def change(self, key: str, raw: object, actor: Actor) -> None:
+        setting = SETTINGS.get(key)
+        if setting is None:
+            raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "settings")
+        value = setting.check(to_decimal(raw, f"settings.{key}"), f"settings.{key}")
+        if self.value(key) != value:
+            self._trigger(self.SettingChanged, actor, key=key, value=value)
+
+    def value(self, key: str) -> Decimal:
+        return self.values.get(key, Decimal(SETTINGS[key].default))
+
+
+def effective_settings(settings: FirmSettings | None) -> dict[str, Decimal]:
+    return {key: (settings.value(key) if settings else Decimal(s.default)) for key, s in SETTINGS.items()}

@@ -1,0 +1,63 @@
+"""The event store: the eventsourcing library's SQLAlchemy recorder, with pydantic
+events mapped to JSON and upcast from any older `class_version` when read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
+
+from domain.aggregate import DomainEvent
+
+DEFAULT_STORE = "sqlite:///lotline.db"
+ENVELOPE_IDS = {"originator_id", "originator_version"}
+
+
+class PydanticMapper(Mapper[UUID]):
+    """Stores an event as its pydantic JSON; reads it back through its upcasters."""
+
+    def __init__(self, transcoder: Transcoder | None = None) -> None:
+        super().__init__(transcoder=transcoder)  # type: ignore[arg-type]
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        cls = type(domain_event)
+        state = domain_event.model_dump(mode="json", exclude=ENVELOPE_IDS)
+        if cls.class_version > 1:
+            state["class_version"] = cls.class_version
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(cls),
+            state=json.dumps(state, separators=(",", ":")).encode(),
+        )
+
+    def to_domain_event(self, stored_event: Any) -> DomainEvent:
+        cls: type[DomainEvent] = resolve_topic(stored_event.topic)
+        state = json.loads(stored_event.state)
+        version = state.pop("class_version", 1)
+        if version < cls.class_version:
+            state = cls.upcast(state, version)
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return cls.model_validate(state)
+
+
+def store_url(explicit: str | None, environ: dict[str, str]) -> str:
+    """--store, then LOTLINE_STORE, then the embedded SQLite file."""
+    return explicit or environ.get("LOTLINE_STORE") or DEFAULT_STORE
+
+
+def store_env(url: str) -> dict[str, str]:
+    """Settings for the eventsourcing application, passed in (not via os.environ) so
+    several stores can live in one process."""
+    if url.startswith("sqlite") and "timeout=" not in url:
+        # Two processes on one SQLite file wait for each other's write lock.
+        url += ("&" if "?" in url else "?") + "timeout=60"
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "SQLALCHEMY_URL": url,
+        "CREATE_TABLE": "y",
+    }

@@ -1,0 +1,67 @@
+"""The audit trail: every event of every account, oldest first, with who acted, under
+which role, when it was recorded and the business date it took effect."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, Uuid, select
+from sqlalchemy.orm import Session
+
+from domain.account import Account
+from domain.aggregate import DomainEvent
+from projections.directory import accounts
+from projections.tracking import Projection
+
+metadata = MetaData()
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("originator_id", Uuid, nullable=False, index=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("type", String(64), nullable=False),
+    Column("timestamp", String(40), nullable=False),
+    Column("effective_date", Date, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("data", Text, nullable=False),
+)
+
+
+class AuditTrail(Projection):
+    name = "audit"
+    metadata = metadata
+
+    def __init__(self) -> None:
+        self._accounts: dict = {}
+
+    def _account_id(self, session: Session, originator_id) -> str:
+        if originator_id not in self._accounts:
+            self._accounts = dict(session.execute(select(accounts.c.originator_id, accounts.c.account_id)).all())
+        return self._accounts[originator_id]
+
+    def apply(self, session: Session, event: DomainEvent, position: int) -> None:
+        if type(event).aggregate_class is not Account:
+            return
+        if isinstance(event, Account.Opened):
+            self._accounts[event.originator_id] = event.account_id
+        account_id = self._account_id(session, event.originator_id)
+        session.execute(audit_events.insert().values(
+            position=position,
+            originator_id=event.originator_id,
+            account_id=account_id,
+            type=type(event).__name__,
+            timestamp=event.timestamp.isoformat(),
+            effective_date=event.effective_date,
+            actor=event.actor,
+            role=event.role,
+            reason=event.reason,
+            data=json.dumps(event.data(), sort_keys=True),
+        ))
+
+    def clear(self, session: Session) -> None:
+        super().clear(session)
+        self._accounts = {}

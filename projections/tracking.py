@@ -1,0 +1,127 @@
+"""Tracked read models. Each projection applies every event exactly once: its rows and
+its tracking position are written in one transaction, and a writer that finds the
+position moved under it (another process caught up first) rolls back and retries."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, select, update
+from sqlalchemy.orm import Session
+
+from domain.aggregate import DomainEvent
+
+tracking_metadata = MetaData()
+
+projection_tracking = Table(
+    "projection_tracking",
+    tracking_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+BATCH = 2000
+
+
+class Projection(ABC):
+    """A read model: its tables, how an event changes them, and how to empty them."""
+
+    name: str
+    metadata: MetaData
+
+    @abstractmethod
+    def apply(self, session: Session, event: DomainEvent, position: int) -> None: ...
+
+    def begin_batch(self, session: Session) -> None:
+        """Called before a batch; a projection may load state it keeps in memory."""
+
+    def end_batch(self, session: Session) -> None:
+        """Called after a batch, before commit; a projection may flush buffered rows."""
+
+    def clear(self, session: Session) -> None:
+        for table in reversed(self.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
+class ReadModels:
+    """Keeps a set of projections caught up with the event store."""
+
+    def __init__(self, recorder: Any, mapper: Any, projections: Sequence[Projection]) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.projections = list(projections)
+        self._created = False
+
+    def create_tables(self) -> None:
+        if self._created:
+            return
+        with self.recorder.transaction(commit=True) as session:
+            connection = session.connection()
+            tracking_metadata.create_all(connection, checkfirst=True)
+            for projection in self.projections:
+                projection.metadata.create_all(connection, checkfirst=True)
+            known = set(session.execute(select(projection_tracking.c.name)).scalars())
+            for projection in self.projections:
+                if projection.name not in known:
+                    session.execute(projection_tracking.insert().values(name=projection.name, position=0))
+        self._created = True
+
+    def catch_up(self) -> int:
+        """Applies every event not yet applied; returns how many notifications were read."""
+        self.create_tables()
+        total = 0
+        while True:
+            read = self._apply_batch()
+            if read == 0:
+                return total
+            total += read
+
+    def _apply_batch(self) -> int:
+        names = [p.name for p in self.projections]
+        with self.recorder.transaction(commit=True) as session:
+            # The first statement writes, so the transaction holds the write lock from
+            # here on (SQLite) or locks the tracking rows (PostgreSQL).
+            session.execute(
+                update(projection_tracking)
+                .where(projection_tracking.c.name.in_(names))
+                .values(position=projection_tracking.c.position)
+            )
+            positions = dict(
+                session.execute(
+                    select(projection_tracking.c.name, projection_tracking.c.position)
+                    .where(projection_tracking.c.name.in_(names))
+                ).all()
+            )
+            start = min(positions.values(), default=0)
+            notifications = self.recorder.select_notifications(start=start, limit=BATCH, inclusive_of_start=False)
+            if not notifications:
+                return 0
+            events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+            for projection in self.projections:
+                done = positions[projection.name]
+                pending = [(position, event) for position, event in events if position > done]
+                if not pending:
+                    continue
+                projection.begin_batch(session)
+                for position, event in pending:
+                    projection.apply(session, event, position)
+                projection.end_batch(session)
+                session.execute(
+                    update(projection_tracking)
+                    .where(projection_tracking.c.name == projection.name)
+                    .values(position=pending[-1][0])
+                )
+            return len(notifications)
+
+    def rebuild(self) -> int:
+        """Empties every read model and applies the whole history again."""
+        self.create_tables()
+        with self.recorder.transaction(commit=True) as session:
+            for projection in self.projections:
+                projection.clear(session)
+                session.execute(
+                    update(projection_tracking).where(projection_tracking.c.name == projection.name).values(position=0)
+                )
+        return self.catch_up()
