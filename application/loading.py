@@ -202,9 +202,10 @@ class ScenarioLoader:
             if entry.cash > 0:
                 account.deposit(entry.cash, opened, opening)
             if entry.lots:
-                self._at("lots", lambda lots: account.transfer_in(
-                    [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in lots],
-                    opened, self.uow.mapping(Security), opening), entry.lots)
+                account.transfer_in(
+                    [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in entry.lots],
+                    opened, self.uow.mapping(Security), opening,
+                )
         else:
             if account.advisor != entry.advisor:
                 raise RuleRefused(f"account {entry.id!r} belongs to advisor {account.advisor!r}", "advisor")

@@ -21,9 +21,15 @@ class Security(Aggregate):
     delisted: bool
 
     class Listed(DomainEvent):
+        # v1 had no wash group: every security was its own group.
+        class_version = 2
         symbol: str
         asset_class: str
         wash_group: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> dict:
+            return {**state, "wash_group": state["symbol"]}
 
         def apply(self, security: Security) -> None:
             security.symbol = self.symbol

@@ -1,0 +1,82 @@
+"""The event store itself: old event versions read back upcast; concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from eventsourcing.persistence import StoredEvent
+
+from application.service import Lotline
+from domain.account import Account
+from domain.security import Security
+from tests.scenarios import CONTRACT_EXAMPLE
+
+
+def test_a_stored_v1_event_is_read_back_upcast(store_url):
+    with Lotline(store_url) as lotline:
+        v1_state = {
+            "timestamp": "2024-05-01T20:00:00+00:00", "actor": "ipc", "role": "policy_committee",
+            "effective_date": "2024-05-01", "reason": None, "symbol": "VTI", "asset_class": "us_equity",
+        }
+        lotline.store.recorder.insert_events([StoredEvent(
+            originator_id=Security.id_for("VTI"), originator_version=1,
+            topic="domain.security:Security.Listed", state=json.dumps(v1_state).encode(),
+        )])
+        security = lotline.store.repository.get(Security.id_for("VTI"))
+        assert security.wash_group == "VTI"
+        assert security.asset_class == "us_equity"
+        # New events are written at the current version and read back unchanged.
+        fresh = lotline.store.mapper.to_stored_event(Security.list("ITOT", "us_equity", "us-total", _actor()).collect_events()[0])
+        assert json.loads(fresh.state)["class_version"] == 2
+        assert lotline.store.mapper.to_domain_event(fresh).wash_group == "us-total"
+
+
+def _actor():
+    from datetime import date, datetime, timezone
+
+    from domain.aggregate import Actor
+    from domain.roles import Role
+
+    return Actor("ipc", Role.POLICY_COMMITTEE, date(2026, 1, 5), datetime(2026, 1, 5, tzinfo=timezone.utc))
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from application.service import Lotline, load_scenario
+    url, folder, name, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    with Lotline(url) as lotline:
+        for i in range(count):
+            path = folder / f"{name}-{i}.yaml"
+            path.write_text(
+                "cash_movements:\\n"
+                f"  - {{account: ACC-1, date: 2026-01-20, amount: '{i + 1}', reason: '{name} {i}'}}\\n"
+            )
+            load_scenario(lotline, path, None)
+""")
+
+
+def test_two_writers_on_one_account_lose_no_event(store_url, tmp_path):
+    with Lotline(store_url) as lotline:
+        from application.service import load_scenario
+
+        scenario = tmp_path / "firm.yaml"
+        scenario.write_text(CONTRACT_EXAMPLE)
+        load_scenario(lotline, scenario, None)
+    count = 12
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, store_url, str(tmp_path), name, str(count)],
+                         stderr=subprocess.PIPE, text=True)
+        for name in ("first", "second")
+    ]
+    for writer in writers:
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err
+    with Lotline(store_url) as lotline:
+        trail = lotline.audit("ACC-1", "carol")
+        account = lotline.store.repository.get(Account.id_for("ACC-1"))
+    reasons = [e["reason"] for e in trail if e["type"] == "CashDeposited" and e["effective_date"] == "2026-01-20"]
+    assert sorted(reasons) == sorted(f"{n} {i}" for n in ("first", "second") for i in range(count))
+    assert account.version == len(trail)
