@@ -14,7 +14,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 
 from domain.errors import InvalidInput, LotlineError, RuleRefused
@@ -150,14 +149,20 @@ def main(argv: list[str] | None = None) -> int:
     except LotlineError as error:
         print(f"lotline: error: {error}", file=sys.stderr)
         return 1
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("lotline: aborted", file=sys.stderr)
         return 1
-    except click.ClickException as error:
-        print(f"lotline: bad input: {error.format_message()}", file=sys.stderr)
-        return 2
+    except Exception as error:
+        # Typer's own usage errors (unknown option, missing argument), as one line.
+        if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+            if type(error).__name__ == "NoArgsIsHelpError":
+                print(error.format_message(), file=sys.stderr)
+                return 2
+            print(f"lotline: bad input: {error.format_message()}", file=sys.stderr)
+            return 2
+        raise
     return 0
 
 
