@@ -168,3 +168,231 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     sys.exit(main())
+
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Answer as of the end of this date (default today).")]
+
+
+def _today(lotline: Any) -> date:
+    return lotline.today()
+
+
+@app.command()
+def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
+         store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Open tax lots of an account."""
+    from application.queries import lots_report
+
+    with service(store) as lotline:
+        report = lots_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
+    if as_json:
+        return emit_json(report)
+    from rich.table import Table
+
+    table = Table(title=f"Open lots of {account} as of {report['as_of']} (cash {report['cash']})")
+    for column in ("lot", "symbol", "quantity", "cost basis", "acquired", "holding period from", "wash-sale adj."):
+        table.add_column(column, justify="right" if column in ("quantity", "cost basis", "wash-sale adj.") else "left")
+    for lot in report["lots"]:
+        table.add_row(lot["lot_id"], lot["symbol"], lot["quantity"], lot["cost_basis"], lot["acquired"],
+                      lot["holding_period_start"], lot["wash_sale_adjustment"])
+    console().print(table)
+
+
+@app.command()
+def gains(account: Annotated[str, typer.Argument(help="Account id.")],
+          year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None,
+          store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Realised gains and losses: short and long term, wash-sale disallowed amounts."""
+    from application.queries import gains_report
+
+    with service(store) as lotline:
+        report = gains_report(lotline, account, acting_user(as_user), year or _today(lotline).year)
+    if as_json:
+        return emit_json(report)
+    from rich.table import Table
+
+    table = Table(title=f"Realised in {report['year']} by {account}: short term {report['short_term']}, "
+                        f"long term {report['long_term']}, disallowed {report['disallowed_loss']}")
+    for column in ("date", "symbol", "quantity", "proceeds", "cost basis", "gain", "term", "disallowed", "lot"):
+        table.add_column(column)
+    for r in report["realizations"]:
+        table.add_row(r["date"], r["symbol"], r["quantity"], r["proceeds"], r["cost_basis"], r["gain"], r["term"],
+                      r["disallowed_loss"], r["lot_id"])
+    console().print(table)
+
+
+@app.command()
+def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
+             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Positions, market values, weights against target, drift per asset class."""
+    from application.queries import holdings_report
+
+    with service(store) as lotline:
+        report = holdings_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
+    if as_json:
+        return emit_json(report)
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=f"{account} as of {report['as_of']}: value {report['total_value']}, cash {report['cash']}")
+    for column in ("symbol", "class", "quantity", "market value", "weight", "target"):
+        table.add_column(column, justify="left" if column in ("symbol", "class") else "right")
+    for p in report["positions"]:
+        table.add_row(p["symbol"], p["asset_class"] or "", p["quantity"], p["market_value"], p["weight"], p["target_weight"])
+    out.print(table)
+    classes = Table(title="Asset classes")
+    for column in ("class", "weight", "target", "drift", "limit"):
+        classes.add_column(column, justify="left" if column == "class" else "right")
+    for c in report["asset_classes"]:
+        classes.add_row(c["asset_class"], c["weight"], c["target_weight"], c["drift"], c["drift_limit"] or "")
+    out.print(classes)
+    for note in report["notes"]:
+        out.print(f"note: {note}")
+
+
+@prices_app.command("load")
+def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMBOL...) or long (date,symbol,close).")],
+                store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Load closing prices; bad rows are reported by line and nothing is loaded."""
+    from application.service import load_prices
+
+    with service(store) as lotline:
+        read = load_prices(lotline, file, acting_user(as_user))
+    if as_json:
+        emit_json({"file": str(file), "closes": read})
+    else:
+        console().print(f"Read {read} closes from {file}.")
+
+
+@app.command()
+def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or change.")] = None,
+             value: Annotated[str | None, typer.Argument(help="New value (overlay manager).")] = None,
+             reason: Annotated[str | None, typer.Option(help="Why the setting changes.")] = None,
+             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Firm settings: show them, or change one."""
+    from application.service import change_setting, firm_settings
+    from domain.settings import SETTINGS
+
+    if key is not None and key not in SETTINGS:
+        raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "key")
+    with service(store) as lotline:
+        if value is not None:
+            change_setting(lotline, key, value, acting_user(as_user), reason)
+        current = firm_settings(lotline, acting_user(as_user))
+    shown = {key: current[key]} if key else current
+    if as_json:
+        return emit_json({k: v["value"] for k, v in shown.items()})
+    from rich.table import Table
+
+    table = Table(title="Firm settings")
+    for column in ("key", "value", "default", "meaning"):
+        table.add_column(column)
+    for k, v in shown.items():
+        table.add_row(k, v["value"], v["default"], v["description"])
+    console().print(table)
+
+
+AccountOpt = Annotated[list[str] | None, typer.Option("--account", help="Only this account (repeatable).")]
+DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default today).")]
+
+
+@app.command()
+def rebalance(date_: DateOpt = None, account: AccountOpt = None,
+              workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: the machine's cores).")] = None,
+              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """The daily analysis: one recorded decision per account and trading day."""
+    from application.rebalance import rebalance as run
+
+    with service(store) as lotline:
+        on = parse_date(date_, "date") or _today(lotline)
+        results = run(lotline, on, account, acting_user(as_user))
+    document = {
+        "date": on.isoformat(),
+        "decisions": [
+            {"decision_id": r.decision_id, "account": r.account, "trade": r.trade, "reasons": list(r.reasons),
+             "benefit": str(r.benefit), "orders": r.orders, **({"existing": True} if r.existing else {})}
+            for r in results if r.decision_id
+        ],
+        "failures": [{"account": r.account, "reason": r.failure} for r in results if r.failure],
+    }
+    if as_json:
+        return emit_json(document)
+    from rich.table import Table
+
+    table = Table(title=f"Rebalance {on.isoformat()}")
+    for column in ("account", "decision", "trade", "reasons", "benefit", "orders"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.account, r.decision_id or "-", "yes" if r.trade else "no",
+                      ", ".join(r.reasons) or (f"failed: {r.failure}" if r.failure else ""), str(r.benefit), str(r.orders))
+    console().print(table)
+
+
+@app.command()
+def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("--account")] = None,
+           status: Annotated[str | None, typer.Option(help="proposed, approved, rejected or filled.")] = None,
+           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Proposed, approved, rejected and filled orders."""
+    from application.queries import orders_report
+
+    with service(store) as lotline:
+        report = orders_report(lotline, acting_user(as_user), parse_date(date_, "date"), account, status)
+    if as_json:
+        return emit_json(report)
+    from rich.table import Table
+
+    table = Table(title="Orders")
+    for column in ("order", "date", "side", "symbol", "quantity", "price", "reason", "status"):
+        table.add_column(column)
+    for o in report["orders"]:
+        table.add_row(o["order_id"], o["date"], o["side"], o["symbol"], o["quantity"], o["price"], o["reason"], o["status"])
+    console().print(table)
+
+
+@app.command()
+def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-1/2026-03-02.")],
+            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Why a decision traded or did not: triggers, objective terms, each order's reason."""
+    from application.replay import explain as run
+
+    with service(store) as lotline:
+        report = run(lotline, decision, acting_user(as_user))
+    if as_json:
+        return emit_json(report)
+    out = console()
+    out.print(f"[bold]{report['decision_id']}[/]: {'trades' if report['trade'] else 'does not trade'} "
+              f"(recorded {report['recorded_at']} by {report['actor']} as {report['role']})")
+    for t in report["triggers"]:
+        out.print(f"  - {t['trigger']}: {t['meaning']}")
+    b, a = report["objective_before"], report["objective_after"]
+    out.print(f"Objective in dollars, before -> after: tracking {b['tracking']} -> {a['tracking']}, "
+              f"tax {b['tax']} -> {a['tax']}, cost {b['cost']} -> {a['cost']}, total {b['total']} -> {a['total']}")
+    out.print(f"Net benefit {report['benefit']} against a threshold of {report['threshold']} "
+              f"on an account worth {report['total_value']}.")
+    listed = report.get("orders_proposed", report.get("orders_considered", []))
+    out.print("Orders proposed:" if report["trade"] else "Orders it would have proposed:" if listed else "No orders.")
+    for o in listed:
+        lots = "; lots " + ", ".join(f"{x['lot_id']} x {x['quantity']}" for x in o["lots"]) if o["lots"] else ""
+        out.print(f"  {o['side']} {o['quantity']} {o['symbol']} at {o['price']} ({o['value']}): {o['why']}{lots}")
+    for note in report["notes"]:
+        out.print(f"note: {note}")
+
+
+@app.command()
+def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
+           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
+    from application.replay import replay as run
+
+    with service(store) as lotline:
+        outcome = run(lotline, decision, acting_user(as_user))
+    if as_json:
+        emit_json({"decision_id": decision, "identical": outcome.identical, "differences": outcome.differences})
+    elif outcome.identical:
+        console().print(f"{decision}: replayed identically ({len(outcome.recorded.orders)} orders).")
+    else:
+        print(f"{decision}: replay differs:", file=sys.stderr)
+        for line in outcome.differences:
+            print(f"  {line}", file=sys.stderr)
+    if not outcome.identical:
+        raise typer.Exit(1)

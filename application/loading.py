@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from application.authorisation import authorise
+from application.books import check_book
 from application.scenario import (
     AccountEntry,
     CashMovementEntry,
@@ -249,6 +250,8 @@ class ScenarioLoader:
             picks = [LotPick(lot_id=p.lot_id, acquired=p.acquired, quantity=p.quantity) for p in entry.lots]
         account.record_trade(entry.side, entry.symbol, entry.quantity, entry.price, entry.date, picks,
                              self.uow.mapping(Security), actor)
+        if entry.side == "sell":
+            check_book(self.uow, account)
 
     def cash_request(self, entry: CashRequestEntry) -> None:
         due_from = entry.date or self.as_of

@@ -18,6 +18,7 @@ from application.unit_of_work import UnitOfWork
 from domain.account import Account
 from domain.errors import ConcurrencyConflict, UnknownEntity
 from domain.roles import Permission
+from infrastructure import market as market_table
 from infrastructure import prices as price_table
 from infrastructure.eventstore import store_env, store_url
 from projections.audit import audit_events
@@ -44,13 +45,17 @@ class Lotline:
         self.url = store_url(url, dict(os.environ) if environ is None else environ)
         self.store = EventStore(env=store_env(self.url))
         self.clock = clock
-        self.read_models = ReadModels(self.store.recorder, self.store.mapper, self.projections())
+        self.read_models = ReadModels(self.store.recorder, self.store.mapper, self.projections(self.store))
         with self.store.recorder.transaction(commit=True) as session:
             price_table.create_tables(session.connection())
+            market_table.create_tables(session.connection())
 
     @staticmethod
-    def projections() -> Sequence[Projection]:
-        return (Directory(), AuditTrail())
+    def projections(store: EventStore) -> Sequence[Projection]:
+        from projections.decisions import DecisionsAndOrders
+        from projections.lots import LotsAndGains
+
+        return (Directory(), AuditTrail(), LotsAndGains(store.repository.get), DecisionsAndOrders())
 
     def close(self) -> None:
         self.store.close()
@@ -157,3 +162,45 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
         return {"events": uow.pending_event_count(), "prices": len(uow.closes)}
 
     return service.execute(work)
+
+
+def load_prices(service: Lotline, path: Any, user: str) -> int:
+    """Loads a price file all or nothing; returns the closes recorded (corrections included)."""
+    from application.price_files import read_price_file
+    from domain.security import Security
+
+    closes = read_price_file(path)
+
+    def work(uow: UnitOfWork) -> int:
+        authorise(uow, user, Permission.MANAGE_MARKET, service.today(), service.clock())
+        for symbol in sorted({s for _, s, _ in closes}):
+            if uow.find(Security, symbol) is None:
+                raise UnknownEntity(f"unknown symbol {symbol!r}", "file")
+        uow.closes.extend(closes)
+        return len(closes)
+
+    return service.execute(work)
+
+
+def firm_settings(service: Lotline, user: str) -> dict[str, Any]:
+    from domain.settings import SETTINGS, FirmSettings, effective_settings
+
+    uow = UnitOfWork(service.store)
+    authorise_read(uow, user, None, None)
+    values = effective_settings(uow.find(FirmSettings, "firm"))
+    return {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
+            for key in sorted(SETTINGS)}
+
+
+def change_setting(service: Lotline, key: str, value: str, user: str, reason: str | None = None) -> None:
+    from domain.settings import FirmSettings
+
+    def work(uow: UnitOfWork) -> None:
+        actor = authorise(uow, user, Permission.MANAGE_MARKET, service.today(), service.clock(), reason)
+        settings = uow.find(FirmSettings, "firm")
+        if settings is None:
+            settings = FirmSettings.create(actor)
+            uow.add(settings)
+        settings.change(key, value, actor)
+
+    service.execute(work)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from domain.decision import DecisionInputs, DecisionOutcome, LotRelief
 from domain.errors import InvalidInput, PolicyLimitExceeded, RuleRefused, UnknownEntity
 from domain.model import Model
 from domain.parameters import (
@@ -58,8 +59,11 @@ class Account(Aggregate):
     lots_created: int
     trades_recorded: int
     # Every event that moves shares or cash, in recorded order; the ledger orders them by date.
-    ledger_events: tuple[DomainEvent, ...]
+    ledger_events: list[DomainEvent]
     cash_requests: dict[str, CashRequested]
+    fulfilled_requests: set[str]
+    decisions: dict[dt.date, str]
+    orders: dict[str, str]  # order id -> status
 
     class Opened(DomainEvent):
         account_id: str
@@ -78,8 +82,11 @@ class Account(Aggregate):
             account.closed = False
             account.lots_created = 0
             account.trades_recorded = 0
-            account.ledger_events = ()
+            account.ledger_events = []
             account.cash_requests = {}
+            account.fulfilled_requests = set()
+            account.decisions = {}
+            account.orders = {}
 
     class TemplateAssigned(DomainEvent):
         template: str
@@ -141,21 +148,21 @@ class Account(Aggregate):
 
         def apply(self, account: Account) -> None:
             account.lots_created += len(self.lots)
-            account.ledger_events = (*account.ledger_events, self)
+            account.ledger_events.append(self)
 
     class CashDeposited(DomainEvent):
         date: dt.date
         amount: Decimal
 
         def apply(self, account: Account) -> None:
-            account.ledger_events = (*account.ledger_events, self)
+            account.ledger_events.append(self)
 
     class CashWithdrawn(DomainEvent):
         date: dt.date
         amount: Decimal
 
         def apply(self, account: Account) -> None:
-            account.ledger_events = (*account.ledger_events, self)
+            account.ledger_events.append(self)
 
     class CashRequested(DomainEvent):
         request_id: str
@@ -182,7 +189,60 @@ class Account(Aggregate):
             account.trades_recorded += 1
             if self.lot_id:
                 account.lots_created += 1
-            account.ledger_events = (*account.ledger_events, self)
+            account.ledger_events.append(self)
+
+    class DecisionRecorded(DomainEvent):
+        """One analysis of the account on one day, with every input it read."""
+
+        decision_id: str
+        date: dt.date
+        inputs: DecisionInputs
+        outcome: DecisionOutcome
+
+        def apply(self, account: Account) -> None:
+            account.decisions[self.date] = self.decision_id
+            if self.outcome.trade:
+                for order in self.outcome.orders:
+                    account.orders[order.order_id] = "proposed"
+
+    class OrdersApproved(DomainEvent):
+        order_ids: tuple[str, ...]
+
+        def apply(self, account: Account) -> None:
+            for order_id in self.order_ids:
+                account.orders[order_id] = "approved"
+
+    class OrdersRejected(DomainEvent):
+        order_ids: tuple[str, ...]
+
+        def apply(self, account: Account) -> None:
+            for order_id in self.order_ids:
+                account.orders[order_id] = "rejected"
+
+    class TradeExecuted(DomainEvent):
+        """An approved order filled, with the lots it opened or relieved."""
+
+        order_id: str
+        date: dt.date
+        side: Literal["buy", "sell"]
+        symbol: str
+        quantity: Decimal
+        price: Decimal
+        lot_id: str | None = None
+        lots: tuple[LotRelief, ...] | None = None
+
+        def apply(self, account: Account) -> None:
+            account.orders[self.order_id] = "filled"
+            if self.lot_id:
+                account.lots_created += 1
+            account.ledger_events.append(self)
+
+    class CashRequestFulfilled(DomainEvent):
+        request_id: str
+        date: dt.date
+
+        def apply(self, account: Account) -> None:
+            account.fulfilled_requests.add(self.request_id)
 
     class Closed(DomainEvent):
         def apply(self, account: Account) -> None:
@@ -349,6 +409,26 @@ class Account(Aggregate):
             lot_id=self._lot_id(self.lots_created + 1) if side == "buy" else None,
             lots=tuple(picks) if picks is not None else None,
         )
+
+    def due_cash_requests(self, on: dt.date) -> list[CashRequested]:
+        """Requests due on a date: from their date until fulfilled."""
+        return [
+            r for r_id, r in sorted(self.cash_requests.items())
+            if r.due_from <= on and r_id not in self.fulfilled_requests
+        ]
+
+    # --- decisions and orders -------------------------------------------------------------
+
+    def decision_id_for(self, on: dt.date) -> str:
+        return f"{self.account_id}/{on.isoformat()}"
+
+    def record_decision(self, on: dt.date, inputs: DecisionInputs, outcome: DecisionOutcome, actor: Actor) -> str:
+        self._check_open()
+        if on in self.decisions:
+            raise RuleRefused(f"account {self.account_id!r} already has decision {self.decisions[on]}", "date")
+        decision_id = self.decision_id_for(on)
+        self._trigger(self.DecisionRecorded, actor, decision_id=decision_id, date=on, inputs=inputs, outcome=outcome)
+        return decision_id
 
     def close(self, actor: Actor) -> None:
         self._check_open()

@@ -3,13 +3,11 @@ which role, when it was recorded and the business date it took effect."""
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, Uuid, select
 from sqlalchemy.orm import Session
 
 from domain.account import Account
-from domain.aggregate import DomainEvent
+from domain.aggregate import ENVELOPE, DomainEvent
 from projections.directory import accounts
 from projections.tracking import Projection
 
@@ -37,6 +35,7 @@ class AuditTrail(Projection):
 
     def __init__(self) -> None:
         self._accounts: dict = {}
+        self._rows: list[dict] = []
 
     def _account_id(self, session: Session, originator_id) -> str:
         if originator_id not in self._accounts:
@@ -49,7 +48,7 @@ class AuditTrail(Projection):
         if isinstance(event, Account.Opened):
             self._accounts[event.originator_id] = event.account_id
         account_id = self._account_id(session, event.originator_id)
-        session.execute(audit_events.insert().values(
+        self._rows.append(dict(
             position=position,
             originator_id=event.originator_id,
             account_id=account_id,
@@ -59,8 +58,13 @@ class AuditTrail(Projection):
             actor=event.actor,
             role=event.role,
             reason=event.reason,
-            data=json.dumps(event.data(), sort_keys=True),
+            data=event.model_dump_json(exclude=ENVELOPE),
         ))
+
+    def end_batch(self, session: Session) -> None:
+        if self._rows:
+            session.execute(audit_events.insert(), self._rows)
+            self._rows = []
 
     def clear(self, session: Session) -> None:
         super().clear(session)

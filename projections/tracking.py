@@ -22,7 +22,18 @@ projection_tracking = Table(
     Column("position", Integer, nullable=False),
 )
 
-BATCH = 2000
+BATCH = 5000
+
+
+class _Notification:
+    __slots__ = ("id", "originator_id", "originator_version", "topic", "state")
+
+    def __init__(self, id: int, originator_id: Any, originator_version: int, topic: str, state: bytes) -> None:
+        self.id = id
+        self.originator_id = originator_id
+        self.originator_version = originator_version
+        self.topic = topic
+        self.state = bytes(state) if isinstance(state, memoryview) else state
 
 
 class Projection(ABC):
@@ -95,7 +106,7 @@ class ReadModels:
                 ).all()
             )
             start = min(positions.values(), default=0)
-            notifications = self.recorder.select_notifications(start=start, limit=BATCH, inclusive_of_start=False)
+            notifications = self._select_notifications(session, start)
             if not notifications:
                 return 0
             events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
@@ -114,6 +125,18 @@ class ReadModels:
                     .values(position=pending[-1][0])
                 )
             return len(notifications)
+
+    def _select_notifications(self, session: Session, after: int) -> list[Any]:
+        # Core, not the recorder's ORM query: a projection reads every event ever
+        # recorded, and building ORM objects for each costs more than the projection.
+        table = self.recorder.events_record_cls.__table__
+        query = (
+            select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.id > after)
+            .order_by(table.c.id)
+            .limit(BATCH)
+        )
+        return [_Notification(*row) for row in session.execute(query)]
 
     def rebuild(self) -> int:
         """Empties every read model and applies the whole history again."""

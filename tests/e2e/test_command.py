@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ FIRM = Path(__file__).resolve().parents[2] / "examples" / "firm.yaml"
 
 
 def lotline(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("lotline")
+    # The command installed beside the interpreter running the tests, else on PATH.
+    executable = shutil.which("lotline", path=str(Path(sys.executable).parent)) or shutil.which("lotline")
     if executable is None:
         pytest.fail("the lotline command is not installed (pip install .)")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LOTLINE_")}

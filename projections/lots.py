@@ -1,0 +1,288 @@
+"""Open lots, realised gains and cash of every account, with everything recorded so far
+applied (the latest state). Books are kept in memory while a process catches up and
+advanced incrementally; an event dated before what a book has already applied (a
+backdated trade, a split recorded late) rebuilds that one account from its history.
+Only the rows that changed are written, so the cost follows the events, not the books."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, delete, select, tuple_
+from sqlalchemy.orm import Session
+
+from domain.account import Account
+from domain.aggregate import DomainEvent
+from domain.book import LEDGER_EVENTS, AccountBook, CorporateAction, actions_of, build_book, event_date
+from domain.security import Security
+from projections.tracking import Projection
+
+metadata = MetaData()
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("lot_id", String(160), primary_key=True),
+    Column("symbol", String(32), nullable=False, index=True),
+    Column("quantity", String(40), nullable=False),
+    Column("cost_basis", String(40), nullable=False),
+    Column("acquired", Date, nullable=False),
+    Column("holding_period_start", Date, nullable=False),
+    Column("wash_sale_adjustment", String(40), nullable=False),
+)
+
+realized_gains = Table(
+    "realized_gains",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("date", Date, nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("quantity", String(40), nullable=False),
+    Column("proceeds", String(40), nullable=False),
+    Column("cost_basis", String(40), nullable=False),
+    Column("gain", String(40), nullable=False),
+    Column("term", String(8), nullable=False),
+    Column("disallowed_loss", String(40), nullable=False),
+    Column("lot_id", String(160), nullable=False),
+)
+
+account_cash = Table(
+    "account_cash",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("cash", String(40), nullable=False),
+    Column("latest_date", Date, nullable=True),
+)
+
+corporate_actions = Table(
+    "corporate_actions",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("symbol", String(32), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("ratio", String(40), nullable=True),
+    Column("per_share", String(40), nullable=True),
+    Column("pay_date", Date, nullable=True),
+)
+
+
+@dataclass
+class _Book:
+    account_id: str
+    book: AccountBook
+    version: int
+    written_lots: dict[str, tuple] = field(default_factory=dict)
+    written_gains: list[tuple] = field(default_factory=list)
+    written_cash: tuple | None = None
+    rewrite: bool = False
+
+
+class LotsAndGains(Projection):
+    name = "lots"
+    metadata = metadata
+
+    def __init__(self, load_account: Callable[[UUID], Account]) -> None:
+        self._load_account = load_account
+        self._reset()
+
+    def _reset(self) -> None:
+        self._books: dict[UUID, _Book] = {}
+        self._actions: dict[str, list[CorporateAction]] = {}
+        self._groups: dict[str, str] = {}
+        self._loaded = False
+        self._dirty: set[UUID] = set()
+
+    def clear(self, session: Session) -> None:
+        super().clear(session)
+        self._reset()
+        self._loaded = True
+
+    def begin_batch(self, session: Session) -> None:
+        if self._loaded:
+            return
+        from projections.directory import securities
+
+        self._groups = dict(session.execute(select(securities.c.symbol, securities.c.wash_group)).all())
+        for row in session.execute(select(corporate_actions).order_by(corporate_actions.c.position)):
+            self._actions.setdefault(row.symbol, []).append(_action(row))
+        self._loaded = True
+
+    # --- events ------------------------------------------------------------------------
+
+    def apply(self, session: Session, event: DomainEvent, position: int) -> None:
+        if isinstance(event, (Security.Listed, Security.Reclassified)):
+            symbol = getattr(event, "symbol", None) or self._symbol_of(event.originator_id)
+            self._groups[symbol] = event.wash_group
+            return
+        action = actions_of(event)
+        if action is not None:
+            self._record_action(session, action, position)
+            return
+        if type(event).aggregate_class is not Account:
+            return
+        if isinstance(event, Account.Opened):
+            self._books[event.originator_id] = _Book(event.account_id, AccountBook(self._group), event.originator_version)
+            self._dirty.add(event.originator_id)
+            return
+        state = self._books.get(event.originator_id)
+        if state is None:
+            if not isinstance(event, LEDGER_EVENTS):
+                return
+            state = self._load(event.originator_id)
+        if event.originator_version <= state.version:
+            return  # already in the book (it was built from a later state of the account)
+        state.version = event.originator_version
+        if not isinstance(event, LEDGER_EVENTS):
+            return
+        horizon = state.book.horizon
+        if horizon is None or event_date(event) >= horizon:
+            state.book.apply_event(event)
+        else:
+            self._rebuild(event.originator_id, state)
+        self._dirty.add(event.originator_id)
+
+    def _record_action(self, session: Session, action: CorporateAction, position: int) -> None:
+        session.execute(corporate_actions.insert().values(
+            position=position, symbol=action.symbol, date=action.date,
+            ratio=None if action.ratio is None else str(action.ratio),
+            per_share=None if action.per_share is None else str(action.per_share), pay_date=action.pay_date,
+        ))
+        self._actions.setdefault(action.symbol, []).append(action)
+        holders = {oid for oid, state in self._books.items() if state.book.ledger.position(action.symbol)}
+        on_file = session.execute(select(lots.c.account_id).where(lots.c.symbol == action.symbol).distinct()).scalars()
+        known = {state.account_id for state in self._books.values()}
+        for account_id in sorted(set(on_file) - known):
+            holders.add(Account.id_for(account_id))
+        for oid in sorted(holders):
+            state = self._books.get(oid) or self._load(oid)
+            horizon = state.book.horizon
+            if horizon is None or action.date >= horizon:
+                state.book.apply_action(action)
+            else:
+                self._rebuild(oid, state)
+            self._dirty.add(oid)
+
+    # --- books -------------------------------------------------------------------------
+
+    def _group(self, symbol: str) -> str:
+        return self._groups.get(symbol, symbol)
+
+    def _symbol_of(self, originator_id: UUID) -> str:
+        for symbol in self._groups:
+            if Security.id_for(symbol) == originator_id:
+                return symbol
+        raise LookupError(originator_id)
+
+    def _all_actions(self) -> list[CorporateAction]:
+        return [a for symbol in sorted(self._actions) for a in self._actions[symbol]]
+
+    def _load(self, oid: UUID) -> _Book:
+        """An account not in memory: built from its stored history; its rows rewritten."""
+        account = self._load_account(oid)
+        state = _Book(account.account_id, build_book(account.ledger_events, self._all_actions(), self._group),
+                      account.version, rewrite=True)
+        self._books[oid] = state
+        self._dirty.add(oid)
+        return state
+
+    def _rebuild(self, oid: UUID, state: _Book) -> None:
+        account = self._load_account(oid)
+        events = [e for e in account.ledger_events if e.originator_version <= state.version]
+        state.book = build_book(events, self._all_actions(), self._group)
+
+    # --- writing -----------------------------------------------------------------------
+
+    def end_batch(self, session: Session) -> None:
+        lot_deletes: list[tuple[str, str]] = []
+        lot_inserts: list[dict[str, Any]] = []
+        gain_deletes: list[tuple[str, int]] = []
+        gain_inserts: list[dict[str, Any]] = []
+        cash_deletes: list[str] = []
+        cash_inserts: list[dict[str, Any]] = []
+        for oid in sorted(self._dirty, key=str):
+            state = self._books[oid]
+            account_id = state.account_id
+            if state.rewrite:
+                session.execute(delete(lots).where(lots.c.account_id == account_id))
+                session.execute(delete(realized_gains).where(realized_gains.c.account_id == account_id))
+                session.execute(delete(account_cash).where(account_cash.c.account_id == account_id))
+                state.written_lots, state.written_gains, state.written_cash, state.rewrite = {}, [], None, False
+            current = {lot.lot_id: _lot_row(lot) for lot in state.book.open_lots()}
+            for lot_id, row in state.written_lots.items():
+                if current.get(lot_id) != row:
+                    lot_deletes.append((account_id, lot_id))
+            for lot_id, row in current.items():
+                if state.written_lots.get(lot_id) != row:
+                    lot_inserts.append(_lot_dict(account_id, lot_id, row))
+            state.written_lots = current
+            gains = [_gain_row(r) for r in state.book.realizations()]
+            for seq, row in enumerate(gains):
+                old = state.written_gains[seq] if seq < len(state.written_gains) else None
+                if old != row:
+                    if old is not None:
+                        gain_deletes.append((account_id, seq))
+                    gain_inserts.append(_gain_dict(account_id, seq, row))
+            for seq in range(len(gains), len(state.written_gains)):
+                gain_deletes.append((account_id, seq))
+            state.written_gains = gains
+            cash = (str(state.book.cash_including_declared()), state.book.latest_date())
+            if cash != state.written_cash:
+                if state.written_cash is not None:
+                    cash_deletes.append(account_id)
+                cash_inserts.append({"account_id": account_id, "cash": cash[0], "latest_date": cash[1]})
+                state.written_cash = cash
+        self._dirty.clear()
+        for chunk in _chunks(lot_deletes):
+            session.execute(delete(lots).where(tuple_(lots.c.account_id, lots.c.lot_id).in_(chunk)))
+        for chunk in _chunks(gain_deletes):
+            session.execute(delete(realized_gains).where(tuple_(realized_gains.c.account_id, realized_gains.c.seq).in_(chunk)))
+        for chunk in _chunks(cash_deletes):
+            session.execute(delete(account_cash).where(account_cash.c.account_id.in_(chunk)))
+        if lot_inserts:
+            session.execute(lots.insert(), lot_inserts)
+        if gain_inserts:
+            session.execute(realized_gains.insert(), gain_inserts)
+        if cash_inserts:
+            session.execute(account_cash.insert(), cash_inserts)
+
+
+def _chunks(items: list, size: int = 400) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _action(row: Any) -> CorporateAction:
+    from decimal import Decimal
+
+    return CorporateAction(
+        row.symbol, row.date, ratio=Decimal(row.ratio) if row.ratio is not None else None,
+        per_share=Decimal(row.per_share) if row.per_share is not None else None, pay_date=row.pay_date,
+    )
+
+
+def _lot_row(lot: Any) -> tuple:
+    return (lot.symbol, str(lot.quantity), str(lot.cost_basis), lot.acquired, lot.holding_period_start,
+            str(lot.wash_sale_adjustment))
+
+
+def _lot_dict(account_id: str, lot_id: str, row: tuple) -> dict[str, Any]:
+    symbol, quantity, cost_basis, acquired, start, adjustment = row
+    return {"account_id": account_id, "lot_id": lot_id, "symbol": symbol, "quantity": quantity,
+            "cost_basis": cost_basis, "acquired": acquired, "holding_period_start": start,
+            "wash_sale_adjustment": adjustment}
+
+
+def _gain_row(r: Any) -> tuple:
+    return (r.date, r.symbol, str(r.quantity), str(r.proceeds), str(r.cost_basis), str(r.gain), r.term,
+            str(r.disallowed_loss), r.lot_id)
+
+
+def _gain_dict(account_id: str, seq: int, row: tuple) -> dict[str, Any]:
+    day, symbol, quantity, proceeds, basis, gain, term, disallowed, lot_id = row
+    return {"account_id": account_id, "seq": seq, "date": day, "symbol": symbol, "quantity": quantity,
+            "proceeds": proceeds, "cost_basis": basis, "gain": gain, "term": term, "disallowed_loss": disallowed,
+            "lot_id": lot_id}
