@@ -1,0 +1,246 @@
+"""The daily analysis: for each account, rebuild its book, pose the optimisation, solve
+it, and record one decision with every input it read. `replay` does the same from the
+history as it stood at a decision and compares."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+from sqlalchemy import select
+
+from application.authorisation import authorise
+from application.books import AccountHistory, account_history
+from application.unit_of_work import UnitOfWork
+from domain.account import Account
+from domain.aggregate import Actor
+from domain.decision import DecisionInputs, DecisionOutcome
+from domain.errors import InvalidInput, RuleRefused, UnknownEntity
+from domain.market import MarketSnapshot
+from domain.model import Model
+from domain.roles import Permission
+from domain.security import Security
+from domain.settings import FirmSettings, effective_settings
+from domain.targets import security_targets
+from domain.template import TargetTemplate
+from infrastructure import market as market_table
+from infrastructure import prices as price_table
+from infrastructure.calendar import is_trading_day
+from projections.decisions import decisions
+from projections.directory import accounts, securities as security_rows
+
+
+@dataclass
+class DayContext:
+    """Firm-wide inputs of one analysis day, read once and shared by every account."""
+
+    on: date
+    settings_version: int
+    settings: dict[str, Decimal]
+    snapshot: MarketSnapshot
+    digest: str
+    risk: Any
+    templates: dict[str, TargetTemplate] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    securities: dict[str, Security] = field(default_factory=dict)
+
+    def template(self, uow: UnitOfWork, template_id: str) -> TargetTemplate:
+        if template_id not in self.templates:
+            self.templates[template_id] = uow.get(TargetTemplate, template_id, "template")
+        return self.templates[template_id]
+
+    def model_map(self, uow: UnitOfWork) -> _Cached:
+        return _Cached(self.models, uow, Model)
+
+    def security_map(self, uow: UnitOfWork) -> _Cached:
+        return _Cached(self.securities, uow, Security)
+
+
+class _Cached(dict):
+    def __init__(self, cache: dict, uow: UnitOfWork, cls: type) -> None:
+        super().__init__()
+        self._cache, self._uow, self._cls = cache, uow, cls
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self._cache:
+            found = self._uow.find(self._cls, key)
+            if found is None:
+                return default
+            self._cache[key] = found
+        return self._cache[key]
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+
+def libraries() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("lotline", "numpy", "scipy", "cvxopt", "eventsourcing", "pydantic"):
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def check_trading_day(on: date) -> None:
+    if not is_trading_day(on):
+        raise InvalidInput(f"{on.isoformat()} is not an NYSE trading day", "date")
+
+
+def day_context(service: Any, on: date) -> DayContext:
+    """Settings, the day's market snapshot (stored, content-addressed) and risk model."""
+    uow = UnitOfWork(service.store)
+    settings_aggregate = uow.find(FirmSettings, "firm")
+    settings = effective_settings(settings_aggregate)
+    lookback = int(settings["risk_lookback_days"])
+    with service.store.recorder.transaction(commit=False) as session:
+        symbols = list(session.execute(select(security_rows.c.symbol).order_by(security_rows.c.symbol)).scalars())
+        closes = price_table.history(session, symbols, on)
+    splits = {}
+    for symbol in symbols:
+        security = uow.find(Security, symbol)
+        if security is not None and security.splits:
+            splits[symbol] = list(security.splits)
+    snapshot = MarketSnapshot.build(on, closes, splits, lookback + 1)
+    risk = snapshot.risk_model(lookback, int(settings["risk_min_returns"]))
+    return DayContext(on, settings_aggregate.version if settings_aggregate else 0, settings, snapshot,
+                      snapshot.digest(), risk)
+
+
+def analyse_account(uow: UnitOfWork, account: Account, context: DayContext) -> tuple[DecisionInputs, DecisionOutcome]:
+    """Inputs and outcome of one account's analysis (pure but for reading aggregates)."""
+    from domain.analysis import analyse, conclude
+    from domain.optimiser import optimise
+
+    template = context.template(uow, account.template_id)
+    models = context.model_map(uow)
+    targets = security_targets(template, models, account.parameters)
+    history = account_history(uow, account, set(targets.weights))
+    for symbol, security in history.securities.items():
+        context.securities.setdefault(symbol, security)
+    return run_analysis(account, history, template, models, context)
+
+
+def run_analysis(
+    account: Account, history: AccountHistory, template: TargetTemplate, models: Any, context: DayContext,
+) -> tuple[DecisionInputs, DecisionOutcome]:
+    from domain.analysis import analyse, conclude
+    from domain.optimiser import optimise
+
+    on = context.on
+    book = history.book(on)
+    prices = {s: context.snapshot.latest[s] for s in history.securities if s in context.snapshot.latest}
+    analysis = analyse(account, book, template, models, history.securities, context.settings, prices, context.risk, on)
+    result = optimise(analysis.problem)
+    outcome = conclude(analysis, result, account.decision_id_for(on))
+    used_models = {m for m in set(analysis.targets.models_used.values()) | {
+        account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model}}
+    inputs = DecisionInputs(
+        account_version=account.version,
+        template_id=template.template_id,
+        template_version=template.version,
+        model_versions={m: models[m].version for m in sorted(used_models) if m in models},
+        security_versions={s: sec.version for s, sec in sorted(history.securities.items())},
+        settings_version=context.settings_version,
+        settings=context.settings,
+        market_digest=context.digest,
+        risk_digest=context.risk.digest(),
+        tax_status=account.tax_status.value,
+        parameters=account.parameters,
+        cash=analysis.cash,
+        lots=analysis.lots,
+        prices=analysis.prices,
+        total_value=analysis.total_value.quantize(Decimal("0.01")),
+        required_cash=analysis.required_cash,
+        gain_budget_remaining=analysis.gain_budget_remaining,
+        optimiser={k: str(v) for k, v in sorted(vars_of(analysis.problem.settings).items())},
+        libraries=libraries(),
+    )
+    return inputs, outcome
+
+
+def vars_of(settings: Any) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.__slots__}
+
+
+@dataclass
+class AccountResult:
+    account: str
+    decision_id: str | None
+    trade: bool = False
+    reasons: tuple[str, ...] = ()
+    benefit: Decimal = Decimal(0)
+    orders: int = 0
+    existing: bool = False
+    failure: str | None = None
+
+
+def open_accounts(service: Any, wanted: list[str] | None) -> list[str]:
+    service.catch_up()
+    with service.store.recorder.transaction(commit=False) as session:
+        rows = session.execute(select(accounts.c.account_id, accounts.c.closed).order_by(accounts.c.account_id)).all()
+    known = {r.account_id: r.closed for r in rows}
+    if wanted:
+        for account_id in wanted:
+            if account_id not in known:
+                raise UnknownEntity(f"unknown account {account_id!r}", "account")
+        return sorted(set(wanted))
+    return [a for a, closed in known.items() if not closed]
+
+
+def existing_decisions(service: Any, on: date) -> dict[str, Any]:
+    with service.store.recorder.transaction(commit=False) as session:
+        return {r.account_id: r for r in session.execute(select(decisions).where(decisions.c.date == on))}
+
+
+def result_of_row(row: Any) -> AccountResult:
+    import json
+
+    return AccountResult(row.account_id, row.decision_id, row.trade, tuple(json.loads(row.reasons)),
+                         Decimal(row.benefit), row.order_count, existing=True)
+
+
+def rebalance_one(service: Any, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+    def work(uow: UnitOfWork) -> AccountResult:
+        account = uow.get(Account, account_id, "account")
+        if context.on in account.decisions:
+            return AccountResult(account_id, account.decisions[context.on], existing=True)
+        inputs, outcome = analyse_account(uow, account, context)
+        decision_id = account.record_decision(context.on, inputs, outcome, actor)
+        return AccountResult(account_id, decision_id, outcome.trade, outcome.reasons, outcome.benefit,
+                             len(outcome.orders) if outcome.trade else 0)
+
+    return service.execute(work)
+
+
+def rebalance(service: Any, on: date, wanted: list[str] | None, user: str, progress: Any = None) -> list[AccountResult]:
+    check_trading_day(on)
+    actor = authorise(UnitOfWork(service.store), user, Permission.REBALANCE, on, service.clock())
+    ids = open_accounts(service, wanted)
+    done = existing_decisions(service, on)
+    context = day_context(service, on)
+    with service.store.recorder.transaction(commit=True) as session:
+        market_table.store_snapshot(session, context.snapshot)
+    results = []
+    for account_id in ids:
+        if account_id in done:
+            results.append(result_of_row(done[account_id]))
+        else:
+            try:
+                results.append(rebalance_one(service, account_id, context, actor))
+            except (InvalidInput, RuleRefused) as error:
+                results.append(AccountResult(account_id, None, failure=str(error)))
+        if progress is not None:
+            progress(account_id)
+    return results

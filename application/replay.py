@@ -1,0 +1,169 @@
+"""Replay and explain a recorded decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from application.books import AccountHistory
+from application.rebalance import DayContext, run_analysis
+from application.unit_of_work import UnitOfWork
+from domain.account import Account
+from domain.book import CorporateAction
+from domain.errors import UnknownEntity
+from domain.model import Model
+from domain.security import Security
+from domain.settings import FirmSettings
+from domain.template import TargetTemplate
+from infrastructure.market import load_snapshot
+from projections.decisions import decisions
+
+
+def recorded_decision(service: Any, decision_id: str, user: str) -> Account.DecisionRecorded:
+    service.catch_up()
+    with service.store.recorder.transaction(commit=False) as session:
+        row = session.execute(select(decisions).where(decisions.c.decision_id == decision_id)).first()
+    if row is None:
+        raise UnknownEntity(f"unknown decision {decision_id!r}", "decision")
+    service.authorise_account_read(user, row.account_id)
+    events = service.store.events.get(Account.id_for(row.account_id), gt=row.originator_version - 1,
+                                      lte=row.originator_version)
+    (event,) = list(events)
+    return event
+
+
+@dataclass
+class ReplayOutcome:
+    decision_id: str
+    identical: bool
+    differences: list[str]
+    recorded: Any
+    replayed: Any
+
+
+def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
+    """Rebuilds every input from the history as it stood at the decision and runs the
+    same analysis again; compares order for order."""
+    event = recorded_decision(service, decision_id, user)
+    inputs = event.inputs
+    repository = service.store.repository
+    account = repository.get(event.originator_id, version=inputs.account_version)
+    template = repository.get(TargetTemplate.id_for(inputs.template_id), version=inputs.template_version)
+    models = {m: repository.get(Model.id_for(m), version=v) for m, v in inputs.model_versions.items()}
+    securities = {s: repository.get(Security.id_for(s), version=v) for s, v in inputs.security_versions.items()}
+    settings = inputs.settings
+    if inputs.settings_version:
+        recorded_settings = repository.get(FirmSettings.ID, version=inputs.settings_version)
+        from domain.settings import effective_settings
+
+        settings = effective_settings(recorded_settings)
+    with service.store.recorder.transaction(commit=False) as session:
+        snapshot = load_snapshot(session, inputs.market_digest)
+    differences: list[str] = []
+    if snapshot is None:
+        return ReplayOutcome(decision_id, False, [f"market snapshot {inputs.market_digest} is missing"], event, None)
+    risk = snapshot.risk_model(int(settings["risk_lookback_days"]), int(settings["risk_min_returns"]))
+    actions = []
+    for symbol, security in securities.items():
+        actions += [CorporateAction(symbol, day, ratio=ratio) for day, ratio in security.splits]
+        actions += [CorporateAction(symbol, ex, per_share=p, pay_date=pay) for ex, pay, p in security.dividends]
+    actions.sort(key=lambda a: (a.date, a.symbol, a.ratio is None))
+    history = AccountHistory(account, securities, actions)
+    context = DayContext(event.date, inputs.settings_version, dict(settings), snapshot, inputs.market_digest, risk,
+                         {template.template_id: template}, dict(models), dict(securities))
+    replayed_inputs, replayed = run_analysis(account, history, template, models, context)
+    if risk.digest() != inputs.risk_digest:
+        differences.append(f"risk model digest: recorded {inputs.risk_digest[:12]}, replayed {risk.digest()[:12]}")
+    if replayed_inputs.lots != inputs.lots:
+        differences.append("lots differ from the recorded ones")
+    if replayed_inputs.cash != inputs.cash:
+        differences.append(f"cash: recorded {inputs.cash}, replayed {replayed_inputs.cash}")
+    recorded = event.outcome
+    if recorded.trade != replayed.trade:
+        differences.append(f"trade: recorded {recorded.trade}, replayed {replayed.trade}")
+    if recorded.reasons != replayed.reasons:
+        differences.append(f"reasons: recorded {list(recorded.reasons)}, replayed {list(replayed.reasons)}")
+    if recorded.benefit != replayed.benefit:
+        differences.append(f"benefit: recorded {recorded.benefit}, replayed {replayed.benefit}")
+    recorded_orders = {o.order_id: o for o in recorded.orders}
+    replayed_orders = {o.order_id: o for o in replayed.orders}
+    for order_id in sorted(set(recorded_orders) | set(replayed_orders)):
+        a, b = recorded_orders.get(order_id), replayed_orders.get(order_id)
+        if a is None:
+            differences.append(f"{order_id}: not recorded, replayed {_order(b)}")
+        elif b is None:
+            differences.append(f"{order_id}: recorded {_order(a)}, not replayed")
+        elif a != b:
+            differences.append(f"{order_id}: recorded {_order(a)}, replayed {_order(b)}")
+    return ReplayOutcome(decision_id, not differences, differences, recorded, replayed)
+
+
+def _order(order: Any) -> str:
+    lots = ", ".join(f"{r.lot_id}:{r.quantity}" for r in order.lots)
+    return f"{order.side} {order.quantity} {order.symbol} @ {order.price}" + (f" from [{lots}]" if lots else "")
+
+
+REASON_WORDS = {
+    "drift": "moves an asset class back toward its target weight",
+    "cash": "raises cash for the reserve and a due cash request",
+    "restriction": "sells a position the client's restriction says not to hold",
+    "harvest": "realises a loss that lowers the client's taxes",
+    "model_change": "follows the model: the security is no longer in, or newly added to, the target",
+    "rebalance": "reduces tracking error to the target",
+}
+
+TRIGGER_WORDS = {
+    "cash_request": "a cash request is due and cash after the reserve does not cover it",
+    "restriction": "the account holds a security its restrictions say it must not hold",
+    "drift_limit": "an asset class is further from its target than the template's drift limit",
+    "net_benefit": "the net benefit of the trade list exceeds the firm's threshold",
+    "no_trade": "no trade",
+    "benefit_below_threshold": "nothing demands a trade and the net benefit does not exceed the threshold",
+    "no_orders_after_rounding": "after whole shares and the minimum trade size no order is left",
+}
+
+
+def explain(service: Any, decision_id: str, user: str) -> dict[str, Any]:
+    event = recorded_decision(service, decision_id, user)
+    outcome, inputs = event.outcome, event.inputs
+    orders = []
+    for order in outcome.orders:
+        why = REASON_WORDS.get(order.reason, order.reason)
+        if order.side == "sell" and order.realised_gain:
+            kind = "gain" if order.realised_gain > 0 else "loss"
+            why += f"; realises a {kind} of {abs(order.realised_gain)}"
+        orders.append({
+            "order_id": order.order_id, "side": order.side, "symbol": order.symbol, "quantity": str(order.quantity),
+            "price": str(order.price), "value": str(order.value), "reason": order.reason, "why": why,
+            "mandatory": order.mandatory,
+            "lots": [{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots],
+        })
+    return {
+        "decision_id": decision_id,
+        "account": decision_id.rsplit("/", 1)[0],
+        "date": event.date.isoformat(),
+        "recorded_at": event.timestamp.isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "trade": outcome.trade,
+        "reasons": list(outcome.reasons),
+        "triggers": [{"trigger": r, "meaning": TRIGGER_WORDS.get(r, r)} for r in outcome.reasons],
+        "benefit": str(outcome.benefit),
+        "threshold": str(outcome.threshold),
+        "objective_before": outcome.before.model_dump(mode="json"),
+        "objective_after": outcome.after.model_dump(mode="json"),
+        "asset_classes": [c.model_dump(mode="json") for c in outcome.classes],
+        "total_value": str(inputs.total_value),
+        "cash": str(inputs.cash),
+        "required_cash": str(inputs.required_cash),
+        "orders_proposed" if outcome.trade else "orders_considered": orders,
+        "notes": list(outcome.notes),
+        "inputs": {
+            "account_version": inputs.account_version, "template": inputs.template_id,
+            "template_version": inputs.template_version, "model_versions": inputs.model_versions,
+            "market_digest": inputs.market_digest, "risk_digest": inputs.risk_digest,
+            "libraries": inputs.libraries,
+        },
+    }

@@ -1,0 +1,302 @@
+"""One account on one day: from its book, its parameters and the firm's policy to the
+optimiser's problem, then from the optimiser's answer to a decision. Pure: the
+application gathers the inputs; replay gathers them again from the history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from domain.account import Account
+from domain.book import AccountBook
+from domain.decision import (
+    BELOW_THRESHOLD,
+    CASH_REQUEST,
+    DRIFT_LIMIT,
+    NET_BENEFIT,
+    NO_ORDERS,
+    NO_TRADE,
+    RESTRICTION,
+    ClassPosition,
+    DecisionOutcome,
+    LotRecord,
+    LotRelief,
+    ObjectiveRecord,
+    ProposedOrder,
+)
+from domain.ledger import holding_term
+from domain.model import Model
+from domain.optimiser.inputs import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput
+from domain.parameters import RestrictionRule, TaxStatus
+from domain.security import Security
+from domain.targets import SecurityTargets, security_targets
+from domain.template import TargetTemplate
+from domain.values import CASH
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+SHARE_DECIMALS = Decimal("0.000001")
+WEIGHT = Decimal("0.000001")
+WASH_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The pre-trade state of one account and the problem it poses."""
+
+    on: date
+    problem: Problem
+    targets: SecurityTargets
+    lots: tuple[LotRecord, ...]
+    prices: dict[str, Decimal]
+    cash: Decimal
+    total_value: Decimal
+    required_cash: Decimal
+    gain_budget_remaining: Decimal | None
+    class_weights: dict[str, Decimal]
+    drift_limits: dict[str, Decimal]
+    triggers: tuple[str, ...]
+    threshold: Decimal
+    fractional: bool
+
+
+def analyse(
+    account: Account,
+    book: AccountBook,
+    template: TargetTemplate,
+    models: Mapping[str, Model],
+    securities: Mapping[str, Security],
+    settings: Mapping[str, Decimal],
+    prices: Mapping[str, Decimal],
+    risk: object,
+    on: date,
+) -> Analysis:
+    params = account.parameters
+    targets = security_targets(template, models, params)
+    open_lots = book.open_lots()
+    held = {lot.symbol for lot in open_lots}
+    symbols = sorted(held | set(targets.weights))
+    missing = [s for s in symbols if s not in prices]
+    if missing:
+        from domain.errors import InvalidInput
+
+        raise InvalidInput(f"no close on or before {on} for {', '.join(missing)}", "prices")
+    values = {s: ZERO for s in symbols}
+    for lot in open_lots:
+        values[lot.symbol] += lot.quantity * prices[lot.symbol]
+    cash = book.cash
+    total = cash + sum(values.values(), ZERO)
+    class_of = {s: securities[s].asset_class for s in symbols}
+    group_of = {s: securities[s].wash_group for s in symbols}
+
+    do_not_buy = params.restricted(RestrictionRule.DO_NOT_BUY)
+    do_not_hold = params.restricted(RestrictionRule.DO_NOT_HOLD)
+    do_not_sell = params.restricted(RestrictionRule.DO_NOT_SELL)
+    window_start = on - timedelta(days=WASH_DAYS)
+    loss_groups = {
+        securities[r.symbol].wash_group if r.symbol in securities else r.symbol
+        for r in book.realizations()
+        if window_start <= r.date <= on and r.proceeds < r.cost_basis
+    }
+    recent_buys = _acquisitions_since(account, window_start, on)
+
+    taxable = account.tax_status == TaxStatus.TAXABLE
+    tax = params.tax
+    security_inputs = tuple(
+        SecurityInput(
+            symbol=s,
+            asset_class=class_of[s],
+            wash_group=group_of[s],
+            price=float(prices[s]),
+            target_weight=float(targets.weights.get(s, ZERO)),
+            can_buy=s not in do_not_buy and s not in do_not_hold and group_of[s] not in loss_groups,
+            must_exit=s in do_not_hold,
+        )
+        for s in symbols
+    )
+    lot_inputs = tuple(
+        LotInput(
+            lot_id=lot.lot_id,
+            symbol=lot.symbol,
+            quantity=float(lot.quantity),
+            cost_basis=float(lot.cost_basis),
+            tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == "long" else tax.short_term_rate),
+            can_sell=lot.symbol not in do_not_sell,
+            loss_sale_blocked=any(
+                group_of[symbol] == group_of[lot.symbol] and lot_id != lot.lot_id for symbol, lot_id in recent_buys
+            ),
+        )
+        for lot in open_lots
+    )
+    requests = sum((r.amount for r in account.due_cash_requests(on)), ZERO)
+    required = (params.cash.reserve * total).quantize(CENT) + requests
+    class_weights = {c: ZERO for c in targets.class_weights}
+    class_weights[CASH] = cash / total if total else ZERO
+    for s, value in values.items():
+        class_weights[class_of[s]] = class_weights.get(class_of[s], ZERO) + (value / total if total else ZERO)
+    limits = {name: t.drift_limit for name, t in template.classes.items()}
+    class_limits = tuple(
+        ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)), drift_limit=float(limits[c]))
+        for c in sorted(limits)
+    )
+    budget_left = None
+    if tax.annual_gain_budget is not None and taxable:
+        realised = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
+        budget_left = max(ZERO, tax.annual_gain_budget - realised)
+
+    triggers = []
+    if requests and cash < required:
+        triggers.append(CASH_REQUEST)
+    if any(values[s] > 0 for s in do_not_hold if s in values):
+        triggers.append(RESTRICTION)
+    if any(abs(class_weights.get(c, ZERO) - targets.class_weights.get(c, ZERO)) > limits[c] for c in limits):
+        triggers.append(DRIFT_LIMIT)
+
+    optimiser_settings = OptimiserSettings(
+        risk_aversion=float(settings["risk_aversion"]),
+        trading_cost_bp=float(settings["trading_cost_bp"]),
+        min_trade_value=float(params.trading.min_trade_value),
+        fractional_shares=params.trading.fractional_shares,
+        harvest_losses=tax.harvest_losses,
+        taxable=taxable,
+    )
+    problem = Problem(
+        securities=security_inputs,
+        lots=lot_inputs,
+        cash=float(cash),
+        required_cash=float(required),
+        class_limits=class_limits,
+        gain_budget_remaining=None if budget_left is None else float(budget_left),
+        risk=risk,
+        settings=optimiser_settings,
+    )
+    return Analysis(
+        on=on,
+        problem=problem,
+        targets=targets,
+        lots=tuple(LotRecord(lot_id=lot.lot_id, symbol=lot.symbol, quantity=lot.quantity, cost_basis=lot.cost_basis,
+                             acquired=lot.acquired, holding_period_start=lot.holding_period_start,
+                             wash_sale_adjustment=lot.wash_sale_adjustment) for lot in open_lots),
+        prices={s: prices[s] for s in symbols},
+        cash=cash,
+        total_value=total,
+        required_cash=required,
+        gain_budget_remaining=budget_left,
+        class_weights=class_weights,
+        drift_limits=limits,
+        triggers=tuple(triggers),
+        threshold=(settings["trade_threshold_bp"] * total / Decimal(10_000)).quantize(CENT),
+        fractional=params.trading.fractional_shares,
+    )
+
+
+def _acquisitions_since(account: Account, start: date, on: date) -> list[tuple[str, str]]:
+    """(symbol, lot id) of every purchase or arrival dated in the wash window."""
+    out = []
+    for event in account.ledger_events:
+        day = getattr(event, "date", None)
+        if day is None or not start <= day <= on:
+            continue
+        if isinstance(event, Account.TradeRecorded) and event.side == "buy":
+            out.append((event.symbol, event.lot_id))
+        elif isinstance(event, Account.LotsTransferredIn):
+            out += [(lot.symbol, lot.lot_id) for lot in event.lots if start <= lot.acquired <= on]
+        elif isinstance(event, Account.TradeExecuted) and event.side == "buy":
+            out.append((event.symbol, event.lot_id))
+    return out
+
+
+def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOutcome:
+    """Turns the optimiser's answer into the decision: orders quantised at the boundary,
+    each with its reason, and whether to trade."""
+    prices = analysis.prices
+    targets = analysis.targets
+    orders: list[ProposedOrder] = []
+    number = 0
+    for buy in result.buys:  # type: ignore[attr-defined]
+        number += 1
+        quantity = _shares(buy.shares, analysis.fractional)
+        if quantity <= 0:
+            continue
+        asset_class = next(sec.asset_class for sec in analysis.problem.securities if sec.symbol == buy.symbol)
+        under_target = analysis.class_weights.get(asset_class, ZERO) < targets.class_weights.get(asset_class, ZERO)
+        reason = "drift" if under_target else "model_change"
+        orders.append(ProposedOrder(
+            order_id=f"{decision_id}/{number}", side="buy", symbol=buy.symbol, quantity=quantity,
+            price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=reason,
+        ))
+    harvest_pays = analysis.problem.settings.taxable and analysis.problem.settings.harvest_losses
+    by_symbol: dict[str, list] = {}
+    for sell in result.sells:  # type: ignore[attr-defined]
+        by_symbol.setdefault(sell.symbol, []).append(sell)
+    for symbol in sorted(by_symbol):
+        sells = by_symbol[symbol]
+        reliefs = tuple(
+            LotRelief(lot_id=s.lot_id, quantity=_shares(s.shares, analysis.fractional)) for s in sells
+        )
+        reliefs = tuple(r for r in reliefs if r.quantity > 0)
+        if not reliefs:
+            continue
+        number += 1
+        quantity = sum((r.quantity for r in reliefs), ZERO)
+        reasons = {s.reason for s in sells}
+        if "must_exit" in reasons:
+            reason = "restriction"
+        elif "loss_harvest" in reasons or (harvest_pays and sum(s.gain for s in sells) < 0):
+            reason = "harvest"
+        elif targets.weights.get(symbol, ZERO) == 0:
+            reason = "model_change"
+        elif "required_cash" in reasons:
+            reason = "cash"
+        else:
+            reason = "drift"
+        orders.append(ProposedOrder(
+            order_id=f"{decision_id}/{number}", side="sell", symbol=symbol, quantity=quantity, price=prices[symbol],
+            value=(quantity * prices[symbol]).quantize(CENT), reason=reason,
+            mandatory=any(s.mandatory for s in sells),
+            realised_gain=_money(sum(s.gain for s in sells)), lots=reliefs,
+        ))
+    benefit = _money(result.benefit)  # type: ignore[attr-defined]
+    reasons = list(analysis.triggers)
+    if benefit > analysis.threshold:
+        reasons.append(NET_BENEFIT)
+    trade = bool(reasons) and bool(orders)
+    if not trade:
+        reasons = [NO_TRADE, NO_ORDERS if reasons else BELOW_THRESHOLD]
+    notes = list(analysis.targets.notes) + [f"softened {s}" for s in result.softened]  # type: ignore[attr-defined]
+    notes += [f"resolved {r}" for r in result.resolved]  # type: ignore[attr-defined]
+    return DecisionOutcome(
+        trade=trade,
+        reasons=tuple(reasons),
+        benefit=benefit,
+        threshold=analysis.threshold,
+        before=_terms(result.objective_before),  # type: ignore[attr-defined]
+        after=_terms(result.objective_after),  # type: ignore[attr-defined]
+        classes=tuple(
+            ClassPosition(asset_class=c, weight=analysis.class_weights.get(c, ZERO).quantize(WEIGHT),
+                          target_weight=analysis.targets.class_weights.get(c, ZERO).quantize(WEIGHT),
+                          drift_limit=analysis.drift_limits.get(c))
+            for c in sorted(set(analysis.class_weights) | set(analysis.targets.class_weights))
+        ),
+        orders=tuple(orders),
+        notes=tuple(notes),
+        solves=result.solves,  # type: ignore[attr-defined]
+    )
+
+
+def _shares(value: float, fractional: bool) -> Decimal:
+    if fractional:
+        return Decimal(repr(value)).quantize(SHARE_DECIMALS, rounding=ROUND_DOWN)
+    return Decimal(int(round(value)))
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(repr(float(value))).quantize(CENT)
+
+
+def _terms(terms: object) -> ObjectiveRecord:
+    return ObjectiveRecord(
+        tracking=_money(terms.tracking), tax=_money(terms.tax), cost=_money(terms.cost), total=_money(terms.total),  # type: ignore[attr-defined]
+    )

@@ -1,0 +1,77 @@
+"""The market as one analysis day saw it: split-adjusted closes over the risk model's
+look-back and the latest close of every security. Stored once per day and referenced
+by its digest from every decision of that day, so replay needs nothing that could change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+ADJUSTED = Decimal("0.0000000001")
+
+
+@dataclass(frozen=True)
+class MarketSnapshot:
+    date: date
+    history: Mapping[str, tuple[tuple[date, Decimal], ...]]  # split-adjusted, oldest first
+    latest: Mapping[str, Decimal]  # the latest close on or before `date`
+
+    @classmethod
+    def build(
+        cls,
+        on: date,
+        closes: Mapping[str, Sequence[tuple[date, Decimal]]],
+        splits: Mapping[str, Sequence[tuple[date, Decimal]]],
+        lookback: int,
+    ) -> MarketSnapshot:
+        """Closes up to `on`, the last `lookback` of each, each divided by every split
+        that took effect after it (on or before `on`), so returns span splits smoothly."""
+        history: dict[str, tuple[tuple[date, Decimal], ...]] = {}
+        latest: dict[str, Decimal] = {}
+        for symbol in sorted(closes):
+            rows = [(d, c) for d, c in closes[symbol] if d <= on][-lookback:]
+            if not rows:
+                continue
+            latest[symbol] = rows[-1][1]
+            effective = [(d, r) for d, r in splits.get(symbol, ()) if d <= on]
+            adjusted = []
+            for day, close in rows:
+                factor = Decimal(1)
+                for split_day, ratio in effective:
+                    if day < split_day:
+                        factor *= ratio
+                adjusted.append((day, close if factor == 1 else (close / factor).quantize(ADJUSTED)))
+            history[symbol] = tuple(adjusted)
+        return cls(on, history, latest)
+
+    def canonical_json(self) -> str:
+        return json.dumps(
+            {
+                "date": self.date.isoformat(),
+                "latest": {s: str(self.latest[s]) for s in sorted(self.latest)},
+                "history": {s: [[d.isoformat(), str(c)] for d, c in self.history[s]] for s in sorted(self.history)},
+            },
+            separators=(",", ":"),
+        )
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    @classmethod
+    def from_json(cls, text: str) -> MarketSnapshot:
+        data = json.loads(text)
+        return cls(
+            date.fromisoformat(data["date"]),
+            {s: tuple((date.fromisoformat(d), Decimal(c)) for d, c in rows) for s, rows in data["history"].items()},
+            {s: Decimal(c) for s, c in data["latest"].items()},
+        )
+
+    def risk_model(self, lookback: int, min_returns: int):
+        from domain.risk import estimate_risk_model
+
+        closes = {s: [(d, float(c)) for d, c in rows] for s, rows in self.history.items()}
+        return estimate_risk_model(closes, lookback=lookback, min_returns=min_returns)

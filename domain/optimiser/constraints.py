@@ -1,0 +1,290 @@
+"""Constraints on the trade list, each a small object that can be checked alone.
+
+Linear constraints (cash, class drift, gain budget) are affine in the dollars traded:
+``affine(portfolio)`` gives coefficients on dollars bought per security and sold per
+lot plus a constant, the constraint being ``coefficients @ trades + constant <= 0``;
+``excess`` evaluates it for given trades (positive: breached, in dollars). The solver
+maps the same coefficients onto its variables, so what is solved is what is checked.
+
+All of them are soft with an exact (linear) penalty: a slack per row, priced far above
+anything a trade can gain, so it is zero whenever the constraint can hold and the
+smallest possible breach when it cannot (a cash request larger than the account, a
+do-not-hold sale that forces gains past the budget). A breach is reported by name.
+The penalties are ordered: required cash over the gain budget over drift limits.
+
+Wash-sale and round-trip rules are not convex; they are checked on a solution and
+resolved by fixing trade directions and solving again (Moehle, Kochenderfer, Boyd and
+Ang, "Tax-aware portfolio construction via convex optimization", 2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from domain.optimiser.inputs import CASH_CLASS, ClassLimit
+from domain.optimiser.portfolio import Portfolio
+
+# Per unit of breach as a fraction of account value (the objective's unit). Trades
+# gain at most a few units per unit of weight (tax rates below 1 times gain ratios,
+# 2*gamma*variance for risk), so these are exact penalties with a wide margin.
+REQUIRED_CASH_PENALTY = 1e5
+GAIN_BUDGET_PENALTY = 1e4
+DRIFT_PENALTY = 1e3
+
+
+@dataclass(frozen=True, eq=False)
+class AffineRows:
+    """coefficients_buy @ buys + coefficients_sell @ sells + constant <= 0 (dollars)."""
+
+    names: tuple[str, ...]
+    buy: np.ndarray  # (r, n)
+    sell: np.ndarray  # (r, m)
+    constant: np.ndarray  # (r,)
+    penalty: np.ndarray  # (r,)
+
+    def excess(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
+        return self.buy @ buys + self.sell @ sells + self.constant
+
+    @staticmethod
+    def stack(parts: list[AffineRows], n: int, m: int) -> AffineRows:
+        if not parts:
+            return AffineRows((), np.zeros((0, n)), np.zeros((0, m)), np.zeros(0), np.zeros(0))
+        return AffineRows(
+            names=tuple(name for part in parts for name in part.names),
+            buy=np.vstack([part.buy for part in parts]),
+            sell=np.vstack([part.sell for part in parts]),
+            constant=np.concatenate([part.constant for part in parts]),
+            penalty=np.concatenate([part.penalty for part in parts]),
+        )
+
+
+def _cash_after(portfolio: Portfolio) -> tuple[np.ndarray, np.ndarray, float]:
+    """Post-trade cash as coefficients on buys and sells plus a constant."""
+    cost = portfolio.settings.trading_cost
+    return (
+        np.full(portfolio.security_count, -(1.0 + cost)),
+        np.full(portfolio.lot_count, 1.0 - cost),
+        portfolio.cash,
+    )
+
+
+@dataclass(frozen=True)
+class CashFloor:
+    """Cash after trades and their costs covers the reserve and due cash requests."""
+
+    required_cash: float
+    name: str = field(default="required_cash", init=False)
+
+    def affine(self, portfolio: Portfolio) -> AffineRows:
+        buy, sell, constant = _cash_after(portfolio)
+        # required - cash_after <= 0
+        return AffineRows(
+            (self.name,),
+            -buy[None, :],
+            -sell[None, :],
+            np.array([self.required_cash - constant]),
+            np.array([REQUIRED_CASH_PENALTY]),
+        )
+
+    def excess(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> float:
+        return float(self.affine(portfolio).excess(buys, sells)[0])
+
+
+@dataclass(frozen=True)
+class ClassDriftLimits:
+    """|W_c - W*_c| <= limit for every asset class with a limit, cash included (cash's
+    weight is the cash after trades plus any security classed as cash)."""
+
+    limits: tuple[ClassLimit, ...]
+
+    def affine(self, portfolio: Portfolio) -> AffineRows:
+        n, m = portfolio.security_count, portfolio.lot_count
+        value = portfolio.total_value
+        names: list[str] = []
+        buy_rows, sell_rows, constants = [], [], []
+        cash_buy, cash_sell, cash_now = _cash_after(portfolio)
+        for limit in self.limits:
+            members = portfolio.class_members(limit.asset_class).astype(np.float64)
+            # Class value after trades = weights on buys and sells + current value.
+            buy = members.copy()
+            sell = -members[portfolio.lot_security] if m else np.zeros(0)
+            current = float(members @ portfolio.holding)
+            if limit.asset_class == CASH_CLASS:
+                buy = buy + cash_buy
+                sell = sell + cash_sell
+                current += cash_now
+            upper = (limit.target_weight + limit.drift_limit) * value
+            lower = (limit.target_weight - limit.drift_limit) * value
+            name = f"drift_limit:{limit.asset_class}"
+            names += [name, name]
+            buy_rows += [buy, -buy]
+            sell_rows += [sell, -sell]
+            constants += [current - upper, lower - current]
+        if not names:
+            return AffineRows.stack([], n, m)
+        return AffineRows(
+            tuple(names),
+            np.array(buy_rows).reshape(len(names), n),
+            np.array(sell_rows).reshape(len(names), m),
+            np.array(constants),
+            np.full(len(names), DRIFT_PENALTY),
+        )
+
+    def excess(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> dict[str, float]:
+        """The larger breach of each class's two sides, in dollars."""
+        rows = self.affine(portfolio)
+        values = rows.excess(buys, sells)
+        out: dict[str, float] = {}
+        for name, v in zip(rows.names, values):
+            out[name] = max(out.get(name, -np.inf), float(v))
+        return out
+
+
+@dataclass(frozen=True)
+class GainBudget:
+    """Net realised gain of this trade list within what is left of the annual budget.
+
+    A budget already overspent (negative remainder) forbids further net gains; it does
+    not force loss sales to win it back."""
+
+    remaining: float
+    name: str = field(default="gain_budget", init=False)
+
+    def affine(self, portfolio: Portfolio) -> AffineRows:
+        return AffineRows(
+            (self.name,),
+            np.zeros((1, portfolio.security_count)),
+            portfolio.gain_ratio[None, :],
+            np.array([-max(self.remaining, 0.0)]),
+            np.array([GAIN_BUDGET_PENALTY]),
+        )
+
+    def excess(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> float:
+        return float(self.affine(portfolio).excess(buys, sells)[0])
+
+
+def linear_constraints(problem) -> list:
+    """The design's linear constraints for a problem."""
+    constraints: list = [CashFloor(problem.required_cash)]
+    if problem.class_limits:
+        constraints.append(ClassDriftLimits(tuple(problem.class_limits)))
+    if problem.gain_budget_remaining is not None and problem.settings.taxable:
+        constraints.append(GainBudget(problem.gain_budget_remaining))
+    return constraints
+
+
+# --- same-day rules, resolved by fixing directions ---------------------------------
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A buy and a sale the rules forbid together today."""
+
+    rule: str
+    key: str  # the wash group or the security
+    buy_dollars: float
+    sell_dollars: float
+    sale_is_mandatory: bool
+    # What to shut if the sale side wins / if the buy side wins.
+    securities_to_stop_buying: tuple[int, ...]
+    lots_to_stop_selling: tuple[int, ...]
+
+    @property
+    def keep_sales(self) -> bool:
+        # Keep whichever side carries more dollars (ties: the sale, which is often the
+        # harvest that started it); a mandatory sale always stays.
+        return self.sale_is_mandatory or self.sell_dollars >= self.buy_dollars
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Directions to fix for the next solve."""
+
+    no_buy: tuple[int, ...]
+    no_sell: tuple[int, ...]
+    notes: tuple[str, ...]
+
+
+class _SameDayRule:
+    """A rule over two sides per key (wash group or security): buys of the key's
+    securities, sales of its lots (for the wash rule, only loss lots).
+
+    ``conflicts`` lists the keys where a solution trades both sides. ``settle`` fixes
+    a direction for every key the solution trades at all: a conflict keeps its larger
+    side, a one-sided key keeps the side it chose. Fixing only the conflicts lets new
+    ones appear in the next solve (a harvest moves to a neighbour); fixing every traded
+    key keeps the analysis at two solves."""
+
+    name = ""
+
+    def keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """Key names, the key of each security's buy, the key of each lot's sale (-1:
+        the rule does not concern that lot)."""
+        raise NotImplementedError
+
+    def _tally(self, portfolio, buys, sells, forced, tolerance):
+        names, buy_key, sale_key = self.keys(portfolio)
+        k = len(names)
+        counted = sale_key >= 0
+        bought = np.bincount(buy_key, weights=buys, minlength=k)
+        sold = np.bincount(sale_key[counted], weights=sells[counted], minlength=k)
+        must = np.bincount(
+            sale_key[counted], weights=(forced & (sells > tolerance))[counted].astype(np.float64), minlength=k
+        ) > 0
+        buying = bought > tolerance
+        selling = sold > tolerance
+        # Keep the side with more dollars (ties: the sale, often the harvest that
+        # started it); a mandatory sale always stays.
+        keep_sales = selling & (~buying | must | (sold >= bought))
+        return names, buy_key, sale_key, bought, sold, must, buying & selling, keep_sales, buying | selling
+
+    def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
+        names, buy_key, sale_key, bought, sold, must, both, _, _ = self._tally(
+            portfolio, buys, sells, forced, tolerance
+        )
+        return [
+            Conflict(
+                rule=self.name,
+                key=names[k],
+                buy_dollars=float(bought[k]),
+                sell_dollars=float(sold[k]),
+                sale_is_mandatory=bool(must[k]),
+                securities_to_stop_buying=tuple(np.flatnonzero(buy_key == k).tolist()),
+                lots_to_stop_selling=tuple(np.flatnonzero(sale_key == k).tolist()),
+            )
+            for k in np.flatnonzero(both)
+        ]
+
+    def settle(self, portfolio, buys, sells, forced, tolerance) -> Settlement:
+        names, buy_key, sale_key, _, _, _, both, keep_sales, traded = self._tally(
+            portfolio, buys, sells, forced, tolerance
+        )
+        stop_selling = traded & ~keep_sales
+        counted = sale_key >= 0
+        no_buy = np.flatnonzero(keep_sales[buy_key])
+        no_sell = np.flatnonzero(counted & stop_selling[np.where(counted, sale_key, 0)])
+        notes = tuple(
+            f"{self.name}:{names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}" for k in np.flatnonzero(both)
+        )
+        return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
+
+
+class WashSaleRule(_SameDayRule):
+    """Never buy and sell at a loss within one wash group on the same day."""
+
+    name = "wash_sale"
+
+    def keys(self, portfolio):
+        lot_group = portfolio.wash_group[portfolio.lot_security]
+        return portfolio.wash_groups, portfolio.wash_group, np.where(portfolio.gain < 0, lot_group, -1)
+
+
+class NoRoundTrip(_SameDayRule):
+    """Never buy and sell the same security on the same day."""
+
+    name = "round_trip"
+
+    def keys(self, portfolio):
+        return portfolio.symbols, np.arange(portfolio.security_count), portfolio.lot_security

@@ -1,0 +1,94 @@
+"""What one analysis of one account on one day hands the optimiser.
+
+Plain floats: the caller converts from Decimal at the boundary and quantises the
+orders that come back. Importing this module does not import numpy, so the layers
+that only build problems stay light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from domain.risk import RiskModel
+
+CASH_CLASS = "cash"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityInput:
+    """A security the account holds or its target names.
+
+    ``target_weight`` is the blended target (0 for a holding outside the target);
+    ``can_buy`` is false for restricted and wash-blocked securities;
+    ``must_exit`` is the do-not-hold restriction: the position goes to zero today."""
+
+    symbol: str
+    asset_class: str
+    wash_group: str
+    price: float
+    target_weight: float
+    can_buy: bool = True
+    must_exit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LotInput:
+    """One open tax lot. ``tax_rate`` is the rate that applies if it is sold today
+    (short or long term); ``loss_sale_blocked`` means the wash rule forbids selling it
+    at a loss today."""
+
+    lot_id: str
+    symbol: str
+    quantity: float
+    cost_basis: float
+    tax_rate: float
+    can_sell: bool = True
+    loss_sale_blocked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClassLimit:
+    """The blended target weight of an asset class (``"cash"`` included) and how far
+    the post-trade weight may drift from it."""
+
+    asset_class: str
+    target_weight: float
+    drift_limit: float
+
+
+@dataclass(frozen=True, slots=True)
+class OptimiserSettings:
+    """The firm's and the account's knobs; each default is the design's."""
+
+    risk_aversion: float = 10.0
+    trading_cost_bp: float = 5.0
+    min_trade_value: float = 100.0
+    fractional_shares: bool = False
+    harvest_losses: bool = True
+    taxable: bool = True
+    # Orders the account must make (do-not-hold sales, cash for a request) go out even
+    # when smaller than ``min_trade_value``.
+    mandatory_min_trade_bypass: bool = True
+
+    @property
+    def trading_cost(self) -> float:
+        """Cost per dollar traded, each side."""
+        return self.trading_cost_bp / 10_000.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One account on one day. ``required_cash`` is the reserve plus due cash requests,
+    in dollars; ``gain_budget_remaining`` is what is left of the annual net-gain budget
+    (None: no budget)."""
+
+    securities: tuple[SecurityInput, ...]
+    lots: tuple[LotInput, ...]
+    cash: float
+    required_cash: float
+    class_limits: tuple[ClassLimit, ...]
+    gain_budget_remaining: float | None
+    risk: RiskModel
+    settings: OptimiserSettings = field(default_factory=OptimiserSettings)

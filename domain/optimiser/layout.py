@@ -1,0 +1,146 @@
+"""Which trades are decision variables in one solve, and in what order.
+
+Variables are dollars traded as fractions of account value: a buy per buyable
+security, a sale per sellable lot. They are grouped by security (its buy first, then
+its lots in input order) because the security's specific risk couples exactly those:
+the solver exploits that block structure (see ``qp``).
+
+Trades that are not free are constants: a do-not-hold lot is sold in full, a lot that
+may not be sold stays, a direction ruled out after an earlier solve stays shut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from domain.optimiser.portfolio import Portfolio
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Trades ruled out by an earlier solve: no buying these securities, no selling
+    these lots (indices into the portfolio's securities and lots)."""
+
+    no_buy: frozenset[int] = frozenset()
+    no_sell: frozenset[int] = frozenset()
+
+    def also(self, no_buy=(), no_sell=()) -> Directions:
+        return Directions(self.no_buy | frozenset(no_buy), self.no_sell | frozenset(no_sell))
+
+
+@dataclass(frozen=True, eq=False)
+class TradePermissions:
+    """What today's rules allow, before any optimisation."""
+
+    buyable: np.ndarray  # (n,) bool
+    sellable: np.ndarray  # (m,) bool: a free decision
+    forced: np.ndarray  # (m,) bool: sold in full, no decision
+    blocked_exits: tuple[str, ...]  # do-not-hold symbols with a lot that may not be sold
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, directions: Directions = Directions()) -> TradePermissions:
+        exit_lot = portfolio.must_exit[portfolio.lot_security]
+        has_value = portfolio.value > 0
+        buyable = portfolio.can_buy & ~portfolio.must_exit
+        if directions.no_buy:
+            buyable[list(directions.no_buy)] = False
+        # A do-not-hold sale goes out even where the wash rule would block the loss:
+        # the restriction is the client's or compliance's, the wash sale only defers
+        # the loss into the replacement's basis.
+        forced = exit_lot & portfolio.can_sell & has_value
+        loss_blocked = portfolio.loss_sale_blocked & (portfolio.gain < 0)
+        sellable = portfolio.can_sell & ~exit_lot & has_value & ~loss_blocked
+        if directions.no_sell:
+            sellable[list(directions.no_sell)] = False
+        stuck = exit_lot & ~portfolio.can_sell & has_value
+        blocked = tuple(
+            portfolio.symbols[i] for i in sorted(set(portfolio.lot_security[stuck].tolist()))
+        )
+        return cls(buyable, sellable, forced, blocked)
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    portfolio: Portfolio
+    permissions: TradePermissions
+    variable_security: np.ndarray  # (N,) security of each trade variable
+    variable_lot: np.ndarray  # (N,) lot of each sale variable, -1 for a buy
+    signs: np.ndarray  # (N,) +1 buy, -1 sale
+    segment_starts: np.ndarray  # (S,) first variable of each traded security
+    segment_security: np.ndarray  # (S,) which security
+    forced_sells: np.ndarray  # (m,) dollars sold without a decision
+
+    @property
+    def size(self) -> int:
+        return int(self.signs.shape[0])
+
+    @property
+    def is_buy(self) -> np.ndarray:
+        return self.variable_lot < 0
+
+    @property
+    def buy_positions(self) -> np.ndarray:
+        return np.flatnonzero(self.variable_lot < 0)
+
+    @property
+    def sell_positions(self) -> np.ndarray:
+        return np.flatnonzero(self.variable_lot >= 0)
+
+    def upper_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and upper bounds (fractions of V) of the sale variables."""
+        sells = self.sell_positions
+        return sells, self.portfolio.value[self.variable_lot[sells]] / self.portfolio.total_value
+
+    def trades(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dollars bought per security and sold per lot, forced sales included."""
+        p = self.portfolio
+        dollars = np.clip(z[: self.size], 0.0, None) * p.total_value
+        buys = np.zeros(p.security_count)
+        sells = self.forced_sells.copy()
+        is_buy = self.is_buy
+        buys[self.variable_security[is_buy]] = dollars[is_buy]
+        sell_lots = self.variable_lot[~is_buy]
+        # A sale never exceeds its lot, whatever the solver's last digits say.
+        sells[sell_lots] = np.minimum(dollars[~is_buy], p.value[sell_lots])
+        return buys, sells
+
+    def gather(self, per_buy: np.ndarray, per_sell: np.ndarray) -> np.ndarray:
+        """One coefficient per variable from a per-security (buys) and a per-lot
+        (sales) array; the last axis indexes securities / lots."""
+        is_buy = self.is_buy
+        out = np.empty(per_buy.shape[:-1] + (self.size,))
+        out[..., is_buy] = per_buy[..., self.variable_security[is_buy]]
+        out[..., ~is_buy] = per_sell[..., self.variable_lot[~is_buy]]
+        return out
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, directions: Directions = Directions()) -> Layout:
+        permissions = TradePermissions.of(portfolio, directions)
+        buy_sec = np.flatnonzero(permissions.buyable)
+        sell_lot = np.flatnonzero(permissions.sellable)
+        security = np.concatenate([buy_sec, portfolio.lot_security[sell_lot]])
+        lot = np.concatenate([np.full(len(buy_sec), -1, dtype=np.intp), sell_lot])
+        # Sort by security, buy before sales, sales in lot order: stable and unique keys.
+        order = np.lexsort((lot, security))
+        security = security[order].astype(np.intp)
+        lot = lot[order].astype(np.intp)
+        signs = np.where(lot < 0, 1.0, -1.0)
+        if len(security):
+            new_segment = np.ones(len(security), dtype=bool)
+            new_segment[1:] = security[1:] != security[:-1]
+            starts = np.flatnonzero(new_segment)
+        else:
+            starts = np.zeros(0, dtype=np.intp)
+        forced = np.where(permissions.forced, portfolio.value, 0.0)
+        return cls(
+            portfolio=portfolio,
+            permissions=permissions,
+            variable_security=security,
+            variable_lot=lot,
+            signs=signs,
+            segment_starts=starts,
+            segment_security=security[starts],
+            forced_sells=forced,
+        )

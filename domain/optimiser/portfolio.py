@@ -1,0 +1,155 @@
+"""The problem as arrays: built once per analysis, shared by every solve and evaluation.
+
+Securities keep the order of ``Problem.securities`` and lots the order of
+``Problem.lots``: every output follows them, which keeps results deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from domain.errors import InvalidInput
+from domain.optimiser.inputs import Problem
+
+
+@dataclass(frozen=True, eq=False)
+class Portfolio:
+    problem: Problem
+    symbols: tuple[str, ...]
+    price: np.ndarray  # (n,)
+    target: np.ndarray  # (n,) target weights
+    can_buy: np.ndarray  # (n,) bool
+    must_exit: np.ndarray  # (n,) bool
+    asset_classes: tuple[str, ...]  # per security
+    wash_group: np.ndarray  # (n,) int, index into wash_groups
+    wash_groups: tuple[str, ...]
+    lot_ids: tuple[str, ...]
+    lot_security: np.ndarray  # (m,) int
+    quantity: np.ndarray  # (m,)
+    value: np.ndarray  # (m,) market value today
+    basis: np.ndarray  # (m,)
+    tax_rate: np.ndarray  # (m,)
+    can_sell: np.ndarray  # (m,) bool
+    loss_sale_blocked: np.ndarray  # (m,) bool
+    holding: np.ndarray  # (n,) market value per security
+    cash: float
+    total_value: float  # V: holdings plus cash, before trading
+    loadings: np.ndarray  # (n, k) risk factor loadings
+    specific: np.ndarray  # (n,) specific variances
+
+    @property
+    def gain(self) -> np.ndarray:
+        """Gain per lot if sold in full today (negative: a loss)."""
+        return self.value - self.basis
+
+    @property
+    def gain_ratio(self) -> np.ndarray:
+        """Gain per dollar sold: tax and the gain budget are linear in the dollars sold."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.value > 0, self.gain / np.where(self.value > 0, self.value, 1.0), 0.0)
+
+    @property
+    def settings(self):
+        return self.problem.settings
+
+    @property
+    def security_count(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def lot_count(self) -> int:
+        return len(self.lot_ids)
+
+    def class_members(self, asset_class: str) -> np.ndarray:
+        return np.fromiter((c == asset_class for c in self.asset_classes), dtype=bool, count=len(self.asset_classes))
+
+    def per_security(self, lot_amounts: np.ndarray) -> np.ndarray:
+        return np.bincount(self.lot_security, weights=lot_amounts, minlength=self.security_count)
+
+    def post_trade(self, buys: np.ndarray, sells: np.ndarray) -> tuple[np.ndarray, float]:
+        """Market value per security and cash after trading (dollars bought per
+        security, dollars sold per lot), trading costs paid from cash."""
+        cost = self.settings.trading_cost
+        holdings = self.holding + buys - self.per_security(sells)
+        cash = self.cash - float(buys.sum()) * (1.0 + cost) + float(sells.sum()) * (1.0 - cost)
+        return holdings, cash
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> Portfolio:
+        securities = problem.securities
+        symbols = tuple(s.symbol for s in securities)
+        position = {symbol: i for i, symbol in enumerate(symbols)}
+        if len(position) != len(symbols):
+            raise InvalidInput("each symbol may appear once", "securities")
+        price = np.array([s.price for s in securities], dtype=np.float64)
+        target = np.array([s.target_weight for s in securities], dtype=np.float64)
+        if not np.all(np.isfinite(price)) or np.any(price <= 0):
+            bad = symbols[int(np.flatnonzero(~(np.isfinite(price) & (price > 0)))[0])]
+            raise InvalidInput(f"price of {bad} must be positive", "securities.price")
+        if not np.all(np.isfinite(target)):
+            raise InvalidInput("target weights must be finite", "securities.target_weight")
+        group_index: dict[str, int] = {}
+        wash_group = np.array([group_index.setdefault(s.wash_group, len(group_index)) for s in securities], dtype=np.intp)
+
+        lots = problem.lots
+        lot_ids = tuple(lot.lot_id for lot in lots)
+        if len(set(lot_ids)) != len(lot_ids):
+            raise InvalidInput("each lot id may appear once", "lots")
+        try:
+            lot_security = np.array([position[lot.symbol] for lot in lots], dtype=np.intp)
+        except KeyError as missing:
+            raise InvalidInput(f"lot of {missing.args[0]!r} has no security", "lots.symbol") from None
+        quantity = np.array([lot.quantity for lot in lots], dtype=np.float64)
+        basis = np.array([lot.cost_basis for lot in lots], dtype=np.float64)
+        tax_rate = np.array([lot.tax_rate for lot in lots], dtype=np.float64)
+        if not (np.all(np.isfinite(quantity)) and np.all(quantity >= 0)):
+            raise InvalidInput("lot quantities must be non-negative", "lots.quantity")
+        if not np.all(np.isfinite(basis)):
+            raise InvalidInput("cost basis must be finite", "lots.cost_basis")
+        if not (np.all(np.isfinite(tax_rate)) and np.all((tax_rate >= 0) & (tax_rate <= 1))):
+            raise InvalidInput("tax rates must be between 0 and 1", "lots.tax_rate")
+        value = quantity * price[lot_security] if len(lots) else np.zeros(0)
+        holding = np.bincount(lot_security, weights=value, minlength=len(symbols))
+        cash = float(problem.cash)
+        required = float(problem.required_cash)
+        if not (math.isfinite(cash) and math.isfinite(required)):
+            raise InvalidInput("must be finite", "cash")
+        total_value = cash + float(holding.sum())
+        if total_value <= 0:
+            raise InvalidInput("the account has no value to optimise", "cash")
+        if problem.gain_budget_remaining is not None and not math.isfinite(problem.gain_budget_remaining):
+            raise InvalidInput("must be finite or None", "gain_budget_remaining")
+        limit_classes = [limit.asset_class for limit in problem.class_limits]
+        if len(set(limit_classes)) != len(limit_classes):
+            raise InvalidInput("each asset class may have one limit", "class_limits")
+        for limit in problem.class_limits:
+            if not (math.isfinite(limit.drift_limit) and limit.drift_limit >= 0 and math.isfinite(limit.target_weight)):
+                raise InvalidInput(f"limit of {limit.asset_class} must be finite and non-negative", "class_limits")
+        loadings, specific = problem.risk.for_symbols(symbols)
+        return cls(
+            problem=problem,
+            symbols=symbols,
+            price=price,
+            target=target,
+            can_buy=np.array([s.can_buy for s in securities], dtype=bool),
+            must_exit=np.array([s.must_exit for s in securities], dtype=bool),
+            asset_classes=tuple(s.asset_class for s in securities),
+            wash_group=wash_group,
+            wash_groups=tuple(group_index),
+            lot_ids=lot_ids,
+            lot_security=lot_security,
+            quantity=quantity,
+            value=value,
+            basis=basis,
+            tax_rate=tax_rate,
+            can_sell=np.array([lot.can_sell for lot in lots], dtype=bool),
+            loss_sale_blocked=np.array([lot.loss_sale_blocked for lot in lots], dtype=bool),
+            holding=holding,
+            cash=cash,
+            total_value=total_value,
+            loadings=np.ascontiguousarray(loadings),
+            specific=np.ascontiguousarray(specific),
+        )

@@ -1,0 +1,127 @@
+"""From the continuous solution to orders a broker accepts.
+
+Whole shares unless the account trades fractions: sales to the nearest share and
+never past the lot (a lot sold in full is sold in full, fractions included); buys
+rounded down, so rounding never spends cash the solution did not plan. Then orders
+under the minimum trade value go, unless mandatory, and cash is repaired: trimming
+buys first (they cost no tax), then bringing back or rounding up sales only as far
+as required cash needs.
+
+The minimum trade value applies per order, and an order is one side of one security:
+a sale that relieves several lots is one order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from domain.optimiser.portfolio import Portfolio
+
+_SHARE_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class RoundedTrades:
+    buy_shares: np.ndarray  # (n,)
+    sell_shares: np.ndarray  # (m,)
+    mandatory: np.ndarray  # (m,) bool: a sale the account must make
+    for_cash: np.ndarray  # (m,) bool: kept or enlarged to cover required cash
+
+    def dollars(self, portfolio: Portfolio) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            self.buy_shares * portfolio.price,
+            self.sell_shares * portfolio.price[portfolio.lot_security],
+        )
+
+
+def _cash_after(portfolio: Portfolio, buy_shares: np.ndarray, sell_shares: np.ndarray) -> float:
+    cost = portfolio.settings.trading_cost
+    buys = float((buy_shares * portfolio.price).sum())
+    sells = float((sell_shares * portfolio.price[portfolio.lot_security]).sum())
+    return portfolio.cash - buys * (1.0 + cost) + sells * (1.0 - cost)
+
+
+def round_trades(
+    portfolio: Portfolio,
+    buys: np.ndarray,
+    sells: np.ndarray,
+    forced: np.ndarray,
+    cash_target: float,
+) -> RoundedTrades:
+    """``buys``/``sells``: continuous dollars per security / lot; ``forced``: lots that
+    must be sold in full; ``cash_target``: the cash to keep after trading (required cash,
+    or what the continuous solution could reach, never below zero)."""
+    settings = portfolio.settings
+    fractional = settings.fractional_shares
+    minimum = settings.min_trade_value
+    bypass = settings.mandatory_min_trade_bypass
+    cost = settings.trading_cost
+    price = portfolio.price
+    lot_price = price[portfolio.lot_security]
+    quantity = portfolio.quantity
+
+    wanted = sells / lot_price
+    whole_lot = forced | ((sells > 0) & (wanted >= quantity * (1.0 - _SHARE_EPSILON)))
+    if fractional:
+        sell_shares = np.minimum(wanted, quantity)
+        buy_shares = np.clip(buys / price, 0.0, None)
+    else:
+        sell_shares = np.minimum(np.floor(wanted + 0.5), np.floor(quantity + _SHARE_EPSILON))
+        buy_shares = np.floor(np.clip(buys / price, 0.0, None) + _SHARE_EPSILON)
+    sell_shares = np.where(whole_lot, quantity, np.clip(sell_shares, 0.0, None))
+    mandatory = forced & (sell_shares > 0)
+    for_cash = np.zeros_like(mandatory)
+
+    # Minimum trade value, per order (one side of one security).
+    buy_dollars = buy_shares * price
+    buy_shares = np.where(buy_dollars < minimum, 0.0, buy_shares)
+    sell_dollars = sell_shares * lot_price
+    order_dollars = portfolio.per_security(sell_dollars)
+    small = (order_dollars < minimum)[portfolio.lot_security] & (sell_shares > 0)
+    if bypass:
+        small &= ~mandatory
+    dropped = small.copy()
+    sell_shares = np.where(small, 0.0, sell_shares)
+
+    shortfall = cash_target - _cash_after(portfolio, buy_shares, sell_shares)
+    tolerance = 1e-9 * portfolio.total_value
+    if shortfall > tolerance:
+        # Trim buys, largest first (ties in security order).
+        for i in sorted(np.flatnonzero(buy_shares > 0), key=lambda i: (-buy_shares[i] * price[i], i)):
+            per_share = price[i] * (1.0 + cost)
+            cut = shortfall / per_share if fractional else math.ceil(shortfall / per_share - _SHARE_EPSILON)
+            cut = min(cut, buy_shares[i])
+            buy_shares[i] -= cut
+            if buy_shares[i] * price[i] < minimum:
+                buy_shares[i] = 0.0
+            shortfall = cash_target - _cash_after(portfolio, buy_shares, sell_shares)
+            if shortfall <= tolerance:
+                break
+    if shortfall > tolerance and bypass:
+        # Bring back sales dropped as too small: they are needed for cash.
+        back = np.flatnonzero(dropped)
+        for j in sorted(back, key=lambda j: (-sells[j], j)):
+            sell_shares[j] = quantity[j] if whole_lot[j] else min(
+                wanted[j] if fractional else float(np.floor(wanted[j] + 0.5)), quantity[j]
+            )
+            for_cash[j] = True
+            shortfall = cash_target - _cash_after(portfolio, buy_shares, sell_shares)
+            if shortfall <= tolerance:
+                break
+    if shortfall > tolerance and not fractional:
+        # Round sales up a share at a time where rounding to nearest fell short.
+        for j in sorted(np.flatnonzero(sell_shares > 0), key=lambda j: (-sells[j], j)):
+            room = float(np.floor(quantity[j] + _SHARE_EPSILON)) - sell_shares[j]
+            if room <= 0:
+                continue
+            extra = min(room, math.ceil(shortfall / (lot_price[j] * (1.0 - cost)) - _SHARE_EPSILON))
+            sell_shares[j] += extra
+            for_cash[j] = True
+            shortfall = cash_target - _cash_after(portfolio, buy_shares, sell_shares)
+            if shortfall <= tolerance:
+                break
+    mandatory = mandatory | (for_cash & (sell_shares > 0))
+    return RoundedTrades(buy_shares, sell_shares, mandatory, for_cash & (sell_shares > 0))

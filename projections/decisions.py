@@ -1,0 +1,103 @@
+"""Decisions and the orders they proposed, with each order's status as the overlay
+manager releases, rejects and fills them."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, Text, update
+from sqlalchemy.orm import Session
+
+from domain.account import Account
+from domain.aggregate import DomainEvent
+from projections.tracking import Projection
+
+metadata = MetaData()
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(200), primary_key=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("date", Date, nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("originator_version", Integer, nullable=False),
+    Column("trade", Boolean, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("benefit", String(40), nullable=False),
+    Column("order_count", Integer, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(220), primary_key=True),
+    Column("decision_id", String(200), nullable=False, index=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("date", Date, nullable=False, index=True),
+    Column("side", String(4), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("quantity", String(40), nullable=False),
+    Column("price", String(40), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("mandatory", Boolean, nullable=False),
+    Column("benefit", String(40), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("lots", Text, nullable=False),
+)
+
+
+def account_of(decision_id: str) -> str:
+    return decision_id.rsplit("/", 1)[0]
+
+
+class DecisionsAndOrders(Projection):
+    name = "decisions"
+    metadata = metadata
+
+    def __init__(self) -> None:
+        self._decisions: list[dict] = []
+        self._orders: list[dict] = []
+
+    def apply(self, session: Session, event: DomainEvent, position: int) -> None:
+        match event:
+            case Account.DecisionRecorded():
+                outcome = event.outcome
+                account_id = account_of(event.decision_id)
+                self._decisions.append(dict(
+                    decision_id=event.decision_id, account_id=account_id, date=event.date, position=position,
+                    originator_version=event.originator_version, trade=outcome.trade,
+                    reasons=json.dumps(list(outcome.reasons)), benefit=str(outcome.benefit),
+                    order_count=len(outcome.orders) if outcome.trade else 0,
+                ))
+                if outcome.trade:
+                    for order in outcome.orders:
+                        self._orders.append(dict(
+                            order_id=order.order_id, decision_id=event.decision_id, account_id=account_id,
+                            date=event.date, side=order.side, symbol=order.symbol, quantity=str(order.quantity),
+                            price=str(order.price), reason=order.reason, mandatory=order.mandatory,
+                            benefit=str(outcome.benefit), status="proposed",
+                            lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
+                        ))
+            case Account.OrdersApproved():
+                self._status(session, event.order_ids, "approved")
+            case Account.OrdersRejected():
+                self._status(session, event.order_ids, "rejected")
+            case Account.TradeExecuted():
+                self._status(session, (event.order_id,), "filled")
+
+    def _status(self, session: Session, order_ids: tuple[str, ...], status: str) -> None:
+        self.end_batch(session)
+        session.execute(update(orders).where(orders.c.order_id.in_(list(order_ids))).values(status=status))
+
+    def end_batch(self, session: Session) -> None:
+        if self._decisions:
+            session.execute(decisions.insert(), self._decisions)
+            self._decisions = []
+        if self._orders:
+            session.execute(orders.insert(), self._orders)
+            self._orders = []
+
+    def clear(self, session: Session) -> None:
+        super().clear(session)
+        self._decisions, self._orders = [], []
