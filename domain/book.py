@@ -15,6 +15,7 @@ from decimal import Decimal
 from domain.account import Account
 from domain.aggregate import DomainEvent
 from domain.ledger import LotLedger, Realization, TaxLot
+from domain.security import Security
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -36,8 +37,6 @@ class CorporateAction:
 
 
 def actions_of(event: DomainEvent) -> CorporateAction | None:
-    from domain.security import Security
-
     if isinstance(event, Security.SplitRecorded):
         return CorporateAction(event.symbol, event.date, ratio=event.ratio)
     if isinstance(event, Security.DividendRecorded):

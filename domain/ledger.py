@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from operator import attrgetter
+from typing import NamedTuple
 
 from domain.errors import InvalidInput, UnknownEntity
 from domain.wash_sale import WashSaleWindow
@@ -62,8 +62,9 @@ class EventOutOfOrder(LedgerError):
 # --- views ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TaxLot:
+class TaxLot(NamedTuple):
+    """An open lot as seen from outside (a tuple: cheap to make, compared field by field)."""
+
     lot_id: str
     symbol: str
     quantity: Decimal
@@ -73,8 +74,7 @@ class TaxLot:
     wash_sale_adjustment: Decimal  # part of cost_basis that came from disallowed losses
 
 
-@dataclass(frozen=True, slots=True)
-class Realization:
+class Realization(NamedTuple):
     date: date
     symbol: str
     quantity: Decimal
@@ -550,13 +550,13 @@ def _own_group(symbol: str) -> str:
 def _positive(value: Decimal, field: str, symbol: str) -> Decimal:
     if not _is_number(value) or value <= 0:
         raise InvalidAmount(f"must be a positive number for {symbol}, got {value!r}", field)
-    return Decimal(value)
+    return value if isinstance(value, Decimal) else Decimal(value)
 
 
 def _non_negative(value: Decimal, field: str, symbol: str) -> Decimal:
     if not _is_number(value) or value < 0:
         raise InvalidAmount(f"must be a non-negative number for {symbol}, got {value!r}", field)
-    return Decimal(value)
+    return value if isinstance(value, Decimal) else Decimal(value)
 
 
 def _is_number(value: object) -> bool:

@@ -3,14 +3,14 @@ group turns the loss into a wash sale."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 WASH_SALE_DAYS = 30
+_REACH = timedelta(days=WASH_SALE_DAYS)
 
 
-@dataclass(frozen=True, slots=True)
-class WashSaleWindow:
+class WashSaleWindow(NamedTuple):
     """The 30 calendar days before and after a day, both ends inclusive (61 days).
 
     The window is symmetric, so it serves both questions the ledger asks: which
@@ -22,8 +22,7 @@ class WashSaleWindow:
 
     @classmethod
     def around(cls, day: date) -> WashSaleWindow:
-        reach = timedelta(days=WASH_SALE_DAYS)
-        return cls(day - reach, day + reach)
+        return cls(day - _REACH, day + _REACH)
 
     def __contains__(self, day: date) -> bool:
         return self.first_day <= day <= self.last_day

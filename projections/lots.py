@@ -18,7 +18,7 @@ from domain.account import Account
 from domain.aggregate import DomainEvent
 from domain.book import LEDGER_EVENTS, AccountBook, CorporateAction, actions_of, build_book, event_date
 from domain.security import Security
-from projections.tracking import Projection
+from projections.tracking import Projection, bulk_insert
 
 metadata = MetaData()
 
@@ -76,8 +76,8 @@ class _Book:
     account_id: str
     book: AccountBook
     version: int
-    written_lots: dict[str, tuple] = field(default_factory=dict)
-    written_gains: list[tuple] = field(default_factory=list)
+    written_lots: dict[str, Any] = field(default_factory=dict)
+    written_gains: list[Any] = field(default_factory=list)
     written_cash: tuple | None = None
     rewrite: bool = False
 
@@ -212,21 +212,22 @@ class LotsAndGains(Projection):
                 session.execute(delete(realized_gains).where(realized_gains.c.account_id == account_id))
                 session.execute(delete(account_cash).where(account_cash.c.account_id == account_id))
                 state.written_lots, state.written_gains, state.written_cash, state.rewrite = {}, [], None, False
-            current = {lot.lot_id: _lot_row(lot) for lot in state.book.open_lots()}
-            for lot_id, row in state.written_lots.items():
-                if current.get(lot_id) != row:
+            # Views are tuples of Decimals and dates: compare them, convert only what changed.
+            current = {lot.lot_id: lot for lot in state.book.open_lots()}
+            for lot_id, lot in state.written_lots.items():
+                if current.get(lot_id) != lot:
                     lot_deletes.append((account_id, lot_id))
-            for lot_id, row in current.items():
-                if state.written_lots.get(lot_id) != row:
-                    lot_inserts.append(_lot_dict(account_id, lot_id, row))
+            for lot_id, lot in current.items():
+                if state.written_lots.get(lot_id) != lot:
+                    lot_inserts.append(_lot_dict(account_id, lot))
             state.written_lots = current
-            gains = [_gain_row(r) for r in state.book.realizations()]
-            for seq, row in enumerate(gains):
+            gains = state.book.realizations()
+            for seq, realization in enumerate(gains):
                 old = state.written_gains[seq] if seq < len(state.written_gains) else None
-                if old != row:
+                if old != realization:
                     if old is not None:
                         gain_deletes.append((account_id, seq))
-                    gain_inserts.append(_gain_dict(account_id, seq, row))
+                    gain_inserts.append(_gain_dict(account_id, seq, realization))
             for seq in range(len(gains), len(state.written_gains)):
                 gain_deletes.append((account_id, seq))
             state.written_gains = gains
@@ -243,12 +244,9 @@ class LotsAndGains(Projection):
             session.execute(delete(realized_gains).where(tuple_(realized_gains.c.account_id, realized_gains.c.seq).in_(chunk)))
         for chunk in _chunks(cash_deletes):
             session.execute(delete(account_cash).where(account_cash.c.account_id.in_(chunk)))
-        if lot_inserts:
-            session.execute(lots.insert(), lot_inserts)
-        if gain_inserts:
-            session.execute(realized_gains.insert(), gain_inserts)
-        if cash_inserts:
-            session.execute(account_cash.insert(), cash_inserts)
+        bulk_insert(session, lots, lot_inserts)
+        bulk_insert(session, realized_gains, gain_inserts)
+        bulk_insert(session, account_cash, cash_inserts)
 
 
 def _chunks(items: list, size: int = 400) -> list[list]:
@@ -264,25 +262,13 @@ def _action(row: Any) -> CorporateAction:
     )
 
 
-def _lot_row(lot: Any) -> tuple:
-    return (lot.symbol, str(lot.quantity), str(lot.cost_basis), lot.acquired, lot.holding_period_start,
-            str(lot.wash_sale_adjustment))
+def _lot_dict(account_id: str, lot: Any) -> dict[str, Any]:
+    return {"account_id": account_id, "lot_id": lot.lot_id, "symbol": lot.symbol, "quantity": str(lot.quantity),
+            "cost_basis": str(lot.cost_basis), "acquired": lot.acquired, "holding_period_start": lot.holding_period_start,
+            "wash_sale_adjustment": str(lot.wash_sale_adjustment)}
 
 
-def _lot_dict(account_id: str, lot_id: str, row: tuple) -> dict[str, Any]:
-    symbol, quantity, cost_basis, acquired, start, adjustment = row
-    return {"account_id": account_id, "lot_id": lot_id, "symbol": symbol, "quantity": quantity,
-            "cost_basis": cost_basis, "acquired": acquired, "holding_period_start": start,
-            "wash_sale_adjustment": adjustment}
-
-
-def _gain_row(r: Any) -> tuple:
-    return (r.date, r.symbol, str(r.quantity), str(r.proceeds), str(r.cost_basis), str(r.gain), r.term,
-            str(r.disallowed_loss), r.lot_id)
-
-
-def _gain_dict(account_id: str, seq: int, row: tuple) -> dict[str, Any]:
-    day, symbol, quantity, proceeds, basis, gain, term, disallowed, lot_id = row
-    return {"account_id": account_id, "seq": seq, "date": day, "symbol": symbol, "quantity": quantity,
-            "proceeds": proceeds, "cost_basis": basis, "gain": gain, "term": term, "disallowed_loss": disallowed,
-            "lot_id": lot_id}
+def _gain_dict(account_id: str, seq: int, r: Any) -> dict[str, Any]:
+    return {"account_id": account_id, "seq": seq, "date": r.date, "symbol": r.symbol, "quantity": str(r.quantity),
+            "proceeds": str(r.proceeds), "cost_basis": str(r.cost_basis), "gain": str(r.gain), "term": r.term,
+            "disallowed_loss": str(r.disallowed_loss), "lot_id": r.lot_id}
