@@ -303,9 +303,13 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
     """The daily analysis: one recorded decision per account and trading day."""
     from application.rebalance import rebalance as run
 
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"must be at least 1, got {workers}", "workers")
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        results = run(lotline, on, account, acting_user(as_user))
+        with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
+            results = run(lotline, on, account, acting_user(as_user), workers or os.cpu_count() or 1, advance,
+                          pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
     document = {
         "date": on.isoformat(),
         "decisions": [
@@ -317,15 +321,48 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
     }
     if as_json:
         return emit_json(document)
+    print_rebalance_summary(on, results)
+
+
+@contextmanager
+def progress_bar(wanted: bool, label: str) -> Iterator[Any]:
+    """A rich progress bar on a terminal; nothing otherwise (and never with --json)."""
+    if not (wanted and sys.stdout.isatty()):
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
+
+
+def print_rebalance_summary(on: date, results: list[Any]) -> None:
+    from collections import Counter
+
     from rich.table import Table
 
+    out = console()
+    decided = [r for r in results if r.decision_id]
+    trading = [r for r in decided if r.trade]
+    failed = [r for r in results if r.failure]
+    by_reason = Counter(reason for r in trading for reason in r.reasons)
     table = Table(title=f"Rebalance {on.isoformat()}")
-    for column in ("account", "decision", "trade", "reasons", "benefit", "orders"):
-        table.add_column(column)
-    for r in results:
-        table.add_row(r.account, r.decision_id or "-", "yes" if r.trade else "no",
-                      ", ".join(r.reasons) or (f"failed: {r.failure}" if r.failure else ""), str(r.benefit), str(r.orders))
-    console().print(table)
+    table.add_column("")
+    table.add_column("accounts", justify="right")
+    table.add_row("analysed", str(len(results)))
+    table.add_row("  already decided earlier", str(sum(1 for r in decided if r.existing)))
+    table.add_row("to trade", str(len(trading)))
+    for reason in ("cash_request", "restriction", "drift_limit", "net_benefit"):
+        table.add_row(f"  {reason}", str(by_reason.get(reason, 0)))
+    table.add_row("no trade", str(len(decided) - len(trading)))
+    table.add_row("failed", str(len(failed)))
+    out.print(table)
+    orders = sum(r.orders for r in trading)
+    out.print(f"{orders} orders proposed; release them with `lotline approve --date {on.isoformat()}`.")
+    for r in failed:
+        out.print(f"[red]failed[/] {r.account}: {r.failure}")
 
 
 @app.command()
@@ -396,3 +433,55 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
             print(f"  {line}", file=sys.stderr)
     if not outcome.identical:
         raise typer.Exit(1)
+
+
+@app.command()
+def approve(date_: DateOpt = None, account: AccountOpt = None,
+            mandatory_only: Annotated[bool | None, typer.Option("--mandatory-only/--any", help="Only decisions an instruction demands.")] = None,
+            min_benefit: Annotated[str | None, typer.Option("--min-benefit", help="Net-benefit-only decisions need at least this benefit (dollars).")] = None,
+            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Release the day's proposed orders that pass the filters (defaults: firm settings)."""
+    from application.workflow import approve as run
+    from domain.values import to_decimal
+
+    with service(store) as lotline:
+        on = parse_date(date_, "date") or _today(lotline)
+        floor = to_decimal(min_benefit, "min_benefit") if min_benefit is not None else None
+        released = run(lotline, on, account, acting_user(as_user), mandatory_only, floor)
+    if as_json:
+        return emit_json({"date": on.isoformat(), "accounts": released.accounts, "orders": released.orders,
+                          "held_back": released.held_back})
+    console().print(f"Approved {released.orders} orders of {released.accounts} accounts; "
+                    f"{len(released.held_back)} held back by the filters.")
+
+
+@app.command()
+def reject(date_: DateOpt = None, account: AccountOpt = None,
+           reason: Annotated[str | None, typer.Option(help="Why the orders are rejected.")] = None,
+           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Reject the day's proposed orders."""
+    from application.workflow import reject as run
+
+    with service(store) as lotline:
+        on = parse_date(date_, "date") or _today(lotline)
+        rejected = run(lotline, on, account, acting_user(as_user), reason)
+    if as_json:
+        return emit_json({"date": on.isoformat(), "accounts": rejected.accounts, "orders": rejected.orders})
+    console().print(f"Rejected {rejected.orders} orders of {rejected.accounts} accounts.")
+
+
+@app.command()
+def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Simulated execution of approved orders at the day's close; records the trades."""
+    from application.workflow import fill as run
+
+    with service(store) as lotline:
+        on = parse_date(date_, "date") or _today(lotline)
+        filled = run(lotline, on, acting_user(as_user))
+    if as_json:
+        return emit_json({"date": on.isoformat(), "accounts": filled.accounts, "trades": filled.trades,
+                          "cash_requests_fulfilled": filled.cash_requests, "notes": filled.notes})
+    console().print(f"Filled {filled.trades} orders in {filled.accounts} accounts at the {on.isoformat()} close; "
+                    f"{filled.cash_requests} cash requests fulfilled.")
+    for note in filled.notes:
+        console().print(f"note: {note}")

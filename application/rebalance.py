@@ -11,6 +11,7 @@ from decimal import Decimal
 from importlib import metadata as importlib_metadata
 from typing import Any
 
+from eventsourcing.persistence import IntegrityError
 from sqlalchemy import select
 
 from application.authorisation import authorise
@@ -120,9 +121,6 @@ def day_context(service: Any, on: date) -> DayContext:
 
 def analyse_account(uow: UnitOfWork, account: Account, context: DayContext) -> tuple[DecisionInputs, DecisionOutcome]:
     """Inputs and outcome of one account's analysis (pure but for reading aggregates)."""
-    from domain.analysis import analyse, conclude
-    from domain.optimiser import optimise
-
     template = context.template(uow, account.template_id)
     models = context.model_map(uow)
     targets = security_targets(template, models, account.parameters)
@@ -211,36 +209,141 @@ def result_of_row(row: Any) -> AccountResult:
                          Decimal(row.benefit), row.order_count, existing=True)
 
 
-def rebalance_one(service: Any, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+COMMIT_EVERY = 25
+CHUNK = 50
+
+
+def _analyse_into(uow: UnitOfWork, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+    account = uow.get(Account, account_id, "account")
+    if context.on in account.decisions:
+        return AccountResult(account_id, account.decisions[context.on], existing=True)
+    inputs, outcome = analyse_account(uow, account, context)
+    decision_id = account.record_decision(context.on, inputs, outcome, actor)
+    return AccountResult(account_id, decision_id, outcome.trade, outcome.reasons, outcome.benefit,
+                         len(outcome.orders) if outcome.trade else 0)
+
+
+def _record_failure(service: Any, account_id: str, context: DayContext, actor: Actor, failure: str) -> AccountResult:
     def work(uow: UnitOfWork) -> AccountResult:
         account = uow.get(Account, account_id, "account")
         if context.on in account.decisions:
             return AccountResult(account_id, account.decisions[context.on], existing=True)
-        inputs, outcome = analyse_account(uow, account, context)
-        decision_id = account.record_decision(context.on, inputs, outcome, actor)
-        return AccountResult(account_id, decision_id, outcome.trade, outcome.reasons, outcome.benefit,
-                             len(outcome.orders) if outcome.trade else 0)
+        account.record_failure(context.on, failure, actor)
+        return AccountResult(account_id, None, failure=failure)
 
     return service.execute(work)
 
 
-def rebalance(service: Any, on: date, wanted: list[str] | None, user: str, progress: Any = None) -> list[AccountResult]:
+def rebalance_accounts(service: Any, account_ids: list[str], context: DayContext, actor: Actor,
+                       progress: Any = None) -> list[AccountResult]:
+    """Analyses accounts one by one, committing their decisions in batches; an account
+    that fails is recorded as failed and the others go on."""
+    results: list[AccountResult] = []
+    pending: list[tuple[UnitOfWork, AccountResult]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        try:
+            with service.store.recorder.transaction(commit=True):
+                service.store.save(*[a for uow, _ in pending for a in uow.changed()])
+            results.extend(r for _, r in pending)
+        except IntegrityError:
+            # Another writer touched one of these accounts: redo them one at a time.
+            for _, result in pending:
+                results.append(_one(service, result.account, context, actor))
+        if progress is not None:
+            progress(len(pending))
+        pending.clear()
+
+    for account_id in account_ids:
+        uow = UnitOfWork(service.store)
+        try:
+            result = _analyse_into(uow, account_id, context, actor)
+        except Exception as error:  # noqa: BLE001 - one account never stops the night
+            flush()
+            results.append(_record_failure(service, account_id, context, actor, _describe(error)))
+            if progress is not None:
+                progress(1)
+            continue
+        pending.append((uow, result))
+        if len(pending) >= COMMIT_EVERY:
+            flush()
+    flush()
+    return results
+
+
+def _one(service: Any, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+    try:
+        return service.execute(lambda uow: _analyse_into(uow, account_id, context, actor))
+    except Exception as error:  # noqa: BLE001
+        return _record_failure(service, account_id, context, actor, _describe(error))
+
+
+def _describe(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, (InvalidInput, RuleRefused)) else f"{type(error).__name__}: {text}"
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(url: str, on: date, actor: Actor, pinned: bool) -> None:
+    import os
+
+    from application.service import Lotline, utc_now
+
+    os.environ.setdefault("LOTLINE_WORKER", "1")
+    clock = (lambda: actor.at) if pinned else utc_now
+    service = Lotline(url, clock=clock)
+    _WORKER.update(service=service, context=day_context(service, on), actor=actor, pinned=pinned)
+
+
+def _work_chunk(account_ids: list[str]) -> list[AccountResult]:
+    service, context, actor = _WORKER["service"], _WORKER["context"], _WORKER["actor"]
+    if not _WORKER["pinned"]:
+        actor = Actor(actor.user, actor.role, actor.effective_date, service.clock(), actor.reason)
+    return rebalance_accounts(service, account_ids, context, actor)
+
+
+def rebalance(service: Any, on: date, wanted: list[str] | None, user: str, workers: int = 1,
+              progress: Any = None, pinned_clock: bool = False) -> list[AccountResult]:
+    """One decision per account and trading day. A re-run analyses only the accounts
+    still without a decision (failed ones included) and lists the others as they are."""
     check_trading_day(on)
     actor = authorise(UnitOfWork(service.store), user, Permission.REBALANCE, on, service.clock())
     ids = open_accounts(service, wanted)
     done = existing_decisions(service, on)
-    context = day_context(service, on)
-    with service.store.recorder.transaction(commit=True) as session:
-        market_table.store_snapshot(session, context.snapshot)
-    results = []
-    for account_id in ids:
-        if account_id in done:
-            results.append(result_of_row(done[account_id]))
+    todo = [a for a in ids if a not in done]
+    results = [result_of_row(done[a]) for a in ids if a in done]
+    if progress is not None and results:
+        progress(len(results))
+    if todo:
+        context = day_context(service, on)
+        with service.store.recorder.transaction(commit=True) as session:
+            market_table.store_snapshot(session, context.snapshot)
+        if workers <= 1 or len(todo) <= CHUNK:
+            results += rebalance_accounts(service, todo, context, actor, progress)
         else:
-            try:
-                results.append(rebalance_one(service, account_id, context, actor))
-            except (InvalidInput, RuleRefused) as error:
-                results.append(AccountResult(account_id, None, failure=str(error)))
-        if progress is not None:
-            progress(account_id)
+            results += _in_pool(service, todo, on, actor, workers, progress, pinned_clock)
+    service.catch_up()
+    return sorted(results, key=lambda r: r.account)
+
+
+def _in_pool(service: Any, todo: list[str], on: date, actor: Actor, workers: int, progress: Any,
+             pinned: bool) -> list[AccountResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+    results: list[AccountResult] = []
+    # Spawned, not forked: each worker opens its own connections to the store.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(service.url, on, actor, pinned)) as pool:
+        futures = [pool.submit(_work_chunk, chunk) for chunk in chunks]
+        for future in as_completed(futures):
+            chunk_results = future.result()
+            results += chunk_results
+            if progress is not None:
+                progress(len(chunk_results))
     return results

@@ -46,6 +46,17 @@ accounts = Table(
 )
 
 
+cash_requests = Table(
+    "directory_cash_requests",
+    metadata,
+    Column("request_id", String(160), primary_key=True),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("amount", String(40), nullable=False),
+    Column("due_from", Date, nullable=False),
+    Column("fulfilled", Boolean, nullable=False),
+)
+
+
 class Directory(Projection):
     name = "directory"
     metadata = metadata
@@ -74,6 +85,13 @@ class Directory(Projection):
                 session.execute(self._account(event).values(template=event.template))
             case Account.TaxStatusChanged():
                 session.execute(self._account(event).values(tax_status=event.tax_status.value))
+            case Account.CashRequested():
+                session.execute(cash_requests.insert().values(
+                    request_id=event.request_id, account_id=event.request_id.rsplit("/", 1)[0],
+                    amount=str(event.amount), due_from=event.due_from, fulfilled=False))
+            case Account.CashRequestFulfilled():
+                session.execute(update(cash_requests).where(cash_requests.c.request_id == event.request_id)
+                                .values(fulfilled=True))
             case Account.Closed():
                 session.execute(self._account(event).values(closed=True))
 
