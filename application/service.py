@@ -5,6 +5,8 @@ error; a concurrent writer makes the command run again against the new state."""
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ from projections.tracking import Projection, ReadModels
 
 T = TypeVar("T")
 
-ATTEMPTS = 5
+ATTEMPTS = 20
 
 
 def utc_now() -> datetime:
@@ -80,6 +82,8 @@ class Lotline:
             try:
                 self.commit(uow)
             except IntegrityError:
+                # Back off a little, by a jittered amount, so two writers stop colliding.
+                time.sleep(random.uniform(0.001, 0.02))
                 continue
             return result
         raise ConcurrencyConflict(f"another writer kept changing the same records; gave up after {ATTEMPTS} attempts")
