@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -485,3 +486,57 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_
                     f"{filled.cash_requests} cash requests fulfilled.")
     for note in filled.notes:
         console().print(f"note: {note}")
+
+
+@app.command()
+def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create.")] = 40,
+         days: Annotated[int, typer.Option(help="Trading days of the daily workflow to run.")] = 3,
+         seed: Annotated[int, typer.Option(help="Seed of the firm, its prices and its clients.")] = 7,
+         workers: Annotated[int, typer.Option(help="Worker processes for the daily analysis.")] = 1,
+         store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Build a demo firm in an empty store and run trading days of the daily workflow."""
+    from application.demo import run_demo
+
+    if accounts < 1 or accounts > 100_000:
+        raise InvalidInput(f"must be between 1 and 100000, got {accounts}", "accounts")
+    if days < 1 or days > 30:
+        raise InvalidInput(f"must be between 1 and 30, got {days}", "days")
+    out = console()
+    with service(store) as lotline:
+        def say(text: str, _: int) -> None:
+            if not as_json:
+                out.print(text)
+
+        if not as_json:
+            out.print(f"Building a demo firm of {accounts} accounts in {lotline.url} ...")
+        report = run_demo(lotline, accounts, days, seed, workers=workers, progress=say)
+    if as_json:
+        return emit_json({
+            "accounts": report.accounts,
+            "days": [{"date": d.day.isoformat(), "analysed": d.analysed, "trading": d.trading,
+                      "reasons": dict(d.reasons), "failed": d.failed, "orders": d.orders, "filled": d.filled,
+                      "cash_requests_fulfilled": d.cash_requests} for d in report.days],
+            "realised": {"short_term": str(report.short_term), "long_term": str(report.long_term),
+                         "estimated_tax": str(report.tax), "losses_harvested": str(report.harvested)},
+            "drift": {"mean_worst_before": str(report.drift_before.quantize(Decimal("0.0001"))),
+                      "mean_worst_after": str(report.drift_after.quantize(Decimal("0.0001")))},
+            "total_value": str(report.value),
+        })
+    from rich.table import Table
+
+    table = Table(title=f"Demo firm: {report.accounts} accounts, {len(report.days)} trading days")
+    for column in ("day", "analysed", "traded", "cash request", "restriction", "drift limit", "net benefit",
+                   "no trade", "failed", "orders filled"):
+        table.add_column(column, justify="right" if column != "day" else "left")
+    for d in report.days:
+        table.add_row(d.day.isoformat(), str(d.analysed), str(d.trading), str(d.reasons.get("cash_request", 0)),
+                      str(d.reasons.get("restriction", 0)), str(d.reasons.get("drift_limit", 0)),
+                      str(d.reasons.get("net_benefit", 0)), str(d.analysed - d.trading - d.failed), str(d.failed),
+                      str(d.filled))
+    out.print(table)
+    pct = lambda x: f"{x * 100:.2f}%"  # noqa: E731
+    out.print(f"Taxable accounts realised {report.short_term} short term and {report.long_term} long term "
+              f"(estimated tax {report.tax}); losses harvested {report.harvested}.")
+    out.print(f"Worst asset-class drift per account, mean: {pct(report.drift_before)} before, "
+              f"{pct(report.drift_after)} after (largest: {pct(report.worst_before)} before, {pct(report.worst_after)} after).")
+    out.print(f"Firm assets {report.value}. Next: lotline explain DEMO-0001/{report.days[0].day.isoformat()} --as carol")

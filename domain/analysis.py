@@ -137,10 +137,6 @@ def analyse(
     for s, value in values.items():
         class_weights[class_of[s]] = class_weights.get(class_of[s], ZERO) + (value / total if total else ZERO)
     limits = {name: t.drift_limit for name, t in template.classes.items()}
-    class_limits = tuple(
-        ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)), drift_limit=float(limits[c]))
-        for c in sorted(limits)
-    )
     budget_left = None
     if tax.annual_gain_budget is not None and taxable:
         realised = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
@@ -153,6 +149,14 @@ def analyse(
         triggers.append(RESTRICTION)
     if any(abs(class_weights.get(c, ZERO) - targets.class_weights.get(c, ZERO)) > limits[c] for c in limits):
         triggers.append(DRIFT_LIMIT)
+    # Trading back only to the edge of a breached limit would breach it again with the
+    # next day's prices: a breach is traded back inside a band within the limit.
+    band = settings["drift_band"] if DRIFT_LIMIT in triggers else Decimal(1)
+    class_limits = tuple(
+        ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)),
+                   drift_limit=float(limits[c] * band))
+        for c in sorted(limits)
+    )
 
     optimiser_settings = OptimiserSettings(
         risk_aversion=float(settings["risk_aversion"]),

@@ -26,6 +26,12 @@ def _whole(value: Decimal, field: str) -> Decimal:
     return value
 
 
+def _fraction(value: Decimal, field: str) -> Decimal:
+    if not Decimal(0) < value <= Decimal(1):
+        raise InvalidInput(f"must be above 0 and at most 1, got {value}", field)
+    return value
+
+
 def _flag(value: Decimal, field: str) -> Decimal:
     if value not in (0, 1):
         raise InvalidInput(f"must be 0 or 1, got {value}", field)
@@ -40,6 +46,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("trading_cost_bp", "5", "commission and spread per side, bp of the trade", non_negative),
         Setting("risk_lookback_days", "252", "closes used to estimate the covariance", _whole),
         Setting("risk_min_returns", "60", "below this many returns a security gets the diagonal fallback", _whole),
+        Setting("drift_band", "0.5", "a class beyond its drift limit is traded back to within this fraction of the limit", _fraction),
         Setting("approval_min_benefit", "0", "approve releases a net-benefit-only decision when its benefit is at least this (dollars)", non_negative),
         Setting("approval_mandatory_only", "0", "1: approve releases only decisions an instruction demands (cash, restriction, drift)", _flag),
     )

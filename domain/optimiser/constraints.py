@@ -240,6 +240,10 @@ class _SameDayRule:
         keep_sales = selling & (~buying | must | (sold >= bought))
         return names, buy_key, sale_key, bought, sold, must, buying & selling, keep_sales, buying | selling
 
+    def breached(self, portfolio, buys, sells, forced, tolerance) -> bool:
+        """Whether any key trades both sides: the cheap question the optimiser asks."""
+        return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance)[6]))
+
     def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
         names, buy_key, sale_key, bought, sold, must, both, _, _ = self._tally(
             portfolio, buys, sells, forced, tolerance

@@ -12,6 +12,7 @@ may not be sold stays, a direction ruled out after an earlier solve stays shut.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,15 +77,15 @@ class Layout:
     def size(self) -> int:
         return int(self.signs.shape[0])
 
-    @property
+    @cached_property
     def is_buy(self) -> np.ndarray:
         return self.variable_lot < 0
 
-    @property
+    @cached_property
     def buy_positions(self) -> np.ndarray:
         return np.flatnonzero(self.variable_lot < 0)
 
-    @property
+    @cached_property
     def sell_positions(self) -> np.ndarray:
         return np.flatnonzero(self.variable_lot >= 0)
 
@@ -99,20 +100,32 @@ class Layout:
         dollars = np.clip(z[: self.size], 0.0, None) * p.total_value
         buys = np.zeros(p.security_count)
         sells = self.forced_sells.copy()
-        is_buy = self.is_buy
-        buys[self.variable_security[is_buy]] = dollars[is_buy]
-        sell_lots = self.variable_lot[~is_buy]
+        buy_positions, sell_positions = self.buy_positions, self.sell_positions
+        buys[self.variable_security[buy_positions]] = dollars[buy_positions]
+        sell_lots = self.variable_lot[sell_positions]
         # A sale never exceeds its lot, whatever the solver's last digits say.
-        sells[sell_lots] = np.minimum(dollars[~is_buy], p.value[sell_lots])
+        sells[sell_lots] = np.minimum(dollars[sell_positions], p.value[sell_lots])
         return buys, sells
+
+    def variable_keys(self) -> np.ndarray:
+        """A stable integer per variable: the lot for a sale, lots + security for a buy."""
+        m = self.portfolio.lot_count
+        return np.where(self.variable_lot >= 0, self.variable_lot, m + self.variable_security)
+
+    def positions_in(self, other: Layout) -> np.ndarray:
+        """Where each of this layout's variables sits in ``other`` (which must have it)."""
+        keys = other.variable_keys()
+        order = np.argsort(keys, kind="stable")
+        found = np.searchsorted(keys[order], self.variable_keys())
+        return order[found]
 
     def gather(self, per_buy: np.ndarray, per_sell: np.ndarray) -> np.ndarray:
         """One coefficient per variable from a per-security (buys) and a per-lot
         (sales) array; the last axis indexes securities / lots."""
-        is_buy = self.is_buy
+        buys, sells = self.buy_positions, self.sell_positions
         out = np.empty(per_buy.shape[:-1] + (self.size,))
-        out[..., is_buy] = per_buy[..., self.variable_security[is_buy]]
-        out[..., ~is_buy] = per_sell[..., self.variable_lot[~is_buy]]
+        out[..., buys] = np.take(per_buy, self.variable_security[buys], axis=-1)
+        out[..., sells] = np.take(per_sell, self.variable_lot[sells], axis=-1)
         return out
 
     @classmethod

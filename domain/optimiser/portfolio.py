@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -40,16 +41,24 @@ class Portfolio:
     loadings: np.ndarray  # (n, k) risk factor loadings
     specific: np.ndarray  # (n,) specific variances
 
-    @property
+    @cached_property
     def gain(self) -> np.ndarray:
         """Gain per lot if sold in full today (negative: a loss)."""
         return self.value - self.basis
 
-    @property
+    @cached_property
     def gain_ratio(self) -> np.ndarray:
         """Gain per dollar sold: tax and the gain budget are linear in the dollars sold."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.value > 0, self.gain / np.where(self.value > 0, self.value, 1.0), 0.0)
+
+    @cached_property
+    def position(self) -> dict[str, int]:
+        return {symbol: i for i, symbol in enumerate(self.symbols)}
+
+    @cached_property
+    def lot_position(self) -> dict[str, int]:
+        return {lot_id: j for j, lot_id in enumerate(self.lot_ids)}
 
     @property
     def settings(self):
@@ -63,8 +72,17 @@ class Portfolio:
     def lot_count(self) -> int:
         return len(self.lot_ids)
 
+    @cached_property
+    def _class_index(self) -> tuple[dict[str, int], np.ndarray]:
+        names: dict[str, int] = {}
+        index = np.array([names.setdefault(c, len(names)) for c in self.asset_classes], dtype=np.intp)
+        return names, index
+
     def class_members(self, asset_class: str) -> np.ndarray:
-        return np.fromiter((c == asset_class for c in self.asset_classes), dtype=bool, count=len(self.asset_classes))
+        names, index = self._class_index
+        if asset_class not in names:
+            return np.zeros(self.security_count, dtype=bool)
+        return index == names[asset_class]
 
     def per_security(self, lot_amounts: np.ndarray) -> np.ndarray:
         return np.bincount(self.lot_security, weights=lot_amounts, minlength=self.security_count)
@@ -102,9 +120,16 @@ class Portfolio:
             lot_security = np.array([position[lot.symbol] for lot in lots], dtype=np.intp)
         except KeyError as missing:
             raise InvalidInput(f"lot of {missing.args[0]!r} has no security", "lots.symbol") from None
-        quantity = np.array([lot.quantity for lot in lots], dtype=np.float64)
-        basis = np.array([lot.cost_basis for lot in lots], dtype=np.float64)
-        tax_rate = np.array([lot.tax_rate for lot in lots], dtype=np.float64)
+        m = len(lots)
+        numbers = np.array(
+            [(lot.quantity, lot.cost_basis, lot.tax_rate, lot.can_sell, lot.loss_sale_blocked) for lot in lots],
+            dtype=np.float64,
+        ).reshape(m, 5)
+        quantity = np.ascontiguousarray(numbers[:, 0])
+        basis = np.ascontiguousarray(numbers[:, 1])
+        tax_rate = np.ascontiguousarray(numbers[:, 2])
+        can_sell = numbers[:, 3] != 0
+        loss_sale_blocked = numbers[:, 4] != 0
         if not (np.all(np.isfinite(quantity)) and np.all(quantity >= 0)):
             raise InvalidInput("lot quantities must be non-negative", "lots.quantity")
         if not np.all(np.isfinite(basis)):
@@ -145,8 +170,8 @@ class Portfolio:
             value=value,
             basis=basis,
             tax_rate=tax_rate,
-            can_sell=np.array([lot.can_sell for lot in lots], dtype=bool),
-            loss_sale_blocked=np.array([lot.loss_sale_blocked for lot in lots], dtype=bool),
+            can_sell=can_sell,
+            loss_sale_blocked=loss_sale_blocked,
             holding=holding,
             cash=cash,
             total_value=total_value,

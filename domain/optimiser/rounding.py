@@ -87,12 +87,16 @@ def round_trades(
     sell_shares = np.where(small, 0.0, sell_shares)
 
     shortfall = cash_target - _cash_after(portfolio, buy_shares, sell_shares)
-    tolerance = 1e-9 * portfolio.total_value
+    # Dust: a solution on the cash boundary lands a few ulps either side of it.
+    tolerance = 1e-9
     if shortfall > tolerance:
         # Trim buys, largest first (ties in security order).
         for i in sorted(np.flatnonzero(buy_shares > 0), key=lambda i: (-buy_shares[i] * price[i], i)):
             per_share = price[i] * (1.0 + cost)
-            cut = shortfall / per_share if fractional else math.ceil(shortfall / per_share - _SHARE_EPSILON)
+            # Fractions: a hair more than the shortfall, so rounding cannot undo it.
+            cut = shortfall / per_share * (1.0 + 1e-9) + 1e-12 if fractional else max(
+                1, math.ceil(shortfall / per_share - _SHARE_EPSILON)
+            )
             cut = min(cut, buy_shares[i])
             buy_shares[i] -= cut
             if buy_shares[i] * price[i] < minimum:
@@ -117,7 +121,7 @@ def round_trades(
             room = float(np.floor(quantity[j] + _SHARE_EPSILON)) - sell_shares[j]
             if room <= 0:
                 continue
-            extra = min(room, math.ceil(shortfall / (lot_price[j] * (1.0 - cost)) - _SHARE_EPSILON))
+            extra = min(room, max(1, math.ceil(shortfall / (lot_price[j] * (1.0 - cost)) - _SHARE_EPSILON)))
             sell_shares[j] += extra
             for_cash[j] = True
             shortfall = cash_target - _cash_after(portfolio, buy_shares, sell_shares)

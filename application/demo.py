@@ -1,0 +1,322 @@
+"""`lotline demo`: a realistic firm built in an empty store, then trading days of the
+full workflow (analyse, release, fill), and what a firm would want to see at the end.
+
+Seeded: the same seed gives the same firm, prices, decisions and trades."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Callable
+
+from sqlalchemy import func, select
+
+from application.unit_of_work import UnitOfWork
+from domain.account import Account
+from domain.aggregate import Actor
+from domain.errors import RuleRefused
+from domain.model import Model
+from domain.parameters import (
+    CashPreferences,
+    Restriction,
+    RestrictionRule,
+    TaxPreferences,
+    TaxStatus,
+    TradingPreferences,
+)
+from domain.roles import Role
+from domain.security import Security
+from domain.settings import FirmSettings
+from domain.template import ClassTarget, TargetTemplate
+from domain.user import User
+from infrastructure.calendar import previous_trading_days, trading_days
+
+# symbol: (asset class, wash group, annual drift, annual volatility, beta to equities, starting price)
+UNIVERSE = {
+    "VTI": ("us_equity", "us-total-market", 0.08, 0.17, 1.00, 210.0),
+    "ITOT": ("us_equity", "us-total-market", 0.08, 0.17, 1.00, 92.0),
+    "SCHB": ("us_equity", "us-broad", 0.08, 0.17, 1.00, 18.5),
+    "VOO": ("us_equity", "sp500", 0.085, 0.16, 0.98, 390.0),
+    "IVV": ("us_equity", "sp500", 0.085, 0.16, 0.98, 392.0),
+    "ESGU": ("us_equity", "us-esg", 0.08, 0.17, 1.00, 88.0),
+    "SUSA": ("us_equity", "us-esg-select", 0.075, 0.17, 0.97, 85.0),
+    "VXUS": ("intl_equity", "intl-total", 0.05, 0.16, 0.80, 55.0),
+    "IXUS": ("intl_equity", "intl-total", 0.05, 0.16, 0.80, 61.0),
+    "VEA": ("intl_equity", "intl-developed", 0.05, 0.15, 0.78, 44.0),
+    "IEFA": ("intl_equity", "intl-developed", 0.05, 0.15, 0.78, 66.0),
+    "BND": ("bonds", "us-agg", 0.02, 0.06, 0.05, 72.0),
+    "AGG": ("bonds", "us-agg", 0.02, 0.06, 0.05, 97.0),
+    "SCHZ": ("bonds", "us-agg-schwab", 0.02, 0.06, 0.05, 46.0),
+    "VGIT": ("bonds", "us-treasury-intermediate", 0.018, 0.05, 0.02, 58.0),
+    "VNQ": ("real_estate", "us-reit", 0.05, 0.21, 0.85, 82.0),
+    "SCHH": ("real_estate", "us-reit-schwab", 0.05, 0.21, 0.85, 20.0),
+}
+
+MODELS = {
+    "us-core": {"VTI": "0.60", "VOO": "0.40"},
+    "us-esg": {"ESGU": "0.70", "SUSA": "0.30"},
+    "intl-core": {"VXUS": "0.50", "VEA": "0.50"},
+    "bonds-core": {"BND": "0.70", "VGIT": "0.30"},
+    "reit-core": {"VNQ": "1"},
+}
+
+TEMPLATES = {
+    "growth": {
+        "us_equity": ("0.55", "us-core", ("us-esg",), "0.05", "0.04"),
+        "intl_equity": ("0.25", "intl-core", (), "0.05", "0.04"),
+        "bonds": ("0.12", "bonds-core", (), "0.05", "0.03"),
+        "real_estate": ("0.05", "reit-core", (), "0.02", "0.02"),
+        "cash": ("0.03", None, (), "0", "0.03"),
+    },
+    "balanced": {
+        "us_equity": ("0.35", "us-core", ("us-esg",), "0.05", "0.03"),
+        "intl_equity": ("0.15", "intl-core", (), "0.03", "0.03"),
+        "bonds": ("0.42", "bonds-core", (), "0.05", "0.03"),
+        "real_estate": ("0.05", "reit-core", (), "0.02", "0.02"),
+        "cash": ("0.03", None, (), "0", "0.03"),
+    },
+}
+
+ADVISORS = ("alice", "bob", "dana")
+HISTORY_DAYS = 420
+DEFAULT_START = date(2026, 3, 2)
+
+
+@dataclass
+class DaySummary:
+    day: date
+    analysed: int = 0
+    trading: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    failed: int = 0
+    orders: int = 0
+    filled: int = 0
+    cash_requests: int = 0
+
+
+@dataclass
+class DemoReport:
+    accounts: int
+    days: list[DaySummary]
+    short_term: Decimal
+    long_term: Decimal
+    tax: Decimal
+    harvested: Decimal
+    drift_before: Decimal
+    drift_after: Decimal
+    worst_before: Decimal
+    worst_after: Decimal
+    value: Decimal
+
+
+def simulate_closes(rng: random.Random, sessions: list[date]) -> dict[str, list[tuple[date, Decimal]]]:
+    """A market factor, a factor per asset class and each fund's own noise; funds of one
+    wash group track each other closely, as substantially identical funds do."""
+    daily = 1 / 252
+    market = [rng.gauss(0, 0.16 * math.sqrt(daily)) for _ in sessions]
+    classes = {c for c, *_ in UNIVERSE.values()}
+    class_noise = {c: [rng.gauss(0, 0.05 * math.sqrt(daily)) for _ in sessions] for c in sorted(classes)}
+    group_noise = {g: [rng.gauss(0, 0.03 * math.sqrt(daily)) for _ in sessions] for g in sorted({v[1] for v in UNIVERSE.values()})}
+    out = {}
+    for symbol, (asset_class, group, drift, vol, beta, start) in sorted(UNIVERSE.items()):
+        level = start
+        rows = []
+        own = max(vol * 0.15, 0.005)
+        for i, day in enumerate(sessions):
+            shock = beta * market[i] if asset_class != "bonds" else 0.05 * market[i]
+            shock += class_noise[asset_class][i] * (1.0 if asset_class != "bonds" else 0.6)
+            shock += group_noise[group][i] + rng.gauss(0, own * math.sqrt(daily))
+            level *= math.exp(drift * daily + shock)
+            rows.append((day, Decimal(f"{level:.2f}")))
+        out[symbol] = rows
+    return out
+
+
+def _actor(user: str, role: Role, on: date, at: Any, reason: str | None = None) -> Actor:
+    return Actor(user, role, on, at, reason)
+
+
+def build_firm(service: Any, accounts: int, seed: int, start: date) -> tuple[dict[str, list[tuple[date, Decimal]]], list[date]]:
+    """Users, securities, prices, models, templates, settings and accounts, in one commit."""
+    from infrastructure import prices as price_table
+
+    rng = random.Random(seed)
+    with service.store.recorder.transaction(commit=False) as session:
+        if session.execute(select(func.count()).select_from(service.store.recorder.events_record_cls.__table__)).scalar():
+            raise RuleRefused("the store already holds a history; run the demo on an empty store "
+                              "(for example --store sqlite:///demo.db)", "store")
+    history = previous_trading_days(start - timedelta(days=1), HISTORY_DAYS)
+    closes = simulate_closes(rng, history)
+    at = service.clock()
+    opened = history[0]
+    uow = UnitOfWork(service.store)
+    boot = _actor("system", Role.ADMIN, opened, at, "demo firm")
+    people = [("root", (Role.ADMIN,)), ("ipc", (Role.POLICY_COMMITTEE,)), ("olivia", (Role.OVERLAY_MANAGER,)),
+              ("carol", (Role.COMPLIANCE,))] + [(a, (Role.ADVISOR,)) for a in ADVISORS]
+    for user_id, roles in people:
+        uow.add(User.add(user_id, roles, boot))
+    ipc = _actor("ipc", Role.POLICY_COMMITTEE, opened, at)
+    securities = {s: Security.list(s, c, g, ipc) for s, (c, g, *_) in UNIVERSE.items()}
+    for security in securities.values():
+        uow.add(security)
+    models = {m: Model.create(m, {s: Decimal(w) for s, w in weights.items()}, securities, ipc) for m, weights in MODELS.items()}
+    for model in models.values():
+        uow.add(model)
+    templates = {}
+    for template_id, classes in TEMPLATES.items():
+        targets = {
+            name: ClassTarget(weight=Decimal(w), model=model, alternatives=alternatives,
+                              max_modification=Decimal(mm), drift_limit=Decimal(dl))
+            for name, (w, model, alternatives, mm, dl) in classes.items()
+        }
+        templates[template_id] = TargetTemplate.create(template_id, targets, models, ipc)
+        uow.add(templates[template_id])
+    olivia = _actor("olivia", Role.OVERLAY_MANAGER, opened, at)
+    settings = FirmSettings.create(olivia)
+    settings.change("trade_threshold_bp", "5", olivia)
+    uow.add(settings)
+
+    price_at = {s: dict(rows) for s, rows in closes.items()}
+    for n in range(accounts):
+        _demo_account(uow, rng, n, templates, securities, price_at, history, at, start)
+    uow.closes.extend((d, s, c) for s, rows in closes.items() for d, c in rows)
+    service.commit(uow)
+    future = trading_days(start, 30)
+    tail = simulate_closes(random.Random(seed + 1), future)
+    # The days ahead continue each price path from its last close.
+    continued = []
+    for symbol, rows in tail.items():
+        scale = closes[symbol][-1][1] / Decimal(str(UNIVERSE[symbol][5]))
+        continued += [(d, symbol, (c * scale).quantize(Decimal("0.01"))) for d, c in rows]
+    with service.store.recorder.transaction(commit=True) as session:
+        price_table.record_closes(session, continued)
+    return closes, future
+
+
+def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, securities: dict,
+                  price_at: dict, history: list[date], at: Any, start: date) -> None:
+    advisor = ADVISORS[n % len(ADVISORS)]
+    template = templates["growth" if rng.random() < 0.55 else "balanced"]
+    tax_status = TaxStatus.TAX_DEFERRED if rng.random() < 0.3 else TaxStatus.TAXABLE
+    opened = history[rng.randrange(0, len(history) // 2)]
+    actor = _actor(advisor, Role.ADVISOR, opened, at)
+    account_id = f"DEMO-{n + 1:04d}"
+    account = Account.open(account_id, advisor, tax_status, template, opened, actor)
+    uow.add(account)
+    size = Decimal(rng.choice([50_000, 120_000, 250_000, 600_000, 1_500_000]))
+    account.deposit((size * Decimal(rng.uniform(0.01, 0.08))).quantize(Decimal("0.01")), opened, actor)
+    lots = []
+    held = sorted(s for s in UNIVERSE if s in {"VTI", "VOO", "ITOT", "SCHB", "VXUS", "VEA", "IEFA", "BND", "AGG", "VGIT", "VNQ"})
+    chosen = rng.sample(held, rng.randint(4, 8))
+    for symbol in chosen:
+        for _ in range(rng.randint(1, 4)):
+            acquired = history[rng.randrange(0, len(history) - 5)]
+            # Cost from the price on the day it was bought (lots before the account opened came in by transfer).
+            cost = price_at[symbol][acquired] * Decimal(rng.uniform(0.85, 1.15))
+            value = size * Decimal(rng.uniform(0.02, 0.12))
+            quantity = max(Decimal(1), (value / cost).quantize(Decimal(1)))
+            lots.append((symbol, quantity, (quantity * cost).quantize(Decimal("0.01")), acquired))
+    account.transfer_in(lots, opened, securities, actor)
+    params = _actor(advisor, Role.ADVISOR, opened, at)
+    if rng.random() < 0.2:
+        account.set_restrictions([Restriction(symbol="VNQ", rule=RestrictionRule.DO_NOT_BUY, reason="SRI screen: no REITs"),
+                                  Restriction(symbol="SCHB", rule=RestrictionRule.DO_NOT_HOLD, reason="SRI screen")],
+                                 securities, params)
+        account.set_model_choices({"us_equity": "us-esg"}, template, params)
+    if rng.random() < 0.25:
+        account.set_substitutions({"VTI": "ITOT"}, securities, params)
+    if rng.random() < 0.15:
+        legacy = chosen[0]
+        account.set_restrictions([Restriction(symbol=legacy, rule=RestrictionRule.DO_NOT_SELL, reason="legacy position")],
+                                 securities, params)
+    if tax_status == TaxStatus.TAXABLE:
+        account.set_tax_preferences(TaxPreferences(
+            short_term_rate=Decimal(rng.choice(["0.32", "0.35", "0.37"])),
+            long_term_rate=Decimal(rng.choice(["0.15", "0.20", "0.238"])),
+            harvest_losses=True,
+            annual_gain_budget=Decimal(rng.choice(["5000", "20000"])) if rng.random() < 0.3 else None,
+        ), params)
+    account.set_cash_preferences(CashPreferences(reserve=Decimal(rng.choice(["0", "0.01", "0.02"]))), params)
+    account.set_trading_preferences(TradingPreferences(min_trade_value=Decimal("250"), fractional_shares=rng.random() < 0.2),
+                                    params)
+    if rng.random() < 0.15:
+        day = start + timedelta(days=rng.randint(0, 3))
+        request = _actor(advisor, Role.ADVISOR, day, at, "client withdrawal")
+        account.request_cash((size * Decimal("0.05")).quantize(Decimal("0.01")), day, day + timedelta(days=10), request)
+
+
+def run_demo(service: Any, accounts: int, days: int, seed: int, start: date = DEFAULT_START,
+             workers: int = 1, progress: Callable[[str, int], None] | None = None) -> DemoReport:
+    from application.queries import holdings_report
+    from application.rebalance import rebalance
+    from application.workflow import approve, fill
+
+    _, future = build_firm(service, accounts, seed, start)
+    ids = [f"DEMO-{n + 1:04d}" for n in range(accounts)]
+    first = future[0]
+    before = [_worst_drift(holdings_report(service, a, "carol", first)) for a in ids]
+    summaries = []
+    for day in future[:days]:
+        if progress:
+            progress(f"{day.isoformat()}: analysing", 0)
+        results = rebalance(service, day, None, "olivia", workers)
+        summary = DaySummary(day, analysed=len(results))
+        for r in results:
+            if r.failure:
+                summary.failed += 1
+            elif r.trade:
+                summary.trading += 1
+                summary.orders += r.orders
+                summary.reasons.update(r.reasons)
+        approve(service, day, None, "olivia")
+        filled = fill(service, day, "olivia")
+        summary.filled, summary.cash_requests = filled.trades, filled.cash_requests
+        summaries.append(summary)
+        if progress:
+            progress(f"{day.isoformat()}: {summary.trading} of {summary.analysed} accounts traded", 1)
+    last = future[max(days - 1, 0)]
+    closing = [holdings_report(service, a, "carol", last) for a in ids]
+    after = [_worst_drift(h) for h in closing]
+    value = sum((Decimal(h["total_value"]) for h in closing), Decimal(0))
+    short, long_, tax, harvested = _realised(service, future[0], last)
+    return DemoReport(accounts, summaries, short, long_, tax, harvested,
+                      sum(before, Decimal(0)) / len(before), sum(after, Decimal(0)) / len(after),
+                      max(before), max(after), value)
+
+
+def _worst_drift(holdings: dict) -> Decimal:
+    return max((abs(Decimal(c["drift"])) for c in holdings["asset_classes"]), default=Decimal(0))
+
+
+def _realised(service: Any, first: date, last: date) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """Gains and losses realised by taxable accounts over the run, and the tax on them."""
+    from projections.lots import realized_gains
+
+    short = long_ = tax = harvested = Decimal(0)
+    uow = UnitOfWork(service.store)
+    with service.store.recorder.transaction(commit=False) as session:
+        rows = session.execute(select(realized_gains).where(realized_gains.c.date.between(first, last))).all()
+    rates: dict[str, tuple[Decimal, Decimal, bool]] = {}
+    for row in rows:
+        if row.account_id not in rates:
+            account = uow.get(Account, row.account_id)
+            tax_prefs = account.parameters.tax
+            rates[row.account_id] = (tax_prefs.short_term_rate, tax_prefs.long_term_rate,
+                                     account.tax_status == TaxStatus.TAXABLE)
+        st_rate, lt_rate, taxable = rates[row.account_id]
+        gain = Decimal(row.gain)
+        if not taxable:
+            continue
+        if row.term == "short":
+            short += gain
+            tax += gain * st_rate
+        else:
+            long_ += gain
+            tax += gain * lt_rate
+        if gain < 0:
+            harvested += -gain
+    return short, long_, tax.quantize(Decimal("0.01")), harvested
