@@ -48,3 +48,24 @@ def test_store_from_environment_and_exit_codes(tmp_path):
     assert bad_option.returncode == 2 and len(bad_option.stderr.strip().splitlines()) == 1
     other_advisor = lotline("audit", "SMITH-TAX", "--json", cwd=tmp_path, env={**env, "LOTLINE_USER": "bob"})
     assert other_advisor.returncode == 1 and other_advisor.stdout == ""
+
+
+def test_the_demo_runs_on_a_fresh_store_and_refuses_to_overwrite_a_history(tmp_path):
+    result = lotline("demo", "--accounts", "6", "--days", "2", "--seed", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Demo firm: 6 accounts, 2 trading days" in result.stdout
+    assert "Worst asset-class drift" in result.stdout
+    explained = lotline("explain", "DEMO-0001/2026-03-02", "--as", "carol", "--json", cwd=tmp_path)
+    assert explained.returncode == 0 and json.loads(explained.stdout)["decision_id"] == "DEMO-0001/2026-03-02"
+    replayed = lotline("replay", "DEMO-0001/2026-03-02", "--as", "carol", cwd=tmp_path)
+    assert replayed.returncode == 0, replayed.stderr
+    again = lotline("demo", cwd=tmp_path)
+    assert again.returncode == 1 and "empty store" in again.stderr
+
+
+def test_demo_json_is_one_document(tmp_path):
+    result = lotline("demo", "--accounts", "3", "--days", "1", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["accounts"] == 3 and len(document["days"]) == 1
+    assert document["days"][0]["analysed"] == 3

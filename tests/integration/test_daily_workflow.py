@@ -1,0 +1,174 @@
+"""The programmatic daily workflow: analyse every account, release, reject, fill; one
+account's failure never stops the night; a killed run resumes without duplicates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from application.demo import build_firm
+from application.service import Lotline
+from tests.conftest import PINNED_NOW
+from tests.helpers import read_model_contents
+from tests.integration.test_rebalance_behaviour import DAY, FINALS, HOLDINGS, POLICY, account, date_of
+from tests.market import closes, write_wide_csv
+
+START = date(2026, 3, 2)
+
+
+@pytest.fixture
+def firm(cli, tmp_path):
+    assert cli.load(POLICY).code == 0
+    prices = write_wide_csv(tmp_path / "prices.csv", closes(["VTI", "ITOT", "SCHB", "VOO", "BND", "AGG", "VGIT"],
+                                                             date_of(DAY), 300, finals=FINALS))
+    assert cli("prices", "load", str(prices), "--as", "olivia").code == 0
+    return cli
+
+
+def _two_kinds_of_decision(cli):
+    """H needs nothing; N is all cash (drift); Q only has a net benefit (a harvest)."""
+    account(cli, HOLDINGS)
+    account(cli, '  - {id: N, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n')
+    result = cli("rebalance", "--date", DAY, "--as", "olivia", "--json")
+    assert result.code == 0, result.err
+    return {d["account"]: d for d in result.json()["decisions"]}
+
+
+def test_approve_releases_whole_decisions_that_pass_the_filters(firm):
+    decisions = _two_kinds_of_decision(firm)
+    assert decisions["N"]["trade"] and not decisions["H"]["trade"]
+    held = firm("approve", "--date", DAY, "--as", "olivia", "--mandatory-only", "--json").json()
+    assert held["accounts"] == 1 and held["orders"] == decisions["N"]["orders"]
+    statuses = {o["status"] for o in firm("orders", "--account", "N", "--json").json()["orders"]}
+    assert statuses == {"approved"}
+    assert firm("approve", "--date", DAY, "--as", "alice").code == 1
+
+
+def test_min_benefit_and_the_default_approval_settings(firm):
+    account(firm, '  - {id: N, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n')
+    firm("rebalance", "--date", DAY, "--as", "olivia")
+    assert firm("settings", "approval_mandatory_only", "1", "--as", "olivia").code == 0
+    assert firm("settings", "approval_mandatory_only", "--json").json() == {"approval_mandatory_only": "1"}
+    # N's trade is demanded by its drift: it passes the mandatory-only default.
+    assert firm("approve", "--date", DAY, "--as", "olivia", "--json").json()["accounts"] == 1
+    assert firm("settings", "approval_mandatory_only", "2", "--as", "olivia").code == 2
+    assert firm("settings", "trade_threshold_bp", "7", "--as", "alice").code == 1
+
+
+def test_reject_then_nothing_is_filled(firm):
+    _two_kinds_of_decision(firm)
+    rejected = firm("reject", "--date", DAY, "--account", "N", "--reason", "market closed early", "--as", "olivia", "--json")
+    assert rejected.json()["orders"] > 0
+    assert {o["status"] for o in firm("orders", "--account", "N", "--json").json()["orders"]} == {"rejected"}
+    assert firm("fill", "--date", DAY, "--as", "olivia", "--json").json()["trades"] == 0
+    audit = firm("audit", "N", "--json").json()["events"]
+    assert audit[-1]["type"] == "OrdersRejected" and audit[-1]["reason"] == "market closed early"
+
+
+def test_fill_records_trades_with_their_lots_and_meets_cash_requests(firm):
+    account(firm, HOLDINGS)
+    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n').code == 0
+    firm("rebalance", "--date", DAY, "--as", "olivia")
+    proposed = firm("orders", "--account", "H", "--json").json()["orders"]
+    assert firm("approve", "--date", DAY, "--as", "olivia").code == 0
+    filled = firm("fill", "--date", DAY, "--as", "olivia", "--json").json()
+    assert filled["trades"] == len(proposed) and filled["cash_requests_fulfilled"] == 1
+    assert {o["status"] for o in firm("orders", "--account", "H", "--json").json()["orders"]} == {"filled"}
+    lots = {lot["lot_id"]: Decimal(lot["quantity"]) for lot in firm("lots", "H", "--as-of", DAY, "--json").json()["lots"]}
+    for order in proposed:
+        for relief in order.get("lots", []):
+            before = {"H/L1": 100, "H/L2": 1200, "H/L3": 300, "H/L4": 330}[relief["lot_id"]]
+            assert lots.get(relief["lot_id"], Decimal(0)) == before - Decimal(relief["quantity"])
+    gains = firm("gains", "H", "--year", "2026", "--json").json()["realizations"]
+    assert {g["lot_id"] for g in gains} == {r["lot_id"] for o in proposed for r in o.get("lots", [])}
+    events = [e["type"] for e in firm("audit", "H", "--json").json()["events"]]
+    assert events[-2:] == ["CashWithdrawn", "CashRequestFulfilled"]
+    # Fulfilled: the next day's analysis sees no request.
+    nxt = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
+    assert "cash_request" not in nxt["reasons"]
+
+
+def test_a_failing_account_is_recorded_and_retried_without_stopping_the_night(firm, tmp_path):
+    account(firm, HOLDINGS)
+    # SCHZ has no price at all: an account holding it cannot be valued.
+    assert firm.load("securities:\n  - {symbol: SCHZ, asset_class: bonds}\n").code == 0
+    account(firm, '  - {id: BAD, advisor: alice, template: balanced, opened: 2025-01-02, cash: "1000", '
+                  'lots: [{symbol: SCHZ, quantity: "10", cost_basis: "230", acquired: 2025-01-02}]}\n')
+    first = firm("rebalance", "--date", DAY, "--as", "olivia", "--json")
+    assert first.code == 0
+    document = first.json()
+    assert [d["account"] for d in document["decisions"]] == ["H"]
+    assert document["failures"][0]["account"] == "BAD" and "SCHZ" in document["failures"][0]["reason"]
+    assert [e["type"] for e in firm("audit", "BAD", "--json").json()["events"]][-1] == "AnalysisFailed"
+    summary = firm("rebalance", "--date", DAY, "--as", "olivia")
+    assert "failed BAD" in summary.out.replace("\n", " ")
+    prices = tmp_path / "agg.csv"
+    prices.write_text(f"date,symbol,close\n{DAY},SCHZ,23\n")
+    firm("prices", "load", str(prices), "--as", "olivia")
+    again = firm("rebalance", "--date", DAY, "--as", "olivia", "--json").json()
+    assert {d["account"] for d in again["decisions"]} == {"H", "BAD"} and again["failures"] == []
+
+
+def test_two_workers_decide_exactly_as_one(sqlite_url, tmp_path, postgres):
+    urls = [sqlite_url, postgres.fresh_database()]
+    outcomes = []
+    for url, workers in zip(urls, ("1", "2")):
+        with Lotline(url, clock=lambda: START) as lotline:
+            build_firm(lotline, 120, seed=3, start=START)
+        result = subprocess.run([sys.executable, "-m", "application", "rebalance", "--date", START.isoformat(),
+                                 "--workers", workers, "--store", url, "--as", "olivia", "--json"],
+                                capture_output=True, text=True, env={**os.environ, "LOTLINE_NOW": PINNED_NOW}, timeout=600)
+        assert result.returncode == 0, result.stderr
+        outcomes.append(json.loads(result.stdout))
+    one, two = ({d["decision_id"]: d for d in o["decisions"]} for o in outcomes)
+    assert len(one) == 120 and one == two
+
+
+def _count(url: str, sql: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(text(sql)).scalar() or 0
+    finally:
+        engine.dispose()
+
+
+def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_orders(sqlite_url):
+    with Lotline(sqlite_url, clock=lambda: START) as lotline:
+        build_firm(lotline, 150, seed=5, start=START)
+        lotline.catch_up()
+    before = _count(sqlite_url, "SELECT count(*) FROM lotline_events")
+    command = [sys.executable, "-m", "application", "rebalance", "--date", START.isoformat(), "--workers", "1",
+               "--store", sqlite_url, "--as", "olivia", "--json"]
+    night = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env={**os.environ, "LOTLINE_NOW": PINNED_NOW})
+    deadline = time.time() + 120
+    while _count(sqlite_url, "SELECT count(*) FROM lotline_events") < before + 40 and time.time() < deadline:
+        time.sleep(0.05)
+    night.send_signal(signal.SIGKILL)
+    night.wait()
+    partial = _count(sqlite_url, "SELECT count(*) FROM lotline_events") - before
+    assert 0 < partial < 150, "the run was not killed part-way"
+    rerun = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "LOTLINE_NOW": PINNED_NOW}, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    with Lotline(sqlite_url) as lotline:
+        lotline.catch_up()
+        decided = lotline.store.recorder.select_notifications(start=None, limit=100000,
+                                                              topics=["domain.account:Account.DecisionRecorded"])
+        days = [(n.originator_id, json.loads(n.state)["date"]) for n in decided]
+        assert len(days) == len(set(days)) == 150
+        rows = _count(sqlite_url, "SELECT count(*) FROM orders")
+        distinct = _count(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")
+        assert rows == distinct > 0
+        incremental = read_model_contents(sqlite_url)
+        lotline.rebuild_projections("root")
+    assert read_model_contents(sqlite_url) == incremental
