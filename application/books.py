@@ -26,7 +26,10 @@ class AccountHistory:
         return build_book(self.account.ledger_events, self.actions, self.wash_group, until)
 
 
-def account_history(uow: UnitOfWork, account: Account, extra_symbols: set[str] = frozenset()) -> AccountHistory:
+def account_history(
+    uow: UnitOfWork, account: Account, extra_symbols: set[str] = frozenset(), known: dict[str, Security] | None = None,
+) -> AccountHistory:
+    """`known`: securities already read (a daily run reads each once, not once per account)."""
     symbols = set(extra_symbols)
     for event in account.ledger_events:
         symbol = getattr(event, "symbol", None)
@@ -35,7 +38,13 @@ def account_history(uow: UnitOfWork, account: Account, extra_symbols: set[str] =
         for lot in getattr(event, "lots", None) or ():
             if getattr(lot, "symbol", None):
                 symbols.add(lot.symbol)
-    securities = {s: sec for s in sorted(symbols) if (sec := uow.find(Security, s)) is not None}
+    if known is None:
+        known = {}
+    for symbol in symbols - known.keys():
+        found = uow.find(Security, symbol)
+        if found is not None:
+            known[symbol] = found
+    securities = {s: known[s] for s in sorted(symbols) if s in known}
     actions = []
     for symbol, security in securities.items():
         actions += [CorporateAction(symbol, day, ratio=ratio) for day, ratio in security.splits]

@@ -139,6 +139,10 @@ def projections_rebuild(store: Store = None, as_user: AsUser = None, as_json: Js
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (0 done, 1 refused, 2 bad input)."""
+    # Each account's problem is small: one BLAS thread is fastest, and several processes'
+    # threads must not spin for the same cores. Set before numpy is first imported.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     try:
         app(args=argv, prog_name="lotline", standalone_mode=False)
     except RuleRefused as error:

@@ -5,6 +5,7 @@ history as it stood at a decision and compares."""
 from __future__ import annotations
 
 import platform
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -84,6 +85,7 @@ class _Cached(dict):
         return self.get(key) is not None  # type: ignore[arg-type]
 
 
+@lru_cache(maxsize=1)
 def libraries() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("lotline", "numpy", "scipy", "cvxopt", "eventsourcing", "pydantic"):
@@ -124,9 +126,7 @@ def analyse_account(uow: UnitOfWork, account: Account, context: DayContext) -> t
     template = context.template(uow, account.template_id)
     models = context.model_map(uow)
     targets = security_targets(template, models, account.parameters)
-    history = account_history(uow, account, set(targets.weights))
-    for symbol, security in history.securities.items():
-        context.securities.setdefault(symbol, security)
+    history = account_history(uow, account, set(targets.weights), context.securities)
     return run_analysis(account, history, template, models, context)
 
 
@@ -163,7 +163,7 @@ def run_analysis(
         required_cash=analysis.required_cash,
         gain_budget_remaining=analysis.gain_budget_remaining,
         optimiser={k: str(v) for k, v in sorted(vars_of(analysis.problem.settings).items())},
-        libraries=libraries(),
+        libraries=dict(libraries()),
     )
     return inputs, outcome
 
@@ -335,8 +335,14 @@ def _in_pool(service: Any, todo: list[str], on: date, actor: Actor, workers: int
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    import os
+
     chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
     results: list[AccountResult] = []
+    # One BLAS thread per worker: the problems are small, and BLAS threads of several
+    # workers spinning for the same cores slowed the run tenfold.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     # Spawned, not forked: each worker opens its own connections to the store.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_start_worker, initargs=(service.url, on, actor, pinned)) as pool:

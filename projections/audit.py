@@ -58,7 +58,7 @@ class AuditTrail(Projection):
             actor=event.actor,
             role=event.role,
             reason=event.reason,
-            data=event.model_dump_json(exclude=ENVELOPE),
+            data=_summary(event) if isinstance(event, Account.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
         ))
 
     def end_batch(self, session: Session) -> None:
@@ -69,3 +69,17 @@ class AuditTrail(Projection):
     def clear(self, session: Session) -> None:
         super().clear(session)
         self._accounts = {}
+
+
+def _summary(event: Account.DecisionRecorded) -> str:
+    """A decision in the trail: what was decided and from which inputs. Its full record
+    (every lot and price it read) stays in the event store, shown by `lotline explain`."""
+    import json
+
+    outcome, inputs = event.outcome, event.inputs
+    return json.dumps({
+        "decision_id": event.decision_id, "date": event.date.isoformat(), "trade": outcome.trade,
+        "reasons": list(outcome.reasons), "benefit": str(outcome.benefit), "orders": len(outcome.orders),
+        "account_version": inputs.account_version, "template_version": inputs.template_version,
+        "market_digest": inputs.market_digest, "risk_digest": inputs.risk_digest,
+    })
