@@ -180,22 +180,16 @@ def linear_constraints(problem) -> list:
 
 @dataclass(frozen=True)
 class Conflict:
-    """A buy and a sale the rules forbid together today."""
+    """A buy and a sale the rules forbid together today, and which side stays."""
 
     rule: str
     key: str  # the wash group or the security
     buy_dollars: float
     sell_dollars: float
     sale_is_mandatory: bool
-    # What to shut if the sale side wins / if the buy side wins.
-    securities_to_stop_buying: tuple[int, ...]
-    lots_to_stop_selling: tuple[int, ...]
-
-    @property
-    def keep_sales(self) -> bool:
-        # Keep whichever side carries more dollars (ties: the sale, which is often the
-        # harvest that started it); a mandatory sale always stays.
-        return self.sale_is_mandatory or self.sell_dollars >= self.buy_dollars
+    keep_sales: bool
+    securities_to_stop_buying: tuple[int, ...]  # shut if the sale side stays
+    lots_to_stop_selling: tuple[int, ...]  # shut if the buy side stays
 
 
 @dataclass(frozen=True)
@@ -205,6 +199,19 @@ class Settlement:
     no_buy: tuple[int, ...]
     no_sell: tuple[int, ...]
     notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class _Tally:
+    names: tuple[str, ...]
+    buy_key: np.ndarray  # key of each security's buy
+    sale_key: np.ndarray  # key of each lot's sale, -1 where the rule ignores it
+    bought: np.ndarray  # dollars per key
+    sold: np.ndarray
+    mandatory: np.ndarray  # a forced sale on the key's sale side
+    both: np.ndarray  # the conflicts
+    keep_sales: np.ndarray
+    traded: np.ndarray
 
 
 class _SameDayRule:
@@ -224,53 +231,54 @@ class _SameDayRule:
         the rule does not concern that lot)."""
         raise NotImplementedError
 
-    def _tally(self, portfolio, buys, sells, forced, tolerance):
+    def _tally(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
         names, buy_key, sale_key = self.keys(portfolio)
         k = len(names)
         counted = sale_key >= 0
         bought = np.bincount(buy_key, weights=buys, minlength=k)
         sold = np.bincount(sale_key[counted], weights=sells[counted], minlength=k)
-        must = np.bincount(
-            sale_key[counted], weights=(forced & (sells > tolerance))[counted].astype(np.float64), minlength=k
-        ) > 0
+        forced_sold = (forced & (sells > tolerance))[counted].astype(np.float64)
+        mandatory = np.bincount(sale_key[counted], weights=forced_sold, minlength=k) > 0
         buying = bought > tolerance
         selling = sold > tolerance
-        # Keep the side with more dollars (ties: the sale, often the harvest that
-        # started it); a mandatory sale always stays.
-        keep_sales = selling & (~buying | must | (sold >= bought))
-        return names, buy_key, sale_key, bought, sold, must, buying & selling, keep_sales, buying | selling
+        # Keep the side carrying more dollars, with the round trip netted out: buying
+        # back what was just sold moves no exposure (it is how the relaxation harvests
+        # a loss for free), so the sale is weighed against the buying beyond it. Ties
+        # keep the sale. Keeping sales shuts only the group's buys and the next solve
+        # still chooses whether to sell (through a substitute, or not at all); keeping
+        # buys would shut the harvest outright. A mandatory sale always stays.
+        keep_sales = selling & (~buying | mandatory | (sold >= bought - sold))
+        return _Tally(names, buy_key, sale_key, bought, sold, mandatory, buying & selling, keep_sales, buying | selling)
 
     def breached(self, portfolio, buys, sells, forced, tolerance) -> bool:
         """Whether any key trades both sides: the cheap question the optimiser asks."""
-        return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance)[6]))
+        return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance).both))
 
     def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
-        names, buy_key, sale_key, bought, sold, must, both, _, _ = self._tally(
-            portfolio, buys, sells, forced, tolerance
-        )
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
         return [
             Conflict(
                 rule=self.name,
-                key=names[k],
-                buy_dollars=float(bought[k]),
-                sell_dollars=float(sold[k]),
-                sale_is_mandatory=bool(must[k]),
-                securities_to_stop_buying=tuple(np.flatnonzero(buy_key == k).tolist()),
-                lots_to_stop_selling=tuple(np.flatnonzero(sale_key == k).tolist()),
+                key=t.names[k],
+                buy_dollars=float(t.bought[k]),
+                sell_dollars=float(t.sold[k]),
+                sale_is_mandatory=bool(t.mandatory[k]),
+                keep_sales=bool(t.keep_sales[k]),
+                securities_to_stop_buying=tuple(np.flatnonzero(t.buy_key == k).tolist()),
+                lots_to_stop_selling=tuple(np.flatnonzero(t.sale_key == k).tolist()),
             )
-            for k in np.flatnonzero(both)
+            for k in np.flatnonzero(t.both)
         ]
 
     def settle(self, portfolio, buys, sells, forced, tolerance) -> Settlement:
-        names, buy_key, sale_key, _, _, _, both, keep_sales, traded = self._tally(
-            portfolio, buys, sells, forced, tolerance
-        )
-        stop_selling = traded & ~keep_sales
-        counted = sale_key >= 0
-        no_buy = np.flatnonzero(keep_sales[buy_key])
-        no_sell = np.flatnonzero(counted & stop_selling[np.where(counted, sale_key, 0)])
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
+        stop_selling = t.traded & ~t.keep_sales
+        counted = t.sale_key >= 0
+        no_buy = np.flatnonzero(t.keep_sales[t.buy_key])
+        no_sell = np.flatnonzero(counted & stop_selling[np.where(counted, t.sale_key, 0)])
         notes = tuple(
-            f"{self.name}:{names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}" for k in np.flatnonzero(both)
+            f"{self.name}:{t.names[k]}:{'sales_kept' if t.keep_sales[k] else 'buys_kept'}"
+            for k in np.flatnonzero(t.both)
         )
         return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
 

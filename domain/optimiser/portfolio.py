@@ -9,11 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 
 import numpy as np
 
 from domain.errors import InvalidInput
 from domain.optimiser.inputs import Problem
+
+
+def _field(items, name: str, dtype) -> np.ndarray:
+    # fromiter over attrgetter: half the time of building lists of tuples.
+    return np.fromiter(map(attrgetter(name), items), dtype, len(items))
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,8 +108,8 @@ class Portfolio:
         position = {symbol: i for i, symbol in enumerate(symbols)}
         if len(position) != len(symbols):
             raise InvalidInput("each symbol may appear once", "securities")
-        price = np.array([s.price for s in securities], dtype=np.float64)
-        target = np.array([s.target_weight for s in securities], dtype=np.float64)
+        price = _field(securities, "price", np.float64)
+        target = _field(securities, "target_weight", np.float64)
         if not np.all(np.isfinite(price)) or np.any(price <= 0):
             bad = symbols[int(np.flatnonzero(~(np.isfinite(price) & (price > 0)))[0])]
             raise InvalidInput(f"price of {bad} must be positive", "securities.price")
@@ -120,16 +126,11 @@ class Portfolio:
             lot_security = np.array([position[lot.symbol] for lot in lots], dtype=np.intp)
         except KeyError as missing:
             raise InvalidInput(f"lot of {missing.args[0]!r} has no security", "lots.symbol") from None
-        m = len(lots)
-        numbers = np.array(
-            [(lot.quantity, lot.cost_basis, lot.tax_rate, lot.can_sell, lot.loss_sale_blocked) for lot in lots],
-            dtype=np.float64,
-        ).reshape(m, 5)
-        quantity = np.ascontiguousarray(numbers[:, 0])
-        basis = np.ascontiguousarray(numbers[:, 1])
-        tax_rate = np.ascontiguousarray(numbers[:, 2])
-        can_sell = numbers[:, 3] != 0
-        loss_sale_blocked = numbers[:, 4] != 0
+        quantity = _field(lots, "quantity", np.float64)
+        basis = _field(lots, "cost_basis", np.float64)
+        tax_rate = _field(lots, "tax_rate", np.float64)
+        can_sell = _field(lots, "can_sell", bool)
+        loss_sale_blocked = _field(lots, "loss_sale_blocked", bool)
         if not (np.all(np.isfinite(quantity)) and np.all(quantity >= 0)):
             raise InvalidInput("lot quantities must be non-negative", "lots.quantity")
         if not np.all(np.isfinite(basis)):
@@ -159,8 +160,8 @@ class Portfolio:
             symbols=symbols,
             price=price,
             target=target,
-            can_buy=np.array([s.can_buy for s in securities], dtype=bool),
-            must_exit=np.array([s.must_exit for s in securities], dtype=bool),
+            can_buy=_field(securities, "can_buy", bool),
+            must_exit=_field(securities, "must_exit", bool),
             asset_classes=tuple(s.asset_class for s in securities),
             wash_group=wash_group,
             wash_groups=tuple(group_index),

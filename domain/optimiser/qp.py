@@ -14,7 +14,9 @@ constraints: cash, class drift, gain budget.
 
 Why a custom KKT solver: cvxopt's generic one factorises a dense N x N matrix each
 iteration (N = buys + lots, thousands), cubic in N. Here each iteration costs a few
-passes over N plus S x k and r x r algebra; see ``StructuredKKT``.
+passes over N plus S x k and r x r algebra; see ``StructuredKKT``. Small problems
+(under ``DENSE_KKT_LIMIT`` variables) take ``DenseKKT``, where one LAPACK call beats
+many small numpy ones.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
 from cvxopt import matrix, solvers, spmatrix
+from scipy.linalg import lapack
 
 # The objective is in fractions of account value: abstol 1e-9 is a cent on $10M.
 # Measured against Clarabel at 1e-12 tolerances, results land within ~3e-8 relative
@@ -432,9 +434,10 @@ def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict 
     segmented, u = qp.segmented, qp.signs
     segment_of = np.repeat(np.arange(len(qp.segment_starts)), qp.segment_lengths)
     segments = len(qp.segment_starts)
-    alpha, loadings = qp.segment_alpha, qp.segment_loadings
+    specific, loadings = qp.segment_alpha, qp.segment_loadings
 
-    def hessian(x, y, alpha_=1.0, beta=0.0) -> None:
+    # cvxopt's operator interface: y := alpha * P x + beta * y (keywords as named).
+    def hessian(x, y, alpha=1.0, beta=0.0) -> None:
         xv = np.frombuffer(x, dtype=np.float64)
         yv = np.frombuffer(y, dtype=np.float64)
         if beta == 0.0:
@@ -443,13 +446,13 @@ def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict 
             yv *= beta
         if segmented:
             t = np.bincount(segment_of, u * xv[:segmented], segments)
-            qt = alpha * t + loadings @ (t @ loadings)
-            yv[:segmented] += (alpha_ * u) * qt[segment_of]
+            qt = specific * t + loadings @ (t @ loadings)
+            yv[:segmented] += (alpha * u) * qt[segment_of]
 
     n, nu = qp.size, len(qp.upper_index)
     upper_index, rows, rows_t = qp.upper_index, qp.rows, kkt.rows_t
 
-    def inequalities(x, y, trans="N", alpha_=1.0, beta=0.0) -> None:
+    def inequalities(x, y, trans="N", alpha=1.0, beta=0.0) -> None:
         # G = [-I; I[upper]; rows] applied directly: cheaper than a sparse G whose
         # dense rows hold most of its nonzeros.
         xv = np.frombuffer(x, dtype=np.float64)
@@ -465,10 +468,10 @@ def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict 
             if nu:
                 product[upper_index] += xv[n : n + nu]
         if beta == 0.0:
-            np.multiply(product, alpha_, out=yv)
+            np.multiply(product, alpha, out=yv)
         else:
             yv *= beta
-            yv += alpha_ * product
+            yv += alpha * product
 
     initvals = None
     if start is not None:

@@ -74,6 +74,7 @@ class OptimisationResult:
     continuous: ContinuousSolution
     # Directions fixed after a solve, e.g. "wash_sale:us-agg:sales_kept".
     resolved: tuple[str, ...] = ()
+    iterations: int = 0  # interior-point iterations over all solves
     # Dollars the trade list saves: objective before minus after.
     benefit: float = field(init=False)
 

@@ -21,6 +21,8 @@ import numpy as np
 from domain.optimiser.portfolio import Portfolio
 
 _SHARE_EPSILON = 1e-9
+# Trades smaller than this fraction of account value are interior-point noise.
+SOLVER_NOISE = 1e-7
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +66,9 @@ def round_trades(
     quantity = portfolio.quantity
 
     wanted = sells / lot_price
-    whole_lot = forced | ((sells > 0) & (wanted >= quantity * (1.0 - _SHARE_EPSILON)))
+    # A lot the solution sells to within solver noise of its value is sold whole,
+    # fractional shares included.
+    whole_lot = forced | ((sells > 0) & (sells >= portfolio.value - SOLVER_NOISE * portfolio.total_value))
     if fractional:
         sell_shares = np.minimum(wanted, quantity)
         buy_shares = np.clip(buys / price, 0.0, None)

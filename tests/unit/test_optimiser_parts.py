@@ -1,0 +1,339 @@
+"""Each cost, constraint, rule and step of the optimiser, alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from domain.errors import InvalidInput
+from domain.optimiser import ClassLimit, Problem
+from domain.optimiser.constraints import (
+    CashFloor,
+    ClassDriftLimits,
+    GainBudget,
+    NoRoundTrip,
+    WashSaleRule,
+    linear_constraints,
+    AffineRows,
+)
+from domain.optimiser.layout import Directions, Layout, TradePermissions
+from domain.optimiser.optimiser import assemble
+from domain.optimiser.portfolio import Portfolio
+from domain.optimiser.rounding import round_trades
+from domain.optimiser.terms import TaxCost, TrackingRisk, TradingCost, objective_terms
+from tests.unit.test_optimiser import balanced, lot, problem, security
+
+
+def sample() -> Problem:
+    lots = [
+        lot("V1", "VTI", 100, 20_000, rate=0.20),  # gain 5,000
+        lot("V2", "VTI", 50, 15_000, rate=0.37),  # loss 2,500
+        lot("I1", "ITOT", 10, 1_000, rate=0.37),  # gain 200
+        lot("B1", "BND", 200, 15_000, rate=0.20),  # loss 500
+    ]
+    return problem(balanced(), lots, cash=10_000.0, required_cash=2_000.0, gain_budget=1_000.0)
+
+
+def trades(p: Portfolio, buys: dict[str, float] | None = None, sells: dict[str, float] | None = None):
+    b = np.zeros(p.security_count)
+    s = np.zeros(p.lot_count)
+    for symbol, dollars in (buys or {}).items():
+        b[p.symbols.index(symbol)] = dollars
+    for lot_id, dollars in (sells or {}).items():
+        s[p.lot_ids.index(lot_id)] = dollars
+    return b, s
+
+
+# --- portfolio -----------------------------------------------------------------------
+
+
+def test_portfolio_values_and_gains():
+    p = Portfolio.from_problem(sample())
+    assert p.total_value == 10_000 + 100 * 250 + 50 * 250 + 10 * 120 + 200 * 72.5
+    np.testing.assert_allclose(p.gain, [5_000, -2_500, 200, -500])
+    np.testing.assert_allclose(p.gain_ratio, [0.2, -0.2, 200 / 1200, -500 / 14_500])
+    assert p.holding[p.symbols.index("VTI")] == 37_500
+
+
+def test_portfolio_rejects_bad_inputs():
+    base = sample()
+    with pytest.raises(InvalidInput):
+        Portfolio.from_problem(Problem(base.securities + base.securities[:1], base.lots, 0, 0, (), None, base.risk))
+    with pytest.raises(InvalidInput):
+        Portfolio.from_problem(Problem(base.securities, base.lots + (lot("Z", "XXX", 1, 1),), 0, 0, (), None, base.risk))
+    with pytest.raises(InvalidInput):
+        Portfolio.from_problem(Problem((security("VTI", price=-1.0),), (), 1, 0, (), None, base.risk))
+    with pytest.raises(InvalidInput):
+        Portfolio.from_problem(Problem((), (), 0.0, 0, (), None, base.risk))
+
+
+# --- objective terms -----------------------------------------------------------------
+
+
+def test_tracking_risk_is_gamma_times_variance_around_target():
+    p = Portfolio.from_problem(sample())
+    b, s = trades(p, {"SCHB": 5_000}, {"V1": 10_000})
+    holdings = p.holding + b - p.per_security(s)
+    e = holdings / p.total_value - p.target
+    sigma = p.problem.risk.covariance()  # same symbol order as the universe
+    expected = 10.0 * e @ sigma @ e * p.total_value
+    assert TrackingRisk(10.0).value(p, b, s) == pytest.approx(expected, rel=1e-12)
+
+
+def test_tax_is_linear_in_dollars_sold_and_follows_the_account_type():
+    p = Portfolio.from_problem(sample())
+    _, s = trades(p, sells={"V1": 12_500, "V2": 6_250})  # half of each lot
+    taxable = TaxCost(taxable=True, harvest_losses=True).value(p, None, s)
+    assert taxable == pytest.approx(0.20 * 2_500 - 0.37 * 1_250)
+    assert TaxCost(taxable=True, harvest_losses=False).value(p, None, s) == pytest.approx(0.20 * 2_500)
+    assert TaxCost(taxable=False, harvest_losses=True).value(p, None, s) == 0.0
+
+
+def test_trading_cost_is_a_fraction_of_every_dollar_traded():
+    p = Portfolio.from_problem(sample())
+    b, s = trades(p, {"BND": 1_000}, {"V1": 3_000})
+    assert TradingCost(0.0005).value(p, b, s) == pytest.approx(2.0)
+
+
+def test_qp_parts_reproduce_the_dollar_values():
+    p = Portfolio.from_problem(sample())
+    layout = Layout.of(p)
+    rng = np.random.default_rng(2)
+    upper_index, upper = layout.upper_bounds()
+    for _ in range(5):
+        z = rng.uniform(0, 0.05, layout.size)
+        z[upper_index] = rng.uniform(0, 1, len(upper_index)) * upper
+        b, s = layout.trades(z)
+        for term in objective_terms(p.settings):
+            part = term.qp_part(layout)
+            from_qp = part.linear @ z + part.constant
+            if part.alpha is not None:
+                change = np.zeros(len(layout.segment_starts))
+                np.add.at(change, np.searchsorted(layout.segment_starts, np.arange(layout.size), side="right") - 1, layout.signs * z)
+                q = np.diag(part.alpha) + part.loadings @ part.loadings.T
+                from_qp += 0.5 * change @ q @ change
+            assert from_qp * p.total_value == pytest.approx(term.value(p, b, s), rel=1e-10, abs=1e-6)
+
+
+# --- linear constraints --------------------------------------------------------------
+
+
+def test_cash_floor_measures_the_shortfall_after_costs():
+    p = Portfolio.from_problem(sample())
+    b, s = trades(p, {"BND": 9_000})
+    cash_after = 10_000 - 9_000 * 1.0005
+    assert CashFloor(2_000.0).excess(p, b, s) == pytest.approx(2_000 - cash_after)
+    b, s = trades(p, sells={"V1": 4_000})
+    assert CashFloor(2_000.0).excess(p, b, s) == pytest.approx(2_000 - (10_000 + 4_000 * 0.9995))
+
+
+def test_class_drift_limits_measure_both_sides_and_count_cash():
+    p = Portfolio.from_problem(sample())
+    limit = ClassDriftLimits((ClassLimit("us_equity", 0.6, 0.03), ClassLimit("cash", 0.02, 0.03)))
+    b, s = trades(p, {"SCHB": 2_000}, {"V2": 5_000})
+    value = p.total_value
+    us_after = 37_500 + 1_200 + 2_000 - 5_000
+    cash_after = 10_000 - 2_000 * 1.0005 + 5_000 * 0.9995
+    excess = limit.excess(p, b, s)
+    assert excess["drift_limit:us_equity"] == pytest.approx(abs(us_after / value - 0.6) * value - 0.03 * value)
+    assert excess["drift_limit:cash"] == pytest.approx(abs(cash_after / value - 0.02) * value - 0.03 * value)
+
+
+def test_gain_budget_counts_net_gains_and_never_forces_harvesting():
+    p = Portfolio.from_problem(sample())
+    b, s = trades(p, sells={"V1": 25_000, "V2": 12_500})  # +5,000 - 2,500
+    assert GainBudget(1_000.0).excess(p, b, s) == pytest.approx(2_500 - 1_000)
+    # Already over budget: no further net gain, but no forced loss either.
+    assert GainBudget(-4_000.0).excess(p, b, np.zeros(p.lot_count)) == 0.0
+
+
+def test_linear_constraints_follow_the_problem():
+    names = [type(c).__name__ for c in linear_constraints(sample())]
+    assert names == ["CashFloor", "ClassDriftLimits", "GainBudget"]
+    exempt = problem(balanced(), cash=1.0, gain_budget=1_000.0, taxable=False, class_limits=())
+    assert [type(c).__name__ for c in linear_constraints(exempt)] == ["CashFloor"]
+
+
+# --- same-day rules ------------------------------------------------------------------
+
+
+def test_wash_sale_rule_finds_buy_and_loss_sale_in_one_group():
+    p = Portfolio.from_problem(sample())
+    forced = np.zeros(p.lot_count, dtype=bool)
+    rule = WashSaleRule()
+    # ITOT shares VTI's group; V2 is a loss lot of VTI.
+    b, s = trades(p, {"ITOT": 3_000}, {"V2": 5_000})
+    [conflict] = rule.conflicts(p, b, s, forced, 1e-6)
+    assert conflict.key == "us-total" and conflict.keep_sales
+    settlement = rule.settle(p, b, s, forced, 1e-6)
+    assert set(settlement.no_buy) == {p.symbols.index("VTI"), p.symbols.index("ITOT")}
+    # A gain sale in the group is no wash sale.
+    b, s = trades(p, {"ITOT": 3_000}, {"V1": 5_000})
+    assert not rule.breached(p, b, s, forced, 1e-6)
+
+
+def test_wash_sale_rule_keeps_the_larger_side_and_mandatory_sales():
+    p = Portfolio.from_problem(sample())
+    forced = np.zeros(p.lot_count, dtype=bool)
+    # 12,000 bought against a 5,000 loss sale: 7,000 of new buying beats the harvest.
+    b, s = trades(p, {"ITOT": 12_000}, {"V2": 5_000})
+    settlement = WashSaleRule().settle(p, b, s, forced, 1e-6)
+    assert settlement.no_sell == (p.lot_ids.index("V2"),)
+    assert settlement.notes == ("wash_sale:us-total:buys_kept",)
+    forced[p.lot_ids.index("V2")] = True
+    settlement = WashSaleRule().settle(p, b, s, forced, 1e-6)
+    assert settlement.notes == ("wash_sale:us-total:sales_kept",)
+
+
+def test_harvest_and_rebuy_keeps_the_harvest():
+    # The relaxation's favourite move: sell the loss lot and buy the group back, a
+    # little more than was sold. The round trip moves no exposure, so the harvest
+    # weighs against the 1,000 of buying beyond it, and stays.
+    p = Portfolio.from_problem(sample())
+    forced = np.zeros(p.lot_count, dtype=bool)
+    b, s = trades(p, {"VTI": 13_500}, {"V2": 12_500})
+    [conflict] = WashSaleRule().conflicts(p, b, s, forced, 1e-6)
+    assert conflict.keep_sales
+    settlement = WashSaleRule().settle(p, b, s, forced, 1e-6)
+    assert set(settlement.no_buy) == {p.symbols.index("VTI"), p.symbols.index("ITOT")}
+    assert settlement.no_sell == ()
+
+
+def test_settle_fixes_one_sided_groups_too():
+    p = Portfolio.from_problem(sample())
+    forced = np.zeros(p.lot_count, dtype=bool)
+    b, s = trades(p, {"SCHB": 3_000}, {"B1": 1_000})
+    settlement = WashSaleRule().settle(p, b, s, forced, 1e-6)
+    assert settlement.no_buy == (p.symbols.index("BND"),)  # BND loss sold: no BND buys
+    assert settlement.no_sell == ()  # SCHB holds no loss lot
+    assert settlement.notes == ()
+
+
+def test_round_trip_rule():
+    p = Portfolio.from_problem(sample())
+    forced = np.zeros(p.lot_count, dtype=bool)
+    b, s = trades(p, {"VTI": 1_000}, {"V1": 5_000})
+    [conflict] = NoRoundTrip().conflicts(p, b, s, forced, 1e-6)
+    assert conflict.key == "VTI"
+    assert set(conflict.lots_to_stop_selling) == {p.lot_ids.index("V1"), p.lot_ids.index("V2")}
+
+
+# --- layout --------------------------------------------------------------------------
+
+
+def test_layout_groups_variables_by_security_and_fixes_what_is_not_free():
+    securities = balanced()
+    securities[3] = security("VXUS", must_exit=True)
+    securities[1] = security("ITOT", can_buy=False)
+    lots = [
+        lot("V1", "VTI", 100, 20_000),
+        lot("X1", "VXUS", 10, 500),
+        lot("X2", "VXUS", 10, 500, can_sell=False),
+        lot("B1", "BND", 200, 16_000, blocked=True),  # a blocked loss
+        lot("B2", "BND", 200, 10_000, blocked=True),  # a blocked lot at a gain is free
+    ]
+    p = Portfolio.from_problem(problem(securities, lots, cash=1_000.0))
+    layout = Layout.of(p)
+    names = [
+        (p.symbols[sec], "buy" if lt < 0 else p.lot_ids[lt]) for sec, lt in zip(layout.variable_security, layout.variable_lot)
+    ]
+    assert names == [("VTI", "buy"), ("VTI", "V1"), ("SCHB", "buy"), ("BND", "buy"), ("BND", "B2")]
+    assert layout.forced_sells[p.lot_ids.index("X1")] == 600.0
+    assert layout.permissions.blocked_exits == ("VXUS",)
+    assert list(layout.segment_security) == [0, 2, 4]
+    shut = Layout.of(p, Directions(no_buy=frozenset({0}), no_sell=frozenset({4})))
+    assert [p.lot_ids[lt] if lt >= 0 else "buy" for lt in shut.variable_lot] == ["V1", "buy", "buy"]
+    assert list(shut.positions_in(layout)) == [1, 2, 3]
+
+
+def test_permissions_do_not_depend_on_order_of_fixes():
+    p = Portfolio.from_problem(sample())
+    a = TradePermissions.of(p, Directions(no_buy=frozenset({0, 1}), no_sell=frozenset({2})))
+    b = TradePermissions.of(p, Directions(no_buy=frozenset({1, 0}), no_sell=frozenset({2})))
+    np.testing.assert_array_equal(a.buyable, b.buyable)
+    np.testing.assert_array_equal(a.sellable, b.sellable)
+
+
+# --- assembly ------------------------------------------------------------------------
+
+
+def test_assembled_qp_is_the_sum_of_terms_and_the_constraints():
+    prob = sample()
+    p = Portfolio.from_problem(prob)
+    rows = AffineRows.stack([c.affine(p) for c in linear_constraints(prob)], p.security_count, p.lot_count)
+    layout = Layout.of(p)
+    assembled = assemble(layout, objective_terms(p.settings), rows)
+    qp = assembled.qp
+    rng = np.random.default_rng(4)
+    upper_index, upper = layout.upper_bounds()
+    for _ in range(5):
+        z = np.zeros(qp.size)
+        z[: layout.size] = rng.uniform(0, 0.05, layout.size)
+        z[upper_index] = rng.uniform(0, 1, len(upper_index)) * upper
+        b, s = layout.trades(z)
+        dollars = sum(term.value(p, b, s) for term in objective_terms(p.settings))
+        assert (qp.objective(z) + assembled.constant) * p.total_value == pytest.approx(dollars, rel=1e-10)
+        # Row i of the QP at z is constraint row i's excess over V (slacks at zero).
+        np.testing.assert_allclose(
+            (qp.rows @ z - qp.rhs) * p.total_value, rows.excess(b, s), rtol=1e-10, atol=1e-6
+        )
+
+
+# --- rounding ------------------------------------------------------------------------
+
+
+def portfolio_for_rounding(**settings) -> Portfolio:
+    lots = [lot("V1", "VTI", 100, 20_000), lot("V2", "VTI", 10.5, 2_000), lot("B1", "BND", 200, 15_000)]
+    return Portfolio.from_problem(problem(balanced(), lots, cash=10_000.0, **settings))
+
+
+def test_rounding_to_whole_shares_never_exceeds_a_lot_and_floors_buys():
+    p = portfolio_for_rounding(min_trade_value=0.0)
+    buys = np.zeros(p.security_count)
+    buys[p.symbols.index("BND")] = 72.5 * 10.9
+    sells = np.array([250 * 40.6, 250 * 10.5, 0.0])
+    out = round_trades(p, buys, sells, np.zeros(3, dtype=bool), 0.0)
+    assert list(out.sell_shares) == [41.0, 10.5, 0.0]  # nearest; a full lot keeps its fraction
+    assert out.buy_shares[p.symbols.index("BND")] == 10.0
+
+
+def test_rounding_drops_small_orders_per_security_unless_mandatory():
+    p = portfolio_for_rounding(min_trade_value=1_000.0)
+    buys = np.zeros(p.security_count)
+    buys[p.symbols.index("SCHB")] = 900.0
+    sells = np.array([250 * 2, 250 * 2, 72.5 * 5])  # VTI: 1,000 over two lots; BND: 362.5
+    out = round_trades(p, buys, sells, np.zeros(3, dtype=bool), 0.0)
+    assert out.buy_shares[p.symbols.index("SCHB")] == 0
+    assert list(out.sell_shares) == [2.0, 2.0, 0.0]
+    forced = np.array([False, False, True])
+    out = round_trades(p, buys, np.array([0, 0, 72.5 * 200]), forced, 0.0)
+    assert out.sell_shares[2] == 200 and out.mandatory[2]
+
+
+def test_rounding_keeps_required_cash_trimming_buys_first():
+    p = portfolio_for_rounding(min_trade_value=0.0)
+    buys = np.zeros(p.security_count)
+    buys[p.symbols.index("VTI")] = 9_900.0  # 39.6 shares -> 39
+    out = round_trades(p, buys, np.zeros(3), np.zeros(3, dtype=bool), 1_000.0)
+    cash = 10_000 - out.buy_shares[p.symbols.index("VTI")] * 250 * 1.0005
+    assert cash >= 1_000.0
+    assert out.buy_shares[p.symbols.index("VTI")] == 35
+
+
+def test_rounding_restores_or_rounds_up_sales_needed_for_cash():
+    p = portfolio_for_rounding(min_trade_value=1_000.0)
+    # Needs 10,000 + 500 more cash than the account holds: the small BND sale comes
+    # back despite the minimum and sales round up.
+    sells = np.array([250 * 1.7, 0.0, 72.5 * 2.2])
+    out = round_trades(p, np.zeros(p.security_count), sells, np.zeros(3, dtype=bool), 10_500.0)
+    cash = 10_000 + (out.sell_shares * p.price[p.lot_security]).sum() * 0.9995
+    assert cash >= 10_500.0
+    assert out.for_cash.any()
+    assert np.all(out.sell_shares <= p.quantity)
+
+
+def test_a_lot_sold_to_within_solver_noise_is_sold_whole():
+    p = portfolio_for_rounding(min_trade_value=0.0)
+    sells = np.array([0.0, 250 * 10.5 - 1e-4, 0.0])  # V2 holds 10.5 shares
+    out = round_trades(p, np.zeros(p.security_count), sells, np.zeros(3, dtype=bool), 0.0)
+    assert out.sell_shares[1] == 10.5
