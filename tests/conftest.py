@@ -130,11 +130,32 @@ class Cli:
         return self(*("load", str(self.write("scenario.yaml", text)), *extra))
 
 
-@pytest.fixture
-def cli(store_url: str, capsys, monkeypatch, tmp_path) -> Cli:
-    return Cli(store_url, capsys, monkeypatch, tmp_path)
+def replay_every_decision(cli: Cli) -> None:
+    """Every decision a test made must replay identically from its history."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(cli.url)
+    try:
+        if "decisions" not in inspect(engine).get_table_names():
+            return
+        with engine.connect() as connection:
+            ids = list(connection.execute(text("SELECT decision_id FROM decisions ORDER BY decision_id")).scalars())
+    finally:
+        engine.dispose()
+    for decision_id in ids:
+        replayed = cli("replay", decision_id, "--as", "system")
+        assert replayed.code == 0, f"{decision_id} does not replay: {replayed.err}"
 
 
 @pytest.fixture
-def sqlite_cli(sqlite_url: str, capsys, monkeypatch, tmp_path) -> Cli:
-    return Cli(sqlite_url, capsys, monkeypatch, tmp_path)
+def cli(store_url: str, capsys, monkeypatch, tmp_path) -> Iterator[Cli]:
+    runner = Cli(store_url, capsys, monkeypatch, tmp_path)
+    yield runner
+    replay_every_decision(runner)
+
+
+@pytest.fixture
+def sqlite_cli(sqlite_url: str, capsys, monkeypatch, tmp_path) -> Iterator[Cli]:
+    runner = Cli(sqlite_url, capsys, monkeypatch, tmp_path)
+    yield runner
+    replay_every_decision(runner)

@@ -144,7 +144,7 @@ def _count(url: str, sql: str) -> int:
 
 def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_orders(sqlite_url):
     with Lotline(sqlite_url, clock=lambda: START) as lotline:
-        build_firm(lotline, 150, seed=5, start=START)
+        build_firm(lotline, 400, seed=5, start=START)
         lotline.catch_up()
     before = _count(sqlite_url, "SELECT count(*) FROM lotline_events")
     command = [sys.executable, "-m", "application", "rebalance", "--date", START.isoformat(), "--workers", "1",
@@ -152,12 +152,13 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
     night = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env={**os.environ, "LOTLINE_NOW": PINNED_NOW})
     deadline = time.time() + 120
-    while _count(sqlite_url, "SELECT count(*) FROM lotline_events") < before + 40 and time.time() < deadline:
-        time.sleep(0.05)
+    # Kill it as soon as its first batch of decisions is committed, long before the last.
+    while _count(sqlite_url, "SELECT count(*) FROM lotline_events") <= before and time.time() < deadline:
+        time.sleep(0.01)
     night.send_signal(signal.SIGKILL)
     night.wait()
     partial = _count(sqlite_url, "SELECT count(*) FROM lotline_events") - before
-    assert 0 < partial < 150, "the run was not killed part-way"
+    assert 0 < partial < 400, "the run was not killed part-way"
     rerun = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "LOTLINE_NOW": PINNED_NOW}, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     with Lotline(sqlite_url) as lotline:
@@ -165,7 +166,7 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
         decided = lotline.store.recorder.select_notifications(start=None, limit=100000,
                                                               topics=["domain.account:Account.DecisionRecorded"])
         days = [(n.originator_id, json.loads(n.state)["date"]) for n in decided]
-        assert len(days) == len(set(days)) == 150
+        assert len(days) == len(set(days)) == 400
         rows = _count(sqlite_url, "SELECT count(*) FROM orders")
         distinct = _count(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")
         assert rows == distinct > 0

@@ -120,3 +120,25 @@ def test_projections_rebuild_is_for_admins(sqlite_cli, user, code):
     cli = sqlite_cli
     cli.load(CONTRACT_EXAMPLE)
     assert cli("projections", "rebuild", "--as", user).code == code
+
+
+@pytest.mark.parametrize("command,allowed", [
+    (["rebalance", "--date", "2026-01-05"], {"olivia", "system"}),
+    (["approve", "--date", "2026-01-05"], {"olivia"}),
+    (["reject", "--date", "2026-01-05"], {"olivia"}),
+    (["fill", "--date", "2026-01-05"], {"olivia"}),
+    (["settings", "trade_threshold_bp", "6"], {"olivia"}),
+])
+def test_workflow_commands_belong_to_their_roles(sqlite_cli, command, allowed):
+    cli = sqlite_cli
+    cli.load(CONTRACT_EXAMPLE)
+    for user in USERS:
+        if user in allowed:
+            continue
+        before = store_contents(cli.url)
+        result = cli(*command, "--as", user)
+        assert result.code == 1, f"{user} {command}: {result.code} {result.err}"
+        assert store_contents(cli.url) == before
+    for user in sorted(allowed):
+        result = cli(*command, "--as", user)
+        assert result.code == 0, f"{user} {command}: {result.err}"
