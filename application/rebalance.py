@@ -20,7 +20,7 @@ from application.books import AccountHistory, account_history
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
 from domain.aggregate import Actor
-from domain.decision import DecisionInputs, DecisionOutcome
+from domain.decision import Decision, DecisionInputs, DecisionOutcome, decision_id
 from domain.errors import InvalidInput, RuleRefused, UnknownEntity
 from domain.market import MarketSnapshot
 from domain.model import Model
@@ -141,7 +141,7 @@ def run_analysis(
     prices = {s: context.snapshot.latest[s] for s in history.securities if s in context.snapshot.latest}
     analysis = analyse(account, book, template, models, history.securities, context.settings, prices, context.risk, on)
     result = optimise(analysis.problem)
-    outcome = conclude(analysis, result, account.decision_id_for(on))
+    outcome = conclude(analysis, result, decision_id(account.account_id, on))
     used_models = {m for m in set(analysis.targets.models_used.values()) | {
         account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model}}
     inputs = DecisionInputs(
@@ -214,21 +214,30 @@ CHUNK = 50
 
 
 def _analyse_into(uow: UnitOfWork, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+    decision = uow.find(Decision, decision_id(account_id, context.on))
+    if decision is not None and decision.recorded is not None:
+        return AccountResult(account_id, decision.decision_id, existing=True)
     account = uow.get(Account, account_id, "account")
-    if context.on in account.decisions:
-        return AccountResult(account_id, account.decisions[context.on], existing=True)
     inputs, outcome = analyse_account(uow, account, context)
-    decision_id = account.record_decision(context.on, inputs, outcome, actor)
-    return AccountResult(account_id, decision_id, outcome.trade, outcome.reasons, outcome.benefit,
+    if decision is None:
+        decision = Decision.first_record(account_id, context.on, inputs, outcome, actor)
+        uow.add(decision)
+    else:
+        decision.record(inputs, outcome, actor)
+    return AccountResult(account_id, decision.decision_id, outcome.trade, outcome.reasons, outcome.benefit,
                          len(outcome.orders) if outcome.trade else 0)
 
 
 def _record_failure(service: Any, account_id: str, context: DayContext, actor: Actor, failure: str) -> AccountResult:
     def work(uow: UnitOfWork) -> AccountResult:
-        account = uow.get(Account, account_id, "account")
-        if context.on in account.decisions:
-            return AccountResult(account_id, account.decisions[context.on], existing=True)
-        account.record_failure(context.on, failure, actor)
+        decision = uow.find(Decision, decision_id(account_id, context.on))
+        if decision is None:
+            uow.get(Account, account_id, "account")
+            uow.add(Decision.first_failure(account_id, context.on, failure, actor))
+        elif decision.recorded is not None:
+            return AccountResult(account_id, decision.decision_id, existing=True)
+        else:
+            decision.fail(failure, actor)
         return AccountResult(account_id, None, failure=failure)
 
     return service.execute(work)

@@ -12,6 +12,7 @@ from application.rebalance import DayContext, run_analysis
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
 from domain.book import CorporateAction
+from domain.decision import Decision
 from domain.errors import UnknownEntity
 from domain.model import Model
 from domain.security import Security
@@ -21,14 +22,14 @@ from infrastructure.market import load_snapshot
 from projections.decisions import decisions
 
 
-def recorded_decision(service: Any, decision_id: str, user: str) -> Account.DecisionRecorded:
+def recorded_decision(service: Any, decision_id: str, user: str) -> Decision.DecisionRecorded:
     service.catch_up()
     with service.store.recorder.transaction(commit=False) as session:
         row = session.execute(select(decisions).where(decisions.c.decision_id == decision_id)).first()
     if row is None:
         raise UnknownEntity(f"unknown decision {decision_id!r}", "decision")
     service.authorise_account_read(user, row.account_id)
-    events = service.store.events.get(Account.id_for(row.account_id), gt=row.originator_version - 1,
+    events = service.store.events.get(Decision.id_for(decision_id), gt=row.originator_version - 1,
                                       lte=row.originator_version)
     (event,) = list(events)
     return event
@@ -49,7 +50,7 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
     event = recorded_decision(service, decision_id, user)
     inputs = event.inputs
     repository = service.store.repository
-    account = repository.get(event.originator_id, version=inputs.account_version)
+    account = repository.get(Account.id_for(event.account_id), version=inputs.account_version)
     template = repository.get(TargetTemplate.id_for(inputs.template_id), version=inputs.template_version)
     models = {m: repository.get(Model.id_for(m), version=v) for m, v in inputs.model_versions.items()}
     securities = {s: repository.get(Security.id_for(s), version=v) for s, v in inputs.security_versions.items()}

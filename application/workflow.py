@@ -15,7 +15,7 @@ from application.authorisation import authorise
 from application.books import account_history
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
-from domain.decision import CASH_REQUEST, DRIFT_LIMIT, RESTRICTION, LotRelief
+from domain.decision import CASH_REQUEST, DRIFT_LIMIT, RESTRICTION, Decision, LotRelief, decision_id
 from domain.errors import InvalidInput, UnknownEntity
 from domain.roles import Permission
 from domain.settings import FirmSettings, effective_settings
@@ -75,9 +75,9 @@ def approve(service: Any, on: date, wanted: list[str] | None, user: str, mandato
             continue
 
         def work(uow: UnitOfWork, account_id: str = account_id, rows: list[Any] = rows) -> None:
-            account = uow.get(Account, account_id, "account")
+            decision = uow.get(Decision, decision_id(account_id, on), "decision")
             actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
-            account.approve_orders([r.order_id for r in rows], actor)
+            decision.approve([r.order_id for r in rows], actor)
 
         service.execute(work)
         released.accounts += 1
@@ -91,9 +91,9 @@ def reject(service: Any, on: date, wanted: list[str] | None, user: str, reason: 
     rejected = Released()
     for account_id, rows in sorted(_proposed_by_account(service, on, wanted).items()):
         def work(uow: UnitOfWork, account_id: str = account_id, rows: list[Any] = rows) -> None:
-            account = uow.get(Account, account_id, "account")
+            decision = uow.get(Decision, decision_id(account_id, on), "decision")
             actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock(), reason)
-            account.reject_orders([r.order_id for r in rows], actor)
+            decision.reject([r.order_id for r in rows], actor)
 
         service.execute(work)
         rejected.accounts += 1
@@ -136,17 +136,20 @@ def fill(service: Any, on: date, user: str) -> Filled:
             actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
             notes = []
             ordered = sorted(by_account[account_id], key=lambda r: (r.side != "sell", r.order_id))
+            decision = uow.find(Decision, decision_id(account_id, on))
             for row in ordered:
+                order = decision.order(row.order_id)
                 reliefs = None
                 if row.side == "sell":
-                    proposed = account.proposed[row.order_id].lots
+                    proposed = order.lots
                     book = account_history(uow, account).book(on)
                     still = {lot.lot_id: lot.quantity for lot in book.open_lots()}
                     if all(still.get(r.lot_id, 0) >= r.quantity for r in proposed):
                         reliefs = tuple(LotRelief(lot_id=r.lot_id, quantity=r.quantity) for r in proposed)
                     else:
                         notes.append(f"{row.order_id}: proposed lots no longer open; relieved first-in first-out")
-                account.execute_order(row.order_id, closes[row.symbol], on, reliefs, actor)
+                account.execute_order(order, closes[row.symbol], on, reliefs, actor)
+                decision.filled(row.order_id, closes[row.symbol], actor)
             book = account_history(uow, account).book(on)
             reserve = (account.parameters.cash.reserve * _value(service, book, on)).quantize(Decimal("0.01"))
             fulfilled = 0

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.decision import DecisionInputs, DecisionOutcome, LotRelief, ProposedOrder
+from domain.decision import LotRelief, ProposedOrder
 from domain.errors import InvalidInput, PolicyLimitExceeded, RuleRefused, UnknownEntity
 from domain.model import Model
 from domain.parameters import (
@@ -62,10 +62,6 @@ class Account(Aggregate):
     ledger_events: list[DomainEvent]
     cash_requests: dict[str, CashRequested]
     fulfilled_requests: set[str]
-    decisions: dict[dt.date, str]
-    orders: dict[str, str]  # order id -> status
-    proposed: dict[str, ProposedOrder]  # order id -> the order as proposed
-    failures: dict[dt.date, str]  # analyses that failed, by day (a later success supersedes)
 
     class Opened(DomainEvent):
         account_id: str
@@ -87,10 +83,6 @@ class Account(Aggregate):
             account.ledger_events = []
             account.cash_requests = {}
             account.fulfilled_requests = set()
-            account.decisions = {}
-            account.orders = {}
-            account.proposed = {}
-            account.failures = {}
 
     class TemplateAssigned(DomainEvent):
         template: str
@@ -195,45 +187,6 @@ class Account(Aggregate):
                 account.lots_created += 1
             account.ledger_events.append(self)
 
-    class DecisionRecorded(DomainEvent):
-        """One analysis of the account on one day, with every input it read."""
-
-        decision_id: str
-        date: dt.date
-        inputs: DecisionInputs
-        outcome: DecisionOutcome
-
-        def apply(self, account: Account) -> None:
-            account.decisions[self.date] = self.decision_id
-            account.failures.pop(self.date, None)
-            if self.outcome.trade:
-                for order in self.outcome.orders:
-                    account.orders[order.order_id] = "proposed"
-                    account.proposed[order.order_id] = order
-
-    class AnalysisFailed(DomainEvent):
-        """The day's analysis could not be made; the night goes on, a re-run retries."""
-
-        date: dt.date
-        failure: str
-
-        def apply(self, account: Account) -> None:
-            account.failures[self.date] = self.failure
-
-    class OrdersApproved(DomainEvent):
-        order_ids: tuple[str, ...]
-
-        def apply(self, account: Account) -> None:
-            for order_id in self.order_ids:
-                account.orders[order_id] = "approved"
-
-    class OrdersRejected(DomainEvent):
-        order_ids: tuple[str, ...]
-
-        def apply(self, account: Account) -> None:
-            for order_id in self.order_ids:
-                account.orders[order_id] = "rejected"
-
     class TradeExecuted(DomainEvent):
         """An approved order filled, with the lots it opened or relieved."""
 
@@ -247,7 +200,6 @@ class Account(Aggregate):
         lots: tuple[LotRelief, ...] | None = None
 
         def apply(self, account: Account) -> None:
-            account.orders[self.order_id] = "filled"
             if self.lot_id:
                 account.lots_created += 1
             account.ledger_events.append(self)
@@ -432,51 +384,16 @@ class Account(Aggregate):
             if r.due_from <= on and r_id not in self.fulfilled_requests
         ]
 
-    # --- decisions and orders -------------------------------------------------------------
+    # --- fills ---------------------------------------------------------------------------
 
-    def decision_id_for(self, on: dt.date) -> str:
-        return f"{self.account_id}/{on.isoformat()}"
-
-    def record_decision(self, on: dt.date, inputs: DecisionInputs, outcome: DecisionOutcome, actor: Actor) -> str:
-        self._check_open()
-        if on in self.decisions:
-            raise RuleRefused(f"account {self.account_id!r} already has decision {self.decisions[on]}", "date")
-        decision_id = self.decision_id_for(on)
-        self._trigger(self.DecisionRecorded, actor, decision_id=decision_id, date=on, inputs=inputs, outcome=outcome)
-        return decision_id
-
-    def record_failure(self, on: dt.date, failure: str, actor: Actor) -> None:
-        if on in self.decisions:
-            raise RuleRefused(f"account {self.account_id!r} already has decision {self.decisions[on]}", "date")
-        self._trigger(self.AnalysisFailed, actor, date=on, failure=failure[:2000])
-
-    def _orders_in(self, order_ids: Sequence[str], status: str) -> tuple[str, ...]:
-        for order_id in order_ids:
-            current = self.orders.get(order_id)
-            if current is None:
-                raise InvalidInput(f"unknown order {order_id!r}", "order")
-            if current != status:
-                raise RuleRefused(f"order {order_id} is {current}, not {status}", "order")
-        return tuple(order_ids)
-
-    def approve_orders(self, order_ids: Sequence[str], actor: Actor) -> None:
-        self._check_open()
-        self._trigger(self.OrdersApproved, actor, order_ids=self._orders_in(order_ids, "proposed"))
-
-    def reject_orders(self, order_ids: Sequence[str], actor: Actor) -> None:
-        self._check_open()
-        self._trigger(self.OrdersRejected, actor, order_ids=self._orders_in(order_ids, "proposed"))
-
-    def execute_order(self, order_id: str, price: Decimal, on: dt.date, reliefs: tuple[LotRelief, ...] | None,
+    def execute_order(self, order: ProposedOrder, price: Decimal, on: dt.date, reliefs: tuple[LotRelief, ...] | None,
                       actor: Actor) -> None:
-        """Records the fill of an approved order at `price`; a sale relieves `reliefs`
+        """Records the fill of a released order at `price`; a sale relieves `reliefs`
         (the proposed lots, or None for first-in first-out when they are no longer open)."""
         self._check_open()
-        self._orders_in([order_id], "approved")
-        order = self.proposed[order_id]
         positive(price, "price")
         self._trigger(
-            self.TradeExecuted, actor, order_id=order_id, date=on, side=order.side, symbol=order.symbol,
+            self.TradeExecuted, actor, order_id=order.order_id, date=on, side=order.side, symbol=order.symbol,
             quantity=order.quantity, price=price,
             lot_id=self._lot_id(self.lots_created + 1) if order.side == "buy" else None,
             lots=reliefs if order.side == "sell" else None,

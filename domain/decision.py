@@ -4,10 +4,13 @@ Complete enough that `replay` can rebuild the inputs and check the result years 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from domain.errors import InvalidInput, RuleRefused
 from domain.parameters import Parameters
 
 # The triggers the contract names, in the order they are reported.
@@ -105,3 +108,136 @@ class DecisionOutcome(_Record):
     orders: tuple[ProposedOrder, ...]  # proposed when trade, else what it would have done
     notes: tuple[str, ...] = ()
     solves: int = 0
+
+
+def decision_id(account_id: str, on: dt.date) -> str:
+    return f"{account_id}/{on.isoformat()}"
+
+
+class Decision(Aggregate):
+    """The analyses of one account on one day: failed attempts, then at most one recorded
+    decision, then its orders' release and fills. A stream of its own, so an account's
+    stream stays small however many days it has been analysed, and a second decision
+    for the same account and day collides with the first in the store."""
+
+    decision_id: str
+    account_id: str
+    date: dt.date
+    recorded: DecisionRecorded | None
+    failures: list[str]
+    status: dict[str, str]  # order id -> proposed | approved | rejected | filled
+
+    class _Event(DomainEvent):
+        account_id: str
+
+        def _init(self, decision: Decision) -> None:
+            if decision.version == 0:
+                decision.decision_id = decision_id(self.account_id, self.date)  # type: ignore[attr-defined]
+                decision.account_id = self.account_id
+                decision.date = self.date  # type: ignore[attr-defined]
+                decision.recorded = None
+                decision.failures = []
+                decision.status = {}
+
+    class AnalysisFailed(_Event):
+        """The day's analysis could not be made; the night goes on, a re-run retries."""
+
+        date: dt.date
+        failure: str
+
+        def apply(self, decision: Decision) -> None:
+            self._init(decision)
+            decision.failures.append(self.failure)
+
+    class DecisionRecorded(_Event):
+        """One analysis of the account on one day, with every input it read."""
+
+        decision_id: str
+        date: dt.date
+        inputs: DecisionInputs
+        outcome: DecisionOutcome
+
+        def apply(self, decision: Decision) -> None:
+            self._init(decision)
+            decision.recorded = self
+            if self.outcome.trade:
+                decision.status = {order.order_id: "proposed" for order in self.outcome.orders}
+
+    class OrdersApproved(DomainEvent):
+        account_id: str
+        order_ids: tuple[str, ...]
+
+        def apply(self, decision: Decision) -> None:
+            decision.status.update({order_id: "approved" for order_id in self.order_ids})
+
+    class OrdersRejected(DomainEvent):
+        account_id: str
+        order_ids: tuple[str, ...]
+
+        def apply(self, decision: Decision) -> None:
+            decision.status.update({order_id: "rejected" for order_id in self.order_ids})
+
+    class OrderFilled(DomainEvent):
+        account_id: str
+        order_id: str
+        price: Decimal
+
+        def apply(self, decision: Decision) -> None:
+            decision.status[self.order_id] = "filled"
+
+    @staticmethod
+    def id_for(key: str):
+        return aggregate_id("decision", key)
+
+    @classmethod
+    def first_failure(cls, account_id: str, on: dt.date, failure: str, actor: Actor) -> Decision:
+        return cls._start(cls.id_for(decision_id(account_id, on)), cls.AnalysisFailed, actor,
+                          account_id=account_id, date=on, failure=failure[:2000])
+
+    @classmethod
+    def first_record(cls, account_id: str, on: dt.date, inputs: DecisionInputs, outcome: DecisionOutcome,
+                     actor: Actor) -> Decision:
+        key = decision_id(account_id, on)
+        return cls._start(cls.id_for(key), cls.DecisionRecorded, actor, account_id=account_id, decision_id=key,
+                          date=on, inputs=inputs, outcome=outcome)
+
+    def fail(self, failure: str, actor: Actor) -> None:
+        self._check_undecided()
+        self._trigger(self.AnalysisFailed, actor, account_id=self.account_id, date=self.date, failure=failure[:2000])
+
+    def record(self, inputs: DecisionInputs, outcome: DecisionOutcome, actor: Actor) -> None:
+        self._check_undecided()
+        self._trigger(self.DecisionRecorded, actor, account_id=self.account_id, decision_id=self.decision_id,
+                      date=self.date, inputs=inputs, outcome=outcome)
+
+    def order(self, order_id: str) -> ProposedOrder:
+        assert self.recorded is not None
+        for order in self.recorded.outcome.orders:
+            if order.order_id == order_id:
+                return order
+        raise InvalidInput(f"unknown order {order_id!r}", "order")
+
+    def approve(self, order_ids: Sequence[str], actor: Actor) -> None:
+        self._trigger(self.OrdersApproved, actor, account_id=self.account_id,
+                      order_ids=self._in_status(order_ids, "proposed"))
+
+    def reject(self, order_ids: Sequence[str], actor: Actor) -> None:
+        self._trigger(self.OrdersRejected, actor, account_id=self.account_id,
+                      order_ids=self._in_status(order_ids, "proposed"))
+
+    def filled(self, order_id: str, price: Decimal, actor: Actor) -> None:
+        self._in_status([order_id], "approved")
+        self._trigger(self.OrderFilled, actor, account_id=self.account_id, order_id=order_id, price=price)
+
+    def _in_status(self, order_ids: Sequence[str], status: str) -> tuple[str, ...]:
+        for order_id in order_ids:
+            current = self.status.get(order_id)
+            if current is None:
+                raise InvalidInput(f"unknown order {order_id!r}", "order")
+            if current != status:
+                raise RuleRefused(f"order {order_id} is {current}, not {status}", "order")
+        return tuple(order_ids)
+
+    def _check_undecided(self) -> None:
+        if self.recorded is not None:
+            raise RuleRefused(f"{self.decision_id} is already decided", "date")

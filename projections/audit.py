@@ -7,6 +7,7 @@ from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, Uui
 from sqlalchemy.orm import Session
 
 from domain.account import Account
+from domain.decision import Decision
 from domain.aggregate import ENVELOPE, DomainEvent
 from projections.directory import accounts
 from projections.tracking import Projection
@@ -43,11 +44,15 @@ class AuditTrail(Projection):
         return self._accounts[originator_id]
 
     def apply(self, session: Session, event: DomainEvent, position: int) -> None:
-        if type(event).aggregate_class is not Account:
+        owner = type(event).aggregate_class
+        if owner is Decision:
+            account_id = event.account_id  # the day's analyses belong to the account's trail
+        elif owner is Account:
+            if isinstance(event, Account.Opened):
+                self._accounts[event.originator_id] = event.account_id
+            account_id = self._account_id(session, event.originator_id)
+        else:
             return
-        if isinstance(event, Account.Opened):
-            self._accounts[event.originator_id] = event.account_id
-        account_id = self._account_id(session, event.originator_id)
         self._rows.append(dict(
             position=position,
             originator_id=event.originator_id,
@@ -58,7 +63,7 @@ class AuditTrail(Projection):
             actor=event.actor,
             role=event.role,
             reason=event.reason,
-            data=_summary(event) if isinstance(event, Account.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
+            data=_summary(event) if isinstance(event, Decision.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
         ))
 
     def end_batch(self, session: Session) -> None:
@@ -71,7 +76,7 @@ class AuditTrail(Projection):
         self._accounts = {}
 
 
-def _summary(event: Account.DecisionRecorded) -> str:
+def _summary(event: Decision.DecisionRecorded) -> str:
     """A decision in the trail: what was decided and from which inputs. Its full record
     (every lot and price it read) stays in the event store, shown by `lotline explain`."""
     import json

@@ -8,8 +8,8 @@ import json
 from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, Text, update
 from sqlalchemy.orm import Session
 
-from domain.account import Account
 from domain.aggregate import DomainEvent
+from domain.decision import Decision
 from projections.tracking import Projection
 
 metadata = MetaData()
@@ -47,10 +47,6 @@ orders = Table(
 )
 
 
-def account_of(decision_id: str) -> str:
-    return decision_id.rsplit("/", 1)[0]
-
-
 class DecisionsAndOrders(Projection):
     name = "decisions"
     metadata = metadata
@@ -61,9 +57,9 @@ class DecisionsAndOrders(Projection):
 
     def apply(self, session: Session, event: DomainEvent, position: int) -> None:
         match event:
-            case Account.DecisionRecorded():
+            case Decision.DecisionRecorded():
                 outcome = event.outcome
-                account_id = account_of(event.decision_id)
+                account_id = event.account_id
                 self._decisions.append(dict(
                     decision_id=event.decision_id, account_id=account_id, date=event.date, position=position,
                     originator_version=event.originator_version, trade=outcome.trade,
@@ -79,11 +75,11 @@ class DecisionsAndOrders(Projection):
                             benefit=str(outcome.benefit), status="proposed",
                             lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
                         ))
-            case Account.OrdersApproved():
+            case Decision.OrdersApproved():
                 self._status(session, event.order_ids, "approved")
-            case Account.OrdersRejected():
+            case Decision.OrdersRejected():
                 self._status(session, event.order_ids, "rejected")
-            case Account.TradeExecuted():
+            case Decision.OrderFilled():
                 self._status(session, (event.order_id,), "filled")
 
     def _status(self, session: Session, order_ids: tuple[str, ...], status: str) -> None:

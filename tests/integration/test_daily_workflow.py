@@ -91,7 +91,9 @@ def test_fill_records_trades_with_their_lots_and_meets_cash_requests(firm):
     gains = firm("gains", "H", "--year", "2026", "--json").json()["realizations"]
     assert {g["lot_id"] for g in gains} == {r["lot_id"] for o in proposed for r in o.get("lots", [])}
     events = [e["type"] for e in firm("audit", "H", "--json").json()["events"]]
-    assert events[-2:] == ["CashWithdrawn", "CashRequestFulfilled"]
+    assert events.count("TradeExecuted") == events.count("OrderFilled") == len(proposed)
+    paid = events.index("CashRequestFulfilled")
+    assert events[paid - 1] == "CashWithdrawn" and "TradeExecuted" not in events[paid:]
     # Fulfilled: the next day's analysis sees no request.
     nxt = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
     assert "cash_request" not in nxt["reasons"]
@@ -164,8 +166,8 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
     with Lotline(sqlite_url) as lotline:
         lotline.catch_up()
         decided = lotline.store.recorder.select_notifications(start=None, limit=100000,
-                                                              topics=["domain.account:Account.DecisionRecorded"])
-        days = [(n.originator_id, json.loads(n.state)["date"]) for n in decided]
+                                                              topics=["domain.decision:Decision.DecisionRecorded"])
+        days = [(json.loads(n.state)["account_id"], json.loads(n.state)["date"]) for n in decided]
         assert len(days) == len(set(days)) == 400
         rows = _count(sqlite_url, "SELECT count(*) FROM orders")
         distinct = _count(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")
