@@ -167,7 +167,8 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
         lotline.catch_up()
         decided = lotline.store.recorder.select_notifications(start=None, limit=100000,
                                                               topics=["domain.decision:Decision.DecisionRecorded"])
-        days = [(json.loads(n.state)["account_id"], json.loads(n.state)["date"]) for n in decided]
+        recorded = [lotline.store.mapper.to_domain_event(n) for n in decided]
+        days = [(event.account_id, event.date) for event in recorded]
         assert len(days) == len(set(days)) == 400
         rows = _count(sqlite_url, "SELECT count(*) FROM orders")
         distinct = _count(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")

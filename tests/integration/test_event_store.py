@@ -80,3 +80,28 @@ def test_two_writers_on_one_account_lose_no_event(store_url, tmp_path):
     reasons = [e["reason"] for e in trail if e["type"] == "CashDeposited" and e["effective_date"] == "2026-01-20"]
     assert sorted(reasons) == sorted(f"{n} {i}" for n in ("first", "second") for i in range(count))
     assert account.version == len(trail)
+
+
+def test_large_events_are_stored_compressed_and_read_back_whole(store_url):
+    from datetime import date
+    from decimal import Decimal
+
+    with Lotline(store_url) as lotline:
+        actor = _actor()
+        securities = {"VTI": Security.list("VTI", "us_equity", None, actor)}
+        from domain.account import Account
+        from domain.parameters import TaxStatus
+        from domain.template import ClassTarget, TargetTemplate
+        from domain.model import Model
+
+        model = Model.create("m", {"VTI": Decimal("1")}, securities, actor)
+        template = TargetTemplate.create("t", {"us_equity": ClassTarget(weight=Decimal("1"), model="m")}, {"m": model}, actor)
+        account = Account.open("BIG", "alice", TaxStatus.TAXABLE, template, date(2026, 1, 5), actor)
+        lots = [("VTI", Decimal(i + 1), Decimal(100 * (i + 1)), date(2025, 1, 2)) for i in range(200)]
+        account.transfer_in(lots, date(2026, 1, 5), securities, actor)
+        event = account.collect_events()[-1]
+        stored = lotline.store.mapper.to_stored_event(event)
+        assert len(stored.state) < len(event.model_dump_json()) / 3
+        lotline.store.save(event)
+        again = list(lotline.store.events.get(Account.id_for("BIG")))[0]
+        assert again == event
