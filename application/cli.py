@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
     try:
-        app(args=argv, prog_name="lotline", standalone_mode=False)
+        code = app(args=argv, prog_name="lotline", standalone_mode=False)
+        if isinstance(code, int):  # typer.Exit(n) comes back as the return value here
+            return code
     except RuleRefused as error:
         print(f"lotline: refused: {error}", file=sys.stderr)
         return 1

@@ -247,3 +247,39 @@ def test_a_second_run_of_the_day_records_nothing_new(firm):
 def test_rebalance_refuses_a_holiday_and_other_roles(firm):
     assert firm("rebalance", "--date", "2026-12-25", "--as", "olivia").code == 2
     assert firm("rebalance", "--date", DAY, "--as", "alice").code == 1
+
+
+def test_replay_holds_after_model_changes_price_corrections_and_new_trades(firm, tmp_path):
+    account(firm, HOLDINGS)
+    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n').code == 0
+    decision = rebalance(firm, "H")
+    assert firm("replay", decision["decision_id"]).code == 0
+    # Afterwards: the committee changes the model, a close of that day is corrected,
+    # the account trades, and the settings change.
+    assert firm.load('models:\n  - {id: us-core, weights: {VTI: "0.2", SCHB: "0.8"}}\n').code == 0
+    corrected = tmp_path / "correction.csv"
+    corrected.write_text(f"date,symbol,close\n{DAY},VTI,250.00\n")
+    assert firm("prices", "load", str(corrected), "--as", "olivia").code == 0
+    assert firm.load("trades:\n  - {account: H, date: 2026-03-03, side: buy, symbol: BND, quantity: '5', price: '73'}\n").code == 0
+    assert firm("settings", "risk_aversion", "3", "--as", "olivia").code == 0
+    replayed = firm("replay", decision["decision_id"], "--json")
+    assert replayed.code == 0 and replayed.json()["identical"] is True
+    # A fresh analysis of another day does see the new model and prices.
+    later = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
+    assert later["decision_id"] != decision["decision_id"]
+
+
+def test_replay_reports_a_difference_when_the_history_was_tampered_with(firm):
+    from sqlalchemy import create_engine, text
+
+    account(firm, HOLDINGS)
+    decision = rebalance(firm, "H")
+    engine = create_engine(firm.url)
+    with engine.begin() as connection:  # someone edits the stored market snapshot behind Lotline's back
+        (digest,) = connection.execute(text("SELECT digest FROM market_snapshots")).one()
+        connection.execute(text("UPDATE market_snapshots SET digest = 'gone'"))
+    result = firm("replay", decision["decision_id"])
+    assert result.code == 1 and "market snapshot" in result.err
+    with engine.begin() as connection:  # put it back for the fixture's own replay
+        connection.execute(text("UPDATE market_snapshots SET digest = :d"), {"d": digest})
+    engine.dispose()
