@@ -105,3 +105,46 @@ def test_large_events_are_stored_compressed_and_read_back_whole(store_url):
         lotline.store.save(event)
         again = list(lotline.store.events.get(Account.id_for("BIG")))[0]
         assert again == event
+
+
+def test_the_later_writer_revalidates_against_the_new_state_and_is_refused(store_url, tmp_path):
+    """Two overlay managers release the same orders at once: the one who commits second
+    runs again on the new state, where the orders are no longer proposed."""
+    from datetime import date, datetime, timezone
+
+    import pytest
+
+    from application.service import load_scenario
+    from application.workflow import approve
+    from domain.aggregate import Actor
+    from domain.decision import Decision
+    from domain.errors import RuleRefused
+    from domain.roles import Role
+    from tests.integration.test_rebalance_behaviour import POLICY
+
+    scenario = tmp_path / "firm.yaml"
+    scenario.write_text(POLICY + '\naccounts:\n  - {id: N, advisor: alice, template: balanced, opened: 2025-01-02, cash: "50000"}\n'
+                        'prices:\n  2026-03-02: {VTI: "300", SCHB: "25", BND: "73", VGIT: "60"}\n')
+    with Lotline(store_url) as lotline:
+        load_scenario(lotline, scenario, None)
+        from application.rebalance import rebalance
+
+        (result,) = rebalance(lotline, date(2026, 3, 2), None, "olivia")
+        assert result.trade
+        olivia = Actor("olivia", Role.OVERLAY_MANAGER, date(2026, 3, 2), datetime(2026, 3, 2, 22, tzinfo=timezone.utc))
+        attempts = []
+
+        def release(uow):
+            attempts.append(1)
+            decision = uow.get(Decision, result.decision_id)
+            order_ids = sorted(decision.status)
+            if len(attempts) == 1:  # meanwhile, the other writer commits first
+                lotline.execute(lambda other: other.get(Decision, result.decision_id).approve(order_ids, olivia))
+            decision.approve(order_ids, olivia)
+
+        with pytest.raises(RuleRefused, match=r"is approved, not proposed"):
+            lotline.execute(release)
+        assert len(attempts) == 2
+        events = list(lotline.store.events.get(Decision.id_for(result.decision_id)))
+        assert [type(e).__name__ for e in events] == ["DecisionRecorded", "OrdersApproved"]
+        assert approve(lotline, date(2026, 3, 2), None, "olivia").orders == 0
