@@ -169,40 +169,36 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.cash_requests = {**account.cash_requests, self.request_id: self}
 
-    class TradeRecorded(DomainEvent):
-        """An executed trade from the firm's history (not one Lotline proposed)."""
+    class _Trade(DomainEvent):
+        """A trade that moved shares and cash: a buy opens lot `lot_id`."""
 
-        trade_id: str
         date: dt.date
         side: Literal["buy", "sell"]
         symbol: str
         quantity: Decimal
         price: Decimal
         lot_id: str | None = None
+
+        def apply(self, account: Account) -> None:
+            if self.lot_id:
+                account.lots_created += 1
+            account.ledger_events.append(self)
+
+    class TradeRecorded(_Trade):
+        """An executed trade from the firm's history (not one Lotline proposed)."""
+
+        trade_id: str
         lots: tuple[LotPick, ...] | None = None
 
         def apply(self, account: Account) -> None:
             account.trades_recorded += 1
-            if self.lot_id:
-                account.lots_created += 1
-            account.ledger_events.append(self)
+            super().apply(account)
 
-    class TradeExecuted(DomainEvent):
-        """An approved order filled, with the lots it opened or relieved."""
+    class TradeExecuted(_Trade):
+        """A released order filled, with the lots it relieved."""
 
         order_id: str
-        date: dt.date
-        side: Literal["buy", "sell"]
-        symbol: str
-        quantity: Decimal
-        price: Decimal
-        lot_id: str | None = None
         lots: tuple[LotRelief, ...] | None = None
-
-        def apply(self, account: Account) -> None:
-            if self.lot_id:
-                account.lots_created += 1
-            account.ledger_events.append(self)
 
     class CashRequestFulfilled(DomainEvent):
         request_id: str
