@@ -6,7 +6,9 @@ its lots in input order) because the security's specific risk couples exactly th
 the solver exploits that block structure (see ``qp``).
 
 Trades that are not free are constants: a do-not-hold lot is sold in full, a lot that
-may not be sold stays, a direction ruled out after an earlier solve stays shut.
+may not be sold stays, a direction ruled out after an earlier solve stays shut, and a
+lot the presolve settles (see ``presolve``) is sold in full or kept. Only do-not-hold
+sales are *forced* (mandatory); the presolve's lots are the solver's business alone.
 """
 
 from __future__ import annotations
@@ -71,11 +73,20 @@ class Layout:
     signs: np.ndarray  # (N,) +1 buy, -1 sale
     segment_starts: np.ndarray  # (S,) first variable of each traded security
     segment_security: np.ndarray  # (S,) which security
-    forced_sells: np.ndarray  # (m,) dollars sold without a decision
+    forced_sells: np.ndarray  # (m,) dollars sold without a decision (mandatory)
+    # (m,) dollars of lots the presolve sells in full outside the solve, None if none.
+    presold_sells: np.ndarray | None = None
 
     @property
     def size(self) -> int:
         return int(self.signs.shape[0])
+
+    @cached_property
+    def constant_sells(self) -> np.ndarray:
+        """Dollars sold per lot that are constants of the solve: forced and presold."""
+        if self.presold_sells is None:
+            return self.forced_sells
+        return self.forced_sells + self.presold_sells
 
     @cached_property
     def is_buy(self) -> np.ndarray:
@@ -99,7 +110,7 @@ class Layout:
         p = self.portfolio
         dollars = np.clip(z[: self.size], 0.0, None) * p.total_value
         buys = np.zeros(p.security_count)
-        sells = self.forced_sells.copy()
+        sells = self.constant_sells.copy()
         buy_positions, sell_positions = self.buy_positions, self.sell_positions
         buys[self.variable_security[buy_positions]] = dollars[buy_positions]
         sell_lots = self.variable_lot[sell_positions]
@@ -129,10 +140,28 @@ class Layout:
         return out
 
     @classmethod
-    def of(cls, portfolio: Portfolio, directions: Directions = Directions()) -> Layout:
+    def of(
+        cls,
+        portfolio: Portfolio,
+        directions: Directions = Directions(),
+        presold: np.ndarray | None = None,
+        kept: np.ndarray | None = None,
+    ) -> Layout:
+        """``presold`` / ``kept``: free lots (indices) to sell in full / not to sell, as
+        constants rather than decisions."""
         permissions = TradePermissions.of(portfolio, directions)
         buy_sec = np.flatnonzero(permissions.buyable)
-        sell_lot = np.flatnonzero(permissions.sellable)
+        sellable = permissions.sellable
+        presold_sells = None
+        if kept is not None and len(kept):
+            sellable = sellable.copy()
+            sellable[kept] = False
+        if presold is not None and len(presold):
+            sellable = sellable.copy()
+            sellable[presold] = False
+            presold_sells = np.zeros(portfolio.lot_count)
+            presold_sells[presold] = portfolio.value[presold]
+        sell_lot = np.flatnonzero(sellable)
         security = np.concatenate([buy_sec, portfolio.lot_security[sell_lot]])
         lot = np.concatenate([np.full(len(buy_sec), -1, dtype=np.intp), sell_lot])
         # Sort by security, buy before sales, sales in lot order: stable and unique keys.
@@ -156,4 +185,5 @@ class Layout:
             segment_starts=starts,
             segment_security=security[starts],
             forced_sells=forced,
+            presold_sells=presold_sells,
         )

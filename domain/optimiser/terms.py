@@ -7,7 +7,8 @@ Each term does two things, and both come from the same definition:
   scores the rounded orders, the continuous solution and the benchmark alike.
 - ``qp_part(layout)``: the same cost as a function of the solver's variables, in
   fractions of account value V: linear coefficients, a constant (trades that are not
-  decisions, like do-not-hold sales), and for tracking risk the structured Hessian.
+  decisions, like do-not-hold sales and presold lots), and for tracking risk the
+  structured Hessian.
 
 For any trades, sum of qp parts * V == sum of values (tested).
 """
@@ -55,8 +56,8 @@ class TrackingRisk:
     def qp_part(self, layout: Layout) -> QPPart:
         p = layout.portfolio
         gamma = self.risk_aversion
-        # Deviation before the free trades (forced sales already applied).
-        e0 = (p.holding - p.per_security(layout.forced_sells)) / p.total_value - p.target
+        # Deviation before the free trades (forced and presold sales already applied).
+        e0 = (p.holding - p.per_security(layout.constant_sells)) / p.total_value - p.target
         exposure = p.loadings.T @ e0
         gradient = 2.0 * gamma * (p.specific * e0 + p.loadings @ exposure)
         traded = layout.segment_security
@@ -95,7 +96,7 @@ class TaxCost:
         rate = self.rate_per_dollar(p)
         return QPPart(
             linear=layout.gather(np.zeros(p.security_count), rate),
-            constant=float(rate @ layout.forced_sells) / p.total_value,
+            constant=float(rate @ layout.constant_sells) / p.total_value,
         )
 
 
@@ -113,7 +114,7 @@ class TradingCost:
         p = layout.portfolio
         return QPPart(
             linear=np.full(layout.size, self.cost_per_dollar),
-            constant=self.cost_per_dollar * float(layout.forced_sells.sum()) / p.total_value,
+            constant=self.cost_per_dollar * float(layout.constant_sells.sum()) / p.total_value,
         )
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from domain.errors import InvalidInput
-from domain.optimiser import ClassLimit, Problem
+from domain.optimiser import ClassLimit, Problem, optimise
 from domain.optimiser.constraints import (
     CashFloor,
     ClassDriftLimits,
@@ -337,3 +337,74 @@ def test_a_lot_sold_to_within_solver_noise_is_sold_whole():
     sells = np.array([0.0, 250 * 10.5 - 1e-4, 0.0])  # V2 holds 10.5 shares
     out = round_trades(p, np.zeros(p.security_count), sells, np.zeros(3, dtype=bool), 0.0)
     assert out.sell_shares[1] == 10.5
+
+
+# --- presolve ------------------------------------------------------------------------
+
+
+def harvest_account(**settings) -> Problem:
+    # VTI under target with a deep loss lot (a harvest that pays), a tiny loss (one
+    # that does not) and a large gain; BND with a gain only.
+    lots_ = [
+        lot("V1", "VTI", 400, 400 * 250.0 * 1.4, rate=0.37),  # loss 29% of value
+        lot("V2", "VTI", 100, 100 * 250.0 * 1.001, rate=0.20),  # loss 0.1%
+        lot("V3", "VTI", 300, 300 * 250.0 * 0.5, rate=0.20),  # gain 50%
+        lot("B1", "BND", 1_500, 1_500 * 72.5 * 0.8, rate=0.20),
+    ]
+    return problem(balanced(vti=0.6, bnd=0.38), lots_, cash=60_000.0, **settings)
+
+
+def test_presolve_sells_paying_harvests_and_keeps_costly_lots_of_the_same_security():
+    from domain.optimiser.presolve import settled_lots
+
+    p = Portfolio.from_problem(harvest_account())
+    presold, kept = settled_lots(Layout.of(p))
+    assert [p.lot_ids[j] for j in presold] == ["V1"]
+    assert [p.lot_ids[j] for j in kept] == ["V3"]
+    # No benefit from losses, nothing to settle.
+    for settings in (dict(harvest_losses=False), dict(taxable=False)):
+        p = Portfolio.from_problem(harvest_account(**settings))
+        presold, kept = settled_lots(Layout.of(p))
+        assert len(presold) == 0 and len(kept) == 0
+
+
+def objective_of(result) -> float:
+    return result.continuous.objective.total + result.continuous.penalty
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_presolve_reaches_the_full_problems_optimum(seed):
+    from tests.unit.test_optimiser import UNIVERSE
+
+    rng = np.random.default_rng(seed)
+    lots_ = []
+    for symbol, (_, _, price, _, _) in UNIVERSE.items():
+        for k in range(rng.integers(1, 5)):
+            quantity = int(rng.integers(20, 400))
+            lots_.append(lot(f"{symbol}{k}", symbol, quantity, quantity * price * rng.uniform(0.5, 1.6), rate=rng.choice([0.2, 0.37])))
+    p = problem(
+        balanced(vti=0.4, bnd=0.3, ITOT=0.1, VXUS=0.18),
+        lots_,
+        cash=float(rng.uniform(0, 50_000)),
+        required_cash=float(rng.uniform(0, 20_000)),
+        gain_budget=float(rng.uniform(0, 5_000)) if seed % 2 else None,
+    )
+    presolved = optimise(p)
+    full = optimise(p, solver_options={"presolve": False})
+    assert objective_of(presolved) == pytest.approx(objective_of(full), rel=1e-7, abs=1e-6)
+    assert presolved.continuous.no_buy == full.continuous.no_buy
+    assert presolved.continuous.no_sell == full.continuous.no_sell
+
+
+def test_a_failed_presolve_check_falls_back_to_the_full_solve(monkeypatch):
+    import domain.optimiser.presolve as presolve
+
+    p = harvest_account()
+    full = optimise(p, solver_options={"presolve": False})
+    # Presell every loss lot, the tiny loss whose round trip does not pay included:
+    # the check finds its reduced cost positive and the full problem is solved.
+    monkeypatch.setattr(presolve, "BENEFIT_MARGIN", -1.0)
+    fallback = optimise(p)
+    assert fallback.solves == full.solves + 1
+    assert objective_of(fallback) == pytest.approx(objective_of(full), rel=1e-7, abs=1e-6)
+    assert fallback.buys == full.buys and fallback.sells == full.sells
