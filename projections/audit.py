@@ -3,14 +3,14 @@ which role, when it was recorded and the business date it took effect."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, Uuid, select
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.orm import Session
 
 from domain.account import Account
 from domain.decision import Decision
 from domain.aggregate import ENVELOPE, DomainEvent
 from projections.directory import accounts
-from projections.tracking import Projection
+from projections.tracking import Projection, bulk_insert
 
 metadata = MetaData()
 
@@ -18,7 +18,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("originator_id", Uuid, nullable=False, index=True),
+    Column("originator_id", String(36), nullable=False, index=True),
     Column("account_id", String(128), nullable=False, index=True),
     Column("type", String(64), nullable=False),
     Column("timestamp", String(40), nullable=False),
@@ -55,7 +55,7 @@ class AuditTrail(Projection):
             return
         self._rows.append(dict(
             position=position,
-            originator_id=event.originator_id,
+            originator_id=str(event.originator_id),
             account_id=account_id,
             type=type(event).__name__,
             timestamp=event.timestamp.isoformat(),
@@ -67,9 +67,8 @@ class AuditTrail(Projection):
         ))
 
     def end_batch(self, session: Session) -> None:
-        if self._rows:
-            session.execute(audit_events.insert(), self._rows)
-            self._rows = []
+        bulk_insert(session, audit_events, self._rows)
+        self._rows = []
 
     def clear(self, session: Session) -> None:
         super().clear(session)

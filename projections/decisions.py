@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from domain.aggregate import DomainEvent
 from domain.decision import Decision
-from projections.tracking import Projection
+from projections.tracking import Projection, bulk_insert
 
 metadata = MetaData()
 
@@ -87,12 +87,9 @@ class DecisionsAndOrders(Projection):
         session.execute(update(orders).where(orders.c.order_id.in_(list(order_ids))).values(status=status))
 
     def end_batch(self, session: Session) -> None:
-        if self._decisions:
-            session.execute(decisions.insert(), self._decisions)
-            self._decisions = []
-        if self._orders:
-            session.execute(orders.insert(), self._orders)
-            self._orders = []
+        bulk_insert(session, decisions, self._decisions)
+        bulk_insert(session, orders, self._orders)
+        self._decisions, self._orders = [], []
 
     def clear(self, session: Session) -> None:
         super().clear(session)
