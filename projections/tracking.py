@@ -24,6 +24,7 @@ projection_tracking = Table(
 )
 
 BATCH = 5000
+BATCH_BYTES = 4_000_000
 
 
 class _Notification:
@@ -150,7 +151,15 @@ class ReadModels:
             .order_by(table.c.id)
             .limit(BATCH)
         )
-        return [_Notification(*row) for row in session.execute(query)]
+        notifications = []
+        size = 0
+        for row in session.execute(query):
+            notifications.append(_Notification(*row))
+            size += len(row[4])
+            # Decisions are large once decoded (every lot they read): cap a batch by bytes too.
+            if size > BATCH_BYTES:
+                break
+        return notifications
 
     def rebuild(self) -> int:
         """Empties every read model and applies the whole history again."""
