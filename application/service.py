@@ -4,6 +4,7 @@ error; a concurrent writer makes the command run again against the new state."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -23,9 +24,10 @@ from domain.roles import Permission
 from infrastructure import market as market_table
 from infrastructure import prices as price_table
 from infrastructure.eventstore import store_env, store_url
-from projections.audit import audit_events
+from projections.audit import AuditTrail, audit_events
+from projections.decisions import DecisionsAndOrders
 from projections.directory import Directory, accounts, users
-from projections.audit import AuditTrail
+from projections.lots import LotsAndGains
 from projections.tracking import Projection, ReadModels
 
 T = TypeVar("T")
@@ -54,9 +56,6 @@ class Lotline:
 
     @staticmethod
     def projections(store: EventStore) -> Sequence[Projection]:
-        from projections.decisions import DecisionsAndOrders
-        from projections.lots import LotsAndGains
-
         return (Directory(), AuditTrail(), LotsAndGains(store.repository.get), DecisionsAndOrders())
 
     def close(self) -> None:
@@ -133,8 +132,6 @@ class Lotline:
             query = query.where(audit_events.c.effective_date <= until)
         with self.store.recorder.transaction(commit=False) as session:
             rows = session.execute(query).all()
-        import json
-
         return [
             {
                 "position": row.position,

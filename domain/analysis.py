@@ -26,6 +26,7 @@ from domain.decision import (
     ObjectiveRecord,
     ProposedOrder,
 )
+from domain.errors import InvalidInput
 from domain.ledger import holding_term
 from domain.model import Model
 from domain.optimiser.inputs import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput
@@ -80,8 +81,6 @@ def analyse(
     symbols = sorted(held | set(targets.weights))
     missing = [s for s in symbols if s not in prices]
     if missing:
-        from domain.errors import InvalidInput
-
         raise InvalidInput(f"no close on or before {on} for {', '.join(missing)}", "prices")
     values = {s: ZERO for s in symbols}
     for lot in open_lots:

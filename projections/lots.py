@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, delete, select, tuple_
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, delete, select
 from sqlalchemy.orm import Session
 
 from domain.account import Account
 from domain.aggregate import DomainEvent
 from domain.book import LEDGER_EVENTS, AccountBook, CorporateAction, actions_of, build_book, event_date
 from domain.security import Security
-from projections.tracking import Projection, bulk_insert
+from projections.tracking import Projection, bulk_delete, bulk_insert
 
 metadata = MetaData()
 
@@ -238,19 +238,12 @@ class LotsAndGains(Projection):
                 cash_inserts.append({"account_id": account_id, "cash": cash[0], "latest_date": cash[1]})
                 state.written_cash = cash
         self._dirty.clear()
-        for chunk in _chunks(lot_deletes):
-            session.execute(delete(lots).where(tuple_(lots.c.account_id, lots.c.lot_id).in_(chunk)))
-        for chunk in _chunks(gain_deletes):
-            session.execute(delete(realized_gains).where(tuple_(realized_gains.c.account_id, realized_gains.c.seq).in_(chunk)))
-        for chunk in _chunks(cash_deletes):
-            session.execute(delete(account_cash).where(account_cash.c.account_id.in_(chunk)))
+        bulk_delete(session, lots, ("account_id", "lot_id"), lot_deletes)
+        bulk_delete(session, realized_gains, ("account_id", "seq"), gain_deletes)
+        bulk_delete(session, account_cash, ("account_id",), [(a,) for a in cash_deletes])
         bulk_insert(session, lots, lot_inserts)
         bulk_insert(session, realized_gains, gain_inserts)
         bulk_insert(session, account_cash, cash_inserts)
-
-
-def _chunks(items: list, size: int = 400) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _action(row: Any) -> CorporateAction:

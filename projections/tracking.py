@@ -173,6 +173,30 @@ class ReadModels:
         return self.catch_up()
 
 
+def _marks(connection: Any, count: int) -> list[str] | None:
+    style = connection.dialect.paramstyle
+    if style == "qmark":
+        return ["?"] * count
+    if style in ("format", "pyformat"):
+        return ["%s"] * count
+    return None
+
+
+def bulk_delete(session: Session, table: Table, columns: tuple[str, ...], keys: list[tuple]) -> None:
+    """Deletes rows by key through the driver's executemany: one indexed lookup per key
+    (SQLite scans the whole table for a row-value IN list)."""
+    if not keys:
+        return
+    connection = session.connection()
+    marks = _marks(connection, len(columns))
+    if marks is None:
+        for key in keys:
+            session.execute(table.delete().where(*(table.c[c] == v for c, v in zip(columns, key))))
+        return
+    condition = " AND ".join(f"{c} = {m}" for c, m in zip(columns, marks))
+    connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE {condition}", [tuple(k) for k in keys])
+
+
 def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Many rows through the driver's executemany, without SQLAlchemy's per-row
     parameter processing (values must already be what the driver takes: str, int,
@@ -181,13 +205,9 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     connection = session.connection()
     columns = list(rows[0])
-    style = connection.dialect.paramstyle
-    if style == "qmark":
-        marks = ", ".join("?" for _ in columns)
-    elif style in ("format", "pyformat"):
-        marks = ", ".join("%s" for _ in columns)
-    else:
+    marks = _marks(connection, len(columns))
+    if marks is None:
         session.execute(table.insert(), rows)
         return
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
     connection.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
