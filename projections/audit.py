@@ -18,7 +18,7 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("originator_id", String(36), nullable=False, index=True),
+    Column("originator_id", String(36), nullable=False),
     Column("account_id", String(128), nullable=False, index=True),
     Column("type", String(64), nullable=False),
     Column("timestamp", String(40), nullable=False),
