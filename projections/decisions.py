@@ -50,6 +50,7 @@ orders = Table(
 class DecisionsAndOrders(Projection):
     name = "decisions"
     metadata = metadata
+    handles = frozenset({Decision.DecisionRecorded, Decision.OrdersApproved, Decision.OrdersRejected, Decision.OrderFilled})
 
     def __init__(self) -> None:
         self._decisions: list[dict] = []

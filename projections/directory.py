@@ -60,6 +60,11 @@ cash_requests = Table(
 class Directory(Projection):
     name = "directory"
     metadata = metadata
+    handles = frozenset({
+        User.Added, User.RolesChanged, User.Removed, Security.Listed, Security.Reclassified, Security.Delisted,
+        Account.Opened, Account.TemplateAssigned, Account.TaxStatusChanged, Account.CashRequested,
+        Account.CashRequestFulfilled, Account.Closed,
+    })
 
     def apply(self, session: Session, event: DomainEvent, position: int) -> None:
         match event:

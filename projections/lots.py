@@ -85,6 +85,10 @@ class _Book:
 class LotsAndGains(Projection):
     name = "lots"
     metadata = metadata
+    handles = frozenset({
+        *LEDGER_EVENTS, Account.Opened, Security.Listed, Security.Reclassified, Security.SplitRecorded,
+        Security.DividendRecorded,
+    })
 
     def __init__(self, load_account: Callable[[UUID], Account]) -> None:
         self._load_account = load_account

@@ -5,6 +5,7 @@ position moved under it (another process caught up first) rolls back and retries
 from __future__ import annotations
 
 import gc
+from operator import itemgetter
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -43,6 +44,8 @@ class Projection(ABC):
 
     name: str
     metadata: MetaData
+    # The event classes this read model reads (None: every event); the others never reach it.
+    handles: frozenset[type] | None = None
 
     @abstractmethod
     def apply(self, session: Session, event: DomainEvent, position: int) -> None: ...
@@ -125,7 +128,10 @@ class ReadModels:
             for projection in self.projections:
                 done = positions[projection.name]
                 pending = events if done < events[0][0] else [(p, e) for p, e in events if p > done]
-                if not pending:
+                last = pending[-1][0] if pending else None
+                if projection.handles is not None:
+                    pending = [(p, e) for p, e in pending if type(e) in projection.handles]
+                if last is None:
                     continue
                 projection.begin_batch(session)
                 for position, event in pending:
@@ -134,7 +140,7 @@ class ReadModels:
                 session.execute(
                     update(projection_tracking)
                     .where(projection_tracking.c.name == projection.name)
-                    .values(position=pending[-1][0])
+                    .values(position=last)
                 )
             return len(notifications)
 
@@ -210,4 +216,5 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         session.execute(table.insert(), rows)
         return
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
-    connection.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+    values = itemgetter(*columns)
+    connection.exec_driver_sql(sql, [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows])
