@@ -68,4 +68,4 @@ def test_demo_json_is_one_document(tmp_path):
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["accounts"] == 3 and len(document["days"]) == 1
-    assert document["days"][0]["analysed"] == 3
+    assert document["days"][0]["analysed"] == 3 and document["days"][0]["failed"] == 0
