@@ -143,6 +143,10 @@ def fill(service: Any, on: date, user: str) -> Filled:
                 if row.side == "sell":
                     proposed = order.lots
                     book = account_history(uow, account).book(on)
+                    if book.ledger.position(order.symbol) < order.quantity:
+                        notes.append(f"{row.order_id}: the account no longer holds {order.quantity} {order.symbol}; "
+                                     "left unfilled")
+                        continue
                     still = {lot.lot_id: lot.quantity for lot in book.open_lots()}
                     if all(still.get(r.lot_id, 0) >= r.quantity for r in proposed):
                         reliefs = tuple(LotRelief(lot_id=r.lot_id, quantity=r.quantity) for r in proposed)
@@ -159,7 +163,7 @@ def fill(service: Any, on: date, user: str) -> Filled:
                     account.fulfil_cash_request(request.request_id, on, actor)
                     cash -= request.amount
                     fulfilled += 1
-            return len(ordered), fulfilled, notes
+            return sum(1 for r in ordered if decision.status.get(r.order_id) == "filled"), fulfilled, notes
 
         trades, fulfilled, notes = service.execute(work)
         result.accounts += 1 if trades else 0

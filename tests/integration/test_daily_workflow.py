@@ -176,3 +176,15 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
         incremental = read_model_contents(sqlite_url)
         lotline.rebuild_projections("root")
     assert read_model_contents(sqlite_url) == incremental
+
+
+def test_a_sale_the_account_can_no_longer_make_is_left_unfilled_with_a_note(firm):
+    account(firm, HOLDINGS.replace("id: H", "id: X") + "    parameters:\n      restrictions: [{symbol: SCHB, rule: do_not_hold}]\n")
+    firm("rebalance", "--date", DAY, "--account", "X", "--as", "olivia")
+    firm("approve", "--date", DAY, "--as", "olivia")
+    # Between release and fill, the shares were sold outside Lotline (recorded history).
+    assert firm.load(f"trades:\n  - {{account: X, date: {DAY}, side: sell, symbol: SCHB, quantity: '1200', price: '25'}}\n").code == 0
+    filled = firm("fill", "--date", DAY, "--as", "olivia", "--json").json()
+    assert any("no longer holds 1200 SCHB" in note for note in filled["notes"])
+    statuses = {o["symbol"]: o["status"] for o in firm("orders", "--account", "X", "--json").json()["orders"]}
+    assert statuses["SCHB"] == "approved"
