@@ -89,7 +89,7 @@ class CashEntry(Entry):
 
 
 class TradingEntry(Entry):
-    min_trade_value: Decimal = Decimal("100")
+    min_trade_value: Decimal | None = None
     fractional_shares: bool = False
 
 

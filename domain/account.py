@@ -304,7 +304,8 @@ class Account(Aggregate):
 
     def set_trading_preferences(self, trading: TradingPreferences, actor: Actor) -> None:
         self._check_open()
-        non_negative(trading.min_trade_value, "parameters.trading.min_trade_value")
+        if trading.min_trade_value is not None:
+            non_negative(trading.min_trade_value, "parameters.trading.min_trade_value")
         if trading != self.parameters.trading:
             self._trigger(self.TradingPreferencesSet, actor, trading=trading)
 

@@ -160,7 +160,9 @@ def analyse(
     optimiser_settings = OptimiserSettings(
         risk_aversion=float(settings["risk_aversion"]),
         trading_cost_bp=float(settings["trading_cost_bp"]),
-        min_trade_value=float(params.trading.min_trade_value),
+        min_trade_value=float(
+            params.trading.min_trade_value if params.trading.min_trade_value is not None else settings["min_trade_value"]
+        ),
         fractional_shares=params.trading.fractional_shares,
         harvest_losses=tax.harvest_losses,
         taxable=taxable,

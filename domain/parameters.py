@@ -42,7 +42,7 @@ class CashPreferences(_Value):
 
 
 class TradingPreferences(_Value):
-    min_trade_value: Decimal = Decimal("100")
+    min_trade_value: Decimal | None = None  # None: the firm's `min_trade_value` setting
     fractional_shares: bool = False
 
 

@@ -46,6 +46,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("trading_cost_bp", "5", "commission and spread per side, bp of the trade", non_negative),
         Setting("risk_lookback_days", "252", "closes used to estimate the covariance", _whole),
         Setting("risk_min_returns", "60", "below this many returns a security gets the diagonal fallback", _whole),
+        Setting("min_trade_value", "100", "orders below this many dollars are dropped unless mandatory (an account may set its own)", non_negative),
         Setting("drift_band", "0.5", "a class beyond its drift limit is traded back to within this fraction of the limit", _fraction),
         Setting("approval_min_benefit", "0", "approve releases a net-benefit-only decision when its benefit is at least this (dollars)", non_negative),
         Setting("approval_mandatory_only", "0", "1: approve releases only decisions an instruction demands (cash, restriction, drift)", _flag),

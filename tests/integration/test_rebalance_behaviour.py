@@ -283,3 +283,15 @@ def test_replay_reports_a_difference_when_the_history_was_tampered_with(firm):
     with engine.begin() as connection:  # put it back for the fixture's own replay
         connection.execute(text("UPDATE market_snapshots SET digest = :d"), {"d": digest})
     engine.dispose()
+
+
+def test_the_minimum_trade_is_the_firms_setting_unless_the_account_sets_its_own(firm):
+    account(firm, '  - {id: NEW, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n'
+                  '  - {id: OWN, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000", '
+                  'parameters: {trading: {min_trade_value: "100"}}}\n')
+    assert firm("settings", "min_trade_value", "20000", "--as", "olivia").code == 0
+    rebalance(firm, "NEW")
+    rebalance(firm, "OWN")
+    value = lambda o: Decimal(o["quantity"]) * Decimal(o["price"])  # noqa: E731
+    assert all(value(o) >= 20000 for o in orders_of(firm, "NEW"))
+    assert any(value(o) < 20000 for o in orders_of(firm, "OWN"))
