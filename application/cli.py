@@ -532,13 +532,13 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
 
     table = Table(title=f"Demo firm: {report.accounts} accounts, {len(report.days)} trading days")
     for column in ("day", "analysed", "traded", "cash request", "restriction", "drift limit", "net benefit",
-                   "no trade", "failed", "orders filled"):
+                   "no trade", "failed", "orders filled", "cash requests met"):
         table.add_column(column, justify="right" if column != "day" else "left")
     for d in report.days:
         table.add_row(d.day.isoformat(), str(d.analysed), str(d.trading), str(d.reasons.get("cash_request", 0)),
                       str(d.reasons.get("restriction", 0)), str(d.reasons.get("drift_limit", 0)),
                       str(d.reasons.get("net_benefit", 0)), str(d.analysed - d.trading - d.failed), str(d.failed),
-                      str(d.filled))
+                      str(d.filled), str(d.cash_requests))
     out.print(table)
     pct = lambda x: f"{x * 100:.2f}%"  # noqa: E731
     out.print(f"Taxable accounts realised {report.short_term} short term and {report.long_term} long term "

@@ -246,7 +246,7 @@ def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, 
     if rng.random() < 0.15:
         day = start + timedelta(days=rng.randint(0, 3))
         request = _actor(advisor, Role.ADVISOR, day, at, "client withdrawal")
-        account.request_cash((size * Decimal("0.05")).quantize(Decimal("0.01")), day, day + timedelta(days=10), request)
+        account.request_cash((size * Decimal("0.10")).quantize(Decimal("0.01")), day, day + timedelta(days=10), request)
 
 
 def run_demo(service: Any, accounts: int, days: int, seed: int, start: date = DEFAULT_START,
