@@ -188,3 +188,28 @@ def test_a_sale_the_account_can_no_longer_make_is_left_unfilled_with_a_note(firm
     assert any("no longer holds 1200 SCHB" in note for note in filled["notes"])
     statuses = {o["symbol"]: o["status"] for o in firm("orders", "--account", "X", "--json").json()["orders"]}
     assert statuses["SCHB"] == "approved"
+
+
+@pytest.mark.parametrize("command", [
+    ["holdings", "N", "--as-of", DAY], ["lots", "N", "--as-of", DAY], ["gains", "N", "--year", "2026"],
+    ["audit", "N"], ["explain", "N/2026-03-02"], ["replay", "N/2026-03-02"], ["orders", "--account", "N"],
+])
+def test_every_read_command_is_for_everyone_but_other_advisors(firm, command):
+    assert firm.load("users:\n  - {id: bob, role: advisor}\n", "--as", "root").code == 0
+    _two_kinds_of_decision(firm)
+    for user, code in (("alice", 0), ("carol", 0), ("olivia", 0), ("system", 0), ("bob", 1), ("mallory", 1)):
+        result = firm(*command, "--as", user, "--json")
+        assert result.code == code, f"{user} {command}: {result.err}"
+        if code:
+            assert result.out == "" and result.err.startswith("lotline: refused:")
+
+
+def test_an_advisor_lists_only_the_orders_of_their_own_accounts(firm):
+    assert firm.load("users:\n  - {id: bob, role: advisor}\n", "--as", "root").code == 0
+    _two_kinds_of_decision(firm)
+    assert firm.load('accounts:\n  - {id: B1, advisor: bob, template: balanced, opened: 2026-02-27, cash: "50000"}\n').code == 0
+    firm("rebalance", "--date", DAY, "--account", "B1", "--as", "olivia")
+    everyone = {o["account"] for o in firm("orders", "--as", "carol", "--json").json()["orders"]}
+    assert everyone == {"N", "B1"}
+    assert {o["account"] for o in firm("orders", "--as", "bob", "--json").json()["orders"]} == {"B1"}
+    assert {o["account"] for o in firm("orders", "--as", "alice", "--json").json()["orders"]} == {"N"}
