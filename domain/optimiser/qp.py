@@ -351,27 +351,36 @@ class StructuredKKT:
             schur.flat[:: r + 1] += d_rows * d_rows
             chol_rows = _cholesky(schur)
 
-        def solve(x, _y, z) -> None:
-            bx = np.frombuffer(x, dtype=np.float64)
-            bz = np.frombuffer(z, dtype=np.float64)
-            bound_z = di2_bounds * bz[: n + nu]
-            r1 = bx - bound_z[:n]
-            if nu:
-                r1[upper_index] += bound_z[n:]
-            ux = inverse_h(r1)
-            if r:
-                v_rows = _cholesky_solve(chol_rows, rows @ ux - bz[n + nu :])
-                ux -= inverse_h_rows(v_rows)
-                bz[n + nu :] = d_rows * v_rows
-            gx = np.empty(n + nu)
-            np.negative(ux, out=gx[:n])
-            gx[n:] = ux[upper_index]
-            gx -= bz[: n + nu]
-            gx *= di_bounds
-            bz[: n + nu] = gx
-            bx[:] = ux
+        return _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds,
+                          chol_rows if r else None, inverse_h, inverse_h_rows)
 
-        return solve
+
+def _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds, chol_rows, inverse_h, inverse_h_rows):
+    """cvxopt's KKT solve, given H^-1 (as `inverse_h`, and on the dense rows as
+    `inverse_h_rows`) and the Cholesky factor of the rows' Schur complement: the dense
+    rows are eliminated by that complement, the bounds by their scaling."""
+
+    def solve(x, _y, z) -> None:
+        bx = np.frombuffer(x, dtype=np.float64)
+        bz = np.frombuffer(z, dtype=np.float64)
+        bound_z = di2_bounds * bz[: n + nu]
+        r1 = bx - bound_z[:n]
+        if nu:
+            r1[upper_index] += bound_z[n:]
+        ux = inverse_h(r1)
+        if chol_rows is not None:
+            v_rows = _cholesky_solve(chol_rows, rows @ ux - bz[n + nu :])
+            ux -= inverse_h_rows(v_rows)
+            bz[n + nu :] = d_rows * v_rows
+        gx = np.empty(n + nu)
+        np.negative(ux, out=gx[:n])
+        gx[n:] = ux[upper_index]
+        gx -= bz[: n + nu]
+        gx *= di_bounds
+        bz[: n + nu] = gx
+        bx[:] = ux
+
+    return solve
 
 
 class DenseKKT:
@@ -403,34 +412,15 @@ class DenseKKT:
         if nu:
             h.flat[upper_index * (n + 1)] += di2[n : n + nu]
         chol = _cholesky(h)
+        chol_rows = x_rows = None
         if r:
             x_rows = _cholesky_solve(chol, rows_t)
             schur = rows @ x_rows
             schur = (schur + schur.T) * 0.5
             schur.flat[:: r + 1] += d_rows * d_rows
             chol_rows = _cholesky(schur)
-
-        def solve(x, _y, z) -> None:
-            bx = np.frombuffer(x, dtype=np.float64)
-            bz = np.frombuffer(z, dtype=np.float64)
-            bound_z = di2_bounds * bz[: n + nu]
-            r1 = bx - bound_z[:n]
-            if nu:
-                r1[upper_index] += bound_z[n:]
-            ux = _cholesky_solve(chol, r1)
-            if r:
-                v_rows = _cholesky_solve(chol_rows, rows @ ux - bz[n + nu :])
-                ux -= x_rows @ v_rows
-                bz[n + nu :] = d_rows * v_rows
-            gx = np.empty(n + nu)
-            np.negative(ux, out=gx[:n])
-            gx[n:] = ux[upper_index]
-            gx -= bz[: n + nu]
-            gx *= di_bounds
-            bz[: n + nu] = gx
-            bx[:] = ux
-
-        return solve
+        return _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds, chol_rows,
+                          lambda v: _cholesky_solve(chol, v), lambda v: x_rows @ v)
 
 
 # Below this many variables the dense KKT path is faster (measured: about 2x at 80
