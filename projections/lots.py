@@ -7,6 +7,7 @@ Only the rows that changed are written, so the cost follows the events, not the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -90,12 +91,15 @@ class LotsAndGains(Projection):
         Security.DividendRecorded,
     })
 
-    def __init__(self, load_account: Callable[[UUID], Account]) -> None:
+    def __init__(self, load_account: Callable[[UUID], Account], max_books: int = 10_000) -> None:
         self._load_account = load_account
+        # Books kept in memory between batches, least recently used evicted first: an
+        # evicted account is rebuilt from its history when it next has an event.
+        self._max_books = max_books
         self._reset()
 
     def _reset(self) -> None:
-        self._books: dict[UUID, _Book] = {}
+        self._books: OrderedDict[UUID, _Book] = OrderedDict()
         self._actions: dict[str, list[CorporateAction]] = {}
         self._groups: dict[str, str] = {}
         self._loaded = False
@@ -105,6 +109,9 @@ class LotsAndGains(Projection):
         super().clear(session)
         self._reset()
         self._loaded = True
+
+    def forget(self) -> None:
+        self._reset()
 
     def begin_batch(self, session: Session) -> None:
         if self._loaded:
@@ -134,6 +141,8 @@ class LotsAndGains(Projection):
             self._dirty.add(event.originator_id)
             return
         state = self._books.get(event.originator_id)
+        if state is not None:
+            self._books.move_to_end(event.originator_id)
         if state is None:
             if not isinstance(event, LEDGER_EVENTS):
                 return
@@ -242,6 +251,8 @@ class LotsAndGains(Projection):
                 cash_inserts.append({"account_id": account_id, "cash": cash[0], "latest_date": cash[1]})
                 state.written_cash = cash
         self._dirty.clear()
+        while len(self._books) > self._max_books:
+            self._books.popitem(last=False)  # written above, so nothing is lost
         bulk_delete(session, lots, ("account_id", "lot_id"), lot_deletes)
         bulk_delete(session, realized_gains, ("account_id", "seq"), gain_deletes)
         bulk_delete(session, account_cash, ("account_id",), [(a,) for a in cash_deletes])

@@ -56,6 +56,9 @@ class Projection(ABC):
     def end_batch(self, session: Session) -> None:
         """Called after a batch, before commit; a projection may flush buffered rows."""
 
+    def forget(self) -> None:
+        """Another process moved this read model on: drop whatever is kept in memory."""
+
     def clear(self, session: Session) -> None:
         for table in reversed(self.metadata.sorted_tables):
             session.execute(table.delete())
@@ -69,6 +72,7 @@ class ReadModels:
         self.mapper = mapper
         self.projections = list(projections)
         self._created = False
+        self._written: dict[str, int] = {}  # the position this process last wrote, per read model
 
     def create_tables(self) -> None:
         if self._created:
@@ -120,6 +124,11 @@ class ReadModels:
                     .where(projection_tracking.c.name.in_(names))
                 ).all()
             )
+            for projection in self.projections:
+                mine = self._written.get(projection.name)
+                if mine is not None and mine != positions[projection.name]:
+                    projection.forget()
+                    self._written.pop(projection.name)
             start = min(positions.values(), default=0)
             notifications = self._select_notifications(session, start)
             if not notifications:
@@ -142,6 +151,7 @@ class ReadModels:
                     .where(projection_tracking.c.name == projection.name)
                     .values(position=last)
                 )
+                self._written[projection.name] = last
             return len(notifications)
 
     def _select_notifications(self, session: Session, after: int) -> list[Any]:
@@ -176,6 +186,7 @@ class ReadModels:
                 session.execute(
                     update(projection_tracking).where(projection_tracking.c.name == projection.name).values(position=0)
                 )
+                self._written[projection.name] = 0
         return self.catch_up()
 
 

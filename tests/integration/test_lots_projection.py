@@ -59,3 +59,36 @@ def test_backdated_trades_and_late_splits_give_the_same_lots_as_a_replay(store_u
         fresh.rebuild_projections("root")
         assert read_model_contents(store_url) == after_more
     assert state != after_more
+
+
+def test_books_evicted_from_memory_are_rebuilt_from_history(sqlite_url, tmp_path):
+    from projections.lots import LotsAndGains
+    from projections.tracking import ReadModels
+
+    with Lotline(sqlite_url) as lotline:
+        _load(lotline, tmp_path, FIRM.replace("accounts:\n  - {id: A,", "accounts:\n  - {id: B, advisor: alice, template: t, opened: 2026-01-02, cash: '100000'}\n"
+                                              "  - {id: C, advisor: alice, template: t, opened: 2026-01-02, cash: '100000'}\n  - {id: A,"), "firm")
+        for n, day in enumerate(("2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23")):
+            rows = [buy(day, "10", str(100 - n * 5)).replace("account: A", f"account: {a}") for a in "ABC"]
+            rows += [sell(day, "4", str(95 - n * 5)).replace("account: A", f"account: {a}") for a in "ABC"]
+            _load(lotline, tmp_path, trades(*rows), f"day{n}")
+            # A read model that may keep only one book in memory at a time.
+            tight = ReadModels(lotline.store.recorder, lotline.store.mapper, [LotsAndGains(lotline.store.repository.get, max_books=1)])
+            tight.catch_up()
+        for account in "ABC":
+            assert _projected_lots(lotline, account) == _replayed_lots(lotline, account)
+        assert any(r["disallowed_loss"] != "0.00" for r in gains_report(lotline, "B", "system", 2026)["realizations"])
+
+
+def test_a_process_whose_books_went_stale_rebuilds_them(store_url, tmp_path):
+    """Two processes take turns catching up the same read model: neither may apply an
+    event to a book in memory that misses what the other one applied."""
+    with Lotline(store_url) as first, Lotline(store_url) as second:
+        _load(first, tmp_path, FIRM, "firm")
+        _load(first, tmp_path, trades(buy("2026-03-02", "10", "100")), "a")
+        first.catch_up()  # first now holds A's book in memory
+        _load(second, tmp_path, trades(buy("2026-03-03", "10", "90"), sell("2026-03-04", "15", "95")), "b")
+        second.catch_up()  # second applies these; first's book is now stale
+        _load(first, tmp_path, trades(sell("2026-03-05", "5", "99")), "c")
+        first.catch_up()
+        assert _projected_lots(first, "A") == _replayed_lots(first, "A") == []
