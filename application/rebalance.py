@@ -58,9 +58,6 @@ class DayContext:
     def model_map(self, uow: UnitOfWork) -> _Cached:
         return _Cached(self.models, uow, Model)
 
-    def security_map(self, uow: UnitOfWork) -> _Cached:
-        return _Cached(self.securities, uow, Security)
-
 
 class _Cached(dict):
     def __init__(self, cache: dict, uow: UnitOfWork, cls: type) -> None:

@@ -92,7 +92,3 @@ def history(session: Session | Connection, symbols: Iterable[str], until: date) 
     for (symbol, day), close in sorted(latest.items()):
         out.setdefault(symbol, []).append((day, close))
     return out
-
-
-def known_symbols(session: Session | Connection) -> set[str]:
-    return set(session.execute(select(prices.c.symbol).distinct()).scalars())
