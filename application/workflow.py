@@ -137,17 +137,18 @@ def fill(service: Any, on: date, user: str) -> Filled:
             notes = []
             ordered = sorted(by_account[account_id], key=lambda r: (r.side != "sell", r.order_id))
             decision = uow.find(Decision, decision_id(account_id, on))
+            # One order per symbol, sales first: a sale never changes another sale's lots.
+            before = account_history(uow, account).book(on)
+            still = {lot.lot_id: lot.quantity for lot in before.open_lots()}
             for row in ordered:
                 order = decision.order(row.order_id)
                 reliefs = None
                 if row.side == "sell":
                     proposed = order.lots
-                    book = account_history(uow, account).book(on)
-                    if book.ledger.position(order.symbol) < order.quantity:
+                    if before.ledger.position(order.symbol) < order.quantity:
                         notes.append(f"{row.order_id}: the account no longer holds {order.quantity} {order.symbol}; "
                                      "left unfilled")
                         continue
-                    still = {lot.lot_id: lot.quantity for lot in book.open_lots()}
                     if all(still.get(r.lot_id, 0) >= r.quantity for r in proposed):
                         reliefs = tuple(LotRelief(lot_id=r.lot_id, quantity=r.quantity) for r in proposed)
                     else:
