@@ -89,8 +89,14 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
         summary = load_scenario(lotline, file, explicit_user(as_user))
     if as_json:
         emit_json({"file": str(file), **summary})
+    elif summary["skipped"]:
+        console().print(f"Skipped {file}: the same file (sha256 {summary['sha256']}) was loaded on "
+                        f"{summary['loaded_at']} by {summary['loaded_by']}.", markup=False, highlight=False,
+                        soft_wrap=True)
     else:
-        console().print(f"Loaded {file}: {summary['events']} events, {summary['prices']} closes recorded.")
+        skipped = summary["entries_skipped"]
+        also = f"; {skipped} {'entry' if skipped == 1 else 'entries'} already recorded, skipped" if skipped else ""
+        console().print(f"Loaded {file}: {summary['events']} events, {summary['prices']} closes recorded{also}.")
 
 
 @app.command()

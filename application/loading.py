@@ -3,6 +3,8 @@ under the role it needs, all in one unit of work: the whole file or nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,6 +40,7 @@ from domain.parameters import (
     TradingPreferences,
 )
 from domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
+from domain.scenario_file import EntryKey, ScenarioFile
 from domain.security import Security
 from domain.settings import FirmSettings
 from domain.template import DEFAULT_DRIFT_LIMIT, DEFAULT_MAX_MODIFICATION, ClassTarget, TargetTemplate
@@ -56,6 +59,8 @@ class ScenarioLoader:
         self.bootstrap = not users_in_store
         self.as_of = scenario.as_of or today
         self.at = at
+        self.actors: list[Actor] = []  # everyone the file's entries were authorised as, in order
+        self.entries_skipped = 0  # entries with an id already recorded with the same content
 
     def run(self) -> None:
         s = self.scenario
@@ -105,7 +110,11 @@ class ScenarioLoader:
         if user is None:
             raise NotAuthorised(f"no user holds a role that may {permission.value}")
         reason = getattr(entry, "reason", None)
-        return authorise(self.uow, user, permission, on or self.as_of, self.at, reason, account)
+        return self._acting(authorise(self.uow, user, permission, on or self.as_of, self.at, reason, account))
+
+    def _acting(self, actor: Actor) -> Actor:
+        self.actors.append(actor)
+        return actor
 
     def _first_holding(self, permission: Permission) -> str | None:
         for user_id in self.known_users:
@@ -119,7 +128,7 @@ class ScenarioLoader:
     def user(self, entry: UserEntry) -> None:
         roles = tuple(parse_role(r) for r in entry.role_names())
         if self.bootstrap and entry.actor is None:
-            actor = Actor(SYSTEM_USER, Role.ADMIN, self.as_of, self.at, entry.reason or "bootstrap")
+            actor = self._acting(Actor(SYSTEM_USER, Role.ADMIN, self.as_of, self.at, entry.reason or "bootstrap"))
         else:
             actor = self._actor(Permission.MANAGE_USERS, entry)
         existing = self.uow.find(User, entry.id)
@@ -195,7 +204,8 @@ class ScenarioLoader:
             actor = self._actor(Permission.MANAGE_ACCOUNT, entry, advisor=entry.advisor)
             if actor.user != entry.advisor:
                 raise NotAuthorised(f"user {actor.user!r} may not open an account for advisor {entry.advisor!r}")
-            account = Account.open(entry.id, entry.advisor, TaxStatus(entry.tax_status), template, opened, actor)
+            account = Account.open(entry.id, entry.advisor, TaxStatus(entry.tax_status or TaxStatus.TAXABLE), template,
+                                   opened, actor)
             self.uow.add(account)
             opening = Actor(actor.user, actor.role, opened, actor.at, actor.reason or "opening balance")
             if entry.cash < 0:
@@ -212,7 +222,8 @@ class ScenarioLoader:
                 raise RuleRefused(f"account {entry.id!r} belongs to advisor {account.advisor!r}", "advisor")
             actor = self._actor(Permission.MANAGE_ACCOUNT, entry, account=account, advisor=account.advisor)
             account.assign_template(template, self.uow.mapping(Model), actor)
-            account.change_tax_status(TaxStatus(entry.tax_status), actor)
+            if entry.tax_status is not None:  # left out: the recorded status stays
+                account.change_tax_status(TaxStatus(entry.tax_status), actor)
         if entry.parameters is not None:
             self._parameters(account, entry, template, actor)
 
@@ -229,12 +240,13 @@ class ScenarioLoader:
         if p.restrictions is not None:
             restrictions = [Restriction(symbol=r.symbol, rule=RestrictionRule(r.rule), reason=r.reason) for r in p.restrictions]
             account.set_restrictions(restrictions, securities, actor)
+        # A key left out keeps the account's recorded value (a new account's: the default).
         if p.tax is not None:
-            account.set_tax_preferences(TaxPreferences(**p.tax.model_dump()), actor)
+            account.set_tax_preferences(_merged(account.parameters.tax, p.tax, TaxPreferences), actor)
         if p.cash is not None:
-            account.set_cash_preferences(CashPreferences(**p.cash.model_dump()), actor)
+            account.set_cash_preferences(_merged(account.parameters.cash, p.cash, CashPreferences), actor)
         if p.trading is not None:
-            account.set_trading_preferences(TradingPreferences(**p.trading.model_dump()), actor)
+            account.set_trading_preferences(_merged(account.parameters.trading, p.trading, TradingPreferences), actor)
 
     # --- dated entries -------------------------------------------------------------------
 
@@ -248,37 +260,97 @@ class ScenarioLoader:
         picks = None
         if entry.lots is not None:
             picks = [LotPick(lot_id=p.lot_id, acquired=p.acquired, quantity=p.quantity) for p in entry.lots]
+        key = self._entry_key("trades", entry)
+        self._count_skip(account, key)
         account.record_trade(entry.side, entry.symbol, entry.quantity, entry.price, entry.date, picks,
-                             self.uow.mapping(Security), actor)
+                             self.uow.mapping(Security), actor, key)
         if entry.side == "sell":
             check_book(self.uow, account)
 
     def cash_request(self, entry: CashRequestEntry) -> None:
         due_from = entry.date or self.as_of
         account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, due_from)
-        account.request_cash(entry.amount, due_from, entry.by, actor)
+        key = self._entry_key("cash_requests", entry, date=due_from)
+        self._count_skip(account, key)
+        account.request_cash(entry.amount, due_from, entry.by, actor, key)
 
     def cash_movement(self, entry: CashMovementEntry) -> None:
         account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, entry.date)
-        if entry.amount > 0:
-            account.deposit(entry.amount, entry.date, actor)
-        elif entry.amount < 0:
-            account.withdraw(-entry.amount, entry.date, actor)
-        else:
+        key = self._entry_key("cash_movements", entry)
+        if entry.amount == 0:
             raise InvalidInput("must not be zero", "amount")
+        self._count_skip(account, key)
+        if entry.amount > 0:
+            account.deposit(entry.amount, entry.date, actor, key)
+        else:
+            account.withdraw(-entry.amount, entry.date, actor, key)
 
     def transfer(self, entry: TransferEntry) -> None:
         account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, entry.date)
+        key = self._entry_key("transfers", entry)
+        self._count_skip(account, key)
         account.transfer_in(
             [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in entry.lots],
-            entry.date, self.uow.mapping(Security), actor,
+            entry.date, self.uow.mapping(Security), actor, key,
         )
 
     def split(self, entry: SplitEntry) -> None:
         security = self.uow.get(Security, entry.symbol, "symbol")
-        security.record_split(entry.ratio, entry.date, self._actor(Permission.MANAGE_MARKET, entry, entry.date))
+        actor = self._actor(Permission.MANAGE_MARKET, entry, entry.date)
+        key = self._entry_key("splits", entry)
+        self._count_skip(security, key)
+        security.record_split(entry.ratio, entry.date, actor, key)
 
     def dividend(self, entry: DividendEntry) -> None:
         security = self.uow.get(Security, entry.symbol, "symbol")
         actor = self._actor(Permission.MANAGE_MARKET, entry, entry.ex_date)
-        security.record_dividend(entry.ex_date, entry.pay_date, entry.per_share, actor)
+        key = self._entry_key("dividends", entry)
+        self._count_skip(security, key)
+        security.record_dividend(entry.ex_date, entry.pay_date, entry.per_share, actor, key)
+
+    # --- entry ids and the file itself -------------------------------------------------
+
+    @staticmethod
+    def _entry_key(section: str, entry: Any, **resolved: Any) -> EntryKey | None:
+        """An entry with an `id`, with a digest of its content: every field it gives
+        (defaults resolved as applied) but the id and the acting user, numbers compared
+        by value ("5" and "5.00" are the same quantity)."""
+        if entry.id is None:
+            return None
+        content = {**entry.model_dump(exclude={"id", "actor"}, exclude_none=True), **resolved}
+        text = json.dumps({"section": section, "entry": _canonical(content)}, sort_keys=True, separators=(",", ":"))
+        return EntryKey(entry.id, hashlib.sha256(text.encode()).hexdigest())
+
+    def _count_skip(self, recorder: Account | Security, key: EntryKey | None) -> None:
+        if key is not None and recorder.recorded_entry(key.entry_id) == key.digest:
+            self.entries_skipped += 1
+
+    def record_file(self, file_name: str, sha256: str, events: int, closes: int) -> ScenarioFile | None:
+        """Records that the file (known by its SHA-256) was applied, naming who acted on
+        its entries; a file that needed no one to act (an empty one) is not recorded."""
+        if not self.actors:
+            return None
+        first = next((a for a in self.actors if a.user == self.as_user), self.actors[0])
+        users = tuple(dict.fromkeys(a.user for a in self.actors))
+        actor = Actor(first.user, first.role, self.as_of, self.at)
+        scenario_file = ScenarioFile.loaded(file_name, sha256, events, closes, users, actor)
+        self.uow.add(scenario_file)
+        return scenario_file
+
+
+def _merged(current: Any, given: Any, cls: type) -> Any:
+    """The keys given in a parameter group over the recorded values of the others."""
+    return cls(**{**current.model_dump(), **given.model_dump(include=set(given.model_fields_set))})
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text in ("-0", "0") else text
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value

@@ -106,7 +106,8 @@ class ParametersEntry(Entry):
 class AccountEntry(Acted):
     id: str
     advisor: str
-    tax_status: Literal["taxable", "tax_deferred", "tax_exempt"] = "taxable"
+    # None: an existing account keeps its recorded status; a new one is taxable.
+    tax_status: Literal["taxable", "tax_deferred", "tax_exempt"] | None = None
     template: str
     opened: dt.date | None = None
     cash: Decimal = Decimal("0")
@@ -121,6 +122,7 @@ class LotPickEntry(Entry):
 
 
 class TradeEntry(Acted):
+    id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     account: str
     date: dt.date
     side: Literal["buy", "sell"]
@@ -131,6 +133,7 @@ class TradeEntry(Acted):
 
 
 class CashRequestEntry(Acted):
+    id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     account: str
     amount: Decimal
     date: dt.date | None = None
@@ -138,24 +141,28 @@ class CashRequestEntry(Acted):
 
 
 class CashMovementEntry(Acted):
+    id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     account: str
     date: dt.date
     amount: Decimal
 
 
 class TransferEntry(Acted):
+    id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     account: str
     date: dt.date
     lots: list[LotEntry]
 
 
 class SplitEntry(Acted):
+    id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     symbol: str
     date: dt.date
     ratio: Decimal
 
 
 class DividendEntry(Acted):
+    id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     symbol: str
     ex_date: dt.date
     pay_date: dt.date

@@ -150,17 +150,39 @@ class Lotline:
         return uow.get(Account, account_id, field)
 
 
-def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str, int]:
-    """Applies a scenario file all or nothing; returns events and closes recorded."""
+def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str, Any]:
+    """Applies a scenario file all or nothing; returns events and closes recorded. A
+    file whose SHA-256 equals that of a file already loaded is skipped as a whole: the
+    summary then says so (`skipped`), with when and by whom it was loaded."""
+    import hashlib
+    from pathlib import Path
+
     from application.loading import ScenarioLoader
     from application.scenario import read_scenario
+    from domain.errors import InvalidInput
+    from domain.scenario_file import ScenarioFile
 
     scenario = read_scenario(path)
+    try:
+        sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as error:
+        raise InvalidInput(f"cannot read {path}: {error.strerror}", "file") from None
+    file_name = Path(path).name
     known = service.user_ids()
 
-    def work(uow: UnitOfWork) -> dict[str, int]:
-        ScenarioLoader(uow, scenario, as_user, known, service.today(), service.clock()).run()
-        return {"events": uow.pending_event_count(), "prices": len(uow.closes)}
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        loaded = uow.find(ScenarioFile, sha256)
+        if loaded is not None:
+            if as_user is not None:
+                authorise_read(uow, as_user, None, None)
+            return {"skipped": True, "sha256": sha256, "loaded_as": loaded.file_name, "loaded_at": loaded.loaded_at,
+                    "loaded_by": ", ".join(loaded.loaded_by), "events": 0, "prices": 0, "entries_skipped": 0}
+        loader = ScenarioLoader(uow, scenario, as_user, known, service.today(), service.clock())
+        loader.run()
+        events, prices = uow.pending_event_count(), len(uow.closes)
+        loader.record_file(file_name, sha256, events, prices)
+        return {"skipped": False, "sha256": sha256, "events": events, "prices": prices,
+                "entries_skipped": loader.entries_skipped}
 
     return service.execute(work)
 

@@ -23,6 +23,7 @@ from domain.parameters import (
     TaxStatus,
     TradingPreferences,
 )
+from domain.scenario_file import EntryKey, already_recorded
 from domain.security import Security
 from domain.template import TargetTemplate
 from domain.values import CASH, WEIGHT_TOLERANCE, non_negative, positive, rate
@@ -62,6 +63,8 @@ class Account(Aggregate):
     ledger_events: list[DomainEvent]
     cash_requests: dict[str, CashRequested]
     fulfilled_requests: set[str]
+    # Scenario-file entry ids recorded on this account, with their content digests.
+    entry_ids: dict[str, str | None]
 
     class Opened(DomainEvent):
         account_id: str
@@ -83,6 +86,7 @@ class Account(Aggregate):
             account.ledger_events = []
             account.cash_requests = {}
             account.fulfilled_requests = set()
+            account.entry_ids = {}
 
     class TemplateAssigned(DomainEvent):
         template: str
@@ -141,33 +145,45 @@ class Account(Aggregate):
     class LotsTransferredIn(DomainEvent):
         date: dt.date
         lots: tuple[LotIn, ...]
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, account: Account) -> None:
             account.lots_created += len(self.lots)
             account.ledger_events.append(self)
+            account._note_entry(self.entry_id, self.entry_digest)
 
     class CashDeposited(DomainEvent):
         date: dt.date
         amount: Decimal
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, account: Account) -> None:
             account.ledger_events.append(self)
+            account._note_entry(self.entry_id, self.entry_digest)
 
     class CashWithdrawn(DomainEvent):
         date: dt.date
         amount: Decimal
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, account: Account) -> None:
             account.ledger_events.append(self)
+            account._note_entry(self.entry_id, self.entry_digest)
 
     class CashRequested(DomainEvent):
         request_id: str
         amount: Decimal
         due_from: dt.date
         by: dt.date | None = None
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, account: Account) -> None:
             account.cash_requests = {**account.cash_requests, self.request_id: self}
+            account._note_entry(self.entry_id, self.entry_digest)
 
     class _Trade(DomainEvent):
         """A trade that moved shares and cash: a buy opens lot `lot_id`."""
@@ -189,10 +205,13 @@ class Account(Aggregate):
 
         trade_id: str
         lots: tuple[LotPick, ...] | None = None
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, account: Account) -> None:
             account.trades_recorded += 1
             super().apply(account)
+            account._note_entry(self.entry_id, self.entry_digest)
 
     class TradeExecuted(_Trade):
         """A released order filled, with the lots it relieved."""
@@ -311,8 +330,11 @@ class Account(Aggregate):
 
     # --- holdings and cash ----------------------------------------------------------
 
-    def transfer_in(self, lots: Sequence[tuple[str, Decimal, Decimal, date]], on: date, securities: Mapping[str, Security], actor: Actor) -> None:
+    def transfer_in(self, lots: Sequence[tuple[str, Decimal, Decimal, date]], on: date, securities: Mapping[str, Security], actor: Actor,
+                    entry: EntryKey | None = None) -> None:
         """Lots arriving with their original basis and acquisition dates."""
+        if self._already_recorded(entry):
+            return
         self._check_open()
         if not lots:
             raise InvalidInput("a transfer brings at least one lot", "lots")
@@ -325,31 +347,44 @@ class Account(Aggregate):
                 lot_id=self._lot_id(self.lots_created + i + 1), symbol=symbol,
                 quantity=quantity, cost_basis=cost_basis, acquired=acquired,
             ))
-        self._trigger(self.LotsTransferredIn, actor, date=on, lots=tuple(entries))
+        self._trigger(self.LotsTransferredIn, actor, date=on, lots=tuple(entries), **_entry_fields(entry))
 
-    def deposit(self, amount: Decimal, on: date, actor: Actor) -> None:
+    def deposit(self, amount: Decimal, on: date, actor: Actor, entry: EntryKey | None = None) -> None:
+        if self._already_recorded(entry):
+            return
         self._check_open()
         positive(amount, "amount")
-        self._trigger(self.CashDeposited, actor, date=on, amount=amount)
+        self._trigger(self.CashDeposited, actor, date=on, amount=amount, **_entry_fields(entry))
 
-    def withdraw(self, amount: Decimal, on: date, actor: Actor) -> None:
+    def withdraw(self, amount: Decimal, on: date, actor: Actor, entry: EntryKey | None = None) -> None:
+        if self._already_recorded(entry):
+            return
         self._check_open()
         positive(amount, "amount")
-        self._trigger(self.CashWithdrawn, actor, date=on, amount=amount)
+        self._trigger(self.CashWithdrawn, actor, date=on, amount=amount, **_entry_fields(entry))
 
-    def request_cash(self, amount: Decimal, due_from: date, by: date | None, actor: Actor) -> str:
+    def request_cash(self, amount: Decimal, due_from: date, by: date | None, actor: Actor,
+                     entry: EntryKey | None = None) -> str:
+        """A new request's id; for an entry already recorded, the id of its request."""
+        if self._already_recorded(entry):
+            assert entry is not None
+            return next(r_id for r_id, r in self.cash_requests.items() if r.entry_id == entry.entry_id)
         self._check_open()
         positive(amount, "amount")
         if by is not None and by < due_from:
             raise InvalidInput(f"must not be before date {due_from}, got {by}", "by")
         request_id = f"{self.account_id}/CR{len(self.cash_requests) + 1}"
-        self._trigger(self.CashRequested, actor, request_id=request_id, amount=amount, due_from=due_from, by=by)
+        self._trigger(self.CashRequested, actor, request_id=request_id, amount=amount, due_from=due_from, by=by,
+                      **_entry_fields(entry))
         return request_id
 
     def record_trade(
         self, side: str, symbol: str, quantity: Decimal, price: Decimal, on: date,
         picks: Sequence[LotPick] | None, securities: Mapping[str, Security], actor: Actor,
+        entry: EntryKey | None = None,
     ) -> None:
+        if self._already_recorded(entry):
+            return
         self._check_open()
         if side not in ("buy", "sell"):
             raise InvalidInput(f"must be buy or sell, got {side!r}", "side")
@@ -372,6 +407,7 @@ class Account(Aggregate):
             quantity=quantity, price=price,
             lot_id=self._lot_id(self.lots_created + 1) if side == "buy" else None,
             lots=tuple(picks) if picks is not None else None,
+            **_entry_fields(entry),
         )
 
     def due_cash_requests(self, on: dt.date) -> list[CashRequested]:
@@ -411,12 +447,30 @@ class Account(Aggregate):
         self._check_open()
         self._trigger(self.Closed, actor)
 
+    # --- scenario entry ids ------------------------------------------------------------
+
+    def recorded_entry(self, entry_id: str) -> str | None:
+        """The content digest recorded with a scenario entry id, or None if the id is new."""
+        return self.entry_ids.get(entry_id)
+
+    def _already_recorded(self, entry: EntryKey | None) -> bool:
+        """An entry id is recorded once: the same content again is a no-op, other content is refused."""
+        return already_recorded(self.entry_ids, entry, f"account {self.account_id!r}")
+
+    def _note_entry(self, entry_id: str | None, digest: str | None) -> None:
+        if entry_id is not None:
+            self.entry_ids[entry_id] = digest
+
     def _lot_id(self, number: int) -> str:
         return f"{self.account_id}/L{number}"
 
     def _check_open(self) -> None:
         if self.closed:
             raise RuleRefused(f"account {self.account_id!r} is closed")
+
+
+def _entry_fields(entry: EntryKey | None) -> dict[str, str]:
+    return entry.fields() if entry is not None else {}
 
 
 def _security(securities: Mapping[str, Security], symbol: str, field: str) -> Security:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
 from domain.errors import InvalidInput, RuleRefused
+from domain.scenario_file import EntryKey, already_recorded
 from domain.values import CASH, positive
 
 
@@ -38,6 +39,7 @@ class Security(Aggregate):
             security.delisted = False
             security.splits = ()
             security.dividends = ()
+            security.entry_ids = {}
 
     class Reclassified(DomainEvent):
         asset_class: str
@@ -55,21 +57,29 @@ class Security(Aggregate):
         symbol: str
         ratio: Decimal
         date: dt.date
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, security: Security) -> None:
             security.splits = (*security.splits, (self.date, self.ratio))
+            security._note_entry(self.entry_id, self.entry_digest)
 
     class DividendRecorded(DomainEvent):
         symbol: str
         ex_date: dt.date
         pay_date: dt.date
         per_share: Decimal
+        entry_id: str | None = None  # the scenario entry's `id`, when it had one
+        entry_digest: str | None = None
 
         def apply(self, security: Security) -> None:
             security.dividends = (*security.dividends, (self.ex_date, self.pay_date, self.per_share))
+            security._note_entry(self.entry_id, self.entry_digest)
 
     splits: tuple[tuple[date, Decimal], ...]
     dividends: tuple[tuple[date, date, Decimal], ...]
+    # Scenario-file entry ids recorded on this security (splits, dividends), with their content digests.
+    entry_ids: dict[str, str | None]
 
     @staticmethod
     def id_for(symbol: str):
@@ -94,13 +104,20 @@ class Security(Aggregate):
         if not self.delisted:
             self._trigger(self.Delisted, actor)
 
-    def record_split(self, ratio: Decimal, on: date, actor: Actor) -> None:
+    def record_split(self, ratio: Decimal, on: date, actor: Actor, entry: EntryKey | None = None) -> None:
+        if self._already_recorded(entry):
+            return
         positive(ratio, "ratio")
         if any(d == on for d, _ in self.splits):
             raise RuleRefused(f"{self.symbol} already has a split on {on}", "date")
-        self._trigger(self.SplitRecorded, actor, symbol=self.symbol, ratio=ratio, date=on)
+        self._trigger(self.SplitRecorded, actor, symbol=self.symbol, ratio=ratio, date=on,
+                      **(entry.fields() if entry is not None else {}))
 
-    def record_dividend(self, ex_date: date, pay_date: date, per_share: Decimal, actor: Actor) -> None:
+    def record_dividend(
+        self, ex_date: date, pay_date: date, per_share: Decimal, actor: Actor, entry: EntryKey | None = None
+    ) -> None:
+        if self._already_recorded(entry):
+            return
         positive(per_share, "per_share")
         if pay_date < ex_date:
             raise InvalidInput(f"must not be before ex_date {ex_date}, got {pay_date}", "pay_date")
@@ -109,7 +126,20 @@ class Security(Aggregate):
         self._trigger(
             self.DividendRecorded, actor,
             symbol=self.symbol, ex_date=ex_date, pay_date=pay_date, per_share=per_share,
+            **(entry.fields() if entry is not None else {}),
         )
+
+    def recorded_entry(self, entry_id: str) -> str | None:
+        """The content digest recorded with a scenario entry id, or None if the id is new."""
+        return self.entry_ids.get(entry_id)
+
+    def _already_recorded(self, entry: EntryKey | None) -> bool:
+        """An entry id is recorded once: the same content again is a no-op, other content is refused."""
+        return already_recorded(self.entry_ids, entry, f"security {self.symbol!r}")
+
+    def _note_entry(self, entry_id: str | None, digest: str | None) -> None:
+        if entry_id is not None:
+            self.entry_ids[entry_id] = digest
 
 
 def _check_symbol(symbol: str) -> None:
