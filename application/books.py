@@ -8,7 +8,9 @@ from datetime import date
 
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
-from domain.book import AccountBook, CorporateAction, build_book
+from domain.book import AccountBook, CorporateAction, actions_of_securities, build_book, first_unappliable
+from domain.ledger import LedgerError
+from domain.aggregate import DomainEvent
 from domain.security import Security
 
 
@@ -24,6 +26,9 @@ class AccountHistory:
 
     def book(self, until: date | None) -> AccountBook:
         return build_book(self.account.ledger_events, self.actions, self.wash_group, until)
+
+    def first_unappliable(self) -> tuple[DomainEvent, LedgerError] | None:
+        return first_unappliable(self.account.ledger_events, self.actions, self.wash_group)
 
 
 def account_history(
@@ -45,15 +50,6 @@ def account_history(
         if found is not None:
             known[symbol] = found
     securities = {s: known[s] for s in sorted(symbols) if s in known}
-    actions = []
-    for symbol, security in securities.items():
-        actions += [CorporateAction(symbol, day, ratio=ratio) for day, ratio in security.splits]
-        actions += [CorporateAction(symbol, ex, per_share=per_share, pay_date=pay) for ex, pay, per_share in security.dividends]
-    actions.sort(key=lambda a: (a.date, a.symbol, a.ratio is None))
-    return AccountHistory(account, securities, actions)
+    return AccountHistory(account, securities, actions_of_securities(securities.values()))
 
 
-def check_book(uow: UnitOfWork, account: Account) -> None:
-    """Replays the account's whole history, pending events included: a sale of shares
-    the account does not hold (or a lot it never had) is refused before it is recorded."""
-    account_history(uow, account).book(None)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from application.authorisation import authorise
-from application.books import check_book
+from application.books import account_history
 from application.scenario import (
     AccountEntry,
     CashMovementEntry,
@@ -29,7 +29,8 @@ from application.scenario import (
 from application.unit_of_work import UnitOfWork
 from domain.account import Account, LotPick
 from domain.aggregate import Actor
-from domain.errors import InvalidInput, NotAuthorised, RuleRefused
+from domain.book import event_date
+from domain.errors import InvalidInput, LotlineError, NotAuthorised, RuleRefused
 from domain.model import Model
 from domain.parameters import (
     CashPreferences,
@@ -50,7 +51,8 @@ from domain.values import positive
 
 class ScenarioLoader:
     def __init__(
-        self, uow: UnitOfWork, scenario: Scenario, as_user: str | None, users_in_store: list[str], today: date, at: datetime
+        self, uow: UnitOfWork, scenario: Scenario, as_user: str | None, users_in_store: list[str], today: date, at: datetime,
+        holders: Callable[[set[str]], set[str]] | None = None,
     ) -> None:
         self.uow = uow
         self.scenario = scenario
@@ -61,6 +63,13 @@ class ScenarioLoader:
         self.at = at
         self.actors: list[Actor] = []  # everyone the file's entries were authorised as, in order
         self.entries_skipped = 0  # entries with an id already recorded with the same content
+        # Accounts that hold or sold a symbol, per the read models: a split in this file
+        # must leave each of their recorded sales possible.
+        self.holders = holders or (lambda symbols: set())
+        self._path = ""
+        self._sources: dict[int, str] = {}  # id of a sale event recorded by this file -> its entry
+        self._split_paths: dict[str, str] = {}
+        self._first_trade: dict[str, str] = {}
 
     def run(self) -> None:
         s = self.scenario
@@ -80,6 +89,31 @@ class ScenarioLoader:
             self._at(f"accounts[{i}]", self.account, entry)
         for _, path, apply, entry in sorted(self._dated(), key=lambda item: item[0]):
             self._at(path, apply, entry)
+        self._check_books()
+
+    def _check_books(self) -> None:
+        """Every account the file touched, or whose symbols it split, must still have a
+        history its book can take, checked once at the end (not after every sale)."""
+        touched = {a.account_id: a for a in self.uow.changed() if isinstance(a, Account)}
+        for account_id in sorted(self.holders(set(self._split_paths)) - set(touched)):
+            touched[account_id] = self.uow.get(Account, account_id, "account")
+        for account_id in sorted(touched):
+            broken = account_history(self.uow, touched[account_id]).first_unappliable()
+            if broken is not None:
+                raise self._refusal(touched[account_id], *broken)
+
+    def _refusal(self, account: Account, event: Any, error: InvalidInput) -> LotlineError:
+        sale = (f"the sale of {event.quantity} {event.symbol} on {event.date} in account {account.account_id}"
+                if getattr(event, "side", None) == "sell" else f"{type(event).__name__} of {event_date(event)} in account "
+                f"{account.account_id}")
+        split = self._split_paths.get(getattr(event, "symbol", ""))
+        if split is not None:
+            return RuleRefused(f"would make {sale} impossible: {error.detail}", split)
+        path = self._sources.get(id(event))
+        if path is not None:
+            return error.at(path)
+        return InvalidInput(f"would make {sale}, recorded earlier, impossible: {error.detail}",
+                            self._first_trade.get(account.account_id, "file"))
 
     def _dated(self) -> list[tuple[date, str, Callable[[Any], None], Any]]:
         s = self.scenario
@@ -92,8 +126,8 @@ class ScenarioLoader:
         items += [(e.ex_date, f"dividends[{i}]", self.dividend, e) for i, e in enumerate(s.dividends)]
         return items
 
-    @staticmethod
-    def _at(path: str, apply: Callable[[Any], None], entry: Any) -> None:
+    def _at(self, path: str, apply: Callable[[Any], None], entry: Any) -> None:
+        self._path = path
         try:
             apply(entry)
         except (InvalidInput, RuleRefused) as error:
@@ -262,10 +296,12 @@ class ScenarioLoader:
             picks = [LotPick(lot_id=p.lot_id, acquired=p.acquired, quantity=p.quantity) for p in entry.lots]
         key = self._entry_key("trades", entry)
         self._count_skip(account, key)
+        before = len(account.pending_events)
         account.record_trade(entry.side, entry.symbol, entry.quantity, entry.price, entry.date, picks,
                              self.uow.mapping(Security), actor, key)
-        if entry.side == "sell":
-            check_book(self.uow, account)
+        if len(account.pending_events) > before:
+            self._sources[id(account.pending_events[-1])] = self._path
+        self._first_trade.setdefault(account.account_id, self._path)
 
     def cash_request(self, entry: CashRequestEntry) -> None:
         due_from = entry.date or self.as_of
@@ -300,6 +336,7 @@ class ScenarioLoader:
         key = self._entry_key("splits", entry)
         self._count_skip(security, key)
         security.record_split(entry.ratio, entry.date, actor, key)
+        self._split_paths.setdefault(entry.symbol, self._path)
 
     def dividend(self, entry: DividendEntry) -> None:
         security = self.uow.get(Security, entry.symbol, "symbol")

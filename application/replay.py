@@ -11,7 +11,7 @@ from application.books import AccountHistory
 from application.rebalance import DayContext, run_analysis
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
-from domain.book import CorporateAction
+from domain.book import actions_of_securities
 from domain.decision import Decision
 from domain.errors import UnknownEntity
 from domain.model import Model
@@ -66,12 +66,7 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
     if snapshot is None:
         return ReplayOutcome(decision_id, False, [f"market snapshot {inputs.market_digest} is missing"], event, None)
     risk = snapshot.risk_model(int(settings["risk_lookback_days"]), int(settings["risk_min_returns"]))
-    actions = []
-    for symbol, security in securities.items():
-        actions += [CorporateAction(symbol, day, ratio=ratio) for day, ratio in security.splits]
-        actions += [CorporateAction(symbol, ex, per_share=p, pay_date=pay) for ex, pay, p in security.dividends]
-    actions.sort(key=lambda a: (a.date, a.symbol, a.ratio is None))
-    history = AccountHistory(account, securities, actions)
+    history = AccountHistory(account, securities, actions_of_securities(securities.values()))
     context = DayContext(event.date, inputs.settings_version, dict(settings), snapshot, inputs.market_digest, risk,
                          {template.template_id: template}, dict(models), dict(securities))
     replayed_inputs, replayed = run_analysis(account, history, template, models, context)

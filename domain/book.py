@@ -7,14 +7,16 @@ account's own events in the order they were recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import copy
+from bisect import bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from domain.account import Account
 from domain.aggregate import DomainEvent
-from domain.ledger import LotLedger, Realization, TaxLot
+from domain.ledger import LedgerError, LotLedger, Realization, TaxLot
 from domain.security import Security
 
 ZERO = Decimal(0)
@@ -36,12 +38,76 @@ class CorporateAction:
         return self.ratio is not None
 
 
+def _action_order(action: CorporateAction) -> tuple[date, str, bool]:
+    # By date; on one date by symbol, a split before a dividend.
+    return (action.date, action.symbol, action.ratio is None)
+
+
 def actions_of(event: DomainEvent) -> CorporateAction | None:
     if isinstance(event, Security.SplitRecorded):
         return CorporateAction(event.symbol, event.date, ratio=event.ratio)
     if isinstance(event, Security.DividendRecorded):
         return CorporateAction(event.symbol, event.ex_date, per_share=event.per_share, pay_date=event.pay_date)
     return None
+
+
+def actions_of_securities(securities: Iterable[Security]) -> list[CorporateAction]:
+    """The splits and dividends recorded on these securities, in the order a book applies them."""
+    actions = []
+    for security in securities:
+        actions += [CorporateAction(security.symbol, day, ratio=ratio) for day, ratio in security.splits]
+        actions += [CorporateAction(security.symbol, ex, per_share=per_share, pay_date=pay)
+                    for ex, pay, per_share in security.dividends]
+    actions.sort(key=_action_order)
+    return actions
+
+
+class ActionSchedule:
+    """The corporate actions a book applies by date, whatever order they were recorded
+    in. Shared by every book of a read model; a book asks only for the actions of the
+    symbols it has held, between two dates."""
+
+    __slots__ = ("_dates", "_by_symbol")
+
+    def __init__(self, actions: Iterable[CorporateAction] = ()) -> None:
+        self._dates: list[date] = []
+        self._by_symbol: dict[str, list[CorporateAction]] = {}
+        for action in actions:
+            self.add(action)
+
+    def add(self, action: CorporateAction) -> None:
+        insort(self._dates, action.date)
+        insort(self._by_symbol.setdefault(action.symbol, []), action, key=_action_order)
+
+    def __iter__(self) -> Iterator[CorporateAction]:
+        return iter(sorted((a for actions in self._by_symbol.values() for a in actions), key=_action_order))
+
+    def last_date(self) -> date | None:
+        return self._dates[-1] if self._dates else None
+
+    def any_between(self, after: date | None, through: date | None) -> bool:
+        """Whether any action falls in (after, through]; `None` is open-ended."""
+        start = 0 if after is None else bisect_right(self._dates, after)
+        return start < len(self._dates) and (through is None or self._dates[start] <= through)
+
+    def due(self, symbols: Iterable[str], after: date | None, through: date | None) -> list[CorporateAction]:
+        """The actions of `symbols` dated in (after, through], in the order they apply."""
+        out: list[CorporateAction] = []
+        for symbol in symbols:
+            actions = self._by_symbol.get(symbol)
+            if not actions:
+                continue
+            start = 0 if after is None else bisect_right(actions, after, key=_action_date)
+            for action in actions[start:]:
+                if through is not None and action.date > through:
+                    break
+                out.append(action)
+        out.sort(key=_action_order)
+        return out
+
+
+def _action_date(action: CorporateAction) -> date:
+    return action.date
 
 
 LEDGER_EVENTS = (
@@ -54,21 +120,32 @@ def event_date(event: DomainEvent) -> date:
 
 
 class AccountBook:
-    """Lots, realised gains and cash of one account, advanced one dated item at a time."""
+    """Lots, realised gains and cash of one account, advanced one dated event at a time.
 
-    __slots__ = ("ledger", "cash", "horizon", "_dividends_due", "dividends_paid")
+    Before an event dated D, every corporate action of a symbol the account has held,
+    dated after the last one applied and on or before D, is applied: actions take
+    effect at the open, before the account's own events of their day. So a split or a
+    dividend recorded before the account existed, or before its earlier trades were
+    loaded, still reaches it by date."""
 
-    def __init__(self, wash_group_of: Callable[[str], str] | None = None) -> None:
+    __slots__ = ("ledger", "cash", "horizon", "schedule", "_actions_through", "_dividends_due", "dividends_paid")
+
+    def __init__(self, wash_group_of: Callable[[str], str] | None = None, schedule: ActionSchedule | None = None) -> None:
         self.ledger = LotLedger(wash_group_of)
         self.cash = ZERO
+        self.schedule = schedule if schedule is not None else ActionSchedule()
         self.horizon: date | None = None  # the latest date applied
+        self._actions_through: date | None = None  # every relevant action up to this date is applied
         self._dividends_due: list[tuple[date, Decimal]] = []
         self.dividends_paid = ZERO
 
     # --- applying ------------------------------------------------------------------------
 
     def apply_event(self, event: DomainEvent) -> None:
+        """Applies one of the account's ledger events; events must come in date order
+        (an earlier-dated one raises EventOutOfOrder from the ledger)."""
         on = event_date(event)
+        self._actions_to(on)
         self._advance(on)
         match event:
             case Account.LotsTransferredIn():
@@ -91,7 +168,16 @@ class AccountBook:
                     self.ledger.sell(symbol=event.symbol, quantity=event.quantity, proceeds=amount, on=on, lots=picks)
                     self.cash += amount
 
-    def apply_action(self, action: CorporateAction) -> None:
+    def _actions_to(self, on: date) -> None:
+        after = self._actions_through
+        if after is not None and on <= after:
+            return
+        if self.schedule.any_between(after, on):
+            for action in self.schedule.due(self.ledger.symbols_held(), after, on):
+                self._apply_action(action)
+        self._actions_through = on
+
+    def _apply_action(self, action: CorporateAction) -> None:
         self._advance(action.date)
         if action.is_split:
             self.ledger.split(symbol=action.symbol, ratio=action.ratio, on=action.date)
@@ -100,9 +186,43 @@ class AccountBook:
         if shares:
             self._dividends_due.append((action.pay_date, (shares * action.per_share).quantize(CENT)))
 
+    def affected_by(self, action: CorporateAction) -> bool:
+        """Whether a newly recorded action concerns this book at all."""
+        return action.symbol in self.ledger.symbols_held()
+
+    def applied_through(self) -> date | None:
+        """The date up to which this book has applied everything; a new action dated
+        on or before it means the book must be built again."""
+        return self._actions_through
+
     def close_day(self, on: date) -> None:
-        """Everything through the end of `on`: dividends paid by then reach cash."""
+        """Everything through the end of `on`: the day's actions, dividends paid by then."""
+        self._actions_to(on)
         self._advance(on)
+
+    def settle(self) -> None:
+        """The latest state: every action recorded applied, every declared dividend paid."""
+        last = self.schedule.last_date()
+        if last is not None:
+            self._actions_to(last)
+        for pay_date, amount in self._dividends_due:
+            self.cash += amount
+            self.dividends_paid += amount
+            if self.horizon is None or pay_date > self.horizon:
+                self.horizon = pay_date
+        self._dividends_due = []
+
+    def settled(self) -> AccountBook:
+        """This book, or a copy of it settled, when actions dated after its last event
+        still apply to it (the book itself keeps following events in date order)."""
+        if not self.schedule.any_between(self._actions_through, None):
+            return self
+        pending = self.schedule.due(self.ledger.symbols_held(), self._actions_through, None)
+        if not pending:
+            return self
+        copied = copy.deepcopy(self)
+        copied.settle()
+        return copied
 
     def _advance(self, on: date) -> None:
         if self.horizon is None or on > self.horizon:
@@ -114,14 +234,15 @@ class AccountBook:
                 self.cash += amount
                 self.dividends_paid += amount
 
-    def pay_all_dividends(self) -> None:
-        """The latest state: every declared dividend paid, whatever its pay date."""
-        for pay_date, amount in self._dividends_due:
-            self.cash += amount
-            self.dividends_paid += amount
-            if self.horizon is None or pay_date > self.horizon:
-                self.horizon = pay_date
-        self._dividends_due = []
+    def __deepcopy__(self, memo: dict) -> AccountBook:
+        # The schedule is shared by every book of a read model, and the wash-group lookup
+        # belongs to whoever built the book: neither is copied.
+        memo[id(self.ledger._group_of)] = self.ledger._group_of
+        copied = AccountBook.__new__(AccountBook)
+        for name in self.__slots__:
+            value = getattr(self, name)
+            setattr(copied, name, value if name == "schedule" else copy.deepcopy(value, memo))
+        return copied
 
     # --- reading --------------------------------------------------------------------------
 
@@ -146,38 +267,47 @@ class AccountBook:
         return out
 
 
-def dated_items(
-    events: Iterable[DomainEvent], actions: Iterable[CorporateAction], until: date | None = None
-) -> list[tuple[date, int, int, object]]:
-    """Account events and corporate actions merged in the order the book applies them."""
-    items: list[tuple[date, int, int, object]] = []
-    for seq, action in enumerate(actions):
-        if until is None or action.date <= until:
-            items.append((action.date, 0, seq, action))
-    for seq, event in enumerate(events):
-        if isinstance(event, LEDGER_EVENTS):
-            on = event_date(event)
-            if until is None or on <= until:
-                items.append((on, 1, seq, event))
-    items.sort(key=lambda item: item[:3])
-    return items
+def in_date_order(events: Iterable[DomainEvent], until: date | None = None) -> list[DomainEvent]:
+    """The account's ledger events in the order a book applies them: by effective date,
+    then as recorded."""
+    dated = [(event_date(e), seq, e) for seq, e in enumerate(events) if isinstance(e, LEDGER_EVENTS)]
+    if until is not None:
+        dated = [item for item in dated if item[0] <= until]
+    dated.sort(key=lambda item: item[:2])
+    return [e for _, _, e in dated]
+
+
+def first_unappliable(
+    events: Sequence[DomainEvent], actions: Iterable[CorporateAction] | ActionSchedule,
+    wash_group_of: Callable[[str], str] | None = None,
+) -> tuple[DomainEvent, LedgerError] | None:
+    """The first event, in the order a book applies them, that the account's book cannot
+    take (a sale of shares it does not hold), with the ledger's reason; None if all apply."""
+    schedule = actions if isinstance(actions, ActionSchedule) else ActionSchedule(actions)
+    book = AccountBook(wash_group_of, schedule)
+    for event in in_date_order(events):
+        try:
+            book.apply_event(event)
+        except LedgerError as error:
+            return event, error
+    return None
 
 
 def build_book(
     events: Sequence[DomainEvent],
-    actions: Iterable[CorporateAction],
+    actions: Iterable[CorporateAction] | ActionSchedule,
     wash_group_of: Callable[[str], str] | None = None,
     until: date | None = None,
+    settle: bool = True,
 ) -> AccountBook:
-    """The book as it stood at the end of `until` (or with everything known, if None)."""
-    book = AccountBook(wash_group_of)
-    for _, _, _, item in dated_items(events, actions, until):
-        if isinstance(item, CorporateAction):
-            book.apply_action(item)
-        else:
-            book.apply_event(item)  # type: ignore[arg-type]
-    if until is None:
-        book.pay_all_dividends()
-    else:
+    """The book as it stood at the end of `until`, or with everything recorded (None;
+    `settle=False` leaves actions dated after the last event for `settled()`)."""
+    schedule = actions if isinstance(actions, ActionSchedule) else ActionSchedule(actions)
+    book = AccountBook(wash_group_of, schedule)
+    for event in in_date_order(events, until):
+        book.apply_event(event)
+    if until is not None:
         book.close_day(until)
+    elif settle:
+        book.settle()
     return book

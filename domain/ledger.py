@@ -332,6 +332,15 @@ class LotLedger:
         holding = self._holdings.get(symbol)
         return sum((lot.quantity for lot in holding.lots), ZERO) if holding else ZERO
 
+    def symbols_held(self) -> list[str]:
+        """Every symbol the account has held at some time, open or not."""
+        return list(self._holdings)
+
+    def lot_family(self, lot_id: str) -> list[TaxLot]:
+        """The open lot `lot_id` and the parts carved off it as replacement shares, in
+        holding order: what a sale naming `lot_id` may relieve."""
+        return [lot.view() for lot in self._family(lot_id)]
+
     # --- acquisitions ---------------------------------------------------------------------
 
     def _acquire(self, lot_id: str, symbol: str, quantity: Decimal, basis: Decimal, acquired: date, on: date) -> TaxLot:
@@ -390,8 +399,7 @@ class LotLedger:
                 candidates = self._acquired_on(holding, lot_key)
             else:
                 named = f"{lot_key!r} of {symbol}"
-                lot = self._open.get(lot_key)
-                candidates = [lot] if lot is not None and lot.symbol == symbol else []
+                candidates = [lot for lot in self._family(lot_key) if lot.symbol == symbol]
             if not candidates:
                 raise UnknownLot(f"no open lot {named}", field)
             needed = shares
@@ -496,6 +504,19 @@ class LotLedger:
             lot_id = f"{lot.lot_id}.{lot.carved}"
             if lot_id not in self._used_ids:
                 return lot_id
+
+    def _family(self, lot_id: str) -> list[_Lot]:
+        """The lot and its carved parts: a lot named when a sale was planned may since
+        have been split by a wash-sale match, and its shares are then in the parts."""
+        named = self._open.get(lot_id)
+        family = [named] if named is not None else []
+        prefix = lot_id + "."
+        sample = named or next((lot for lot in self._open.values() if lot.lot_id.startswith(prefix)), None)
+        if sample is None:
+            return family
+        parts = [lot for lot in self._holdings[sample.symbol].lots
+                 if lot.lot_id.startswith(prefix) and lot is not named]
+        return family + parts
 
     # --- bookkeeping ----------------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 applied (the latest state). Books are kept in memory while a process catches up and
 advanced incrementally; an event dated before what a book has already applied (a
 backdated trade, a split recorded late) rebuilds that one account from its history.
-Only the rows that changed are written, so the cost follows the events, not the books."""
+Corporate actions reach every book through one shared schedule, by date, whatever
+order they and the account's events were recorded in (the same code the analysis and
+fill use to build a book). Only the rows that changed are written, so the cost follows
+the events, not the books. An account whose history cannot be applied is reported as
+failing at that event and left out; every other account goes on."""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from domain.account import Account
 from domain.aggregate import DomainEvent
-from domain.book import LEDGER_EVENTS, AccountBook, CorporateAction, actions_of, build_book, event_date
+from domain.book import LEDGER_EVENTS, AccountBook, ActionSchedule, CorporateAction, actions_of, build_book, event_date
+from domain.ledger import LedgerError
 from domain.security import Security
 from projections.tracking import Projection, bulk_delete, bulk_insert
 
@@ -100,10 +105,11 @@ class LotsAndGains(Projection):
 
     def _reset(self) -> None:
         self._books: OrderedDict[UUID, _Book] = OrderedDict()
-        self._actions: dict[str, list[CorporateAction]] = {}
+        self._schedule = ActionSchedule()
         self._groups: dict[str, str] = {}
         self._loaded = False
         self._dirty: set[UUID] = set()
+        self._failed: set[str] = set()
 
     def clear(self, session: Session) -> None:
         super().clear(session)
@@ -120,7 +126,7 @@ class LotsAndGains(Projection):
 
         self._groups = dict(session.execute(select(securities.c.symbol, securities.c.wash_group)).all())
         for row in session.execute(select(corporate_actions).order_by(corporate_actions.c.position)):
-            self._actions.setdefault(row.symbol, []).append(_action(row))
+            self._schedule.add(_action(row))
         self._loaded = True
 
     # --- events ------------------------------------------------------------------------
@@ -137,26 +143,35 @@ class LotsAndGains(Projection):
         if type(event).aggregate_class is not Account:
             return
         if isinstance(event, Account.Opened):
-            self._books[event.originator_id] = _Book(event.account_id, AccountBook(self._group), event.originator_version)
+            book = AccountBook(self._group, self._schedule)
+            self._books[event.originator_id] = _Book(event.account_id, book, event.originator_version)
             self._dirty.add(event.originator_id)
             return
         state = self._books.get(event.originator_id)
         if state is not None:
             self._books.move_to_end(event.originator_id)
+            if state.account_id in self._failed:
+                return
         if state is None:
             if not isinstance(event, LEDGER_EVENTS):
                 return
             state = self._load(event.originator_id)
+            if state is None:
+                return
         if event.originator_version <= state.version:
             return  # already in the book (it was built from a later state of the account)
         state.version = event.originator_version
         if not isinstance(event, LEDGER_EVENTS):
             return
         horizon = state.book.horizon
-        if horizon is None or event_date(event) >= horizon:
-            state.book.apply_event(event)
-        else:
-            self._rebuild(event.originator_id, state)
+        try:
+            if horizon is None or event_date(event) >= horizon:
+                state.book.apply_event(event)
+            else:
+                self._rebuild(event.originator_id, state)
+        except LedgerError as error:
+            self._fail(event.originator_id, state.account_id, error)
+            return
         self._dirty.add(event.originator_id)
 
     def _record_action(self, session: Session, action: CorporateAction, position: int) -> None:
@@ -165,20 +180,45 @@ class LotsAndGains(Projection):
             ratio=None if action.ratio is None else str(action.ratio),
             per_share=None if action.per_share is None else str(action.per_share), pay_date=action.pay_date,
         ))
-        self._actions.setdefault(action.symbol, []).append(action)
-        holders = {oid for oid, state in self._books.items() if state.book.ledger.position(action.symbol)}
-        on_file = session.execute(select(lots.c.account_id).where(lots.c.symbol == action.symbol).distinct()).scalars()
+        self._schedule.add(action)
+        # Books in memory that held the symbol, and accounts on file that did (open lots
+        # or sales of it): an action dated within what a book has applied rebuilds it;
+        # a later one reaches it as the book moves on (and its rows through `settled`).
+        holders = {oid for oid, state in self._books.items() if state.book.affected_by(action)}
         known = {state.account_id for state in self._books.values()}
-        for account_id in sorted(set(on_file) - known):
-            holders.add(Account.id_for(account_id))
-        for oid in sorted(holders):
-            state = self._books.get(oid) or self._load(oid)
-            horizon = state.book.horizon
-            if horizon is None or action.date >= horizon:
-                state.book.apply_action(action)
-            else:
-                self._rebuild(oid, state)
+        on_file = set(session.execute(select(lots.c.account_id).where(lots.c.symbol == action.symbol).distinct()).scalars())
+        on_file |= set(session.execute(
+            select(realized_gains.c.account_id).where(realized_gains.c.symbol == action.symbol).distinct()).scalars())
+        loaded = set()
+        for account_id in sorted(on_file - known - self._failed_accounts()):
+            oid = Account.id_for(account_id)
+            if self._load(oid) is not None:
+                loaded.add(oid)
+        for oid in sorted(holders, key=str):
+            state = self._books.get(oid)
+            if state is None or state.account_id in self._failed_accounts():
+                continue
+            through = state.book.applied_through()
+            if through is not None and action.date <= through:
+                try:
+                    self._rebuild(oid, state)
+                except LedgerError as error:
+                    self._fail(oid, state.account_id, error)
+                    continue
             self._dirty.add(oid)
+
+    def _failed_accounts(self) -> set[str]:
+        return self._failed | set(getattr(self, "failed_accounts", ()) or ())
+
+    def _fail(self, oid: UUID, account_id: str, error: Exception) -> None:
+        """One account's history cannot be applied: reported, and left out from here on."""
+        self._failed.add(account_id)
+        self._books.pop(oid, None)
+        self._dirty.discard(oid)
+        report = getattr(self, "report_failure", None)
+        if report is None:
+            raise error
+        report(account_id, str(error))
 
     # --- books -------------------------------------------------------------------------
 
@@ -191,14 +231,17 @@ class LotsAndGains(Projection):
                 return symbol
         raise LookupError(originator_id)
 
-    def _all_actions(self) -> list[CorporateAction]:
-        return [a for symbol in sorted(self._actions) for a in self._actions[symbol]]
-
-    def _load(self, oid: UUID) -> _Book:
+    def _load(self, oid: UUID) -> _Book | None:
         """An account not in memory: built from its stored history; its rows rewritten."""
         account = self._load_account(oid)
-        state = _Book(account.account_id, build_book(account.ledger_events, self._all_actions(), self._group),
-                      account.version, rewrite=True)
+        if account.account_id in self._failed_accounts():
+            return None
+        try:
+            book = build_book(account.ledger_events, self._schedule, self._group, settle=False)
+        except LedgerError as error:
+            self._fail(oid, account.account_id, error)
+            return None
+        state = _Book(account.account_id, book, account.version, rewrite=True)
         self._books[oid] = state
         self._dirty.add(oid)
         return state
@@ -206,7 +249,7 @@ class LotsAndGains(Projection):
     def _rebuild(self, oid: UUID, state: _Book) -> None:
         account = self._load_account(oid)
         events = [e for e in account.ledger_events if e.originator_version <= state.version]
-        state.book = build_book(events, self._all_actions(), self._group)
+        state.book = build_book(events, self._schedule, self._group, settle=False)
 
     # --- writing -----------------------------------------------------------------------
 
@@ -226,7 +269,8 @@ class LotsAndGains(Projection):
                 session.execute(delete(account_cash).where(account_cash.c.account_id == account_id))
                 state.written_lots, state.written_gains, state.written_cash, state.rewrite = {}, [], None, False
             # Views are tuples of Decimals and dates: compare them, convert only what changed.
-            current = {lot.lot_id: lot for lot in state.book.open_lots()}
+            book = state.book.settled()
+            current = {lot.lot_id: lot for lot in book.open_lots()}
             for lot_id, lot in state.written_lots.items():
                 if current.get(lot_id) != lot:
                     lot_deletes.append((account_id, lot_id))
@@ -234,7 +278,7 @@ class LotsAndGains(Projection):
                 if state.written_lots.get(lot_id) != lot:
                     lot_inserts.append(_lot_dict(account_id, lot))
             state.written_lots = current
-            gains = state.book.realizations()
+            gains = book.realizations()
             for seq, realization in enumerate(gains):
                 old = state.written_gains[seq] if seq < len(state.written_gains) else None
                 if old != realization:
@@ -244,7 +288,7 @@ class LotsAndGains(Projection):
             for seq in range(len(gains), len(state.written_gains)):
                 gain_deletes.append((account_id, seq))
             state.written_gains = gains
-            cash = (str(state.book.cash_including_declared()), state.book.latest_date())
+            cash = (str(book.cash_including_declared()), book.latest_date())
             if cash != state.written_cash:
                 if state.written_cash is not None:
                     cash_deletes.append(account_id)
@@ -280,3 +324,14 @@ def _gain_dict(account_id: str, seq: int, r: Any) -> dict[str, Any]:
     return {"account_id": account_id, "seq": seq, "date": r.date, "symbol": r.symbol, "quantity": str(r.quantity),
             "proceeds": str(r.proceeds), "cost_basis": str(r.cost_basis), "gain": str(r.gain), "term": r.term,
             "disallowed_loss": str(r.disallowed_loss), "lot_id": r.lot_id}
+
+
+def accounts_holding(session: Session, symbols: set[str]) -> set[str]:
+    """Accounts with open lots or sales of any of `symbols`."""
+    if not symbols:
+        return set()
+    wanted = sorted(symbols)
+    found = set(session.execute(select(lots.c.account_id).where(lots.c.symbol.in_(wanted)).distinct()).scalars())
+    found |= set(session.execute(
+        select(realized_gains.c.account_id).where(realized_gains.c.symbol.in_(wanted)).distinct()).scalars())
+    return found
