@@ -136,11 +136,20 @@ def audit(
 def projections_rebuild(store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Rebuild every read model from the history."""
     with service(store) as lotline:
-        read = lotline.rebuild_projections(acting_user(as_user))
+        read, failures = lotline.rebuild_projections(acting_user(as_user))
     if as_json:
-        emit_json({"rebuilt": True, "events": read})
-    else:
-        console().print(f"Rebuilt every read model from {read} events.")
+        emit_json({"rebuilt": True, "events": read, "failures": failures})
+        return
+    console().print(f"Rebuilt every read model from {read} events.")
+    if failures:
+        # Plain print: an error names fields in brackets, which rich would read as markup.
+        positions = sorted({f["position"] for f in failures})
+        accounts = sorted({f["account"] for f in failures if f["account"] is not None})
+        print(f"{len(positions)} {'event' if len(positions) == 1 else 'events'} could not be applied; "
+              f"accounts whose reads refuse until it is repaired: {', '.join(accounts) or 'none'}.")
+        for f in failures:
+            owner = f"account {f['account']}" if f["account"] is not None else "no account"
+            print(f"  event {f['position']} ({f['type']}, {owner}), {f['read_model']} read model: {f['error']}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,13 +10,14 @@ from sqlalchemy import select
 
 from application.books import account_history
 from application.unit_of_work import UnitOfWork
-from domain.errors import InvalidInput
-from domain.ledger import Realization, TaxLot
+from domain.errors import AccountHistoryBroken, InvalidInput
+from domain.ledger import LedgerError, Realization, TaxLot
 from domain.model import Model
 from domain.targets import security_targets
 from domain.template import TargetTemplate
 from domain.values import CASH
 from infrastructure import prices as price_table
+from projections.failures import check_account_readable
 from projections.lots import account_cash, lots, realized_gains
 
 CENT = Decimal("0.01")
@@ -36,6 +37,7 @@ def lots_report(service: Any, account_id: str, user: str, as_of: date) -> dict[s
     `as_of`; otherwise the book is rebuilt from the history up to that day."""
     service.authorise_account_read(user, account_id)
     with service.store.recorder.transaction(commit=False) as session:
+        check_account_readable(session, account_id)
         latest = session.execute(select(account_cash).where(account_cash.c.account_id == account_id)).first()
         if latest is not None and (latest.latest_date is None or latest.latest_date <= as_of):
             rows = session.execute(select(lots).where(lots.c.account_id == account_id)).all()
@@ -70,6 +72,7 @@ def gains_report(service: Any, account_id: str, user: str, year: int) -> dict[st
     (a wash sale in January can still change a December loss)."""
     service.authorise_account_read(user, account_id)
     with service.store.recorder.transaction(commit=False) as session:
+        check_account_readable(session, account_id)
         rows = session.execute(
             select(realized_gains)
             .where(realized_gains.c.account_id == account_id,
@@ -109,12 +112,17 @@ def gains_report(service: Any, account_id: str, user: str, year: int) -> dict[st
 
 def holdings_report(service: Any, account_id: str, user: str, as_of: date) -> dict[str, Any]:
     service.authorise_account_read(user, account_id)
+    with service.store.recorder.transaction(commit=False) as session:
+        check_account_readable(session, account_id)
     uow = UnitOfWork(service.store)
     account = service.account_for(uow, account_id)
     template = uow.get(TargetTemplate, account.template_id, "template")
     targets = security_targets(template, uow.mapping(Model), account.parameters)
     history = account_history(uow, account, set(targets.weights))
-    book = history.book(as_of)
+    try:
+        book = history.book(as_of)
+    except LedgerError as error:
+        raise AccountHistoryBroken(f"account {account_id} cannot be read: its history cannot be applied: {error}") from None
     positions = {s: q for s, q in book.positions().items() if q}
     symbols = sorted(set(positions) | set(targets.weights))
     with service.store.recorder.transaction(commit=False) as session:
@@ -177,6 +185,8 @@ def orders_report(service: Any, user: str, on: date | None, account_id: str | No
     query = select(orders).order_by(orders.c.date, orders.c.account_id, orders.c.order_id)
     if account_id is not None:
         row = service.authorise_account_read(user, account_id)
+        with service.store.recorder.transaction(commit=False) as session:
+            check_account_readable(session, row.account_id)
         query = query.where(orders.c.account_id == row.account_id)
     else:
         authorise_read(UnitOfWork(service.store), user, None, None)

@@ -99,10 +99,13 @@ class Lotline:
     def catch_up(self) -> None:
         self.read_models.catch_up()
 
-    def rebuild_projections(self, user: str) -> int:
+    def rebuild_projections(self, user: str) -> tuple[int, list[dict[str, Any]]]:
+        """Rebuilds every read model; returns the events read and those a read model could
+        not apply (their accounts' reads refuse; every other account is rebuilt)."""
         uow = UnitOfWork(self.store)
         authorise(uow, user, Permission.REBUILD_PROJECTIONS, self.today(), self.clock())
-        return self.read_models.rebuild()
+        read = self.read_models.rebuild()
+        return read, self.read_models.failures()
 
     def user_ids(self) -> list[str]:
         """Users in the order they were added."""

@@ -50,3 +50,8 @@ class PolicyLimitExceeded(RuleRefused):
 
 class ConcurrencyConflict(RuleRefused):
     """Another writer changed the same aggregate and the command no longer holds."""
+
+
+class AccountHistoryBroken(RuleRefused):
+    """An event of the account cannot be applied to a read model: its reads refuse,
+    naming the event, until the history is repaired and the read models rebuilt."""

@@ -3,6 +3,9 @@ which role, when it was recorded and the business date it took effect."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.orm import Session
 
@@ -10,7 +13,7 @@ from domain.account import Account
 from domain.decision import Decision
 from domain.aggregate import ENVELOPE, DomainEvent
 from projections.directory import accounts
-from projections.tracking import Projection, bulk_insert
+from projections.tracking import Projection, Unreadable, bulk_insert
 
 metadata = MetaData()
 
@@ -66,20 +69,64 @@ class AuditTrail(Projection):
             data=_summary(event) if isinstance(event, Decision.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
         ))
 
+    def apply_unreadable(self, session: Session, event: Unreadable) -> bool:
+        """An event of an account that cannot be decoded still has its row in the trail:
+        its position, its type, and why it cannot be read."""
+        if event.account_id is None:
+            return False
+        fields = event.fields
+        self.end_batch(session)  # the account's earlier rows, for the date below
+        self._rows.append(dict(
+            position=event.position,
+            originator_id=event.originator_id,
+            account_id=event.account_id,
+            type=event.event_type,
+            timestamp=_text(fields.get("timestamp"), 40) or "",
+            effective_date=_date(fields.get("effective_date")) or self._last_date(session, event.account_id),
+            actor=_text(fields.get("actor"), 128) or "",
+            role=_text(fields.get("role"), 64) or "",
+            reason=_text(fields.get("reason"), 10_000),
+            data=json.dumps({"error": event.error}),
+        ))
+        return True
+
+    @staticmethod
+    def _last_date(session: Session, account_id: str) -> dt.date:
+        """An unreadable event's date, when it cannot be read either: its account's last."""
+        found = session.execute(
+            select(audit_events.c.effective_date).where(audit_events.c.account_id == account_id)
+            .order_by(audit_events.c.position.desc()).limit(1)
+        ).scalar()
+        return found or dt.date(1970, 1, 1)
+
     def end_batch(self, session: Session) -> None:
         bulk_insert(session, audit_events, self._rows)
+        self._rows = []
+
+    def forget(self) -> None:
+        self._accounts = {}
         self._rows = []
 
     def clear(self, session: Session) -> None:
         super().clear(session)
         self._accounts = {}
+        self._rows = []
+
+
+def _text(value: object, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _date(value: object) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _summary(event: Decision.DecisionRecorded) -> str:
     """A decision in the trail: what was decided and from which inputs. Its full record
     (every lot and price it read) stays in the event store, shown by `lotline explain`."""
-    import json
-
     outcome, inputs = event.outcome, event.inputs
     return json.dumps({
         "decision_id": event.decision_id, "date": event.date.isoformat(), "trade": outcome.trade,

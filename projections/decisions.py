@@ -92,6 +92,9 @@ class DecisionsAndOrders(Projection):
         bulk_insert(session, orders, self._orders)
         self._decisions, self._orders = [], []
 
+    def forget(self) -> None:
+        self._decisions, self._orders = [], []
+
     def clear(self, session: Session) -> None:
         super().clear(session)
         self._decisions, self._orders = [], []

@@ -1,19 +1,35 @@
 """Tracked read models. Each projection applies every event exactly once: its rows and
 its tracking position are written in one transaction, and a writer that finds the
-position moved under it (another process caught up first) rolls back and retries."""
+position moved under it (another process caught up first) rolls back and retries.
+
+One event that a read model cannot apply stops neither the other read models nor the
+other accounts. A batch is applied whole (the fast path); when a projection raises,
+the batch is rolled back and applied again event by event, each event of each
+projection inside a savepoint: the event that raises is recorded in
+`read_model_failures` (read model, account, position, type, error) and that read
+model skips the account from then on, until `projections rebuild`. An event that
+cannot even be decoded is recorded the same way for every read model that reads its
+type (the audit trail shows it as a row instead)."""
 
 from __future__ import annotations
 
 import gc
-from operator import itemgetter
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, select, type_coerce, update
+import sqlalchemy.exc
+from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
+from eventsourcing.persistence import OperationalError as PersistenceOperationalError
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from domain.account import Account
 from domain.aggregate import DomainEvent
+from domain.decision import Decision
 
 tracking_metadata = MetaData()
 
@@ -23,6 +39,23 @@ projection_tracking = Table(
     Column("name", String(64), primary_key=True),
     Column("position", Integer, nullable=False),
 )
+
+# Events a read model could not apply: that account's reads refuse naming the event
+# (projections/failures.py); the read model skips the account until a rebuild. An event
+# of no account (account_id NULL) blocks no account's reads.
+read_model_failures = Table(
+    "read_model_failures",
+    tracking_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("projection", String(64), nullable=False),
+    Column("account_id", String(128), nullable=True, index=True),
+    Column("position", Integer, nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("originator_id", String(36), nullable=False),
+    Column("error", Text, nullable=False),
+)
+
+ERROR_CHARS = 500
 
 BATCH = 5000
 BATCH_BYTES = 4_000_000
@@ -37,6 +70,19 @@ class _Notification:
         self.originator_version = originator_version
         self.topic = topic
         self.state = bytes(state) if isinstance(state, memoryview) else state
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored event that cannot be decoded (bad JSON, an unknown type, a field that
+    does not validate): what is known of it without decoding."""
+
+    position: int
+    originator_id: str
+    account_id: str | None
+    event_type: str
+    error: str  # "cannot be read: ..."
+    fields: dict[str, Any] = field(default_factory=dict)  # whatever of its JSON could be read
 
 
 class Projection(ABC):
@@ -57,11 +103,58 @@ class Projection(ABC):
         """Called after a batch, before commit; a projection may flush buffered rows."""
 
     def forget(self) -> None:
-        """Another process moved this read model on: drop whatever is kept in memory."""
+        """Another process moved this read model on, or a batch was rolled back: drop
+        whatever is kept in memory."""
 
     def clear(self, session: Session) -> None:
         for table in reversed(self.metadata.sorted_tables):
             session.execute(table.delete())
+
+    def apply_unreadable(self, session: Session, event: Unreadable) -> bool:
+        """An event of a type this read model reads that cannot be decoded. True when the
+        read model shows it itself (it is then not recorded as this read model's failure);
+        by default it is a failure, for its account."""
+        return False
+
+    # --- failures ----------------------------------------------------------------------
+
+    @property
+    def failed_accounts(self) -> set[str]:
+        """Accounts this read model could not apply an event to (read only). Their later
+        events are not passed to `apply`; an event applied to many accounts (a split)
+        should leave them out itself. Reloaded from `read_model_failures` every batch;
+        emptied by a rebuild."""
+        try:
+            return self._tracking_failed_accounts
+        except AttributeError:
+            self._tracking_failed_accounts: set[str] = set()
+            return self._tracking_failed_accounts
+
+    def report_failure(self, account_id: str, error: str) -> None:
+        """Called from `apply`: the event being applied cannot be applied to `account_id`
+        (one of several accounts it touches), and the rest of it is applied. The account
+        is recorded as failing at this event's position and skipped from then on."""
+        self.failed_accounts.add(account_id)
+        self._reported().append((account_id, str(error)))
+
+    def _reported(self) -> list[tuple[str, str]]:
+        try:
+            return self._tracking_reported
+        except AttributeError:
+            self._tracking_reported: list[tuple[str, str]] = []
+            return self._tracking_reported
+
+
+class _FastPathFailed(Exception):
+    """A projection raised while a batch was applied whole: apply it again with care."""
+
+
+# Errors of the database or the process itself, not of one event: never recorded
+# against an event, they stop the catch-up as before.
+_NOT_THE_EVENT = (
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, PersistenceOperationalError,
+    PersistenceInterfaceError, MemoryError, RecursionError,
+)
 
 
 class ReadModels:
@@ -109,6 +202,17 @@ class ReadModels:
                 gc.enable()
 
     def _apply_batch(self) -> int:
+        try:
+            return self._batch(careful=False)
+        except _FastPathFailed:
+            # The batch was rolled back: what the projections hold in memory may be half
+            # applied. Drop it, and apply the batch again one event at a time.
+            for projection in self.projections:
+                projection.forget()
+            self._written.clear()
+            return self._batch(careful=True)
+
+    def _batch(self, careful: bool) -> int:
         names = [p.name for p in self.projections]
         with self.recorder.transaction(commit=True) as session:
             # The first statement writes, so the transaction holds the write lock from
@@ -133,26 +237,215 @@ class ReadModels:
             notifications = self._select_notifications(session, start)
             if not notifications:
                 return 0
-            events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
-            for projection in self.projections:
-                done = positions[projection.name]
-                pending = events if done < events[0][0] else [(p, e) for p, e in events if p > done]
-                last = pending[-1][0] if pending else None
-                if projection.handles is not None:
-                    pending = [(p, e) for p, e in pending if type(e) in projection.handles]
-                if last is None:
-                    continue
-                projection.begin_batch(session)
-                for position, event in pending:
-                    projection.apply(session, event, position)
-                projection.end_batch(session)
-                session.execute(
-                    update(projection_tracking)
-                    .where(projection_tracking.c.name == projection.name)
-                    .values(position=last)
-                )
-                self._written[projection.name] = last
+            events, errors = self._decode(notifications)
+            self._load_failures(session)
+            if careful or errors:
+                self._apply_carefully(session, positions, notifications, events, errors)
+            else:
+                try:
+                    self._apply_whole(session, positions, events)
+                except _NOT_THE_EVENT:
+                    raise
+                except Exception as error:
+                    raise _FastPathFailed(str(error)) from error
             return len(notifications)
+
+    def _decode(self, notifications: list[Any]) -> tuple[list[tuple[int, Any]], dict[int, Exception]]:
+        """Each notification decoded on its own: one that cannot be is None, its error kept."""
+        decode = self.mapper.to_domain_event
+        try:
+            return [(n.id, decode(n)) for n in notifications], {}
+        except Exception:
+            pass
+        events: list[tuple[int, Any]] = []
+        errors: dict[int, Exception] = {}
+        for n in notifications:
+            try:
+                events.append((n.id, decode(n)))
+            except _NOT_THE_EVENT:
+                raise
+            except Exception as error:
+                events.append((n.id, None))
+                errors[n.id] = error
+        return events, errors
+
+    def _load_failures(self, session: Session) -> None:
+        """Each read model's failed accounts, as recorded (another process may have added some)."""
+        failed: dict[str, set[str]] = {}
+        rows = session.execute(
+            select(read_model_failures.c.projection, read_model_failures.c.account_id)
+            .where(read_model_failures.c.account_id.is_not(None))
+            .distinct()
+        )
+        for name, account_id in rows:
+            failed.setdefault(name, set()).add(account_id)
+        for projection in self.projections:
+            accounts = projection.failed_accounts
+            accounts.clear()
+            accounts.update(failed.get(projection.name, ()))
+
+    def _apply_whole(self, session: Session, positions: dict[str, int], events: list[tuple[int, Any]]) -> None:
+        """The fast path: each projection applies the whole batch, then flushes it once."""
+        for projection in self.projections:
+            done = positions[projection.name]
+            pending = events if done < events[0][0] else [(p, e) for p, e in events if p > done]
+            last = pending[-1][0] if pending else None
+            if projection.handles is not None:
+                pending = [(p, e) for p, e in pending if type(e) in projection.handles]
+            if last is None:
+                continue
+            failed = projection.failed_accounts
+            if failed:
+                oids = {Account.id_for(a) for a in failed}
+                pending = [(p, e) for p, e in pending if not _skipped(e, failed, oids)]
+            reported = projection._reported()
+            reported.clear()
+            projection.begin_batch(session)
+            for position, event in pending:
+                projection.apply(session, event, position)
+                if reported:
+                    # The account's later events in this batch must not reach it: apply
+                    # the batch again one event at a time.
+                    raise _FastPathFailed(f"{projection.name} reported a failure at event {position}")
+            projection.end_batch(session)
+            if reported:
+                raise _FastPathFailed(f"{projection.name} reported a failure while writing a batch")
+            session.execute(
+                update(projection_tracking)
+                .where(projection_tracking.c.name == projection.name)
+                .values(position=last)
+            )
+            self._written[projection.name] = last
+
+    def _apply_carefully(
+        self, session: Session, positions: dict[str, int], notifications: list[Any],
+        events: list[tuple[int, Any]], errors: dict[int, Exception],
+    ) -> None:
+        """One event at a time, each projection's change inside its own savepoint and
+        written before the next event: an event that raises is rolled back and recorded
+        as that read model's failure for its account, and the others go on."""
+        from projections.failures import AccountResolver
+
+        last = notifications[-1].id
+        active = [p for p in self.projections if positions[p.name] < last]
+        for projection in active:
+            projection._reported().clear()
+            projection.begin_batch(session)
+        accounts = AccountResolver(session)
+        for notification, (position, event) in zip(notifications, events):
+            if event is None:
+                self._apply_unreadable(session, positions, active, notification, errors[position], accounts)
+                continue
+            account_id = accounts.of(event)
+            kind = type(event)
+            for projection in active:
+                if position <= positions[projection.name]:
+                    continue
+                if projection.handles is not None and kind not in projection.handles:
+                    continue
+                if account_id is not None and account_id in projection.failed_accounts:
+                    continue
+                self._apply_one(session, projection, position, event, account_id)
+        for projection in active:
+            session.execute(
+                update(projection_tracking).where(projection_tracking.c.name == projection.name).values(position=last)
+            )
+            self._written[projection.name] = last
+
+    def _apply_one(self, session: Session, projection: Projection, position: int, event: Any, account_id: str | None) -> None:
+        reported = projection._reported()
+        savepoint = session.begin_nested()
+        try:
+            projection.apply(session, event, position)
+            projection.end_batch(session)
+        except _NOT_THE_EVENT:
+            raise
+        except Exception as error:
+            savepoint.rollback()
+            self._restart(session, projection)
+            self._record(session, projection, account_id, position, type(event).__name__, event.originator_id,
+                         describe(error))
+            return
+        savepoint.commit()
+        for failed, error in reported:
+            self._record(session, projection, failed, position, type(event).__name__, event.originator_id, error)
+        reported.clear()
+
+    def _apply_unreadable(
+        self, session: Session, positions: dict[str, int], active: list[Projection], notification: Any,
+        error: Exception, accounts: Any,
+    ) -> None:
+        from eventsourcing.utils import resolve_topic
+
+        from projections.failures import salvage, topic_type
+
+        fields = salvage(notification.state)
+        originator = _uuid(notification.originator_id)
+        item = Unreadable(
+            position=notification.id,
+            originator_id=str(originator) if originator is not None else str(notification.originator_id),
+            account_id=accounts.of_unreadable(originator, fields),
+            event_type=topic_type(notification.topic),
+            error=f"cannot be read: {describe(error)}"[:ERROR_CHARS],
+            fields=fields,
+        )
+        try:
+            kind: type | None = resolve_topic(notification.topic)
+        except Exception:
+            kind = None  # every read model might have read it
+        for projection in active:
+            if item.position <= positions[projection.name]:
+                continue
+            if kind is not None and projection.handles is not None and kind not in projection.handles:
+                continue
+            if item.account_id is not None and item.account_id in projection.failed_accounts:
+                continue
+            savepoint = session.begin_nested()
+            try:
+                shown = projection.apply_unreadable(session, item)
+                if shown:
+                    projection.end_batch(session)
+            except _NOT_THE_EVENT:
+                raise
+            except Exception:
+                savepoint.rollback()
+                self._restart(session, projection)
+                shown = False
+            else:
+                savepoint.commit()
+            if not shown:
+                self._record(session, projection, item.account_id, item.position, item.event_type,
+                             item.originator_id, item.error)
+
+    @staticmethod
+    def _restart(session: Session, projection: Projection) -> None:
+        """After a rolled-back event: what the projection holds may be half applied."""
+        projection._reported().clear()
+        projection.forget()
+        projection.begin_batch(session)
+
+    @staticmethod
+    def _record(session: Session, projection: Projection, account_id: str | None, position: int, event_type: str,
+                originator_id: Any, error: str) -> None:
+        session.execute(read_model_failures.insert().values(
+            projection=projection.name, account_id=account_id, position=position, event_type=event_type[:128],
+            originator_id=str(originator_id)[:36], error=" ".join(str(error).split())[:ERROR_CHARS],
+        ))
+        if account_id is not None:
+            projection.failed_accounts.add(account_id)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every event a read model could not apply, oldest first."""
+        self.create_tables()
+        with self.recorder.transaction(commit=False) as session:
+            rows = session.execute(
+                select(read_model_failures).order_by(read_model_failures.c.position, read_model_failures.c.id)
+            ).all()
+        return [
+            {"read_model": r.projection, "account": r.account_id, "position": r.position, "type": r.event_type,
+             "originator_id": r.originator_id, "error": r.error}
+            for r in rows
+        ]
 
     def _select_notifications(self, session: Session, after: int) -> list[Any]:
         # Core, not the recorder's ORM query: a projection reads every event ever
@@ -178,16 +471,56 @@ class ReadModels:
         return notifications
 
     def rebuild(self) -> int:
-        """Empties every read model and applies the whole history again."""
+        """Empties every read model, and the record of what they failed, and applies the
+        whole history again."""
         self.create_tables()
         with self.recorder.transaction(commit=True) as session:
+            session.execute(read_model_failures.delete())
             for projection in self.projections:
                 projection.clear(session)
+                projection.failed_accounts.clear()
                 session.execute(
                     update(projection_tracking).where(projection_tracking.c.name == projection.name).values(position=0)
                 )
                 self._written[projection.name] = 0
         return self.catch_up()
+
+
+def describe(error: BaseException) -> str:
+    """An error as one line: a Lotline error as its message, anything else with its type."""
+    from pydantic import ValidationError
+
+    from domain.errors import LotlineError
+
+    if isinstance(error, LotlineError):
+        text = str(error)
+    elif isinstance(error, ValidationError):
+        # Each field and what is wrong with it, without echoing the stored input.
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+                    for e in error.errors(include_url=False, include_input=False)]
+        text = f"invalid {error.title}: {'; '.join(problems)}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return " ".join(text.split())[:ERROR_CHARS]
+
+
+def _skipped(event: Any, failed: set[str], failed_oids: set[Any]) -> bool:
+    """Whether the event belongs to an account this read model has failed."""
+    owner = type(event).aggregate_class
+    if owner is Account:
+        return event.originator_id in failed_oids
+    if owner is Decision:
+        return getattr(event, "account_id", None) in failed
+    return False
+
+
+def _uuid(value: Any) -> UUID | None:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _marks(connection: Any, count: int) -> list[str] | None:
