@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import typer
 
 from domain.errors import InvalidInput, LotlineError, RuleRefused
 from domain.roles import SYSTEM_USER
+from domain.values import cut, shown
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Lotline: event-sourced, tax-aware daily rebalancing.")
 prices_app = typer.Typer(no_args_is_help=True, help="Market data.")
@@ -40,12 +42,25 @@ def explicit_user(as_user: str | None) -> str | None:
 
 
 def parse_date(value: str | None, field: str) -> date | None:
+    """A date option: YYYY-MM-DD only (not 20260105, not a week date), a real day."""
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            raise ValueError(value)
+        return date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidInput(f"must be a date YYYY-MM-DD, got {value!r}", field) from None
+        raise InvalidInput(f"must be a date YYYY-MM-DD, got {shown(value)}", field) from None
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 9999
+
+
+def check_year(year: int | None, field: str = "year") -> int | None:
+    """A tax year option: 1900 to 9999."""
+    if year is not None and not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidInput(f"must be between {FIRST_YEAR} and {LAST_YEAR}, got {shown(year)}", field)
+    return year
 
 
 def clock_from_env():
@@ -55,19 +70,73 @@ def clock_from_env():
         from application.service import utc_now
 
         return utc_now
-    moment = datetime.fromisoformat(pinned)
+    try:
+        moment = datetime.fromisoformat(pinned.strip())
+    except ValueError:
+        raise InvalidInput(f"must be an ISO timestamp, got {shown(pinned)}", "LOTLINE_NOW") from None
     return lambda: moment
 
 
 @contextmanager
-def service(store: str | None) -> Iterator[Any]:
+def service(store: str | None, create: bool = False) -> Iterator[Any]:
+    """The store of a command. Only `create=True` (load, demo) may set up a new SQLite
+    file; every other command on a missing file is bad input and creates nothing."""
     from application.service import Lotline
+    from infrastructure.eventstore import safe_url, sqlite_file, store_url
 
-    lotline = Lotline(store, clock=clock_from_env())
+    clock = clock_from_env()
+    url = store_url(store, dict(os.environ))
+    check_store_file(sqlite_file(url), create)
+    try:
+        lotline = Lotline(url, clock=clock)
+    except LotlineError:
+        raise
+    except Exception as error:
+        problem = database_problem(error)
+        if problem is None:
+            raise
+        raise InvalidInput(f"cannot open {shown(safe_url(url))}: {problem}", "store") from None
     try:
         yield lotline
     finally:
         lotline.close()
+
+
+def check_store_file(path: Path | None, create: bool) -> None:
+    """A SQLite store's file exists (or, when creating, its directory does)."""
+    if path is None:
+        return
+    if path.exists():
+        if path.is_dir():
+            raise InvalidInput(f"{shown(str(path))} is a directory, not a store file", "store")
+        return
+    if not create:
+        raise InvalidInput(f"no store at {cut(str(path))}; create one with lotline load or lotline demo", "store")
+    directory = path.parent
+    if not directory.is_dir():
+        raise InvalidInput(f"no directory {cut(str(directory))} to create the store {cut(path.name)} in", "store")
+
+
+def database_problem(error: BaseException) -> str | None:
+    """The database's own one-line message when `error` comes from the store (a
+    read-only file, a file that is not a database, a server that is down); else None."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        module = type(current).__module__ or ""
+        if module.split(".")[0] in ("sqlite3", "psycopg", "sqlalchemy", "eventsourcing", "eventsourcing_sqlalchemy"):
+            original = getattr(current, "orig", None)
+            text = str(original if original is not None else current).strip()
+            text = re.sub(r"^\([\w.]+\)\s*", "", text.splitlines()[0] if text else "")  # "(sqlite3.OperationalError) "
+            return one_line(text or type(current).__name__, 200)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """A message as the one line on stderr: newlines folded, cut to `limit` characters."""
+    return cut(" ".join(text.splitlines()) if text else text, limit)
 
 
 def emit_json(document: Any) -> None:
@@ -85,7 +154,7 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
     """Apply a scenario file, all or nothing."""
     from application.service import load_scenario
 
-    with service(store) as lotline:
+    with service(store, create=True) as lotline:
         summary = load_scenario(lotline, file, explicit_user(as_user))
     if as_json:
         emit_json({"file": str(file), **summary})
@@ -163,28 +232,38 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(code, int):  # typer.Exit(n) comes back as the return value here
             return code
     except RuleRefused as error:
-        print(f"lotline: refused: {error}", file=sys.stderr)
+        print(f"lotline: refused: {one_line(str(error))}", file=sys.stderr)
         return 1
     except InvalidInput as error:
-        print(f"lotline: bad input: {error}", file=sys.stderr)
+        print(f"lotline: bad input: {one_line(str(error))}", file=sys.stderr)
         return 2
     except LotlineError as error:
-        print(f"lotline: error: {error}", file=sys.stderr)
+        print(f"lotline: error: {one_line(str(error))}", file=sys.stderr)
         return 1
     except typer.Exit as done:
         return done.exit_code
     except typer.Abort:
         print("lotline: aborted", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("lotline: interrupted", file=sys.stderr)
+        return 130
     except Exception as error:
         # Typer's own usage errors (unknown option, missing argument), as one line.
         if hasattr(error, "format_message") and hasattr(error, "exit_code"):
             if type(error).__name__ == "NoArgsIsHelpError":
                 print(error.format_message(), file=sys.stderr)
                 return 2
-            print(f"lotline: bad input: {error.format_message()}", file=sys.stderr)
+            print(f"lotline: bad input: {one_line(error.format_message())}", file=sys.stderr)
             return 2
-        raise
+        # Anything else is a fault, never a traceback: one line, exit 1, and (commands
+        # commit only at their end) nothing recorded.
+        problem = database_problem(error)
+        if problem is not None:
+            print(f"lotline: error: store: {problem}", file=sys.stderr)
+            return 1
+        print(f"lotline: error: {type(error).__name__}: {one_line(str(error), 200)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -228,7 +307,7 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
     from application.queries import gains_report
 
     with service(store) as lotline:
-        report = gains_report(lotline, account, acting_user(as_user), year or _today(lotline).year)
+        report = gains_report(lotline, account, acting_user(as_user), check_year(year) or _today(lotline).year)
     if as_json:
         return emit_json(report)
     from rich.table import Table
@@ -523,7 +602,7 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
     if days < 1 or days > 30:
         raise InvalidInput(f"must be between 1 and 30, got {days}", "days")
     out = console()
-    with service(store) as lotline:
+    with service(store, create=True) as lotline:
         def say(text: str, _: int) -> None:
             if not as_json:
                 out.print(text)

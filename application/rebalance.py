@@ -294,15 +294,48 @@ def _describe(error: Exception) -> str:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(url: str, on: date, actor: Actor, pinned: bool) -> None:
+def _start_worker(url: str, on: date, actor: Actor, pinned: bool, parent: int | None = None) -> None:
     import os
 
     from application.service import Lotline, utc_now
 
+    if parent is not None:
+        _die_with_parent(parent)
     os.environ.setdefault("LOTLINE_WORKER", "1")
     clock = (lambda: actor.at) if pinned else utc_now
     service = Lotline(url, clock=clock)
     _WORKER.update(service=service, context=day_context(service, on), actor=actor, pinned=pinned)
+
+
+def _die_with_parent(parent: int, interval: float = 0.2) -> None:
+    """A pool worker ends as soon as the process that started it is gone (killed,
+    crashed): it must not go on recording decisions nobody waits for. On Linux the
+    kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere, a daemon
+    thread checks the parent's pid and exits the process when it changes."""
+    import os
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl here: the watch below still holds
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="lotline-parent-watch", daemon=True).start()
 
 
 def _work_chunk(account_ids: list[str]) -> list[AccountResult]:
@@ -351,7 +384,7 @@ def _in_pool(service: Any, todo: list[str], on: date, actor: Actor, workers: int
         os.environ.setdefault(variable, "1")
     # Spawned, not forked: each worker opens its own connections to the store.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(service.url, on, actor, pinned)) as pool:
+                             initializer=_start_worker, initargs=(service.url, on, actor, pinned, os.getpid())) as pool:
         futures = [pool.submit(_work_chunk, chunk) for chunk in chunks]
         for future in as_completed(futures):
             chunk_results = future.result()
