@@ -151,6 +151,7 @@ def holdings_report(service: Any, account_id: str, user: str, as_of: date) -> di
                 "asset_class": class_of.get(symbol),
                 "quantity": str(positions.get(symbol, Decimal(0))),
                 "price": str(closes[symbol][1]) if symbol in closes else None,
+                "price_date": closes[symbol][0].isoformat() if symbol in closes else None,
                 "market_value": money(values.get(symbol, Decimal(0))),
                 "weight": weight(share(values.get(symbol, Decimal(0)))),
                 "target_weight": weight(targets.weights.get(symbol, Decimal(0))),

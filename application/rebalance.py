@@ -135,8 +135,11 @@ def run_analysis(
 
     on = context.on
     book = history.book(on)
-    prices = {s: context.snapshot.latest[s] for s in history.securities if s in context.snapshot.latest}
-    analysis = analyse(account, book, template, models, history.securities, context.settings, prices, context.risk, on)
+    snapshot = context.snapshot
+    prices = {s: snapshot.latest[s] for s in history.securities if s in snapshot.latest}
+    price_dates = {s: snapshot.latest_date(s) for s in prices}
+    analysis = analyse(account, book, template, models, history.securities, context.settings, prices, context.risk, on,
+                       price_dates=price_dates)
     result = optimise(analysis.problem)
     outcome = conclude(analysis, result, decision_id(account.account_id, on))
     used_models = {m for m in set(analysis.targets.models_used.values()) | {

@@ -4,7 +4,7 @@ application gathers the inputs; replay gathers them again from the history."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -35,12 +35,12 @@ from domain.security import Security
 from domain.targets import SecurityTargets, security_targets
 from domain.template import TargetTemplate
 from domain.values import CASH
+from domain.wash_sale import Acquisition, WashSaleWindow, loss_sale_blocked
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 SHARE_DECIMALS = Decimal("0.000001")
 WEIGHT = Decimal("0.000001")
-WASH_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -73,33 +73,42 @@ def analyse(
     prices: Mapping[str, Decimal],
     risk: object,
     on: date,
+    *,
+    price_dates: Mapping[str, date],
 ) -> Analysis:
+    """`prices`: each security's latest close on or before `on`, `price_dates` its date;
+    every security held or targeted needs one no older than the firm's
+    `max_price_age_days` allows."""
     params = account.parameters
     targets = security_targets(template, models, params)
     open_lots = book.open_lots()
     held = {lot.symbol for lot in open_lots}
     symbols = sorted(held | set(targets.weights))
-    missing = [s for s in symbols if s not in prices]
-    if missing:
-        raise InvalidInput(f"no close on or before {on} for {', '.join(missing)}", "prices")
+    check_prices_fresh(symbols, prices, price_dates, on, int(settings.get("max_price_age_days", ZERO)))
     values = {s: ZERO for s in symbols}
     for lot in open_lots:
         values[lot.symbol] += lot.quantity * prices[lot.symbol]
     cash = book.cash
     total = cash + sum(values.values(), ZERO)
     class_of = {s: securities[s].asset_class for s in symbols}
-    group_of = {s: securities[s].wash_group for s in symbols}
+    # Every security the account's history mentions, not only those held or targeted:
+    # the wash-sale bookkeeping also looks at what was bought and sold again.
+    wash_groups = {s: security.wash_group for s, security in securities.items()}
+
+    def group_of(symbol: str) -> str:
+        return wash_groups.get(symbol, symbol)
 
     do_not_buy = params.restricted(RestrictionRule.DO_NOT_BUY)
     do_not_hold = params.restricted(RestrictionRule.DO_NOT_HOLD)
     do_not_sell = params.restricted(RestrictionRule.DO_NOT_SELL)
-    window_start = on - timedelta(days=WASH_DAYS)
+    window = WashSaleWindow.around(on)
+    # A loss realised in the window (from a bought or a transferred lot alike): buying
+    # its wash group now would make it a wash sale.
     loss_groups = {
-        securities[r.symbol].wash_group if r.symbol in securities else r.symbol
-        for r in book.realizations()
-        if window_start <= r.date <= on and r.proceeds < r.cost_basis
+        group_of(r.symbol) for r in book.realizations()
+        if r.date in window and r.date <= on and r.proceeds < r.cost_basis
     }
-    recent_buys = _acquisitions_since(account, window_start, on)
+    acquired = [a for a in acquisitions(account, group_of) if a.acquired in window]
 
     taxable = account.tax_status == TaxStatus.TAXABLE
     tax = params.tax
@@ -107,10 +116,10 @@ def analyse(
         SecurityInput(
             symbol=s,
             asset_class=class_of[s],
-            wash_group=group_of[s],
+            wash_group=group_of(s),
             price=float(prices[s]),
             target_weight=float(targets.weights.get(s, ZERO)),
-            can_buy=s not in do_not_buy and s not in do_not_hold and group_of[s] not in loss_groups,
+            can_buy=s not in do_not_buy and s not in do_not_hold and group_of(s) not in loss_groups,
             must_exit=s in do_not_hold,
         )
         for s in symbols
@@ -123,9 +132,7 @@ def analyse(
             cost_basis=float(lot.cost_basis),
             tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == "long" else tax.short_term_rate),
             can_sell=lot.symbol not in do_not_sell,
-            loss_sale_blocked=any(
-                group_of[symbol] == group_of[lot.symbol] and lot_id != lot.lot_id for symbol, lot_id in recent_buys
-            ),
+            loss_sale_blocked=loss_sale_blocked(lot.lot_id, group_of(lot.symbol), on, acquired),
         )
         for lot in open_lots
     )
@@ -195,19 +202,32 @@ def analyse(
     )
 
 
-def _acquisitions_since(account: Account, start: date, on: date) -> list[tuple[str, str]]:
-    """(symbol, lot id) of every purchase or arrival dated in the wash window."""
+def check_prices_fresh(
+    symbols: Sequence[str], prices: Mapping[str, Decimal], price_dates: Mapping[str, date], on: date, max_age_days: int,
+) -> None:
+    """A decision on `on` values the account at closes of `on`, or at most `max_age_days`
+    calendar days older; refused otherwise, naming each symbol and its last close."""
+    oldest = on - timedelta(days=max_age_days)
+    stale = []
+    for symbol in symbols:
+        day = price_dates.get(symbol) if symbol in prices else None
+        if day is None or not oldest <= day <= on:
+            stale.append(f"{symbol} ({'last ' + day.isoformat() if day else 'none'})")
+    if stale:
+        since = f" or the {max_age_days} day{'s' if max_age_days != 1 else ''} before" if max_age_days else ""
+        raise InvalidInput(f"no close on {on.isoformat()}{since} for {', '.join(stale)}", "prices")
+
+
+def acquisitions(account: Account, group_of: Callable[[str], str]) -> list[Acquisition]:
+    """Every acquisition the account's history records: buys (recorded or executed) by
+    their trade date, transferred lots by their original acquisition date (whenever
+    they arrived)."""
     out = []
     for event in account.ledger_events:
-        day = getattr(event, "date", None)
-        if day is None or not start <= day <= on:
-            continue
-        if isinstance(event, Account.TradeRecorded) and event.side == "buy":
-            out.append((event.symbol, event.lot_id))
+        if isinstance(event, (Account.TradeRecorded, Account.TradeExecuted)) and event.side == "buy":
+            out.append(Acquisition(event.lot_id, group_of(event.symbol), event.date))
         elif isinstance(event, Account.LotsTransferredIn):
-            out += [(lot.symbol, lot.lot_id) for lot in event.lots if start <= lot.acquired <= on]
-        elif isinstance(event, Account.TradeExecuted) and event.side == "buy":
-            out.append((event.symbol, event.lot_id))
+            out += [Acquisition(lot.lot_id, group_of(lot.symbol), lot.acquired) for lot in event.lots]
     return out
 
 

@@ -1,6 +1,11 @@
 """The market as one analysis day saw it: split-adjusted closes over the risk model's
-look-back and the latest close of every security. Stored once per day and referenced
-by its digest from every decision of that day, so replay needs nothing that could change."""
+look-back and the latest close of every security, with its date. Stored once per day and
+referenced by its digest from every decision of that day, so replay needs nothing that
+could change.
+
+The date of a latest close is the date of the last row of the symbol's history (the
+same close, split-adjusted): it is not stored apart, so the stored form, and with it
+the digest of every snapshot already recorded, is what it was before dates were read."""
 
 from __future__ import annotations
 
@@ -47,6 +52,14 @@ class MarketSnapshot:
                 adjusted.append((day, close if factor == 1 else (close / factor).quantize(ADJUSTED)))
             history[symbol] = tuple(adjusted)
         return cls(on, history, latest)
+
+    def latest_date(self, symbol: str) -> date | None:
+        """The date of `symbol`'s latest close on or before the snapshot's date."""
+        rows = self.history.get(symbol)
+        return rows[-1][0] if rows else None
+
+    def latest_dates(self) -> dict[str, date]:
+        return {s: rows[-1][0] for s, rows in self.history.items() if rows}
 
     def canonical_json(self) -> str:
         return json.dumps(

@@ -26,6 +26,13 @@ def _whole(value: Decimal, field: str) -> Decimal:
     return value
 
 
+def _count(value: Decimal, field: str) -> Decimal:
+    non_negative(value, field)
+    if value != value.to_integral_value():
+        raise InvalidInput(f"must be a whole number, got {value}", field)
+    return value
+
+
 def _fraction(value: Decimal, field: str) -> Decimal:
     if not Decimal(0) < value <= Decimal(1):
         raise InvalidInput(f"must be above 0 and at most 1, got {value}", field)
@@ -49,6 +56,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("min_trade_value", "100", "orders below this many dollars are dropped unless mandatory (an account may set its own)", non_negative),
         Setting("drift_band", "0.5", "a class beyond its drift limit is traded back to within this fraction of the limit", _fraction),
         Setting("approval_min_benefit", "0", "approve releases a net-benefit-only decision when its benefit is at least this (dollars)", non_negative),
+        Setting("max_price_age_days", "0", "a decision may value a security at a close at most this many calendar days old (0: the day's own close)", _count),
         Setting("approval_mandatory_only", "0", "1: approve releases only decisions an instruction demands (cash, restriction, drift)", _flag),
     )
 }

@@ -3,6 +3,7 @@ group turns the loss into a wash sale."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -26,3 +27,30 @@ class WashSaleWindow(NamedTuple):
 
     def __contains__(self, day: date) -> bool:
         return self.first_day <= day <= self.last_day
+
+
+class Acquisition(NamedTuple):
+    """Shares coming into an account: a buy (dated by its trade date) or a transferred
+    lot (dated by its original acquisition date, whenever it arrived)."""
+
+    lot_id: str
+    wash_group: str
+    acquired: date
+
+
+def same_origin(lot_id: str, other: str) -> bool:
+    """Whether two lot ids name shares of one purchase or transfer: a lot, the lots carved
+    from it ("<id>.1", "<id>.2", ...) and the lot it was carved from. Such shares never
+    replace each other's loss."""
+    return lot_id == other or lot_id.startswith(other + ".") or other.startswith(lot_id + ".")
+
+
+def loss_sale_blocked(lot_id: str, wash_group: str, on: date, acquisitions: Iterable[Acquisition]) -> bool:
+    """Whether selling lot `lot_id` at a loss on `on` would be a wash sale: some other
+    acquisition in its wash group falls in the window around `on` (an acquisition of the
+    30 days before, or one already recorded for the 30 days after)."""
+    window = WashSaleWindow.around(on)
+    return any(
+        a.wash_group == wash_group and a.acquired in window and not same_origin(a.lot_id, lot_id)
+        for a in acquisitions
+    )

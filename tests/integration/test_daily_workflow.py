@@ -94,7 +94,8 @@ def test_fill_records_trades_with_their_lots_and_meets_cash_requests(firm):
     assert events.count("TradeExecuted") == events.count("OrderFilled") == len(proposed)
     paid = events.index("CashRequestFulfilled")
     assert events[paid - 1] == "CashWithdrawn" and "TradeExecuted" not in events[paid:]
-    # Fulfilled: the next day's analysis sees no request.
+    # Fulfilled: the next day's analysis sees no request (at the closes of the day before).
+    assert firm("settings", "max_price_age_days", "1", "--as", "olivia").code == 0
     nxt = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
     assert "cash_request" not in nxt["reasons"]
 

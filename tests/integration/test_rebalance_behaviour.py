@@ -264,7 +264,8 @@ def test_replay_holds_after_model_changes_price_corrections_and_new_trades(firm,
     assert firm("settings", "risk_aversion", "3", "--as", "olivia").code == 0
     replayed = firm("replay", decision["decision_id"], "--json")
     assert replayed.code == 0 and replayed.json()["identical"] is True
-    # A fresh analysis of another day does see the new model and prices.
+    # A fresh analysis of another day does see the new model and prices (a day old).
+    assert firm("settings", "max_price_age_days", "1", "--as", "olivia").code == 0
     later = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
     assert later["decision_id"] != decision["decision_id"]
 
