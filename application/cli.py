@@ -400,17 +400,24 @@ DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (defaul
 @app.command()
 def rebalance(date_: DateOpt = None, account: AccountOpt = None,
               workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: the machine's cores).")] = None,
+              redo: Annotated[bool, typer.Option("--redo", help="A new decision for the named accounts whose decision "
+                                                 "that day was rejected, cancelled, stale, unfilled or failed.")] = False,
+              reason: Annotated[str | None, typer.Option(help="Why the decision is redone (with --redo).")] = None,
               store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
     from application.rebalance import rebalance as run
+    from application.rebalance import redo as run_redo
 
     if workers is not None and workers < 1:
         raise InvalidInput(f"must be at least 1, got {workers}", "workers")
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
-            results = run(lotline, on, account, acting_user(as_user), workers or os.cpu_count() or 1, advance,
-                          pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
+        if redo:
+            results = run_redo(lotline, on, account, acting_user(as_user), reason)
+        else:
+            with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
+                results = run(lotline, on, account, acting_user(as_user), workers or os.cpu_count() or 1, advance,
+                              pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
     document = {
         "date": on.isoformat(),
         "decisions": [
@@ -468,23 +475,29 @@ def print_rebalance_summary(on: date, results: list[Any]) -> None:
 
 @app.command()
 def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("--account")] = None,
-           status: Annotated[str | None, typer.Option(help="proposed, approved, rejected or filled.")] = None,
+           status: Annotated[str | None, typer.Option(help="proposed, approved, rejected, cancelled, stale, superseded, "
+                                                      "filled or unfilled.")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
-    """Proposed, approved, rejected and filled orders."""
+    """The day's orders (default today) and where each stands."""
     from application.queries import orders_report
 
     with service(store) as lotline:
-        report = orders_report(lotline, acting_user(as_user), parse_date(date_, "date"), account, status)
+        on = parse_date(date_, "date") or _today(lotline)
+        report = orders_report(lotline, acting_user(as_user), on, account, status)
     if as_json:
         return emit_json(report)
     from rich.table import Table
 
-    table = Table(title="Orders")
-    for column in ("order", "date", "side", "symbol", "quantity", "price", "reason", "status"):
+    table = Table(title=f"Orders of {on.isoformat()}")
+    for column in ("order", "account", "side", "symbol", "quantity", "value", "reason", "status", "fill price"):
         table.add_column(column)
     for o in report["orders"]:
-        table.add_row(o["order_id"], o["date"], o["side"], o["symbol"], o["quantity"], o["price"], o["reason"], o["status"])
+        table.add_row(o["order_id"], o["account"], o["side"], o["symbol"], o["quantity"], o["value"], o["reason"],
+                      o["status"], o.get("fill_price") or "")
     console().print(table)
+    for o in report["orders"]:
+        if o.get("unfilled_reason") or o.get("stale_reason"):
+            console().print(f"{o['order_id']} {o['status']}: {o.get('unfilled_reason') or o.get('stale_reason')}")
 
 
 @app.command()
@@ -551,9 +564,12 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
         released = run(lotline, on, account, acting_user(as_user), mandatory_only, floor)
     if as_json:
         return emit_json({"date": on.isoformat(), "accounts": released.accounts, "orders": released.orders,
-                          "held_back": released.held_back})
+                          "held_back": released.held_back, "stale": released.stale})
     console().print(f"Approved {released.orders} orders of {released.accounts} accounts; "
                     f"{len(released.held_back)} held back by the filters.")
+    for stale in released.stale:
+        console().print(f"stale: {stale['decision_id']}: {stale['reason']}; redo it with `lotline rebalance --redo "
+                        f"--account {stale['account']} --date {on.isoformat()} --reason ...`")
 
 
 @app.command()
@@ -581,11 +597,31 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_
         filled = run(lotline, on, acting_user(as_user))
     if as_json:
         return emit_json({"date": on.isoformat(), "accounts": filled.accounts, "trades": filled.trades,
-                          "cash_requests_fulfilled": filled.cash_requests, "notes": filled.notes})
+                          "cash_requests_fulfilled": filled.cash_requests, "notes": filled.notes,
+                          "unfilled": filled.unfilled, "stale": filled.stale})
     console().print(f"Filled {filled.trades} orders in {filled.accounts} accounts at the {on.isoformat()} close; "
                     f"{filled.cash_requests} cash requests fulfilled.")
+    for item in filled.unfilled:
+        console().print(f"unfilled: {item['decision_id']}: {item['reason']}")
+    for item in filled.stale:
+        console().print(f"stale: {item['decision_id']}: {item['reason']}")
     for note in filled.notes:
         console().print(f"note: {note}")
+
+
+@app.command()
+def cancel(date_: DateOpt = None, account: AccountOpt = None,
+           reason: Annotated[str | None, typer.Option(help="Why the approved orders are withdrawn (required).")] = None,
+           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Withdraw approved, unfilled orders (a decision's orders together)."""
+    from application.workflow import cancel as run
+
+    with service(store) as lotline:
+        on = parse_date(date_, "date") or _today(lotline)
+        cancelled = run(lotline, on, account, acting_user(as_user), reason)
+    if as_json:
+        return emit_json({"date": on.isoformat(), "accounts": cancelled.accounts, "orders": cancelled.orders})
+    console().print(f"Cancelled {cancelled.orders} orders of {cancelled.accounts} accounts.")
 
 
 @app.command()

@@ -13,6 +13,7 @@ from application.unit_of_work import UnitOfWork
 from domain.account import Account
 from domain.book import actions_of_securities
 from domain.decision import Decision
+from domain.decision import decision_id as day_decision_id
 from domain.errors import UnknownEntity
 from domain.model import Model
 from domain.security import Security
@@ -29,7 +30,8 @@ def recorded_decision(service: Any, decision_id: str, user: str) -> Decision.Dec
     if row is None:
         raise UnknownEntity(f"unknown decision {decision_id!r}", "decision")
     service.authorise_account_read(user, row.account_id)
-    events = service.store.events.get(Decision.id_for(decision_id), gt=row.originator_version - 1,
+    # A redo lives on the same stream as the day's first decision.
+    events = service.store.events.get(Decision.id_for(day_decision_id(row.account_id, row.date)), gt=row.originator_version - 1,
                                       lte=row.originator_version)
     (event,) = list(events)
     return event
@@ -69,7 +71,7 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
     history = AccountHistory(account, securities, actions_of_securities(securities.values()))
     context = DayContext(event.date, inputs.settings_version, dict(settings), snapshot, inputs.market_digest, risk,
                          {template.template_id: template}, dict(models), dict(securities))
-    replayed_inputs, replayed = run_analysis(account, history, template, models, context)
+    replayed_inputs, replayed = run_analysis(account, history, template, models, context, event.decision_id)
     if risk.digest() != inputs.risk_digest:
         differences.append(f"risk model digest: recorded {inputs.risk_digest[:12]}, replayed {risk.digest()[:12]}")
     if replayed_inputs.lots != inputs.lots:
@@ -138,7 +140,7 @@ def explain(service: Any, decision_id: str, user: str) -> dict[str, Any]:
         })
     return {
         "decision_id": decision_id,
-        "account": decision_id.rsplit("/", 1)[0],
+        "account": event.account_id,
         "date": event.date.isoformat(),
         "recorded_at": event.timestamp.isoformat(),
         "actor": event.actor,

@@ -1,9 +1,12 @@
-"""The overlay manager's part of the day: release or reject proposed orders, then fill
-the released ones at the day's close, accounting for every lot and cash request."""
+"""The overlay manager's part of the day: release, reject or cancel the day's
+decisions, then fill the released ones at the day's close. A decision moves as a whole
+(its sales fund its purchases); one that cannot move is recorded with its reason
+(stale, unfilled) and never stops the others."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -15,15 +18,24 @@ from application.authorisation import authorise
 from application.books import account_history
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
-from domain.decision import CASH_REQUEST, DRIFT_LIMIT, RESTRICTION, Decision, LotRelief, decision_id
-from domain.errors import InvalidInput, UnknownEntity
+from domain.decision import CASH_REQUEST, DRIFT_LIMIT, RESTRICTION, Decision, OrderStatus, decision_id
+from domain.errors import InvalidInput, LotlineError, UnknownEntity
+from domain.execution import cash_requests_met, plan_execution, staleness
 from domain.roles import Permission
+from domain.security import Security
 from domain.settings import FirmSettings, effective_settings
 from infrastructure import prices as price_table
+from infrastructure.calendar import is_trading_day
 from projections.decisions import decisions, orders
 from projections.directory import cash_requests
 
 INSTRUCTIONS = {CASH_REQUEST, RESTRICTION, DRIFT_LIMIT}
+CENT = Decimal("0.01")
+
+
+class StaleDecision(LotlineError):
+    """The account changed after the analysis (raised inside a unit of work, which is
+    then discarded, so the staleness is recorded on its own)."""
 
 
 @dataclass
@@ -31,11 +43,18 @@ class Released:
     accounts: int = 0
     orders: int = 0
     held_back: list[str] = field(default_factory=list)
+    stale: list[dict[str, str]] = field(default_factory=list)
 
 
-def _proposed_by_account(service: Any, on: date, wanted: list[str] | None) -> dict[str, list[Any]]:
+def check_trading_day(on: date) -> None:
+    if not is_trading_day(on):
+        raise InvalidInput(f"{on.isoformat()} is not an NYSE trading day", "date")
+
+
+def _orders_by_decision(service: Any, on: date, status: str, wanted: list[str] | None) -> dict[str, list[Any]]:
+    """The day's orders in `status`, by decision; unknown accounts are bad input."""
     service.catch_up()
-    query = select(orders).where(orders.c.date == on, orders.c.status == "proposed").order_by(orders.c.order_id)
+    query = select(orders).where(orders.c.date == on, orders.c.status == status).order_by(orders.c.order_id)
     if wanted:
         query = query.where(orders.c.account_id.in_(wanted))
     with service.store.recorder.transaction(commit=False) as session:
@@ -46,14 +65,35 @@ def _proposed_by_account(service: Any, on: date, wanted: list[str] | None) -> di
             raise UnknownEntity(f"no decision for account {account_id!r} on {on}", "account")
     out: dict[str, list[Any]] = {}
     for row in rows:
-        out.setdefault(row.account_id, []).append(row)
+        out.setdefault(row.decision_id, []).append(row)
     return out
+
+
+def _decision(uow: UnitOfWork, account_id: str, on: date) -> Decision:
+    return uow.get(Decision, decision_id(account_id, on), "decision")
+
+
+def _why_stale(uow: UnitOfWork, decision: Decision) -> str | None:
+    recorded = decision.recorded
+    assert recorded is not None
+    account = uow.get(Account, decision.account_id, "account")
+    securities = {s: uow.find(Security, s) for s in recorded.inputs.security_versions}
+    return staleness(recorded, account, securities)
+
+
+def _go_stale(service: Any, account_id: str, on: date, why: str, user: str) -> None:
+    def work(uow: UnitOfWork) -> None:
+        actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
+        _decision(uow, account_id, on).go_stale(why, actor)
+
+    service.execute(work)
 
 
 def approve(service: Any, on: date, wanted: list[str] | None, user: str, mandatory_only: bool | None = None,
             min_benefit: Decimal | None = None) -> Released:
-    """Releases whole decisions (a trade list is released together, so its sales fund its
-    purchases) that pass the filters; the defaults are the firm's approval settings."""
+    """Releases whole decisions that pass the filters (defaults: the firm's approval
+    settings) and whose account is unchanged since the analysis; the others go stale."""
+    check_trading_day(on)
     uow = UnitOfWork(service.store)
     authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
     settings = effective_settings(uow.find(FirmSettings, "firm"))
@@ -63,42 +103,73 @@ def approve(service: Any, on: date, wanted: list[str] | None, user: str, mandato
         min_benefit = settings["approval_min_benefit"]
     if min_benefit < 0:
         raise InvalidInput(f"must not be negative, got {min_benefit}", "min_benefit")
+    proposed = _orders_by_decision(service, on, OrderStatus.PROPOSED, wanted)
     with service.store.recorder.transaction(commit=False) as session:
-        reasons = {r.account_id: (set(json.loads(r.reasons)), Decimal(r.benefit))
+        reasons = {r.decision_id: (set(json.loads(r.reasons)), Decimal(r.benefit))
                    for r in session.execute(select(decisions).where(decisions.c.date == on))}
     released = Released()
-    for account_id, rows in sorted(_proposed_by_account(service, on, wanted).items()):
-        triggers, benefit = reasons[account_id]
+    for key, rows in sorted(proposed.items()):
+        account_id = rows[0].account_id
+        triggers, benefit = reasons[key]
         demanded = bool(triggers & INSTRUCTIONS)
         if (mandatory_only and not demanded) or (not demanded and benefit < min_benefit):
             released.held_back.append(account_id)
             continue
 
-        def work(uow: UnitOfWork, account_id: str = account_id, rows: list[Any] = rows) -> None:
-            decision = uow.get(Decision, decision_id(account_id, on), "decision")
+        def work(uow: UnitOfWork, account_id: str = account_id) -> tuple[str | None, int]:
+            decision = _decision(uow, account_id, on)
             actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
-            decision.approve([r.order_id for r in rows], actor)
+            why = _why_stale(uow, decision)
+            if why is not None:
+                decision.go_stale(why, actor)
+                return why, 0
+            order_ids = decision.orders_in(OrderStatus.PROPOSED)
+            decision.approve(order_ids, actor)
+            return None, len(order_ids)
 
-        service.execute(work)
+        why, count = service.execute(work)
+        if why is not None:
+            released.stale.append({"decision_id": key, "account": account_id, "reason": why})
+            continue
         released.accounts += 1
-        released.orders += len(rows)
+        released.orders += count
     return released
 
 
 def reject(service: Any, on: date, wanted: list[str] | None, user: str, reason: str | None) -> Released:
+    check_trading_day(on)
     uow = UnitOfWork(service.store)
     authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock(), reason)
     rejected = Released()
-    for account_id, rows in sorted(_proposed_by_account(service, on, wanted).items()):
-        def work(uow: UnitOfWork, account_id: str = account_id, rows: list[Any] = rows) -> None:
-            decision = uow.get(Decision, decision_id(account_id, on), "decision")
+    for _, rows in sorted(_orders_by_decision(service, on, OrderStatus.PROPOSED, wanted).items()):
+        def work(uow: UnitOfWork, account_id: str = rows[0].account_id) -> int:
+            decision = _decision(uow, account_id, on)
             actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock(), reason)
-            decision.reject([r.order_id for r in rows], actor)
+            order_ids = decision.orders_in(OrderStatus.PROPOSED)
+            decision.reject(order_ids, actor)
+            return len(order_ids)
 
-        service.execute(work)
+        rejected.orders += service.execute(work)
         rejected.accounts += 1
-        rejected.orders += len(rows)
     return rejected
+
+
+def cancel(service: Any, on: date, wanted: list[str] | None, user: str, reason: str | None) -> Released:
+    """Withdraws approved, unfilled orders, a decision's orders together."""
+    check_trading_day(on)
+    if not reason or not reason.strip():
+        raise InvalidInput("required: say why the orders are withdrawn", "reason")
+    uow = UnitOfWork(service.store)
+    authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock(), reason)
+    cancelled = Released()
+    for _, rows in sorted(_orders_by_decision(service, on, OrderStatus.APPROVED, wanted).items()):
+        def work(uow: UnitOfWork, account_id: str = rows[0].account_id) -> int:
+            actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock(), reason)
+            return len(_decision(uow, account_id, on).cancel(actor))
+
+        cancelled.orders += service.execute(work)
+        cancelled.accounts += 1
+    return cancelled
 
 
 @dataclass
@@ -107,71 +178,88 @@ class Filled:
     trades: int = 0
     cash_requests: int = 0
     notes: list[str] = field(default_factory=list)
+    unfilled: list[dict[str, str]] = field(default_factory=list)
+    stale: list[dict[str, str]] = field(default_factory=list)
 
 
-def fill(service: Any, on: date, user: str) -> Filled:
-    """Simulated execution of the day's approved orders at its close: sales first, so
-    their proceeds pay for the purchases; then due cash requests that cash now covers."""
+def fill(service: Any, on: date, user: str, progress: Callable[[int], None] | None = None) -> Filled:
+    """Simulated execution of the day's approved decisions at its close, each together
+    or not at all, then the due cash requests that cash now covers. A decision that
+    cannot be filled is recorded (unfilled or stale, with the reason) and the others go on."""
+    check_trading_day(on)
     authorise(UnitOfWork(service.store), user, Permission.RELEASE_ORDERS, on, service.clock())
-    service.catch_up()
+    approved = _orders_by_decision(service, on, OrderStatus.APPROVED, None)
     with service.store.recorder.transaction(commit=False) as session:
-        rows = session.execute(
-            select(orders).where(orders.c.date == on, orders.c.status == "approved").order_by(orders.c.order_id)
-        ).all()
-        closes = {s: c for s, (d, c) in price_table.closes_on_or_before(session, on, {r.symbol for r in rows}).items()
-                  if d == on}
+        symbols = {r.symbol for rows in approved.values() for r in rows}
+        closes = {s: c for s, (d, c) in price_table.closes_on_or_before(session, on, symbols).items() if d == on}
         waiting = set(session.execute(
             select(cash_requests.c.account_id).where(cash_requests.c.due_from <= on, cash_requests.c.fulfilled.is_(False))
         ).scalars())
-    missing = sorted({r.symbol for r in rows} - set(closes))
-    if missing:
-        raise InvalidInput(f"no close on {on} for {', '.join(missing)}", "date")
-    by_account: dict[str, list[Any]] = {account_id: [] for account_id in waiting}
-    for row in rows:
-        by_account.setdefault(row.account_id, []).append(row)
+    by_account = {rows[0].account_id: key for key, rows in approved.items()}
     result = Filled()
-    for account_id in sorted(by_account):
-        def work(uow: UnitOfWork, account_id: str = account_id) -> tuple[int, int, list[str]]:
-            account = uow.get(Account, account_id, "account")
-            actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
-            notes = []
-            ordered = sorted(by_account[account_id], key=lambda r: (r.side != "sell", r.order_id))
-            decision = uow.find(Decision, decision_id(account_id, on))
-            # One order per symbol, sales first: a sale never changes another sale's lots.
-            before = account_history(uow, account).book(on)
-            still = {lot.lot_id: lot.quantity for lot in before.open_lots()}
-            for row in ordered:
-                order = decision.order(row.order_id)
-                reliefs = None
-                if row.side == "sell":
-                    proposed = order.lots
-                    if before.ledger.position(order.symbol) < order.quantity:
-                        notes.append(f"{row.order_id}: the account no longer holds {order.quantity} {order.symbol}; "
-                                     "left unfilled")
-                        continue
-                    if all(still.get(r.lot_id, 0) >= r.quantity for r in proposed):
-                        reliefs = tuple(LotRelief(lot_id=r.lot_id, quantity=r.quantity) for r in proposed)
-                    else:
-                        notes.append(f"{row.order_id}: proposed lots no longer open; relieved first-in first-out")
-                account.execute_order(order, closes[row.symbol], on, reliefs, actor)
-                decision.filled(row.order_id, closes[row.symbol], actor)
-            book = account_history(uow, account).book(on)
-            reserve = (account.parameters.cash.reserve * _value(service, book, on)).quantize(Decimal("0.01"))
-            fulfilled = 0
-            cash = book.cash
-            for request in account.due_cash_requests(on):
-                if cash - request.amount >= reserve:
-                    account.fulfil_cash_request(request.request_id, on, actor)
-                    cash -= request.amount
-                    fulfilled += 1
-            return sum(1 for r in ordered if decision.status.get(r.order_id) == "filled"), fulfilled, notes
-
-        trades, fulfilled, notes = service.execute(work)
+    for account_id in sorted(set(by_account) | waiting):
+        key = by_account.get(account_id)
+        try:
+            trades, met, notes = service.execute(lambda uow: _fill_account(service, uow, account_id, key, on, closes, user))
+        except StaleDecision as stale:
+            _go_stale(service, account_id, on, str(stale), user)
+            result.stale.append({"decision_id": key or "", "account": account_id, "reason": str(stale)})
+            continue
+        except Exception as error:  # noqa: BLE001 - one decision never stops the others
+            reason = str(error) if isinstance(error, LotlineError) else f"{type(error).__name__}: {error}"
+            if key is None:
+                result.notes.append(f"{account_id}: cash requests not handled: {reason}")
+                continue
+            _leave_unfilled(service, account_id, on, reason, user, result)
+            result.unfilled.append({"decision_id": key, "account": account_id, "reason": reason})
+            continue
+        finally:
+            if progress is not None:
+                progress(1)
         result.accounts += 1 if trades else 0
         result.trades += trades
-        result.cash_requests += fulfilled
+        result.cash_requests += met
         result.notes += notes
     return result
+
+
+def _fill_account(service: Any, uow: UnitOfWork, account_id: str, key: str | None, on: date,
+                  closes: dict[str, Decimal], user: str) -> tuple[int, int, list[str]]:
+    account = uow.get(Account, account_id, "account")
+    actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
+    book = account_history(uow, account).book(on)
+    notes: list[str] = []
+    trades = 0
+    if key is not None:
+        decision = _decision(uow, account_id, on)
+        why = _why_stale(uow, decision)
+        if why is not None:
+            raise StaleDecision(why)
+        orders_ = [decision.order(order_id) for order_id in decision.orders_in(OrderStatus.APPROVED)]
+        buys = sum(1 for o in orders_ if o.side == "buy")
+        # Tried on the book first: the decision fills together or raises Unfillable.
+        for execution in plan_execution(book, orders_, closes, on, account.next_lot_ids(buys)):
+            account.execute_order(execution.order, execution.price, on, execution.reliefs, actor)
+            decision.filled(execution.order.order_id, execution.price, actor)
+            if execution.note:
+                notes.append(execution.note)
+            trades += 1
+    reserve = (account.parameters.cash.reserve * _value(service, book, on)).quantize(CENT)
+    met = cash_requests_met(account.due_cash_requests(on), book.cash, reserve)
+    for request in met:
+        account.fulfil_cash_request(request.request_id, on, actor)
+    return trades, len(met), notes
+
+
+def _leave_unfilled(service: Any, account_id: str, on: date, reason: str, user: str, result: Filled) -> None:
+    def work(uow: UnitOfWork) -> None:
+        actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock())
+        _decision(uow, account_id, on).leave_unfilled(reason, actor)
+
+    try:
+        service.execute(work)
+    except Exception as error:  # noqa: BLE001 - reported, and the others go on
+        result.notes.append(f"{account_id}: could not record the unfilled decision: {error}")
 
 
 def _value(service: Any, book: Any, on: date) -> Decimal:

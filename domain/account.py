@@ -432,6 +432,10 @@ class Account(Aggregate):
             lots=reliefs if order.side == "sell" else None,
         )
 
+    def next_lot_ids(self, count: int) -> list[str]:
+        """The ids the next `count` lots opened in this account will get."""
+        return [self._lot_id(self.lots_created + i + 1) for i in range(count)]
+
     def fulfil_cash_request(self, request_id: str, on: dt.date, actor: Actor) -> None:
         """The requested cash is raised: it leaves the account and the request is closed."""
         self._check_open()

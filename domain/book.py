@@ -157,16 +157,36 @@ class AccountBook:
             case Account.CashWithdrawn():
                 self.cash -= event.amount
             case Account.TradeRecorded() | Account.TradeExecuted():
-                amount = (event.quantity * event.price).quantize(CENT)
                 if event.side == "buy":
-                    self.ledger.buy(lot_id=event.lot_id, symbol=event.symbol, quantity=event.quantity, cost=amount, on=on)
-                    self.cash -= amount
+                    self._buy(event.lot_id, event.symbol, event.quantity, event.price, on)
                 else:
                     picks = None
                     if event.lots is not None:
                         picks = [(p.lot_id or p.acquired, p.quantity) for p in event.lots]
-                    self.ledger.sell(symbol=event.symbol, quantity=event.quantity, proceeds=amount, on=on, lots=picks)
-                    self.cash += amount
+                    self._sell(event.symbol, event.quantity, event.price, on, picks)
+
+    def trade(self, side: str, symbol: str, quantity: Decimal, price: Decimal, on: date,
+              lot_id: str | None = None, picks: Sequence[tuple[str | date, Decimal]] | None = None) -> list[Realization]:
+        """A trade not recorded yet, applied as its event would be (to try a fill on a
+        copy of the book before recording it); returns the sale's realisations."""
+        self._actions_to(on)
+        self._advance(on)
+        if side == "buy":
+            self._buy(lot_id, symbol, quantity, price, on)
+            return []
+        return self._sell(symbol, quantity, price, on, picks)
+
+    def _buy(self, lot_id: str | None, symbol: str, quantity: Decimal, price: Decimal, on: date) -> None:
+        amount = (quantity * price).quantize(CENT)
+        self.ledger.buy(lot_id=lot_id, symbol=symbol, quantity=quantity, cost=amount, on=on)
+        self.cash -= amount
+
+    def _sell(self, symbol: str, quantity: Decimal, price: Decimal, on: date,
+              picks: Sequence[tuple[str | date, Decimal]] | None) -> list[Realization]:
+        amount = (quantity * price).quantize(CENT)
+        realised = self.ledger.sell(symbol=symbol, quantity=quantity, proceeds=amount, on=on, lots=picks)
+        self.cash += amount
+        return realised
 
     def _actions_to(self, on: date) -> None:
         after = self._actions_through

@@ -110,8 +110,31 @@ class DecisionOutcome(_Record):
     solves: int = 0
 
 
-def decision_id(account_id: str, on: dt.date) -> str:
-    return f"{account_id}/{on.isoformat()}"
+def decision_id(account_id: str, on: dt.date, attempt: int = 1) -> str:
+    """`ACC-1/2026-03-02`; a redo of that day's decision is `ACC-1/2026-03-02/r2`."""
+    base = f"{account_id}/{on.isoformat()}"
+    return base if attempt == 1 else f"{base}/r{attempt}"
+
+
+class OrderStatus:
+    """Where an order stands. Proposed orders are released (approved) or rejected;
+    approved ones are filled, cancelled, or left unfilled with a reason; a decision
+    whose account changed after it goes stale; a redone decision's orders are
+    superseded."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    STALE = "stale"
+    SUPERSEDED = "superseded"
+    FILLED = "filled"
+    UNFILLED = "unfilled"
+    ALL = (PROPOSED, APPROVED, REJECTED, CANCELLED, STALE, SUPERSEDED, FILLED, UNFILLED)
+
+
+# A decision in one of these states can be redone the same day (`rebalance --redo`).
+REDOABLE = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.STALE, OrderStatus.UNFILLED, "failed"})
 
 
 class Decision(Aggregate):
@@ -124,8 +147,11 @@ class Decision(Aggregate):
     account_id: str
     date: dt.date
     recorded: DecisionRecorded | None
+    attempts: int  # decisions recorded for the day: a redo is the second
     failures: list[str]
-    status: dict[str, str]  # order id -> proposed | approved | rejected | filled
+    status: dict[str, str]  # order id -> OrderStatus, over every attempt
+    fill_prices: dict[str, Decimal]
+    why_not: str | None  # why the current decision went stale or unfilled
 
     class _Event(DomainEvent):
         account_id: str
@@ -136,8 +162,11 @@ class Decision(Aggregate):
                 decision.account_id = self.account_id
                 decision.date = self.date  # type: ignore[attr-defined]
                 decision.recorded = None
+                decision.attempts = 0
                 decision.failures = []
                 decision.status = {}
+                decision.fill_prices = {}
+                decision.why_not = None
 
     class AnalysisFailed(_Event):
         """The day's analysis could not be made; the night goes on, a re-run retries."""
@@ -150,18 +179,27 @@ class Decision(Aggregate):
             decision.failures.append(self.failure)
 
     class DecisionRecorded(_Event):
-        """One analysis of the account on one day, with every input it read."""
+        """One analysis of the account on one day, with every input it read. A redo
+        names the decision it supersedes; that one's orders are then superseded."""
 
         decision_id: str
         date: dt.date
         inputs: DecisionInputs
         outcome: DecisionOutcome
+        supersedes: str | None = None
 
         def apply(self, decision: Decision) -> None:
             self._init(decision)
+            if decision.recorded is not None:
+                for order in decision.recorded.outcome.orders:
+                    if order.order_id in decision.status:
+                        decision.status[order.order_id] = OrderStatus.SUPERSEDED
             decision.recorded = self
+            decision.decision_id = self.decision_id
+            decision.attempts += 1
+            decision.why_not = None
             if self.outcome.trade:
-                decision.status = {order.order_id: "proposed" for order in self.outcome.orders}
+                decision.status.update({order.order_id: OrderStatus.PROPOSED for order in self.outcome.orders})
 
     class OrdersApproved(DomainEvent):
         account_id: str
@@ -177,6 +215,37 @@ class Decision(Aggregate):
         def apply(self, decision: Decision) -> None:
             decision.status.update({order_id: "rejected" for order_id in self.order_ids})
 
+    class OrdersCancelled(DomainEvent):
+        """Approved orders withdrawn before they were filled."""
+
+        account_id: str
+        order_ids: tuple[str, ...]
+
+        def apply(self, decision: Decision) -> None:
+            decision.status.update({order_id: OrderStatus.CANCELLED for order_id in self.order_ids})
+
+    class DecisionWentStale(DomainEvent):
+        """The account changed after the analysis: its orders no longer go out."""
+
+        account_id: str
+        order_ids: tuple[str, ...]
+        why: str
+
+        def apply(self, decision: Decision) -> None:
+            decision.status.update({order_id: OrderStatus.STALE for order_id in self.order_ids})
+            decision.why_not = self.why
+
+    class DecisionUnfilled(DomainEvent):
+        """The approved orders could not be executed together; none was."""
+
+        account_id: str
+        order_ids: tuple[str, ...]
+        why: str
+
+        def apply(self, decision: Decision) -> None:
+            decision.status.update({order_id: OrderStatus.UNFILLED for order_id in self.order_ids})
+            decision.why_not = self.why
+
     class OrderFilled(DomainEvent):
         account_id: str
         order_id: str
@@ -184,6 +253,7 @@ class Decision(Aggregate):
 
         def apply(self, decision: Decision) -> None:
             decision.status[self.order_id] = "filled"
+            decision.fill_prices[self.order_id] = self.price
 
     @staticmethod
     def id_for(key: str):
@@ -205,6 +275,12 @@ class Decision(Aggregate):
         self._check_undecided()
         self._trigger(self.AnalysisFailed, actor, account_id=self.account_id, date=self.date, failure=failure[:2000])
 
+    def fail_redo(self, failure: str, actor: Actor) -> None:
+        """A redo whose analysis could not be made: recorded; the current decision stays."""
+        if self.state() not in REDOABLE:
+            raise RuleRefused(f"{self.decision_id} is {self.state()} and cannot be redone", "account")
+        self._trigger(self.AnalysisFailed, actor, account_id=self.account_id, date=self.date, failure=failure[:2000])
+
     def record(self, inputs: DecisionInputs, outcome: DecisionOutcome, actor: Actor) -> None:
         self._check_undecided()
         self._trigger(self.DecisionRecorded, actor, account_id=self.account_id, decision_id=self.decision_id,
@@ -217,6 +293,42 @@ class Decision(Aggregate):
                 return order
         raise InvalidInput(f"unknown order {order_id!r}", "order")
 
+    def redo(self, inputs: DecisionInputs, outcome: DecisionOutcome, actor: Actor) -> None:
+        """A new decision for the day, replacing one that was rejected, cancelled, went
+        stale, was left unfilled, or could not be made."""
+        current = self.state()
+        if current not in REDOABLE:
+            raise RuleRefused(
+                f"{self.decision_id} is {current}; only a rejected, cancelled, stale, unfilled or failed decision "
+                "can be redone", "account")
+        if self.recorded is None:
+            self.record(inputs, outcome, actor)
+            return
+        self._trigger(self.DecisionRecorded, actor, account_id=self.account_id,
+                      decision_id=decision_id(self.account_id, self.date, self.attempts + 1), date=self.date,
+                      inputs=inputs, outcome=outcome, supersedes=self.decision_id)
+
+    def state(self) -> str:
+        """The day's decision as a whole: `failed` (none could be made), `no_trade`, or
+        the status its orders share (they move together)."""
+        if self.recorded is None:
+            return "failed"
+        orders = self.recorded.outcome.orders if self.recorded.outcome.trade else ()
+        if not orders:
+            return "no_trade"
+        statuses = [self.status.get(o.order_id, OrderStatus.PROPOSED) for o in orders]
+        for status in (OrderStatus.FILLED, OrderStatus.UNFILLED, OrderStatus.STALE, OrderStatus.CANCELLED,
+                       OrderStatus.REJECTED, OrderStatus.APPROVED):
+            if status in statuses:
+                return status
+        return OrderStatus.PROPOSED
+
+    def orders_in(self, status: str) -> tuple[str, ...]:
+        """The current decision's orders in `status`."""
+        if self.recorded is None or not self.recorded.outcome.trade:
+            return ()
+        return tuple(o.order_id for o in self.recorded.outcome.orders if self.status.get(o.order_id) == status)
+
     def approve(self, order_ids: Sequence[str], actor: Actor) -> None:
         self._trigger(self.OrdersApproved, actor, account_id=self.account_id,
                       order_ids=self._in_status(order_ids, "proposed"))
@@ -228,6 +340,27 @@ class Decision(Aggregate):
     def filled(self, order_id: str, price: Decimal, actor: Actor) -> None:
         self._in_status([order_id], "approved")
         self._trigger(self.OrderFilled, actor, account_id=self.account_id, order_id=order_id, price=price)
+
+    def cancel(self, actor: Actor) -> tuple[str, ...]:
+        """Withdraws the approved orders, all of them: a trade list goes out together."""
+        order_ids = self.orders_in(OrderStatus.APPROVED)
+        if order_ids:
+            self._trigger(self.OrdersCancelled, actor, account_id=self.account_id, order_ids=order_ids)
+        return order_ids
+
+    def go_stale(self, why: str, actor: Actor) -> tuple[str, ...]:
+        """The account changed after the analysis: its open orders are stale."""
+        order_ids = self.orders_in(OrderStatus.PROPOSED) + self.orders_in(OrderStatus.APPROVED)
+        if order_ids:
+            self._trigger(self.DecisionWentStale, actor, account_id=self.account_id, order_ids=order_ids, why=why[:2000])
+        return order_ids
+
+    def leave_unfilled(self, why: str, actor: Actor) -> tuple[str, ...]:
+        """None of the approved orders could be executed: recorded with the reason."""
+        order_ids = self.orders_in(OrderStatus.APPROVED)
+        if order_ids:
+            self._trigger(self.DecisionUnfilled, actor, account_id=self.account_id, order_ids=order_ids, why=why[:2000])
+        return order_ids
 
     def _in_status(self, order_ids: Sequence[str], status: str) -> tuple[str, ...]:
         for order_id in order_ids:

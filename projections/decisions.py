@@ -1,5 +1,6 @@
 """Decisions and the orders they proposed, with each order's status as the overlay
-manager releases, rejects and fills them."""
+manager releases, rejects, cancels and fills them, as decisions go stale or are left
+unfilled, and as a redo supersedes them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, 
 from sqlalchemy.orm import Session
 
 from domain.aggregate import DomainEvent
-from domain.decision import Decision
+from domain.decision import Decision, OrderStatus
 from projections.tracking import Projection, bulk_insert
 
 metadata = MetaData()
@@ -26,6 +27,7 @@ decisions = Table(
     Column("reasons", Text, nullable=False),
     Column("benefit", String(40), nullable=False),
     Column("order_count", Integer, nullable=False),
+    Column("superseded_by", String(200), nullable=True),
 )
 
 orders = Table(
@@ -44,13 +46,19 @@ orders = Table(
     Column("benefit", String(40), nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("lots", Text, nullable=False),
+    Column("value", String(40), nullable=False),
+    Column("fill_price", String(40), nullable=True),
+    Column("status_reason", Text, nullable=True),  # why a decision went stale or was left unfilled
 )
 
 
 class DecisionsAndOrders(Projection):
     name = "decisions"
     metadata = metadata
-    handles = frozenset({Decision.DecisionRecorded, Decision.OrdersApproved, Decision.OrdersRejected, Decision.OrderFilled})
+    handles = frozenset({
+        Decision.DecisionRecorded, Decision.OrdersApproved, Decision.OrdersRejected, Decision.OrderFilled,
+        Decision.OrdersCancelled, Decision.DecisionWentStale, Decision.DecisionUnfilled,
+    })
 
     def __init__(self) -> None:
         self._decisions: list[dict] = []
@@ -65,8 +73,15 @@ class DecisionsAndOrders(Projection):
                     decision_id=event.decision_id, account_id=account_id, date=event.date, position=position,
                     originator_version=event.originator_version, trade=outcome.trade,
                     reasons=json.dumps(list(outcome.reasons)), benefit=str(outcome.benefit),
-                    order_count=len(outcome.orders) if outcome.trade else 0,
+                    order_count=len(outcome.orders) if outcome.trade else 0, superseded_by=None,
                 ))
+                if event.supersedes:
+                    self.end_batch(session)
+                    session.execute(update(decisions).where(decisions.c.decision_id == event.supersedes)
+                                    .values(superseded_by=event.decision_id))
+                    session.execute(update(orders).where(orders.c.decision_id == event.supersedes,
+                                                         orders.c.status != OrderStatus.FILLED)
+                                    .values(status=OrderStatus.SUPERSEDED))
                 if outcome.trade:
                     for order in outcome.orders:
                         self._orders.append(dict(
@@ -75,17 +90,24 @@ class DecisionsAndOrders(Projection):
                             price=str(order.price), reason=order.reason, mandatory=order.mandatory,
                             benefit=str(outcome.benefit), status="proposed",
                             lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
+                            value=str(order.value), fill_price=None, status_reason=None,
                         ))
             case Decision.OrdersApproved():
                 self._status(session, event.order_ids, "approved")
             case Decision.OrdersRejected():
-                self._status(session, event.order_ids, "rejected")
+                self._status(session, event.order_ids, OrderStatus.REJECTED)
+            case Decision.OrdersCancelled():
+                self._status(session, event.order_ids, OrderStatus.CANCELLED)
+            case Decision.DecisionWentStale():
+                self._status(session, event.order_ids, OrderStatus.STALE, status_reason=event.why)
+            case Decision.DecisionUnfilled():
+                self._status(session, event.order_ids, OrderStatus.UNFILLED, status_reason=event.why)
             case Decision.OrderFilled():
-                self._status(session, (event.order_id,), "filled")
+                self._status(session, (event.order_id,), OrderStatus.FILLED, fill_price=str(event.price))
 
-    def _status(self, session: Session, order_ids: tuple[str, ...], status: str) -> None:
+    def _status(self, session: Session, order_ids: tuple[str, ...], status: str, **values: str) -> None:
         self.end_batch(session)
-        session.execute(update(orders).where(orders.c.order_id.in_(list(order_ids))).values(status=status))
+        session.execute(update(orders).where(orders.c.order_id.in_(list(order_ids))).values(status=status, **values))
 
     def end_batch(self, session: Session) -> None:
         bulk_insert(session, decisions, self._decisions)

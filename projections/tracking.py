@@ -173,13 +173,38 @@ class ReadModels:
         with self.recorder.transaction(commit=True) as session:
             connection = session.connection()
             tracking_metadata.create_all(connection, checkfirst=True)
+            outdated = self._drop_outdated(connection)
             for projection in self.projections:
                 projection.metadata.create_all(connection, checkfirst=True)
+            if outdated:
+                # Read models are disposable: one whose tables a newer version reshaped is
+                # built again from the history.
+                session.execute(update(projection_tracking).where(projection_tracking.c.name.in_(outdated))
+                                .values(position=0))
             known = set(session.execute(select(projection_tracking.c.name)).scalars())
             for projection in self.projections:
                 if projection.name not in known:
                     session.execute(projection_tracking.insert().values(name=projection.name, position=0))
         self._created = True
+
+    def _drop_outdated(self, connection: Any) -> list[str]:
+        """Drops the tables of each read model whose stored columns differ from its
+        declared ones (a read model changed shape in a newer version)."""
+        from sqlalchemy import inspect
+
+        inspector = inspect(connection)
+        existing = set(inspector.get_table_names())
+        outdated = []
+        for projection in self.projections:
+            for table in projection.metadata.sorted_tables:
+                if table.name in existing and {c["name"] for c in inspector.get_columns(table.name)} != set(table.c.keys()):
+                    outdated.append(projection.name)
+                    break
+        for name in outdated:
+            projection = next(p for p in self.projections if p.name == name)
+            projection.metadata.drop_all(connection, checkfirst=True)
+            connection.execute(read_model_failures.delete().where(read_model_failures.c.projection == name))
+        return outdated
 
     def catch_up(self) -> int:
         """Applies every event not yet applied; returns how many notifications were read."""
