@@ -199,7 +199,9 @@ def orders_report(service: Any, user: str, on: date | None, account_id: str | No
     if on is not None:
         query = query.where(orders.c.date == on)
     if status is not None:
-        allowed = ("proposed", "approved", "rejected", "filled")
+        from domain.decision import OrderStatus
+
+        allowed = OrderStatus.ALL
         if status not in allowed:
             raise InvalidInput(f"must be one of {', '.join(allowed)}, got {status!r}", "status")
         query = query.where(orders.c.status == status)
@@ -210,8 +212,10 @@ def orders_report(service: Any, user: str, on: date | None, account_id: str | No
             {
                 "order_id": r.order_id, "decision_id": r.decision_id, "account": r.account_id,
                 "date": r.date.isoformat(), "side": r.side, "symbol": r.symbol, "quantity": r.quantity,
-                "price": r.price, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
+                "price": r.price, "value": r.value, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
                 **({"lots": json.loads(r.lots)} if r.side == "sell" else {}),
+                **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
+                **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
             }
             for r in rows
         ]

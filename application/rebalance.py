@@ -20,7 +20,7 @@ from application.books import AccountHistory, account_history
 from application.unit_of_work import UnitOfWork
 from domain.account import Account
 from domain.aggregate import Actor
-from domain.decision import Decision, DecisionInputs, DecisionOutcome, decision_id
+from domain.decision import REDOABLE, Decision, DecisionInputs, DecisionOutcome, decision_id
 from domain.errors import InvalidInput, RuleRefused, UnknownEntity
 from domain.market import MarketSnapshot
 from domain.model import Model
@@ -118,17 +118,19 @@ def day_context(service: Any, on: date) -> DayContext:
                       snapshot.digest(), risk)
 
 
-def analyse_account(uow: UnitOfWork, account: Account, context: DayContext) -> tuple[DecisionInputs, DecisionOutcome]:
+def analyse_account(uow: UnitOfWork, account: Account, context: DayContext,
+                    key: str | None = None) -> tuple[DecisionInputs, DecisionOutcome]:
     """Inputs and outcome of one account's analysis (pure but for reading aggregates)."""
     template = context.template(uow, account.template_id)
     models = context.model_map(uow)
     targets = security_targets(template, models, account.parameters)
     history = account_history(uow, account, set(targets.weights), context.securities)
-    return run_analysis(account, history, template, models, context)
+    return run_analysis(account, history, template, models, context, key)
 
 
 def run_analysis(
     account: Account, history: AccountHistory, template: TargetTemplate, models: Any, context: DayContext,
+    key: str | None = None,
 ) -> tuple[DecisionInputs, DecisionOutcome]:
     from domain.analysis import analyse, conclude
     from domain.optimiser import optimise
@@ -141,7 +143,7 @@ def run_analysis(
     analysis = analyse(account, book, template, models, history.securities, context.settings, prices, context.risk, on,
                        price_dates=price_dates)
     result = optimise(analysis.problem)
-    outcome = conclude(analysis, result, decision_id(account.account_id, on))
+    outcome = conclude(analysis, result, key or decision_id(account.account_id, on))
     used_models = {m for m in set(analysis.targets.models_used.values()) | {
         account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model}}
     inputs = DecisionInputs(
@@ -198,8 +200,10 @@ def open_accounts(service: Any, wanted: list[str] | None) -> list[str]:
 
 
 def existing_decisions(service: Any, on: date) -> dict[str, Any]:
+    """Each account's current decision of the day (a redo's, when there is one)."""
     with service.store.recorder.transaction(commit=False) as session:
-        return {r.account_id: r for r in session.execute(select(decisions).where(decisions.c.date == on))}
+        rows = session.execute(select(decisions).where(decisions.c.date == on).order_by(decisions.c.position))
+        return {r.account_id: r for r in rows}
 
 
 def result_of_row(row: Any) -> AccountResult:
@@ -229,10 +233,10 @@ def _analyse_into(uow: UnitOfWork, account_id: str, context: DayContext, actor: 
 
 
 def _record_failure(service: Any, account_id: str, context: DayContext, actor: Actor, failure: str) -> AccountResult:
+    # The account itself is not read: its own history may be what cannot be read.
     def work(uow: UnitOfWork) -> AccountResult:
         decision = uow.find(Decision, decision_id(account_id, context.on))
         if decision is None:
-            uow.get(Account, account_id, "account")
             uow.add(Decision.first_failure(account_id, context.on, failure, actor))
         elif decision.recorded is not None:
             return AccountResult(account_id, decision.decision_id, existing=True)
@@ -395,3 +399,53 @@ def _in_pool(service: Any, todo: list[str], on: date, actor: Actor, workers: int
             if progress is not None:
                 progress(len(chunk_results))
     return results
+
+
+def redo(service: Any, on: date, wanted: list[str] | None, user: str, reason: str | None) -> list[AccountResult]:
+    """A new decision for each named account whose decision of the day was rejected,
+    cancelled, went stale, was left unfilled or could not be made; the old one stays
+    recorded, superseded. Every account is checked before any is analysed."""
+    check_trading_day(on)
+    if not wanted:
+        raise InvalidInput("name the accounts to redo (--account)", "account")
+    if not reason or not reason.strip():
+        raise InvalidInput("required: say why the decision is redone", "reason")
+    uow = UnitOfWork(service.store)
+    actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, service.clock(), reason)
+    ids = open_accounts(service, wanted)
+    for account_id in ids:
+        decision = uow.find(Decision, decision_id(account_id, on))
+        if decision is None:
+            raise RuleRefused(f"account {account_id!r} has no decision on {on} to redo; run rebalance", "account")
+        if decision.state() not in REDOABLE:
+            raise RuleRefused(f"{decision.decision_id} is {decision.state()}; only a rejected, cancelled, stale, "
+                              "unfilled or failed decision can be redone", "account")
+    context = day_context(service, on)
+    with service.store.recorder.transaction(commit=True) as session:
+        market_table.store_snapshot(session, context.snapshot)
+    results = []
+    for account_id in ids:
+        def work(uow: UnitOfWork, account_id: str = account_id) -> AccountResult:
+            decision = uow.get(Decision, decision_id(account_id, on), "decision")
+            key = decision_id(account_id, on, decision.attempts + 1) if decision.recorded else decision.decision_id
+            inputs, outcome = analyse_account(uow, uow.get(Account, account_id, "account"), context, key)
+            decision.redo(inputs, outcome, actor)
+            return AccountResult(account_id, decision.decision_id, outcome.trade, outcome.reasons, outcome.benefit,
+                                 len(outcome.orders) if outcome.trade else 0)
+
+        try:
+            results.append(service.execute(work))
+        except RuleRefused:
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded, and the other accounts go on
+            results.append(_record_redo_failure(service, account_id, on, actor, _describe(error)))
+    service.catch_up()
+    return results
+
+
+def _record_redo_failure(service: Any, account_id: str, on: date, actor: Actor, failure: str) -> AccountResult:
+    def work(uow: UnitOfWork) -> AccountResult:
+        uow.get(Decision, decision_id(account_id, on), "decision").fail_redo(failure, actor)
+        return AccountResult(account_id, None, failure=failure)
+
+    return service.execute(work)

@@ -173,6 +173,12 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
     file_name = Path(path).name
     known = service.user_ids()
 
+    def holders(symbols: set[str]) -> set[str]:
+        from projections.lots import accounts_holding
+
+        with service.store.recorder.transaction(commit=False) as session:
+            return accounts_holding(session, symbols)
+
     def work(uow: UnitOfWork) -> dict[str, Any]:
         loaded = uow.find(ScenarioFile, sha256)
         if loaded is not None:
@@ -180,7 +186,7 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
                 authorise_read(uow, as_user, None, None)
             return {"skipped": True, "sha256": sha256, "loaded_as": loaded.file_name, "loaded_at": loaded.loaded_at,
                     "loaded_by": ", ".join(loaded.loaded_by), "events": 0, "prices": 0, "entries_skipped": 0}
-        loader = ScenarioLoader(uow, scenario, as_user, known, service.today(), service.clock())
+        loader = ScenarioLoader(uow, scenario, as_user, known, service.today(), service.clock(), holders)
         loader.run()
         events, prices = uow.pending_event_count(), len(uow.closes)
         loader.record_file(file_name, sha256, events, prices)

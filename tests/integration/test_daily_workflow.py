@@ -179,16 +179,27 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
     assert read_model_contents(sqlite_url) == incremental
 
 
-def test_a_sale_the_account_can_no_longer_make_is_left_unfilled_with_a_note(firm):
+def test_a_decision_whose_account_changed_after_release_goes_stale_fills_nothing_and_can_be_redone(firm):
     account(firm, HOLDINGS.replace("id: H", "id: X") + "    parameters:\n      restrictions: [{symbol: SCHB, rule: do_not_hold}]\n")
     firm("rebalance", "--date", DAY, "--account", "X", "--as", "olivia")
     firm("approve", "--date", DAY, "--as", "olivia")
+    before = firm("lots", "X", "--as", "carol", "--json").json()
     # Between release and fill, the shares were sold outside Lotline (recorded history).
     assert firm.load(f"trades:\n  - {{account: X, date: {DAY}, side: sell, symbol: SCHB, quantity: '1200', price: '25'}}\n").code == 0
     filled = firm("fill", "--date", DAY, "--as", "olivia", "--json").json()
-    assert any("no longer holds 1200 SCHB" in note for note in filled["notes"])
-    statuses = {o["symbol"]: o["status"] for o in firm("orders", "--account", "X", "--json").json()["orders"]}
-    assert statuses["SCHB"] == "approved"
+    assert filled["trades"] == 0 and [s["account"] for s in filled["stale"]] == ["X"]
+    assert "changed after the analysis" in filled["stale"][0]["reason"]
+    statuses = {o["status"] for o in firm("orders", "--account", "X", "--json").json()["orders"]}
+    assert statuses == {"stale"}
+    lots = firm("lots", "X", "--as", "carol", "--json").json()["lots"]
+    assert all(lot["symbol"] != "SCHB" for lot in lots) and len(lots) == len(before["lots"]) - sum(
+        1 for lot in before["lots"] if lot["symbol"] == "SCHB")
+    redone = firm("rebalance", "--redo", "--account", "X", "--date", DAY, "--reason", "client sold SCHB",
+                  "--as", "olivia", "--json")
+    assert redone.code == 0, redone.err
+    assert [d["decision_id"] for d in redone.json()["decisions"]] == ["X/2026-03-02/r2"]
+    statuses = {o["decision_id"]: o["status"] for o in firm("orders", "--account", "X", "--json").json()["orders"]}
+    assert statuses.get("X/2026-03-02") == "superseded"
 
 
 @pytest.mark.parametrize("command", [
