@@ -165,7 +165,7 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
     from domain.errors import InvalidInput
     from domain.scenario_file import ScenarioFile
 
-    scenario = read_scenario(path)
+    scenario = read_scenario(path, service.today())  # today: the file's date when it gives no as_of
     try:
         sha256 = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError as error:

@@ -356,3 +356,10 @@ def test_pool_workers_end_when_their_parent_is_killed(tmp_path, mode):
         for p in workers if "workers" in locals() else []:
             if alive(p):
                 os.kill(p, signal.SIGKILL)
+
+
+def test_without_as_of_a_lot_acquired_after_today_is_bad_input(loaded):
+    # The pinned clock says 2026-03-02: a file without as_of is dated today.
+    text = CONTRACT_EXAMPLE.replace("as_of: 2026-01-05\n", "").replace("acquired: 2025-01-02", "acquired: 2026-03-03")
+    line = load_bad(loaded, text)
+    assert "accounts[0].lots[0].acquired: acquired 2026-03-03 is after the file's date 2026-03-02" in line
