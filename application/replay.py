@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -62,6 +63,9 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
         from domain.settings import effective_settings
 
         settings = effective_settings(recorded_settings)
+    if "max_price_age_days" not in inputs.settings:
+        # Recorded before decisions required the day's closes: replayed as it was made.
+        settings = {**settings, "max_price_age_days": Decimal(36_500)}
     with service.store.recorder.transaction(commit=False) as session:
         snapshot = load_snapshot(session, inputs.market_digest)
     differences: list[str] = []

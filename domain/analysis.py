@@ -254,10 +254,11 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
     by_symbol: dict[str, list] = {}
     for sell in result.sells:  # type: ignore[attr-defined]
         by_symbol.setdefault(sell.symbol, []).append(sell)
+    held = {lot.lot_id: lot.quantity for lot in analysis.lots}
     for symbol in sorted(by_symbol):
         sells = by_symbol[symbol]
         reliefs = tuple(
-            LotRelief(lot_id=s.lot_id, quantity=_shares(s.shares, analysis.fractional)) for s in sells
+            LotRelief(lot_id=s.lot_id, quantity=_sold(s.shares, held[s.lot_id], analysis.fractional)) for s in sells
         )
         reliefs = tuple(r for r in reliefs if r.quantity > 0)
         if not reliefs:
@@ -307,6 +308,15 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         notes=tuple(notes),
         solves=result.solves,  # type: ignore[attr-defined]
     )
+
+
+def _sold(value: float, lot_quantity: Decimal, fractional: bool) -> Decimal:
+    """Shares sold from a lot: the whole lot, fractions included, when the optimiser
+    sells all of it (a whole-share account exits a fractional position completely),
+    else whole shares (or fractions), never more than the lot holds."""
+    if value >= float(lot_quantity) - 1e-9:
+        return lot_quantity
+    return min(_shares(value, fractional), lot_quantity)
 
 
 def _shares(value: float, fractional: bool) -> Decimal:
