@@ -336,10 +336,11 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
 
     out = console()
     table = Table(title=f"{account} as of {report['as_of']}: value {report['total_value']}, cash {report['cash']}")
-    for column in ("symbol", "class", "quantity", "market value", "weight", "target"):
-        table.add_column(column, justify="left" if column in ("symbol", "class") else "right")
+    for column in ("symbol", "class", "quantity", "close", "close of", "market value", "weight", "target"):
+        table.add_column(column, justify="left" if column in ("symbol", "class", "close of") else "right")
     for p in report["positions"]:
-        table.add_row(p["symbol"], p["asset_class"] or "", p["quantity"], p["market_value"], p["weight"], p["target_weight"])
+        table.add_row(p["symbol"], p["asset_class"] or "", p["quantity"], p.get("price") or "", p.get("price_date") or "",
+                      p["market_value"], p["weight"], p["target_weight"])
     out.print(table)
     classes = Table(title="Asset classes")
     for column in ("class", "weight", "target", "drift", "limit"):
