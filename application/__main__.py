@@ -1,5 +1,5 @@
-"""`python -m application ...` runs the `lotline` command (for environments without the script)."""
+"""`python -m lotline.application ...` runs the `lotline` command (for environments without the script)."""
 
-from application.cli import run
+from lotline.application.cli import run
 
 run()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from domain.account import Account
-from domain.aggregate import Actor
-from domain.errors import NotAuthorised
-from domain.roles import GRANTS, SYSTEM_USER, Permission, Role
-from domain.user import User
-from application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.aggregate import Actor
+from lotline.domain.errors import NotAuthorised
+from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role
+from lotline.domain.user import User
+from lotline.application.unit_of_work import UnitOfWork
 
 
 def authorise(

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from application.unit_of_work import UnitOfWork
-from domain.account import Account
-from domain.book import AccountBook, CorporateAction, actions_of_securities, build_book, first_unappliable
-from domain.ledger import LedgerError
-from domain.aggregate import DomainEvent
-from domain.security import Security
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.book import AccountBook, CorporateAction, actions_of_securities, build_book, first_unappliable
+from lotline.domain.ledger import LedgerError
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.security import Security
 
 
 @dataclass

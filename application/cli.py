@@ -18,9 +18,9 @@ from typing import Annotated, Any
 
 import typer
 
-from domain.errors import InvalidInput, LotlineError, RuleRefused
-from domain.roles import SYSTEM_USER
-from domain.values import cut, shown
+from lotline.domain.errors import InvalidInput, LotlineError, RuleRefused
+from lotline.domain.roles import SYSTEM_USER
+from lotline.domain.values import cut, shown
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Lotline: event-sourced, tax-aware daily rebalancing.")
 prices_app = typer.Typer(no_args_is_help=True, help="Market data.")
@@ -67,7 +67,7 @@ def clock_from_env():
     """LOTLINE_NOW pins the clock (ISO timestamp): backtests and reproducible runs."""
     pinned = os.environ.get("LOTLINE_NOW")
     if not pinned:
-        from application.service import utc_now
+        from lotline.application.service import utc_now
 
         return utc_now
     try:
@@ -81,8 +81,8 @@ def clock_from_env():
 def service(store: str | None, create: bool = False) -> Iterator[Any]:
     """The store of a command. Only `create=True` (load, demo) may set up a new SQLite
     file; every other command on a missing file is bad input and creates nothing."""
-    from application.service import Lotline
-    from infrastructure.eventstore import safe_url, sqlite_file, store_url
+    from lotline.application.service import Lotline
+    from lotline.infrastructure.eventstore import safe_url, sqlite_file, store_url
 
     clock = clock_from_env()
     url = store_url(store, dict(os.environ))
@@ -152,7 +152,7 @@ def console() -> Any:
 @app.command()
 def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.")], store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Apply a scenario file, all or nothing."""
-    from application.service import load_scenario
+    from lotline.application.service import load_scenario
 
     with service(store, create=True) as lotline:
         summary = load_scenario(lotline, file, explicit_user(as_user))
@@ -282,7 +282,7 @@ def _today(lotline: Any) -> date:
 def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
          store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Open tax lots of an account."""
-    from application.queries import lots_report
+    from lotline.application.queries import lots_report
 
     with service(store) as lotline:
         report = lots_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
@@ -304,7 +304,7 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
           year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None,
           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Realised gains and losses: short and long term, wash-sale disallowed amounts."""
-    from application.queries import gains_report
+    from lotline.application.queries import gains_report
 
     with service(store) as lotline:
         report = gains_report(lotline, account, acting_user(as_user), check_year(year) or _today(lotline).year)
@@ -326,7 +326,7 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
 def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Positions, market values, weights against target, drift per asset class."""
-    from application.queries import holdings_report
+    from lotline.application.queries import holdings_report
 
     with service(store) as lotline:
         report = holdings_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
@@ -356,7 +356,7 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
 def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMBOL...) or long (date,symbol,close).")],
                 store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Load closing prices; bad rows are reported by line and nothing is loaded."""
-    from application.service import load_prices
+    from lotline.application.service import load_prices
 
     with service(store) as lotline:
         read = load_prices(lotline, file, acting_user(as_user))
@@ -372,8 +372,8 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
              reason: Annotated[str | None, typer.Option(help="Why the setting changes.")] = None,
              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Firm settings: show them, or change one."""
-    from application.service import change_setting, firm_settings
-    from domain.settings import SETTINGS
+    from lotline.application.service import change_setting, firm_settings
+    from lotline.domain.settings import SETTINGS
 
     if key is not None and key not in SETTINGS:
         raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "key")
@@ -406,8 +406,8 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
               reason: Annotated[str | None, typer.Option(help="Why the decision is redone (with --redo).")] = None,
               store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
-    from application.rebalance import rebalance as run
-    from application.rebalance import redo as run_redo
+    from lotline.application.rebalance import rebalance as run
+    from lotline.application.rebalance import redo as run_redo
 
     if workers is not None and workers < 1:
         raise InvalidInput(f"must be at least 1, got {workers}", "workers")
@@ -480,7 +480,7 @@ def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("-
                                                       "filled or unfilled.")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """The day's orders (default today) and where each stands."""
-    from application.queries import orders_report
+    from lotline.application.queries import orders_report
 
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
@@ -505,7 +505,7 @@ def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("-
 def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-1/2026-03-02.")],
             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Why a decision traded or did not: triggers, objective terms, each order's reason."""
-    from application.replay import explain as run
+    from lotline.application.replay import explain as run
 
     with service(store) as lotline:
         report = run(lotline, decision, acting_user(as_user))
@@ -534,7 +534,7 @@ def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-
 def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
-    from application.replay import replay as run
+    from lotline.application.replay import replay as run
 
     with service(store) as lotline:
         outcome = run(lotline, decision, acting_user(as_user))
@@ -556,8 +556,8 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
             min_benefit: Annotated[str | None, typer.Option("--min-benefit", help="Net-benefit-only decisions need at least this benefit (dollars).")] = None,
             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Release the day's proposed orders that pass the filters (defaults: firm settings)."""
-    from application.workflow import approve as run
-    from domain.values import to_decimal
+    from lotline.application.workflow import approve as run
+    from lotline.domain.values import to_decimal
 
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
@@ -578,7 +578,7 @@ def reject(date_: DateOpt = None, account: AccountOpt = None,
            reason: Annotated[str | None, typer.Option(help="Why the orders are rejected.")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Reject the day's proposed orders."""
-    from application.workflow import reject as run
+    from lotline.application.workflow import reject as run
 
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
@@ -591,7 +591,7 @@ def reject(date_: DateOpt = None, account: AccountOpt = None,
 @app.command()
 def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Simulated execution of approved orders at the day's close; records the trades."""
-    from application.workflow import fill as run
+    from lotline.application.workflow import fill as run
 
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
@@ -615,7 +615,7 @@ def cancel(date_: DateOpt = None, account: AccountOpt = None,
            reason: Annotated[str | None, typer.Option(help="Why the approved orders are withdrawn (required).")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Withdraw approved, unfilled orders (a decision's orders together)."""
-    from application.workflow import cancel as run
+    from lotline.application.workflow import cancel as run
 
     with service(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
@@ -632,7 +632,7 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
          workers: Annotated[int, typer.Option(help="Worker processes for the daily analysis.")] = 1,
          store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Build a demo firm in an empty store and run trading days of the daily workflow."""
-    from application.demo import run_demo
+    from lotline.application.demo import run_demo
 
     if accounts < 1 or accounts > 100_000:
         raise InvalidInput(f"must be between 1 and 100000, got {accounts}", "accounts")

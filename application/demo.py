@@ -15,12 +15,12 @@ from typing import Any, Callable
 
 from sqlalchemy import func, select
 
-from application.unit_of_work import UnitOfWork
-from domain.account import Account
-from domain.aggregate import Actor
-from domain.errors import RuleRefused
-from domain.model import Model
-from domain.parameters import (
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.aggregate import Actor
+from lotline.domain.errors import RuleRefused
+from lotline.domain.model import Model
+from lotline.domain.parameters import (
     CashPreferences,
     Restriction,
     RestrictionRule,
@@ -28,12 +28,12 @@ from domain.parameters import (
     TaxStatus,
     TradingPreferences,
 )
-from domain.roles import Role
-from domain.security import Security
-from domain.settings import FirmSettings
-from domain.template import ClassTarget, TargetTemplate
-from domain.user import User
-from infrastructure.calendar import previous_trading_days, trading_days
+from lotline.domain.roles import Role
+from lotline.domain.security import Security
+from lotline.domain.settings import FirmSettings
+from lotline.domain.template import ClassTarget, TargetTemplate
+from lotline.domain.user import User
+from lotline.infrastructure.calendar import previous_trading_days, trading_days
 
 # symbol: (asset class, wash group, annual drift, annual volatility, beta to equities, starting price)
 UNIVERSE = {
@@ -142,7 +142,7 @@ def _actor(user: str, role: Role, on: date, at: Any, reason: str | None = None) 
 
 def build_firm(service: Any, accounts: int, seed: int, start: date) -> tuple[dict[str, list[tuple[date, Decimal]]], list[date]]:
     """Users, securities, prices, models, templates, settings and accounts, in one commit."""
-    from infrastructure import prices as price_table
+    from lotline.infrastructure import prices as price_table
 
     rng = random.Random(seed)
     with service.store.recorder.transaction(commit=False) as session:
@@ -251,9 +251,9 @@ def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, 
 
 def run_demo(service: Any, accounts: int, days: int, seed: int, start: date = DEFAULT_START,
              workers: int = 1, progress: Callable[[str, int], None] | None = None) -> DemoReport:
-    from application.queries import holdings_report
-    from application.rebalance import rebalance
-    from application.workflow import approve, fill
+    from lotline.application.queries import holdings_report
+    from lotline.application.rebalance import rebalance
+    from lotline.application.workflow import approve, fill
 
     _, future = build_firm(service, accounts, seed, start)
     ids = [f"DEMO-{n + 1:04d}" for n in range(accounts)]
@@ -294,7 +294,7 @@ def _worst_drift(holdings: dict) -> Decimal:
 
 def _realised(service: Any, first: date, last: date) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """Gains and losses realised by taxable accounts over the run, and the tax on them."""
-    from projections.lots import realized_gains
+    from lotline.projections.lots import realized_gains
 
     short = long_ = tax = harvested = Decimal(0)
     uow = UnitOfWork(service.store)

@@ -10,9 +10,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from application.authorisation import authorise
-from application.books import account_history
-from application.scenario import (
+from lotline.application.authorisation import authorise
+from lotline.application.books import account_history
+from lotline.application.scenario import (
     AccountEntry,
     CashMovementEntry,
     CashRequestEntry,
@@ -26,13 +26,13 @@ from application.scenario import (
     TransferEntry,
     UserEntry,
 )
-from application.unit_of_work import UnitOfWork
-from domain.account import Account, LotPick
-from domain.aggregate import Actor
-from domain.book import event_date
-from domain.errors import InvalidInput, LotlineError, NotAuthorised, RuleRefused
-from domain.model import Model
-from domain.parameters import (
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account, LotPick
+from lotline.domain.aggregate import Actor
+from lotline.domain.book import event_date
+from lotline.domain.errors import InvalidInput, LotlineError, NotAuthorised, RuleRefused
+from lotline.domain.model import Model
+from lotline.domain.parameters import (
     CashPreferences,
     Restriction,
     RestrictionRule,
@@ -40,13 +40,13 @@ from domain.parameters import (
     TaxStatus,
     TradingPreferences,
 )
-from domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
-from domain.scenario_file import EntryKey, ScenarioFile
-from domain.security import Security
-from domain.settings import FirmSettings
-from domain.template import DEFAULT_DRIFT_LIMIT, DEFAULT_MAX_MODIFICATION, ClassTarget, TargetTemplate
-from domain.user import User
-from domain.values import positive
+from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
+from lotline.domain.scenario_file import EntryKey, ScenarioFile
+from lotline.domain.security import Security
+from lotline.domain.settings import FirmSettings
+from lotline.domain.template import DEFAULT_DRIFT_LIMIT, DEFAULT_MAX_MODIFICATION, ClassTarget, TargetTemplate
+from lotline.domain.user import User
+from lotline.domain.values import positive
 
 
 class ScenarioLoader:

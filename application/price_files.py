@@ -14,9 +14,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from application.scenario import read_input
-from domain.errors import InvalidInput
-from domain.values import cut, identifier, price, shown
+from lotline.application.scenario import read_input
+from lotline.domain.errors import InvalidInput
+from lotline.domain.values import cut, identifier, price, shown
 
 Close = tuple[date, str, Decimal]
 

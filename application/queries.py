@@ -8,17 +8,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from application.books import account_history
-from application.unit_of_work import UnitOfWork
-from domain.errors import AccountHistoryBroken, InvalidInput
-from domain.ledger import LedgerError, Realization, TaxLot
-from domain.model import Model
-from domain.targets import security_targets
-from domain.template import TargetTemplate
-from domain.values import CASH
-from infrastructure import prices as price_table
-from projections.failures import check_account_readable
-from projections.lots import account_cash, lots, realized_gains
+from lotline.application.books import account_history
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.errors import AccountHistoryBroken, InvalidInput
+from lotline.domain.ledger import LedgerError, Realization, TaxLot
+from lotline.domain.model import Model
+from lotline.domain.targets import security_targets
+from lotline.domain.template import TargetTemplate
+from lotline.domain.values import CASH
+from lotline.infrastructure import prices as price_table
+from lotline.projections.failures import check_account_readable
+from lotline.projections.lots import account_cash, lots, realized_gains
 
 CENT = Decimal("0.01")
 WEIGHT = Decimal("0.000001")
@@ -175,12 +175,12 @@ def holdings_report(service: Any, account_id: str, user: str, as_of: date) -> di
 def orders_report(service: Any, user: str, on: date | None, account_id: str | None, status: str | None) -> dict[str, Any]:
     import json
 
-    from application.authorisation import authorise_read
-    from application.unit_of_work import UnitOfWork
-    from domain.roles import GRANTS, SYSTEM_USER, Permission
-    from domain.user import User
-    from projections.decisions import orders
-    from projections.directory import accounts
+    from lotline.application.authorisation import authorise_read
+    from lotline.application.unit_of_work import UnitOfWork
+    from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission
+    from lotline.domain.user import User
+    from lotline.projections.decisions import orders
+    from lotline.projections.directory import accounts
 
     service.catch_up()
     query = select(orders).order_by(orders.c.date, orders.c.account_id, orders.c.order_id)
@@ -199,7 +199,7 @@ def orders_report(service: Any, user: str, on: date | None, account_id: str | No
     if on is not None:
         query = query.where(orders.c.date == on)
     if status is not None:
-        from domain.decision import OrderStatus
+        from lotline.domain.decision import OrderStatus
 
         allowed = OrderStatus.ALL
         if status not in allowed:

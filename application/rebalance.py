@@ -15,25 +15,25 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import select
 
-from application.authorisation import authorise
-from application.books import AccountHistory, account_history
-from application.unit_of_work import UnitOfWork
-from domain.account import Account
-from domain.aggregate import Actor
-from domain.decision import REDOABLE, Decision, DecisionInputs, DecisionOutcome, decision_id
-from domain.errors import InvalidInput, RuleRefused, UnknownEntity
-from domain.market import MarketSnapshot
-from domain.model import Model
-from domain.roles import Permission
-from domain.security import Security
-from domain.settings import FirmSettings, effective_settings
-from domain.targets import security_targets
-from domain.template import TargetTemplate
-from infrastructure import market as market_table
-from infrastructure import prices as price_table
-from infrastructure.calendar import is_trading_day
-from projections.decisions import decisions
-from projections.directory import accounts, securities as security_rows
+from lotline.application.authorisation import authorise
+from lotline.application.books import AccountHistory, account_history
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.aggregate import Actor
+from lotline.domain.decision import REDOABLE, Decision, DecisionInputs, DecisionOutcome, decision_id
+from lotline.domain.errors import InvalidInput, RuleRefused, UnknownEntity
+from lotline.domain.market import MarketSnapshot
+from lotline.domain.model import Model
+from lotline.domain.roles import Permission
+from lotline.domain.security import Security
+from lotline.domain.settings import FirmSettings, effective_settings
+from lotline.domain.targets import security_targets
+from lotline.domain.template import TargetTemplate
+from lotline.infrastructure import market as market_table
+from lotline.infrastructure import prices as price_table
+from lotline.infrastructure.calendar import is_trading_day
+from lotline.projections.decisions import decisions
+from lotline.projections.directory import accounts, securities as security_rows
 
 
 @dataclass
@@ -132,8 +132,8 @@ def run_analysis(
     account: Account, history: AccountHistory, template: TargetTemplate, models: Any, context: DayContext,
     key: str | None = None,
 ) -> tuple[DecisionInputs, DecisionOutcome]:
-    from domain.analysis import analyse, conclude
-    from domain.optimiser import optimise
+    from lotline.domain.analysis import analyse, conclude
+    from lotline.domain.optimiser import optimise
 
     on = context.on
     book = history.book(on)
@@ -304,7 +304,7 @@ _WORKER: dict[str, Any] = {}
 def _start_worker(url: str, on: date, actor: Actor, pinned: bool, parent: int | None = None) -> None:
     import os
 
-    from application.service import Lotline, utc_now
+    from lotline.application.service import Lotline, utc_now
 
     if parent is not None:
         _die_with_parent(parent)

@@ -8,20 +8,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from application.books import AccountHistory
-from application.rebalance import DayContext, run_analysis
-from application.unit_of_work import UnitOfWork
-from domain.account import Account
-from domain.book import actions_of_securities
-from domain.decision import Decision
-from domain.decision import decision_id as day_decision_id
-from domain.errors import UnknownEntity
-from domain.model import Model
-from domain.security import Security
-from domain.settings import FirmSettings
-from domain.template import TargetTemplate
-from infrastructure.market import load_snapshot
-from projections.decisions import decisions
+from lotline.application.books import AccountHistory
+from lotline.application.rebalance import DayContext, run_analysis
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.book import actions_of_securities
+from lotline.domain.decision import Decision
+from lotline.domain.decision import decision_id as day_decision_id
+from lotline.domain.errors import UnknownEntity
+from lotline.domain.model import Model
+from lotline.domain.security import Security
+from lotline.domain.settings import FirmSettings
+from lotline.domain.template import TargetTemplate
+from lotline.infrastructure.market import load_snapshot
+from lotline.projections.decisions import decisions
 
 
 def recorded_decision(service: Any, decision_id: str, user: str) -> Decision.DecisionRecorded:
@@ -60,7 +60,7 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
     settings = inputs.settings
     if inputs.settings_version:
         recorded_settings = repository.get(FirmSettings.ID, version=inputs.settings_version)
-        from domain.settings import effective_settings
+        from lotline.domain.settings import effective_settings
 
         settings = effective_settings(recorded_settings)
     if "max_price_age_days" not in inputs.settings:

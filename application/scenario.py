@@ -35,8 +35,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from domain.errors import InvalidInput
-from domain.values import BIDI_CONTROLS, bounded, cut, identifier, shown
+from lotline.domain.errors import InvalidInput
+from lotline.domain.values import BIDI_CONTROLS, bounded, cut, identifier, shown
 
 DEFAULT_MAX_INPUT_MB = 50
 MAX_ALIASES = 100

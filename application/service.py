@@ -15,20 +15,20 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import select
 
-from application.authorisation import authorise, authorise_read
-from application.store import EventStore
-from application.unit_of_work import UnitOfWork
-from domain.account import Account
-from domain.errors import ConcurrencyConflict, UnknownEntity
-from domain.roles import Permission
-from infrastructure import market as market_table
-from infrastructure import prices as price_table
-from infrastructure.eventstore import store_env, store_url
-from projections.audit import AuditTrail, audit_events
-from projections.decisions import DecisionsAndOrders
-from projections.directory import Directory, accounts, users
-from projections.lots import LotsAndGains
-from projections.tracking import Projection, ReadModels
+from lotline.application.authorisation import authorise, authorise_read
+from lotline.application.store import EventStore
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.errors import ConcurrencyConflict, UnknownEntity
+from lotline.domain.roles import Permission
+from lotline.infrastructure import market as market_table
+from lotline.infrastructure import prices as price_table
+from lotline.infrastructure.eventstore import store_env, store_url
+from lotline.projections.audit import AuditTrail, audit_events
+from lotline.projections.decisions import DecisionsAndOrders
+from lotline.projections.directory import Directory, accounts, users
+from lotline.projections.lots import LotsAndGains
+from lotline.projections.tracking import Projection, ReadModels
 
 T = TypeVar("T")
 
@@ -160,10 +160,10 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
     import hashlib
     from pathlib import Path
 
-    from application.loading import ScenarioLoader
-    from application.scenario import read_scenario
-    from domain.errors import InvalidInput
-    from domain.scenario_file import ScenarioFile
+    from lotline.application.loading import ScenarioLoader
+    from lotline.application.scenario import read_scenario
+    from lotline.domain.errors import InvalidInput
+    from lotline.domain.scenario_file import ScenarioFile
 
     scenario = read_scenario(path, service.today())  # today: the file's date when it gives no as_of
     try:
@@ -174,7 +174,7 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
     known = service.user_ids()
 
     def holders(symbols: set[str]) -> set[str]:
-        from projections.lots import accounts_holding
+        from lotline.projections.lots import accounts_holding
 
         with service.store.recorder.transaction(commit=False) as session:
             return accounts_holding(session, symbols)
@@ -198,8 +198,8 @@ def load_scenario(service: Lotline, path: Any, as_user: str | None) -> dict[str,
 
 def load_prices(service: Lotline, path: Any, user: str) -> int:
     """Loads a price file all or nothing; returns the closes recorded (corrections included)."""
-    from application.price_files import read_price_file
-    from domain.security import Security
+    from lotline.application.price_files import read_price_file
+    from lotline.domain.security import Security
 
     closes = read_price_file(path)
 
@@ -215,7 +215,7 @@ def load_prices(service: Lotline, path: Any, user: str) -> int:
 
 
 def firm_settings(service: Lotline, user: str) -> dict[str, Any]:
-    from domain.settings import SETTINGS, FirmSettings, effective_settings
+    from lotline.domain.settings import SETTINGS, FirmSettings, effective_settings
 
     uow = UnitOfWork(service.store)
     authorise_read(uow, user, None, None)
@@ -225,7 +225,7 @@ def firm_settings(service: Lotline, user: str) -> dict[str, Any]:
 
 
 def change_setting(service: Lotline, key: str, value: str, user: str, reason: str | None = None) -> None:
-    from domain.settings import FirmSettings
+    from lotline.domain.settings import FirmSettings
 
     def work(uow: UnitOfWork) -> None:
         actor = authorise(uow, user, Permission.MANAGE_MARKET, service.today(), service.clock(), reason)

@@ -6,7 +6,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from infrastructure.eventstore import PydanticMapper
+from lotline.infrastructure.eventstore import PydanticMapper
 
 
 class EventStore(Application):

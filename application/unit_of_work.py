@@ -11,8 +11,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.aggregate import Aggregate
-from domain.errors import UnknownEntity
+from lotline.domain.aggregate import Aggregate
+from lotline.domain.errors import UnknownEntity
 
 A = TypeVar("A", bound=Aggregate)
 

@@ -14,20 +14,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from application.authorisation import authorise
-from application.books import account_history
-from application.unit_of_work import UnitOfWork
-from domain.account import Account
-from domain.decision import CASH_REQUEST, DRIFT_LIMIT, RESTRICTION, Decision, OrderStatus, decision_id
-from domain.errors import InvalidInput, LotlineError, UnknownEntity
-from domain.execution import cash_requests_met, plan_execution, staleness
-from domain.roles import Permission
-from domain.security import Security
-from domain.settings import FirmSettings, effective_settings
-from infrastructure import prices as price_table
-from infrastructure.calendar import is_trading_day
-from projections.decisions import decisions, orders
-from projections.directory import cash_requests
+from lotline.application.authorisation import authorise
+from lotline.application.books import account_history
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.account import Account
+from lotline.domain.decision import CASH_REQUEST, DRIFT_LIMIT, RESTRICTION, Decision, OrderStatus, decision_id
+from lotline.domain.errors import InvalidInput, LotlineError, UnknownEntity
+from lotline.domain.execution import cash_requests_met, plan_execution, staleness
+from lotline.domain.roles import Permission
+from lotline.domain.security import Security
+from lotline.domain.settings import FirmSettings, effective_settings
+from lotline.infrastructure import prices as price_table
+from lotline.infrastructure.calendar import is_trading_day
+from lotline.projections.decisions import decisions, orders
+from lotline.projections.directory import cash_requests
 
 INSTRUCTIONS = {CASH_REQUEST, RESTRICTION, DRIFT_LIMIT}
 CENT = Decimal("0.01")

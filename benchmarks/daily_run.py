@@ -43,17 +43,17 @@ def universe() -> dict[str, tuple[str, str]]:
 
 
 def write_firm(url: str, accounts: int, seed: int) -> None:
-    from application.service import Lotline
-    from application.unit_of_work import UnitOfWork
-    from domain.account import Account
-    from domain.aggregate import Actor
-    from domain.model import Model
-    from domain.parameters import TaxPreferences, TaxStatus
-    from domain.roles import Role
-    from domain.security import Security
-    from domain.template import ClassTarget, TargetTemplate
-    from domain.user import User
-    from infrastructure.calendar import previous_trading_days
+    from lotline.application.service import Lotline
+    from lotline.application.unit_of_work import UnitOfWork
+    from lotline.domain.account import Account
+    from lotline.domain.aggregate import Actor
+    from lotline.domain.model import Model
+    from lotline.domain.parameters import TaxPreferences, TaxStatus
+    from lotline.domain.roles import Role
+    from lotline.domain.security import Security
+    from lotline.domain.template import ClassTarget, TargetTemplate
+    from lotline.domain.user import User
+    from lotline.infrastructure.calendar import previous_trading_days
 
     rng = random.Random(seed)
     symbols = universe()
@@ -117,8 +117,8 @@ def write_firm(url: str, accounts: int, seed: int) -> None:
 
 
 def measure(url: str, workers: int) -> dict:
-    from application.rebalance import rebalance
-    from application.service import Lotline
+    from lotline.application.rebalance import rebalance
+    from lotline.application.service import Lotline
 
     with Lotline(url) as lotline:
         lotline.catch_up()

@@ -34,15 +34,15 @@ SYMBOLS = {
 
 
 def write_history(url: str, accounts: int, events: int, seed: int) -> int:
-    from application.service import Lotline
-    from domain.account import Account
-    from domain.aggregate import Actor
-    from domain.model import Model
-    from domain.parameters import TaxStatus
-    from domain.roles import Role
-    from domain.security import Security
-    from domain.template import ClassTarget, TargetTemplate
-    from domain.user import User
+    from lotline.application.service import Lotline
+    from lotline.domain.account import Account
+    from lotline.domain.aggregate import Actor
+    from lotline.domain.model import Model
+    from lotline.domain.parameters import TaxStatus
+    from lotline.domain.roles import Role
+    from lotline.domain.security import Security
+    from lotline.domain.template import ClassTarget, TargetTemplate
+    from lotline.domain.user import User
 
     rng = random.Random(seed)
     at = datetime(2026, 1, 2, 21, tzinfo=timezone.utc)
@@ -95,9 +95,9 @@ def write_history(url: str, accounts: int, events: int, seed: int) -> int:
 
 
 def measure(url: str, what: str) -> dict:
-    from application.service import Lotline
-    from projections.lots import LotsAndGains
-    from projections.tracking import ReadModels
+    from lotline.application.service import Lotline
+    from lotline.projections.lots import LotsAndGains
+    from lotline.projections.tracking import ReadModels
 
     with Lotline(url) as lotline:
         total = lotline.store.recorder.max_notification_id()

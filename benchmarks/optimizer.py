@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from domain.optimiser import (  # noqa: E402
+from lotline.domain.optimiser import (  # noqa: E402
     ClassLimit,
     LotInput,
     OptimiserSettings,
@@ -50,9 +50,9 @@ from domain.optimiser import (  # noqa: E402
     evaluate_objective,
     optimise,
 )
-from domain.optimiser.constraints import AffineRows, linear_constraints  # noqa: E402
-from domain.optimiser.portfolio import Portfolio  # noqa: E402
-from domain.risk import estimate_risk_model  # noqa: E402
+from lotline.domain.optimiser.constraints import AffineRows, linear_constraints  # noqa: E402
+from lotline.domain.optimiser.portfolio import Portfolio  # noqa: E402
+from lotline.domain.risk import estimate_risk_model  # noqa: E402
 
 CLASSES = (("us_equity", 0.45, 0.40), ("intl_equity", 0.20, 0.25), ("bonds", 0.30, 0.25), ("real_estate", 0.03, 0.10))
 CASH_TARGET = 0.02
@@ -209,7 +209,7 @@ def cvxpy_continuous(problem: Problem, no_buy: set[str], no_sell: set[str], solv
     constraints = [b >= 0, s >= 0, s <= p.value[sell_idx] / V]
     penalties = []
     # Soft constraints with the same exact penalties as ours.
-    from domain.optimiser.constraints import DRIFT_PENALTY, GAIN_BUDGET_PENALTY, REQUIRED_CASH_PENALTY
+    from lotline.domain.optimiser.constraints import DRIFT_PENALTY, GAIN_BUDGET_PENALTY, REQUIRED_CASH_PENALTY
 
     cash_slack = cp.Variable(nonneg=True)
     constraints.append(cash_after + cash_slack >= problem.required_cash / V)

@@ -11,11 +11,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.decision import LotRelief, ProposedOrder
-from domain.errors import InvalidInput, PolicyLimitExceeded, RuleRefused, UnknownEntity
-from domain.model import Model
-from domain.parameters import (
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.decision import LotRelief, ProposedOrder
+from lotline.domain.errors import InvalidInput, PolicyLimitExceeded, RuleRefused, UnknownEntity
+from lotline.domain.model import Model
+from lotline.domain.parameters import (
     CashPreferences,
     Parameters,
     Restriction,
@@ -23,10 +23,10 @@ from domain.parameters import (
     TaxStatus,
     TradingPreferences,
 )
-from domain.scenario_file import EntryKey, already_recorded
-from domain.security import Security
-from domain.template import TargetTemplate
-from domain.values import CASH, WEIGHT_TOLERANCE, non_negative, positive, rate
+from lotline.domain.scenario_file import EntryKey, already_recorded
+from lotline.domain.security import Security
+from lotline.domain.template import TargetTemplate
+from lotline.domain.values import CASH, WEIGHT_TOLERANCE, non_negative, positive, rate
 
 
 class LotIn(BaseModel):

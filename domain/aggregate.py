@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.roles import Role
+from lotline.domain.roles import Role
 
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://lotline.dev/ids")
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from domain.account import Account
-from domain.book import AccountBook
-from domain.decision import (
+from lotline.domain.account import Account
+from lotline.domain.book import AccountBook
+from lotline.domain.decision import (
     BELOW_THRESHOLD,
     CASH_REQUEST,
     DRIFT_LIMIT,
@@ -26,16 +26,16 @@ from domain.decision import (
     ObjectiveRecord,
     ProposedOrder,
 )
-from domain.errors import InvalidInput
-from domain.ledger import holding_term
-from domain.model import Model
-from domain.optimiser.inputs import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput
-from domain.parameters import RestrictionRule, TaxStatus
-from domain.security import Security
-from domain.targets import SecurityTargets, security_targets
-from domain.template import TargetTemplate
-from domain.values import CASH
-from domain.wash_sale import Acquisition, WashSaleWindow, loss_sale_blocked
+from lotline.domain.errors import InvalidInput
+from lotline.domain.ledger import holding_term
+from lotline.domain.model import Model
+from lotline.domain.optimiser.inputs import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput
+from lotline.domain.parameters import RestrictionRule, TaxStatus
+from lotline.domain.security import Security
+from lotline.domain.targets import SecurityTargets, security_targets
+from lotline.domain.template import TargetTemplate
+from lotline.domain.values import CASH
+from lotline.domain.wash_sale import Acquisition, WashSaleWindow, loss_sale_blocked
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from domain.account import Account
-from domain.aggregate import DomainEvent
-from domain.ledger import LedgerError, LotLedger, Realization, TaxLot
-from domain.security import Security
+from lotline.domain.account import Account
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.ledger import LedgerError, LotLedger, Realization, TaxLot
+from lotline.domain.security import Security
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.errors import InvalidInput, RuleRefused
-from domain.parameters import Parameters
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput, RuleRefused
+from lotline.domain.parameters import Parameters
 
 # The triggers the contract names, in the order they are reported.
 CASH_REQUEST = "cash_request"

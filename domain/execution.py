@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from domain.account import Account
-from domain.book import AccountBook
-from domain.decision import LotRelief, ProposedOrder
-from domain.errors import RuleRefused
-from domain.ledger import LedgerError
-from domain.security import Security
+from lotline.domain.account import Account
+from lotline.domain.book import AccountBook
+from lotline.domain.decision import LotRelief, ProposedOrder
+from lotline.domain.errors import RuleRefused
+from lotline.domain.ledger import LedgerError
+from lotline.domain.security import Security
 
 ZERO = Decimal(0)
 

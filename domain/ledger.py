@@ -15,8 +15,8 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from operator import attrgetter
 from typing import NamedTuple
 
-from domain.errors import InvalidInput, UnknownEntity
-from domain.wash_sale import WashSaleWindow
+from lotline.domain.errors import InvalidInput, UnknownEntity
+from lotline.domain.wash_sale import WashSaleWindow
 
 SHORT_TERM = "short"
 LONG_TERM = "long"

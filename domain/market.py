@@ -84,7 +84,7 @@ class MarketSnapshot:
         )
 
     def risk_model(self, lookback: int, min_returns: int):
-        from domain.risk import estimate_risk_model
+        from lotline.domain.risk import estimate_risk_model
 
         closes = {s: [(d, float(c)) for d, c in rows] for s, rows in self.history.items()}
         return estimate_risk_model(closes, lookback=lookback, min_returns=min_returns)

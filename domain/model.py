@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.errors import InvalidInput, RuleRefused, UnknownEntity
-from domain.security import Security
-from domain.values import positive, sums_to_one
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput, RuleRefused, UnknownEntity
+from lotline.domain.security import Security
+from lotline.domain.values import positive, sums_to_one
 
 
 class Model(Aggregate):

@@ -41,7 +41,7 @@ from functools import cached_property
 
 import numpy as np
 
-from domain.errors import InvalidInput
+from lotline.domain.errors import InvalidInput
 
 TRADING_DAYS = 252
 DEFAULT_LOOKBACK = 252

@@ -47,7 +47,7 @@ SYSTEM_USER = "system"
 
 
 def parse_role(value: str) -> Role:
-    from domain.errors import InvalidInput
+    from lotline.domain.errors import InvalidInput
 
     try:
         return Role(value)

@@ -9,10 +9,10 @@ import datetime as dt
 from datetime import date
 from decimal import Decimal
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.errors import InvalidInput, RuleRefused
-from domain.scenario_file import EntryKey, already_recorded
-from domain.values import CASH, positive
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput, RuleRefused
+from lotline.domain.scenario_file import EntryKey, already_recorded
+from lotline.domain.values import CASH, positive
 
 
 class Security(Aggregate):

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.errors import InvalidInput
-from domain.values import non_negative, positive, to_decimal
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput
+from lotline.domain.values import non_negative, positive, to_decimal
 
 
 @dataclass(frozen=True)

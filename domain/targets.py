@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from domain.model import Model
-from domain.parameters import Parameters, RestrictionRule
-from domain.template import TargetTemplate
-from domain.values import CASH
+from lotline.domain.model import Model
+from lotline.domain.parameters import Parameters, RestrictionRule
+from lotline.domain.template import TargetTemplate
+from lotline.domain.values import CASH
 
 ZERO = Decimal(0)
 

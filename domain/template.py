@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.errors import InvalidInput, UnknownEntity
-from domain.model import Model
-from domain.values import CASH, non_negative, rate, sums_to_one
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput, UnknownEntity
+from lotline.domain.model import Model
+from lotline.domain.values import CASH, non_negative, rate, sums_to_one
 
 DEFAULT_MAX_MODIFICATION = Decimal("0")
 DEFAULT_DRIFT_LIMIT = Decimal("0.05")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from domain.errors import InvalidInput, NotAuthorised
-from domain.roles import GRANTS, Permission, Role
+from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput, NotAuthorised
+from lotline.domain.roles import GRANTS, Permission, Role
 
 
 class User(Aggregate):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from domain.errors import InvalidInput
+from lotline.domain.errors import InvalidInput
 
 WEIGHT_TOLERANCE = Decimal("0.000001")
 CASH = "cash"

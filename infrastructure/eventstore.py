@@ -14,9 +14,9 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from domain.aggregate import DomainEvent
-from domain.errors import InvalidInput
-from domain.values import shown
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.errors import InvalidInput
+from lotline.domain.values import shown
 
 DEFAULT_STORE = "sqlite:///lotline.db"
 COMPRESS_ABOVE = 4096
@@ -42,7 +42,7 @@ class PydanticMapper(Mapper[UUID]):
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
-            topic=get_topic(cls),
+            topic=event_topic(cls),
             state=encoded,
         )
 
@@ -67,9 +67,25 @@ class PydanticMapper(Mapper[UUID]):
         return cls.model_validate(state)
 
 
+PACKAGE = "lotline."
+
+
+def event_topic(cls: type) -> str:
+    """The stored name of an event class, `domain.account:Account.Opened`: independent
+    of where the package is installed, so the history stays readable forever."""
+    return get_topic(cls).removeprefix(PACKAGE)
+
+
 @lru_cache(maxsize=None)
-def _resolve(topic: str) -> type[DomainEvent]:
+def resolve_event_topic(topic: str) -> type[DomainEvent]:
+    """The event class a stored topic names (topics written before the `lotline`
+    namespace and after it name the same classes)."""
+    if not topic.startswith(PACKAGE):
+        topic = PACKAGE + topic
     return resolve_topic(topic)
+
+
+_resolve = resolve_event_topic
 
 
 def store_url(explicit: str | None, environ: dict[str, str]) -> str:

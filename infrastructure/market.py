@@ -7,7 +7,7 @@ from sqlalchemy import Column, Date, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from domain.market import MarketSnapshot
+from lotline.domain.market import MarketSnapshot
 
 metadata = MetaData()
 

@@ -9,11 +9,11 @@ import json
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.orm import Session
 
-from domain.account import Account
-from domain.decision import Decision
-from domain.aggregate import ENVELOPE, DomainEvent
-from projections.directory import accounts
-from projections.tracking import Projection, Unreadable, bulk_insert
+from lotline.domain.account import Account
+from lotline.domain.decision import Decision
+from lotline.domain.aggregate import ENVELOPE, DomainEvent
+from lotline.projections.directory import accounts
+from lotline.projections.tracking import Projection, Unreadable, bulk_insert
 
 metadata = MetaData()
 

@@ -9,9 +9,9 @@ import json
 from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, Text, update
 from sqlalchemy.orm import Session
 
-from domain.aggregate import DomainEvent
-from domain.decision import Decision, OrderStatus
-from projections.tracking import Projection, bulk_insert
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.decision import Decision, OrderStatus
+from lotline.projections.tracking import Projection, bulk_insert
 
 metadata = MetaData()
 

@@ -7,11 +7,11 @@ import json
 from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, Uuid, select, update
 from sqlalchemy.orm import Session
 
-from domain.account import Account
-from domain.aggregate import DomainEvent
-from domain.security import Security
-from domain.user import User
-from projections.tracking import Projection
+from lotline.domain.account import Account
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.security import Security
+from lotline.domain.user import User
+from lotline.projections.tracking import Projection
 
 metadata = MetaData()
 

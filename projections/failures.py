@@ -12,12 +12,12 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.account import Account
-from domain.errors import AccountHistoryBroken
-from domain.decision import Decision
-from projections.audit import audit_events
-from projections.directory import accounts
-from projections.tracking import read_model_failures
+from lotline.domain.account import Account
+from lotline.domain.errors import AccountHistoryBroken
+from lotline.domain.decision import Decision
+from lotline.projections.audit import audit_events
+from lotline.projections.directory import accounts
+from lotline.projections.tracking import read_model_failures
 
 
 def check_account_readable(session: Session, account_id: str) -> None:

@@ -19,12 +19,12 @@ from uuid import UUID
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, delete, select
 from sqlalchemy.orm import Session
 
-from domain.account import Account
-from domain.aggregate import DomainEvent
-from domain.book import LEDGER_EVENTS, AccountBook, ActionSchedule, CorporateAction, actions_of, build_book, event_date
-from domain.ledger import LedgerError
-from domain.security import Security
-from projections.tracking import Projection, bulk_delete, bulk_insert
+from lotline.domain.account import Account
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.book import LEDGER_EVENTS, AccountBook, ActionSchedule, CorporateAction, actions_of, build_book, event_date
+from lotline.domain.ledger import LedgerError
+from lotline.domain.security import Security
+from lotline.projections.tracking import Projection, bulk_delete, bulk_insert
 
 metadata = MetaData()
 
@@ -122,7 +122,7 @@ class LotsAndGains(Projection):
     def begin_batch(self, session: Session) -> None:
         if self._loaded:
             return
-        from projections.directory import securities
+        from lotline.projections.directory import securities
 
         self._groups = dict(session.execute(select(securities.c.symbol, securities.c.wash_group)).all())
         for row in session.execute(select(corporate_actions).order_by(corporate_actions.c.position)):

@@ -27,9 +27,9 @@ from eventsourcing.persistence import OperationalError as PersistenceOperational
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from domain.account import Account
-from domain.aggregate import DomainEvent
-from domain.decision import Decision
+from lotline.domain.account import Account
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.decision import Decision
 
 tracking_metadata = MetaData()
 
@@ -349,7 +349,7 @@ class ReadModels:
         """One event at a time, each projection's change inside its own savepoint and
         written before the next event: an event that raises is rolled back and recorded
         as that read model's failure for its account, and the others go on."""
-        from projections.failures import AccountResolver
+        from lotline.projections.failures import AccountResolver
 
         last = notifications[-1].id
         active = [p for p in self.projections if positions[p.name] < last]
@@ -400,9 +400,8 @@ class ReadModels:
         self, session: Session, positions: dict[str, int], active: list[Projection], notification: Any,
         error: Exception, accounts: Any,
     ) -> None:
-        from eventsourcing.utils import resolve_topic
-
-        from projections.failures import salvage, topic_type
+        from lotline.infrastructure.eventstore import resolve_event_topic
+        from lotline.projections.failures import salvage, topic_type
 
         fields = salvage(notification.state)
         originator = _uuid(notification.originator_id)
@@ -415,7 +414,7 @@ class ReadModels:
             fields=fields,
         )
         try:
-            kind: type | None = resolve_topic(notification.topic)
+            kind: type | None = resolve_event_topic(notification.topic)
         except Exception:
             kind = None  # every read model might have read it
         for projection in active:
@@ -515,7 +514,7 @@ def describe(error: BaseException) -> str:
     """An error as one line: a Lotline error as its message, anything else with its type."""
     from pydantic import ValidationError
 
-    from domain.errors import LotlineError
+    from lotline.domain.errors import LotlineError
 
     if isinstance(error, LotlineError):
         text = str(error)

@@ -114,7 +114,7 @@ class Cli:
         monkeypatch.setenv("COLUMNS", "200")
 
     def __call__(self, *args: str) -> Result:
-        from application.cli import main
+        from lotline.application.cli import main
 
         self.capsys.readouterr()
         code = main([*args, "--store", self.url])

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from infrastructure.calendar import previous_trading_days
+from lotline.infrastructure.calendar import previous_trading_days
 
 CLASS_OF = {
     "VTI": "us_equity", "ITOT": "us_equity", "SCHB": "us_equity", "VOO": "us_equity",

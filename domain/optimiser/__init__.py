@@ -3,7 +3,7 @@
 Public API (imported lazily, so ``domain.optimiser.inputs`` stays free of numpy for
 the layers that only build problems):
 
-    from domain.optimiser import Problem, SecurityInput, LotInput, ClassLimit,
+    from lotline.domain.optimiser import Problem, SecurityInput, LotInput, ClassLimit,
         OptimiserSettings, optimise, evaluate_objective, OptimisationResult, ...
 """
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from domain.optimiser.inputs import CASH_CLASS, ClassLimit
-from domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.inputs import CASH_CLASS, ClassLimit
+from lotline.domain.optimiser.portfolio import Portfolio
 
 # Per unit of breach as a fraction of account value (the objective's unit). Trades
 # gain at most a few units per unit of weight (tax rates below 1 times gain ratios,

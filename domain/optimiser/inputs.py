@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from domain.risk import RiskModel
+    from lotline.domain.risk import RiskModel
 
 CASH_CLASS = "cash"
 

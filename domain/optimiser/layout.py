@@ -18,7 +18,7 @@ from functools import cached_property
 
 import numpy as np
 
-from domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.portfolio import Portfolio
 
 
 @dataclass(frozen=True)

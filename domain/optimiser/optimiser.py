@@ -22,21 +22,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from domain.optimiser.constraints import AffineRows, NoRoundTrip, WashSaleRule, linear_constraints
-from domain.optimiser.inputs import Problem
-from domain.optimiser.layout import Directions, Layout
-from domain.optimiser.portfolio import Portfolio
-from domain.optimiser.presolve import extend, settled_lots
-from domain.optimiser.qp import StructuredQP, solve_structured
-from domain.optimiser.results import (
+from lotline.domain.optimiser.constraints import AffineRows, NoRoundTrip, WashSaleRule, linear_constraints
+from lotline.domain.optimiser.inputs import Problem
+from lotline.domain.optimiser.layout import Directions, Layout
+from lotline.domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.presolve import extend, settled_lots
+from lotline.domain.optimiser.qp import StructuredQP, solve_structured
+from lotline.domain.optimiser.results import (
     BuyOrder,
     ContinuousSolution,
     ObjectiveTerms,
     OptimisationResult,
     SellOrder,
 )
-from domain.optimiser.rounding import SOLVER_NOISE, round_trades
-from domain.optimiser.terms import objective_terms
+from lotline.domain.optimiser.rounding import SOLVER_NOISE, round_trades
+from lotline.domain.optimiser.terms import objective_terms
 
 # A breach below this (fraction of account value) is solver noise, not softening.
 _BREACH_TOLERANCE = 1e-8

@@ -13,8 +13,8 @@ from operator import attrgetter
 
 import numpy as np
 
-from domain.errors import InvalidInput
-from domain.optimiser.inputs import Problem
+from lotline.domain.errors import InvalidInput
+from lotline.domain.optimiser.inputs import Problem
 
 
 def _field(items, name: str, dtype) -> np.ndarray:

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from domain.optimiser.layout import Layout
-from domain.optimiser.qp import QPSolution
+from lotline.domain.optimiser.layout import Layout
+from lotline.domain.optimiser.qp import QPSolution
 
 # Benefit per dollar (fraction of V per fraction of V) a harvest must clear beyond the
 # round trip's trading cost to be presold: 10 bp. Lots nearer the edge stay decisions.

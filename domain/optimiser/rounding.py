@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.portfolio import Portfolio
 
 _SHARE_EPSILON = 1e-9
 # Trades smaller than this fraction of account value are interior-point noise.

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from domain.optimiser.layout import Layout
-from domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.layout import Layout
+from lotline.domain.optimiser.portfolio import Portfolio
 
 
 @dataclass(frozen=True, eq=False)

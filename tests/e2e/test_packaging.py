@@ -1,16 +1,48 @@
-"""What `pip install .` ships: every package of the source tree."""
+"""What `pip install .` ships: every package of the source tree, all under one
+top-level `lotline` package, so nothing collides with another project's `domain`."""
 
+import os
+import subprocess
+import sys
 import tomllib
+import venv
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ("domain", "application", "infrastructure", "projections")
 
 
-def test_every_package_of_the_tree_is_listed_for_installation():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+def test_every_package_of_the_tree_is_listed_for_installation_under_lotline():
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
     found = {
-        ".".join(init.parent.relative_to(ROOT).parts)
-        for top in ("domain", "application", "infrastructure", "projections")
+        "lotline." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in LAYERS
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert found <= listed, f"not installed: {sorted(found - listed)}"
+    assert all(name.startswith("lotline.") for name in listed)
+    assert all(setuptools["package-dir"][name] == name.removeprefix("lotline.").replace(".", "/") for name in listed)
+
+
+def test_the_wheel_holds_only_the_lotline_package(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
+                    str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("lotline-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+    assert tops == {"lotline", next(t for t in tops if t.endswith(".dist-info"))}, sorted(tops)
+    assert "lotline/domain/ledger.py" in names and "lotline/application/cli.py" in names
+    assert "lotline/__init__.py" not in names  # a namespace: the four layers are its only contents
+
+
+def test_an_editable_install_serves_the_same_namespace(tmp_path):
+    target = tmp_path / "venv"
+    venv.create(target, with_pip=True)
+    python = target / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)],
+                   check=True, capture_output=True, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    probe = "import lotline.domain.values as v, lotline.domain.ledger as l; print(v.__file__); print(l.__file__)"
+    out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.splitlines() == [str(ROOT / "domain" / "values.py"), str(ROOT / "domain" / "ledger.py")]

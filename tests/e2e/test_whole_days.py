@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
-from application.demo import run_demo
-from application.replay import replay
-from application.service import Lotline
+from lotline.application.demo import run_demo
+from lotline.application.replay import replay
+from lotline.application.service import Lotline
 from tests.helpers import read_model_contents
 
 # Five seeds always run; LOTLINE_WHOLE_DAY_SEEDS=20 runs the full property (about a minute a seed here).

@@ -15,8 +15,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
-from application.demo import build_firm
-from application.service import Lotline
+from lotline.application.demo import build_firm
+from lotline.application.service import Lotline
 from tests.conftest import PINNED_NOW
 from tests.helpers import read_model_contents
 from tests.integration.test_rebalance_behaviour import DAY, FINALS, HOLDINGS, POLICY, account, date_of
@@ -127,7 +127,7 @@ def test_two_workers_decide_exactly_as_one(sqlite_url, tmp_path, postgres):
     for url, workers in zip(urls, ("1", "2")):
         with Lotline(url, clock=lambda: START) as lotline:
             build_firm(lotline, 120, seed=3, start=START)
-        result = subprocess.run([sys.executable, "-m", "application", "rebalance", "--date", START.isoformat(),
+        result = subprocess.run([sys.executable, "-m", "lotline.application", "rebalance", "--date", START.isoformat(),
                                  "--workers", workers, "--store", url, "--as", "olivia", "--json"],
                                 capture_output=True, text=True, env={**os.environ, "LOTLINE_NOW": PINNED_NOW}, timeout=600)
         assert result.returncode == 0, result.stderr
@@ -150,7 +150,7 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
         build_firm(lotline, 400, seed=5, start=START)
         lotline.catch_up()
     before = _count(sqlite_url, "SELECT count(*) FROM lotline_events")
-    command = [sys.executable, "-m", "application", "rebalance", "--date", START.isoformat(), "--workers", "1",
+    command = [sys.executable, "-m", "lotline.application", "rebalance", "--date", START.isoformat(), "--workers", "1",
                "--store", sqlite_url, "--as", "olivia", "--json"]
     night = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env={**os.environ, "LOTLINE_NOW": PINNED_NOW})

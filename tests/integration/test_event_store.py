@@ -8,9 +8,9 @@ import sys
 import textwrap
 from eventsourcing.persistence import StoredEvent
 
-from application.service import Lotline
-from domain.account import Account
-from domain.security import Security
+from lotline.application.service import Lotline
+from lotline.domain.account import Account
+from lotline.domain.security import Security
 from tests.scenarios import CONTRACT_EXAMPLE
 
 
@@ -36,8 +36,8 @@ def test_a_stored_v1_event_is_read_back_upcast(store_url):
 def _actor():
     from datetime import date, datetime, timezone
 
-    from domain.aggregate import Actor
-    from domain.roles import Role
+    from lotline.domain.aggregate import Actor
+    from lotline.domain.roles import Role
 
     return Actor("ipc", Role.POLICY_COMMITTEE, date(2026, 1, 5), datetime(2026, 1, 5, tzinfo=timezone.utc))
 
@@ -45,7 +45,7 @@ def _actor():
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from application.service import Lotline, load_scenario
+    from lotline.application.service import Lotline, load_scenario
     url, folder, name, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     with Lotline(url) as lotline:
         for i in range(count):
@@ -60,7 +60,7 @@ WRITER = textwrap.dedent("""
 
 def test_two_writers_on_one_account_lose_no_event(store_url, tmp_path):
     with Lotline(store_url) as lotline:
-        from application.service import load_scenario
+        from lotline.application.service import load_scenario
 
         scenario = tmp_path / "firm.yaml"
         scenario.write_text(CONTRACT_EXAMPLE)
@@ -89,10 +89,10 @@ def test_large_events_are_stored_compressed_and_read_back_whole(store_url):
     with Lotline(store_url) as lotline:
         actor = _actor()
         securities = {"VTI": Security.list("VTI", "us_equity", None, actor)}
-        from domain.account import Account
-        from domain.parameters import TaxStatus
-        from domain.template import ClassTarget, TargetTemplate
-        from domain.model import Model
+        from lotline.domain.account import Account
+        from lotline.domain.parameters import TaxStatus
+        from lotline.domain.template import ClassTarget, TargetTemplate
+        from lotline.domain.model import Model
 
         model = Model.create("m", {"VTI": Decimal("1")}, securities, actor)
         template = TargetTemplate.create("t", {"us_equity": ClassTarget(weight=Decimal("1"), model="m")}, {"m": model}, actor)
@@ -114,12 +114,12 @@ def test_the_later_writer_revalidates_against_the_new_state_and_is_refused(store
 
     import pytest
 
-    from application.service import load_scenario
-    from application.workflow import approve
-    from domain.aggregate import Actor
-    from domain.decision import Decision
-    from domain.errors import RuleRefused
-    from domain.roles import Role
+    from lotline.application.service import load_scenario
+    from lotline.application.workflow import approve
+    from lotline.domain.aggregate import Actor
+    from lotline.domain.decision import Decision
+    from lotline.domain.errors import RuleRefused
+    from lotline.domain.roles import Role
     from tests.integration.test_rebalance_behaviour import POLICY
 
     scenario = tmp_path / "firm.yaml"
@@ -127,7 +127,7 @@ def test_the_later_writer_revalidates_against_the_new_state_and_is_refused(store
                         'prices:\n  2026-03-02: {VTI: "300", SCHB: "25", BND: "73", VGIT: "60"}\n')
     with Lotline(store_url) as lotline:
         load_scenario(lotline, scenario, None)
-        from application.rebalance import rebalance
+        from lotline.application.rebalance import rebalance
 
         (result,) = rebalance(lotline, date(2026, 3, 2), None, "olivia")
         assert result.trade

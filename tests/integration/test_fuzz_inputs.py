@@ -11,8 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from application.scenario import LimitedLoader
-from domain.errors import InvalidInput
+from lotline.application.scenario import LimitedLoader
+from lotline.domain.errors import InvalidInput
 from tests.helpers import store_contents
 from tests.scenarios import CONTRACT_EXAMPLE
 
@@ -131,7 +131,7 @@ def _one_short_line(message: str) -> None:
 @FAST
 @given(scenario_files())
 def test_the_scenario_reader_raises_nothing_but_bad_input(tmp_path_factory, file):
-    from application.scenario import read_scenario
+    from lotline.application.scenario import read_scenario
 
     name, content = file
     path = tmp_path_factory.getbasetemp() / name
@@ -145,7 +145,7 @@ def test_the_scenario_reader_raises_nothing_but_bad_input(tmp_path_factory, file
 @FAST
 @given(price_files())
 def test_the_price_reader_raises_nothing_but_bad_input(tmp_path_factory, content):
-    from application.price_files import read_price_file
+    from lotline.application.price_files import read_price_file
 
     path = tmp_path_factory.getbasetemp() / "closes.csv"
     path.write_bytes(content)

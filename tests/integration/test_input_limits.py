@@ -145,7 +145,7 @@ def test_files_over_the_size_limit_are_refused_unread(loaded, monkeypatch):
 
 
 def test_the_default_limit_is_50_mb(monkeypatch):
-    from application.scenario import max_input_bytes
+    from lotline.application.scenario import max_input_bytes
 
     monkeypatch.delenv("LOTLINE_MAX_INPUT_MB", raising=False)
     assert max_input_bytes() == 50_000_000
@@ -201,7 +201,7 @@ def test_a_clock_that_is_not_a_timestamp_is_bad_input(loaded, monkeypatch):
 
 
 def test_an_unexpected_fault_is_one_line_exit_1_and_records_nothing(loaded, monkeypatch):
-    import application.queries
+    import lotline.application.queries
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom\n  in a second line")
@@ -218,7 +218,7 @@ def test_an_unexpected_fault_is_one_line_exit_1_and_records_nothing(loaded, monk
 
 def run(capsys, *args: str):
     """The command with exactly these arguments (the cli fixture adds its own --store)."""
-    from application.cli import main
+    from lotline.application.cli import main
     from tests.conftest import Result
 
     capsys.readouterr()
@@ -303,7 +303,7 @@ PARENT = textwrap.dedent("""
     import multiprocessing, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
 
-    import application.rebalance as rebalance
+    import lotline.application.rebalance as rebalance
 
     def start(parent, thread_only):
         if thread_only:

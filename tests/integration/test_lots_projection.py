@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from application.queries import gains_report, lots_report
-from application.service import Lotline, load_scenario
+from lotline.application.queries import gains_report, lots_report
+from lotline.application.service import Lotline, load_scenario
 from tests.helpers import read_model_contents
 from tests.integration.test_tax_lots_cli import FIRM, buy, sell, trades
 
@@ -20,8 +20,8 @@ def _load(lotline, tmp_path, text, name):
 
 
 def _replayed_lots(lotline, account):
-    from application.books import account_history
-    from application.unit_of_work import UnitOfWork
+    from lotline.application.books import account_history
+    from lotline.application.unit_of_work import UnitOfWork
 
     uow = UnitOfWork(lotline.store)
     book = account_history(uow, lotline.account_for(uow, account)).book(None)
@@ -62,8 +62,8 @@ def test_backdated_trades_and_late_splits_give_the_same_lots_as_a_replay(store_u
 
 
 def test_books_evicted_from_memory_are_rebuilt_from_history(sqlite_url, tmp_path):
-    from projections.lots import LotsAndGains
-    from projections.tracking import ReadModels
+    from lotline.projections.lots import LotsAndGains
+    from lotline.projections.tracking import ReadModels
 
     with Lotline(sqlite_url) as lotline:
         _load(lotline, tmp_path, FIRM.replace("accounts:\n  - {id: A,", "accounts:\n  - {id: B, advisor: alice, template: t, opened: 2026-01-02, cash: '100000'}\n"

@@ -10,10 +10,10 @@ import zlib
 import pytest
 from sqlalchemy import create_engine, inspect, select, text, update
 
-from application.service import Lotline, load_scenario
-from domain.account import Account
-from domain.security import Security
-from projections.tracking import Projection, ReadModels
+from lotline.application.service import Lotline, load_scenario
+from lotline.domain.account import Account
+from lotline.domain.security import Security
+from lotline.projections.tracking import Projection, ReadModels
 
 FIRM = """
 as_of: 2026-01-02
@@ -110,7 +110,7 @@ def _store(url: str, position: int, state: bytes) -> None:
 
 
 def _drop_read_models(url: str) -> None:
-    from projections import audit, decisions, directory, lots, tracking
+    from lotline.projections import audit, decisions, directory, lots, tracking
 
     engine = create_engine(url)
     try:
@@ -261,8 +261,8 @@ class _Probe(Projection):
 
 
 def test_a_projection_reports_one_account_of_an_event_and_skips_it_from_then_on(sqlite_url, tmp_path):
-    from projections.audit import AuditTrail, audit_events
-    from projections.directory import Directory
+    from lotline.projections.audit import AuditTrail, audit_events
+    from lotline.projections.directory import Directory
 
     with Lotline(sqlite_url) as lotline:
         for name, body in (
@@ -314,7 +314,7 @@ def test_a_projection_reports_one_account_of_an_event_and_skips_it_from_then_on(
 def test_a_read_model_that_cannot_apply_an_event_stops_no_catch_up(sqlite_url, tmp_path, monkeypatch):
     """The lots read model raising on one account's event: the others' rows are written,
     the catch-up completes, and only that account is failed."""
-    from projections.lots import LotsAndGains, lots
+    from lotline.projections.lots import LotsAndGains, lots
 
     with Lotline(sqlite_url) as lotline:
         path = tmp_path / "firm.yaml"

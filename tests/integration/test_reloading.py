@@ -150,7 +150,7 @@ def test_two_entries_with_one_id_in_one_file(cli):
 
 
 def test_tax_status_left_out_keeps_tax_deferred(cli):
-    from application.service import Lotline
+    from lotline.application.service import Lotline
 
     deferred = CONTRACT_EXAMPLE.replace("advisor: bob\n", "advisor: bob\n    tax_status: tax_deferred\n")
     assert cli.load(deferred).code == 0

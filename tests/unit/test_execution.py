@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from domain.book import AccountBook
-from domain.decision import LotRelief, ProposedOrder
-from domain.execution import Unfillable, cash_requests_met, plan_execution
+from lotline.domain.book import AccountBook
+from lotline.domain.decision import LotRelief, ProposedOrder
+from lotline.domain.execution import Unfillable, cash_requests_met, plan_execution
 
 D = date(2026, 3, 2)
 GROUPS = {"VEA": "intl-developed", "IEFA": "intl-developed", "BND": "us-agg", "VTI": "us-total"}

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from domain.analysis import check_prices_fresh
-from domain.errors import InvalidInput
-from domain.market import MarketSnapshot
-from domain.settings import SETTINGS
-from domain.wash_sale import WASH_SALE_DAYS, Acquisition, loss_sale_blocked, same_origin
+from lotline.domain.analysis import check_prices_fresh
+from lotline.domain.errors import InvalidInput
+from lotline.domain.market import MarketSnapshot
+from lotline.domain.settings import SETTINGS
+from lotline.domain.wash_sale import WASH_SALE_DAYS, Acquisition, loss_sale_blocked, same_origin
 
 D = date(2026, 3, 3)
 

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain.errors import InvalidInput, UnknownEntity
-from domain.ledger import (
+from lotline.domain.errors import InvalidInput, UnknownEntity
+from lotline.domain.ledger import (
     DuplicateLot,
     EventOutOfOrder,
     InsufficientShares,
@@ -16,7 +16,7 @@ from domain.ledger import (
     UnknownLot,
     holding_term,
 )
-from domain.wash_sale import WashSaleWindow
+from lotline.domain.wash_sale import WashSaleWindow
 
 D = Decimal
 day = date.fromisoformat

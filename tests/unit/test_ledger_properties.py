@@ -22,7 +22,7 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from domain.ledger import InsufficientShares, LotLedger
+from lotline.domain.ledger import InsufficientShares, LotLedger
 
 GROUPS = {"VTI": "us-total-market", "ITOT": "us-total-market"}
 SYMBOLS = ["VTI", "ITOT", "BND"]

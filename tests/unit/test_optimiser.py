@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.optimiser import (
+from lotline.domain.optimiser import (
     ClassLimit,
     LotInput,
     OptimiserSettings,
@@ -21,7 +21,7 @@ from domain.optimiser import (
     evaluate_objective,
     optimise,
 )
-from domain.risk import RiskModel
+from lotline.domain.risk import RiskModel
 
 # --- builders ----------------------------------------------------------------------
 

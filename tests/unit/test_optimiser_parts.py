@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from domain.errors import InvalidInput
-from domain.optimiser import ClassLimit, Problem, optimise
-from domain.optimiser.constraints import (
+from lotline.domain.errors import InvalidInput
+from lotline.domain.optimiser import ClassLimit, Problem, optimise
+from lotline.domain.optimiser.constraints import (
     CashFloor,
     ClassDriftLimits,
     GainBudget,
@@ -16,11 +16,11 @@ from domain.optimiser.constraints import (
     linear_constraints,
     AffineRows,
 )
-from domain.optimiser.layout import Directions, Layout, TradePermissions
-from domain.optimiser.optimiser import assemble
-from domain.optimiser.portfolio import Portfolio
-from domain.optimiser.rounding import round_trades
-from domain.optimiser.terms import TaxCost, TrackingRisk, TradingCost, objective_terms
+from lotline.domain.optimiser.layout import Directions, Layout, TradePermissions
+from lotline.domain.optimiser.optimiser import assemble
+from lotline.domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.rounding import round_trades
+from lotline.domain.optimiser.terms import TaxCost, TrackingRisk, TradingCost, objective_terms
 from tests.unit.test_optimiser import balanced, lot, problem, security
 
 
@@ -355,7 +355,7 @@ def harvest_account(**settings) -> Problem:
 
 
 def test_presolve_sells_paying_harvests_and_keeps_costly_lots_of_the_same_security():
-    from domain.optimiser.presolve import settled_lots
+    from lotline.domain.optimiser.presolve import settled_lots
 
     p = Portfolio.from_problem(harvest_account())
     presold, kept = settled_lots(Layout.of(p))
@@ -397,7 +397,7 @@ def test_presolve_reaches_the_full_problems_optimum(seed):
 
 
 def test_a_failed_presolve_check_falls_back_to_the_full_solve(monkeypatch):
-    import domain.optimiser.presolve as presolve
+    import lotline.domain.optimiser.presolve as presolve
 
     p = harvest_account()
     full = optimise(p, solver_options={"presolve": False})

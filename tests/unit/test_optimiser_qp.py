@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from cvxopt import matrix, solvers
 
-from domain.optimiser.qp import DEFAULT_SOLVER_OPTIONS, DenseKKT, StructuredKKT, StructuredQP, solve_structured
+from lotline.domain.optimiser.qp import DEFAULT_SOLVER_OPTIONS, DenseKKT, StructuredKKT, StructuredQP, solve_structured
 
 
 def random_qp(seed: int, securities=12, lots=30, factors=3, rows=5, slacks=2, with_buys=True) -> StructuredQP:

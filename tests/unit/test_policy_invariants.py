@@ -5,16 +5,16 @@ from decimal import Decimal as D
 
 import pytest
 
-from domain.account import Account
-from domain.aggregate import Actor
-from domain.errors import InvalidInput, NotAuthorised, PolicyLimitExceeded, UnknownEntity
-from domain.model import Model
-from domain.parameters import CashPreferences, Restriction, RestrictionRule, TaxPreferences, TaxStatus
-from domain.roles import Permission, Role
-from domain.security import Security
-from domain.settings import FirmSettings
-from domain.template import ClassTarget, TargetTemplate
-from domain.user import User
+from lotline.domain.account import Account
+from lotline.domain.aggregate import Actor
+from lotline.domain.errors import InvalidInput, NotAuthorised, PolicyLimitExceeded, UnknownEntity
+from lotline.domain.model import Model
+from lotline.domain.parameters import CashPreferences, Restriction, RestrictionRule, TaxPreferences, TaxStatus
+from lotline.domain.roles import Permission, Role
+from lotline.domain.security import Security
+from lotline.domain.settings import FirmSettings
+from lotline.domain.template import ClassTarget, TargetTemplate
+from lotline.domain.user import User
 
 AT = datetime(2026, 1, 5, 21, tzinfo=timezone.utc)
 IPC = Actor("ipc", Role.POLICY_COMMITTEE, date(2026, 1, 5), AT)

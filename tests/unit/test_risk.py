@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from domain.errors import InvalidInput
-from domain.risk import (
+from lotline.domain.errors import InvalidInput
+from lotline.domain.risk import (
     DEFAULT_FALLBACK_VARIANCE,
     TRADING_DAYS,
     RiskModel,

@@ -5,13 +5,13 @@ from decimal import Decimal as D
 
 import pytest
 
-from domain.aggregate import Actor
-from domain.model import Model
-from domain.parameters import Parameters, Restriction, RestrictionRule
-from domain.roles import Role
-from domain.security import Security
-from domain.targets import security_targets
-from domain.template import ClassTarget, TargetTemplate
+from lotline.domain.aggregate import Actor
+from lotline.domain.model import Model
+from lotline.domain.parameters import Parameters, Restriction, RestrictionRule
+from lotline.domain.roles import Role
+from lotline.domain.security import Security
+from lotline.domain.targets import security_targets
+from lotline.domain.template import ClassTarget, TargetTemplate
 
 IPC = Actor("ipc", Role.POLICY_COMMITTEE, date(2026, 1, 5), datetime(2026, 1, 5, tzinfo=timezone.utc))
 
