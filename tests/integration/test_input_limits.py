@@ -206,7 +206,7 @@ def test_an_unexpected_fault_is_one_line_exit_1_and_records_nothing(loaded, monk
     def broken(*args, **kwargs):
         raise RuntimeError("boom\n  in a second line")
 
-    monkeypatch.setattr(application.queries, "lots_report", broken)
+    monkeypatch.setattr(lotline.application.queries, "lots_report", broken)
     before = store_contents(loaded.url)
     result = loaded("lots", "ACC-1")
     assert result.code == 1
