@@ -27,20 +27,14 @@ from lotline.domain.decision import (
     ProposedOrder,
 )
 from lotline.domain.errors import InvalidInput
-from lotline.domain.ledger import holding_term
 from lotline.domain.model import Model
 from lotline.domain.optimiser.inputs import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput
 from lotline.domain.parameters import RestrictionRule, TaxStatus
 from lotline.domain.security import Security
 from lotline.domain.targets import SecurityTargets, security_targets
+from lotline.domain.tax import LONG_TERM, Acquisition, WashSaleWindow, holding_term, loss_sale_blocked
 from lotline.domain.template import TargetTemplate
-from lotline.domain.values import CASH
-from lotline.domain.wash_sale import Acquisition, WashSaleWindow, loss_sale_blocked
-
-ZERO = Decimal(0)
-CENT = Decimal("0.01")
-SHARE_DECIMALS = Decimal("0.000001")
-WEIGHT = Decimal("0.000001")
+from lotline.domain.values import CASH, CENT, SHARE_DECIMALS, WEIGHT, ZERO
 
 
 @dataclass(frozen=True)
@@ -130,7 +124,7 @@ def analyse(
             symbol=lot.symbol,
             quantity=float(lot.quantity),
             cost_basis=float(lot.cost_basis),
-            tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == "long" else tax.short_term_rate),
+            tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == LONG_TERM else tax.short_term_rate),
             can_sell=lot.symbol not in do_not_sell,
             loss_sale_blocked=loss_sale_blocked(lot.lot_id, group_of(lot.symbol), on, acquired),
         )
@@ -145,8 +139,8 @@ def analyse(
     limits = {name: t.drift_limit for name, t in template.classes.items()}
     budget_left = None
     if tax.annual_gain_budget is not None and taxable:
-        realised = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
-        budget_left = max(ZERO, tax.annual_gain_budget - realised)
+        realized = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
+        budget_left = max(ZERO, tax.annual_gain_budget - realized)
 
     triggers = []
     if requests and cash < required:
