@@ -12,13 +12,6 @@ from decimal import ROUND_DOWN, Decimal
 from lotline.domain.account import Account
 from lotline.domain.book import AccountBook
 from lotline.domain.decision import (
-    BELOW_THRESHOLD,
-    CASH_REQUEST,
-    DRIFT_LIMIT,
-    NET_BENEFIT,
-    NO_ORDERS,
-    NO_TRADE,
-    RESTRICTION,
     ClassPosition,
     DecisionOutcome,
     LotRecord,
@@ -35,6 +28,7 @@ from lotline.domain.targets import SecurityTargets, security_targets
 from lotline.domain.tax import LONG_TERM, Acquisition, WashSaleWindow, holding_term, loss_sale_blocked
 from lotline.domain.template import TargetTemplate
 from lotline.domain.values import CASH, CENT, SHARE_DECIMALS, WEIGHT, ZERO
+from lotline.domain.vocabulary import OrderReason, Trigger
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ class Analysis:
     gain_budget_remaining: Decimal | None
     class_weights: dict[str, Decimal]
     drift_limits: dict[str, Decimal]
-    triggers: tuple[str, ...]
+    triggers: tuple[Trigger, ...]
     threshold: Decimal
     fractional: bool
 
@@ -144,14 +138,14 @@ def analyse(
 
     triggers = []
     if requests and cash < required:
-        triggers.append(CASH_REQUEST)
+        triggers.append(Trigger.CASH_REQUEST)
     if any(values[s] > 0 for s in do_not_hold if s in values):
-        triggers.append(RESTRICTION)
+        triggers.append(Trigger.RESTRICTION)
     if any(abs(class_weights.get(c, ZERO) - targets.class_weights.get(c, ZERO)) > limits[c] for c in limits):
-        triggers.append(DRIFT_LIMIT)
+        triggers.append(Trigger.DRIFT_LIMIT)
     # Trading back only to the edge of a breached limit would breach it again with the
     # next day's prices: a breach is traded back inside a band within the limit.
-    band = settings["drift_band"] if DRIFT_LIMIT in triggers else Decimal(1)
+    band = settings["drift_band"] if Trigger.DRIFT_LIMIT in triggers else Decimal(1)
     class_limits = tuple(
         ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)),
                    drift_limit=float(limits[c] * band))
@@ -239,7 +233,7 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
             continue
         asset_class = next(sec.asset_class for sec in analysis.problem.securities if sec.symbol == buy.symbol)
         under_target = analysis.class_weights.get(asset_class, ZERO) < targets.class_weights.get(asset_class, ZERO)
-        reason = "drift" if under_target else "model_change"
+        reason = OrderReason.DRIFT if under_target else OrderReason.MODEL_CHANGE
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="buy", symbol=buy.symbol, quantity=quantity,
             price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=reason,
@@ -261,15 +255,15 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         quantity = sum((r.quantity for r in reliefs), ZERO)
         reasons = {s.reason for s in sells}
         if "must_exit" in reasons:
-            reason = "restriction"
+            reason = OrderReason.RESTRICTION
         elif "loss_harvest" in reasons or (harvest_pays and sum(s.gain for s in sells) < 0):
-            reason = "harvest"
+            reason = OrderReason.HARVEST
         elif targets.weights.get(symbol, ZERO) == 0:
-            reason = "model_change"
+            reason = OrderReason.MODEL_CHANGE
         elif "required_cash" in reasons:
-            reason = "cash"
+            reason = OrderReason.CASH
         else:
-            reason = "drift"
+            reason = OrderReason.DRIFT
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="sell", symbol=symbol, quantity=quantity, price=prices[symbol],
             value=(quantity * prices[symbol]).quantize(CENT), reason=reason,
@@ -279,10 +273,10 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
     benefit = _money(result.benefit)  # type: ignore[attr-defined]
     reasons = list(analysis.triggers)
     if benefit > analysis.threshold:
-        reasons.append(NET_BENEFIT)
+        reasons.append(Trigger.NET_BENEFIT)
     trade = bool(reasons) and bool(orders)
     if not trade:
-        reasons = [NO_TRADE, NO_ORDERS if reasons else BELOW_THRESHOLD]
+        reasons = [Trigger.NO_TRADE, Trigger.NO_ORDERS_AFTER_ROUNDING if reasons else Trigger.BENEFIT_BELOW_THRESHOLD]
     notes = list(analysis.targets.notes) + [f"softened {s}" for s in result.softened]  # type: ignore[attr-defined]
     notes += [f"resolved {r}" for r in result.resolved]  # type: ignore[attr-defined]
     return DecisionOutcome(

@@ -12,15 +12,16 @@ from pydantic import BaseModel, ConfigDict
 from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
 from lotline.domain.errors import InvalidInput, RuleRefused
 from lotline.domain.parameters import Parameters
+from lotline.domain.vocabulary import OrderReason, OrderStatus, Trigger
 
-# The triggers the contract names, in the order they are reported.
-CASH_REQUEST = "cash_request"
-RESTRICTION = "restriction"
-DRIFT_LIMIT = "drift_limit"
-NET_BENEFIT = "net_benefit"
-NO_TRADE = "no_trade"
-BELOW_THRESHOLD = "benefit_below_threshold"
-NO_ORDERS = "no_orders_after_rounding"
+# The triggers under their former names (the application's until it names them `Trigger`).
+CASH_REQUEST = Trigger.CASH_REQUEST
+RESTRICTION = Trigger.RESTRICTION
+DRIFT_LIMIT = Trigger.DRIFT_LIMIT
+NET_BENEFIT = Trigger.NET_BENEFIT
+NO_TRADE = Trigger.NO_TRADE
+BELOW_THRESHOLD = Trigger.BENEFIT_BELOW_THRESHOLD
+NO_ORDERS = Trigger.NO_ORDERS_AFTER_ROUNDING
 
 
 class _Record(BaseModel):
@@ -49,8 +50,10 @@ class ProposedOrder(_Record):
     quantity: Decimal
     price: Decimal
     value: Decimal
-    reason: str  # drift | cash | restriction | harvest | model_change | rebalance
+    reason: OrderReason
     mandatory: bool = False
+    # Spelt the British way, unlike the other identifiers (Realization, realized_gains):
+    # a stored event's field, renamed only with an upcaster.
     realised_gain: Decimal = Decimal(0)
     lots: tuple[LotRelief, ...] = ()
 
@@ -99,7 +102,7 @@ class DecisionOutcome(_Record):
     """What the analysis concluded."""
 
     trade: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[Trigger, ...]
     benefit: Decimal
     threshold: Decimal
     before: ObjectiveRecord
@@ -114,23 +117,6 @@ def decision_id(account_id: str, on: dt.date, attempt: int = 1) -> str:
     """`ACC-1/2026-03-02`; a redo of that day's decision is `ACC-1/2026-03-02/r2`."""
     base = f"{account_id}/{on.isoformat()}"
     return base if attempt == 1 else f"{base}/r{attempt}"
-
-
-class OrderStatus:
-    """Where an order stands. Proposed orders are released (approved) or rejected;
-    approved ones are filled, cancelled, or left unfilled with a reason; a decision
-    whose account changed after it goes stale; a redone decision's orders are
-    superseded."""
-
-    PROPOSED = "proposed"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    STALE = "stale"
-    SUPERSEDED = "superseded"
-    FILLED = "filled"
-    UNFILLED = "unfilled"
-    ALL = (PROPOSED, APPROVED, REJECTED, CANCELLED, STALE, SUPERSEDED, FILLED, UNFILLED)
 
 
 # A decision in one of these states can be redone the same day (`rebalance --redo`).
@@ -149,7 +135,7 @@ class Decision(Aggregate):
     recorded: DecisionRecorded | None
     attempts: int  # decisions recorded for the day: a redo is the second
     failures: list[str]
-    status: dict[str, str]  # order id -> OrderStatus, over every attempt
+    status: dict[str, OrderStatus]  # order id -> where it stands, over every attempt
     fill_prices: dict[str, Decimal]
     why_not: str | None  # why the current decision went stale or unfilled
 
@@ -206,14 +192,14 @@ class Decision(Aggregate):
         order_ids: tuple[str, ...]
 
         def apply(self, decision: Decision) -> None:
-            decision.status.update({order_id: "approved" for order_id in self.order_ids})
+            decision.status.update({order_id: OrderStatus.APPROVED for order_id in self.order_ids})
 
     class OrdersRejected(DomainEvent):
         account_id: str
         order_ids: tuple[str, ...]
 
         def apply(self, decision: Decision) -> None:
-            decision.status.update({order_id: "rejected" for order_id in self.order_ids})
+            decision.status.update({order_id: OrderStatus.REJECTED for order_id in self.order_ids})
 
     class OrdersCancelled(DomainEvent):
         """Approved orders withdrawn before they were filled."""
@@ -252,7 +238,7 @@ class Decision(Aggregate):
         price: Decimal
 
         def apply(self, decision: Decision) -> None:
-            decision.status[self.order_id] = "filled"
+            decision.status[self.order_id] = OrderStatus.FILLED
             decision.fill_prices[self.order_id] = self.price
 
     @staticmethod
@@ -331,14 +317,14 @@ class Decision(Aggregate):
 
     def approve(self, order_ids: Sequence[str], actor: Actor) -> None:
         self._trigger(self.OrdersApproved, actor, account_id=self.account_id,
-                      order_ids=self._in_status(order_ids, "proposed"))
+                      order_ids=self._in_status(order_ids, OrderStatus.PROPOSED))
 
     def reject(self, order_ids: Sequence[str], actor: Actor) -> None:
         self._trigger(self.OrdersRejected, actor, account_id=self.account_id,
-                      order_ids=self._in_status(order_ids, "proposed"))
+                      order_ids=self._in_status(order_ids, OrderStatus.PROPOSED))
 
     def filled(self, order_id: str, price: Decimal, actor: Actor) -> None:
-        self._in_status([order_id], "approved")
+        self._in_status([order_id], OrderStatus.APPROVED)
         self._trigger(self.OrderFilled, actor, account_id=self.account_id, order_id=order_id, price=price)
 
     def cancel(self, actor: Actor) -> tuple[str, ...]:
