@@ -27,7 +27,8 @@ from lotline.domain.security import Security
 from lotline.domain.targets import SecurityTargets, security_targets
 from lotline.domain.tax import LONG_TERM, Acquisition, WashSaleWindow, holding_term, loss_sale_blocked
 from lotline.domain.template import TargetTemplate
-from lotline.domain.values import CASH, CENT, SHARE_DECIMALS, WEIGHT, ZERO
+from lotline.domain.valuation import Valuation
+from lotline.domain.values import CENT, SHARE_DECIMALS, WEIGHT, ZERO
 from lotline.domain.vocabulary import OrderReason, Trigger
 
 
@@ -39,16 +40,25 @@ class Analysis:
     problem: Problem
     targets: SecurityTargets
     lots: tuple[LotRecord, ...]
-    prices: dict[str, Decimal]
-    cash: Decimal
-    total_value: Decimal
+    valuation: Valuation
     required_cash: Decimal
     gain_budget_remaining: Decimal | None
-    class_weights: dict[str, Decimal]
-    drift_limits: dict[str, Decimal]
     triggers: tuple[Trigger, ...]
     threshold: Decimal
     fractional: bool
+
+    @property
+    def cash(self) -> Decimal:
+        return self.valuation.cash
+
+    @property
+    def total_value(self) -> Decimal:
+        return self.valuation.total
+
+    @property
+    def prices(self) -> dict[str, Decimal]:
+        """The close each security held or targeted is valued at."""
+        return self.valuation.closes
 
 
 def analyse(
@@ -73,12 +83,13 @@ def analyse(
     held = {lot.symbol for lot in open_lots}
     symbols = sorted(held | set(targets.weights))
     check_prices_fresh(symbols, prices, price_dates, on, int(settings.get("max_price_age_days", ZERO)))
-    values = {s: ZERO for s in symbols}
-    for lot in open_lots:
-        values[lot.symbol] += lot.quantity * prices[lot.symbol]
-    cash = book.cash
-    total = cash + sum(values.values(), ZERO)
     class_of = {s: securities[s].asset_class for s in symbols}
+    # Lot by lot, as recorded decisions were valued.
+    valuation = Valuation.of(
+        book.cash, ((lot.symbol, lot.quantity) for lot in open_lots), prices, class_of, targets.class_weights,
+        {name: t.drift_limit for name, t in template.classes.items()}, also=targets.weights,
+    )
+    cash, total, values = valuation.cash, valuation.total, valuation.market_values
     # Every security the account's history mentions, not only those held or targeted:
     # the wash-sale bookkeeping also looks at what was bought and sold again.
     wash_groups = {s: security.wash_group for s, security in securities.items()}
@@ -126,11 +137,7 @@ def analyse(
     )
     requests = sum((r.amount for r in account.due_cash_requests(on)), ZERO)
     required = (params.cash.reserve * total).quantize(CENT) + requests
-    class_weights = {c: ZERO for c in targets.class_weights}
-    class_weights[CASH] = cash / total if total else ZERO
-    for s, value in values.items():
-        class_weights[class_of[s]] = class_weights.get(class_of[s], ZERO) + (value / total if total else ZERO)
-    limits = {name: t.drift_limit for name, t in template.classes.items()}
+    limits = valuation.drift_limits
     budget_left = None
     if tax.annual_gain_budget is not None and taxable:
         realized = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
@@ -141,7 +148,7 @@ def analyse(
         triggers.append(Trigger.CASH_REQUEST)
     if any(values[s] > 0 for s in do_not_hold if s in values):
         triggers.append(Trigger.RESTRICTION)
-    if any(abs(class_weights.get(c, ZERO) - targets.class_weights.get(c, ZERO)) > limits[c] for c in limits):
+    if valuation.breached():
         triggers.append(Trigger.DRIFT_LIMIT)
     # Trading back only to the edge of a breached limit would breach it again with the
     # next day's prices: a breach is traded back inside a band within the limit.
@@ -177,13 +184,9 @@ def analyse(
         problem=problem,
         targets=targets,
         lots=tuple(LotRecord(**lot._asdict()) for lot in open_lots),
-        prices={s: prices[s] for s in symbols},
-        cash=cash,
-        total_value=total,
+        valuation=valuation,
         required_cash=required,
         gain_budget_remaining=budget_left,
-        class_weights=class_weights,
-        drift_limits=limits,
         triggers=tuple(triggers),
         threshold=(settings["trade_threshold_bp"] * total / Decimal(10_000)).quantize(CENT),
         fractional=params.trading.fractional_shares,
@@ -232,8 +235,7 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         if quantity <= 0:
             continue
         asset_class = next(sec.asset_class for sec in analysis.problem.securities if sec.symbol == buy.symbol)
-        under_target = analysis.class_weights.get(asset_class, ZERO) < targets.class_weights.get(asset_class, ZERO)
-        reason = OrderReason.DRIFT if under_target else OrderReason.MODEL_CHANGE
+        reason = OrderReason.DRIFT if analysis.valuation.below_target(asset_class) else OrderReason.MODEL_CHANGE
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="buy", symbol=buy.symbol, quantity=quantity,
             price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=reason,
@@ -279,6 +281,7 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         reasons = [Trigger.NO_TRADE, Trigger.NO_ORDERS_AFTER_ROUNDING if reasons else Trigger.BENEFIT_BELOW_THRESHOLD]
     notes = list(analysis.targets.notes) + [f"softened {s}" for s in result.softened]  # type: ignore[attr-defined]
     notes += [f"resolved {r}" for r in result.resolved]  # type: ignore[attr-defined]
+    valuation = analysis.valuation
     return DecisionOutcome(
         trade=trade,
         reasons=tuple(reasons),
@@ -287,10 +290,10 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         before=_terms(result.objective_before),  # type: ignore[attr-defined]
         after=_terms(result.objective_after),  # type: ignore[attr-defined]
         classes=tuple(
-            ClassPosition(asset_class=c, weight=analysis.class_weights.get(c, ZERO).quantize(WEIGHT),
-                          target_weight=analysis.targets.class_weights.get(c, ZERO).quantize(WEIGHT),
-                          drift_limit=analysis.drift_limits.get(c))
-            for c in sorted(set(analysis.class_weights) | set(analysis.targets.class_weights))
+            ClassPosition(asset_class=c, weight=valuation.class_weights.get(c, ZERO).quantize(WEIGHT),
+                          target_weight=valuation.target_weights.get(c, ZERO).quantize(WEIGHT),
+                          drift_limit=valuation.drift_limits.get(c))
+            for c in sorted(set(valuation.class_weights) | set(valuation.target_weights))
         ),
         orders=tuple(orders),
         notes=tuple(notes),
