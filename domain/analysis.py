@@ -29,7 +29,7 @@ from lotline.domain.tax import LONG_TERM, Acquisition, WashSaleWindow, holding_t
 from lotline.domain.template import TargetTemplate
 from lotline.domain.valuation import Valuation
 from lotline.domain.values import CENT, SHARE_DECIMALS, WEIGHT, ZERO
-from lotline.domain.vocabulary import OrderReason, Trigger
+from lotline.domain.vocabulary import Trigger
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,7 @@ def analyse(
             target_weight=float(targets.weights.get(s, ZERO)),
             can_buy=s not in do_not_buy and s not in do_not_hold and group_of(s) not in loss_groups,
             must_exit=s in do_not_hold,
+            class_below_target=valuation.below_target(class_of[s]),
         )
         for s in symbols
     )
@@ -224,9 +225,8 @@ def acquisitions(account: Account, group_of: Callable[[str], str]) -> list[Acqui
 
 def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOutcome:
     """Turns the optimiser's answer into the decision: orders quantised at the boundary,
-    each with its reason, and whether to trade."""
+    each with the reason the optimiser named, and whether to trade."""
     prices = analysis.prices
-    targets = analysis.targets
     orders: list[ProposedOrder] = []
     number = 0
     for buy in result.buys:  # type: ignore[attr-defined]
@@ -234,13 +234,10 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         quantity = _shares(buy.shares, analysis.fractional)
         if quantity <= 0:
             continue
-        asset_class = next(sec.asset_class for sec in analysis.problem.securities if sec.symbol == buy.symbol)
-        reason = OrderReason.DRIFT if analysis.valuation.below_target(asset_class) else OrderReason.MODEL_CHANGE
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="buy", symbol=buy.symbol, quantity=quantity,
-            price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=reason,
+            price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=buy.reason,
         ))
-    harvest_pays = analysis.problem.settings.taxable and analysis.problem.settings.harvest_losses
     by_symbol: dict[str, list] = {}
     for sell in result.sells:  # type: ignore[attr-defined]
         by_symbol.setdefault(sell.symbol, []).append(sell)
@@ -255,17 +252,7 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
             continue
         number += 1
         quantity = sum((r.quantity for r in reliefs), ZERO)
-        reasons = {s.reason for s in sells}
-        if "must_exit" in reasons:
-            reason = OrderReason.RESTRICTION
-        elif "loss_harvest" in reasons or (harvest_pays and sum(s.gain for s in sells) < 0):
-            reason = OrderReason.HARVEST
-        elif targets.weights.get(symbol, ZERO) == 0:
-            reason = OrderReason.MODEL_CHANGE
-        elif "required_cash" in reasons:
-            reason = OrderReason.CASH
-        else:
-            reason = OrderReason.DRIFT
+        (reason,) = {s.reason for s in sells}  # one order: its lots share the reason
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="sell", symbol=symbol, quantity=quantity, price=prices[symbol],
             value=(quantity * prices[symbol]).quantize(CENT), reason=reason,

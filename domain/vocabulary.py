@@ -50,7 +50,7 @@ INSTRUCTIONS = frozenset({Trigger.CASH_REQUEST, Trigger.RESTRICTION, Trigger.DRI
 
 
 class OrderReason(_Worded):
-    """Why an order is proposed."""
+    """Why an order is proposed. The optimiser names it (``domain.optimiser.reasons``)."""
 
     DRIFT = "drift", "moves an asset class back toward its target weight"
     CASH = "cash", "raises cash for the reserve and a due cash request"
