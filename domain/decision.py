@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
 from lotline.domain.errors import InvalidInput, RuleRefused
 from lotline.domain.parameters import Parameters
-from lotline.domain.vocabulary import OrderReason, OrderStatus, Trigger
+from lotline.domain.vocabulary import INSTRUCTIONS, OrderReason, OrderStatus, Trigger
 
 # The triggers under their former names (the application's until it names them `Trigger`).
 CASH_REQUEST = Trigger.CASH_REQUEST
@@ -121,6 +122,31 @@ def decision_id(account_id: str, on: dt.date, attempt: int = 1) -> str:
 
 # A decision in one of these states can be redone the same day (`rebalance --redo`).
 REDOABLE = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.STALE, OrderStatus.UNFILLED, "failed"})
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """Which proposed decisions are released (`approve`): every one an instruction
+    demands (a cash request, a restriction, a breached drift limit); the others only
+    when `mandatory_only` is off and their net benefit is at least `min_benefit` dollars."""
+
+    mandatory_only: bool
+    min_benefit: Decimal
+
+    def __post_init__(self) -> None:
+        if self.min_benefit < 0:
+            raise InvalidInput(f"must not be negative, got {self.min_benefit}", "min_benefit")
+
+
+@dataclass(frozen=True)
+class Releasability:
+    """Whether a decision may be released under a policy, and if not, why it is held back."""
+
+    releasable: bool
+    why_not: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.releasable
 
 
 class Decision(Aggregate):
@@ -314,6 +340,24 @@ class Decision(Aggregate):
         if self.recorded is None or not self.recorded.outcome.trade:
             return ()
         return tuple(o.order_id for o in self.recorded.outcome.orders if self.status.get(o.order_id) == status)
+
+    def releasable(self, policy: ApprovalPolicy) -> Releasability:
+        """Whether the day's decision goes out under `policy`: it has proposed orders,
+        and an instruction demands it or (`mandatory_only` off) its net benefit is at
+        least the policy's minimum."""
+        if not self.orders_in(OrderStatus.PROPOSED):
+            return Releasability(False, f"{self.decision_id} has no proposed orders (it is {self.state()})")
+        assert self.recorded is not None
+        outcome = self.recorded.outcome
+        if INSTRUCTIONS.intersection(outcome.reasons):
+            return Releasability(True)
+        if policy.mandatory_only:
+            return Releasability(False, "no cash request, restriction or drift limit demands it, and only such "
+                                        "decisions are released")
+        if outcome.benefit < policy.min_benefit:
+            return Releasability(False, f"no cash request, restriction or drift limit demands it, and its net "
+                                        f"benefit {outcome.benefit} is below the minimum {policy.min_benefit}")
+        return Releasability(True)
 
     def approve(self, order_ids: Sequence[str], actor: Actor) -> None:
         self._trigger(self.OrdersApproved, actor, account_id=self.account_id,
