@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -251,11 +252,22 @@ def test_layout_groups_variables_by_security_and_fixes_what_is_not_free():
 
 
 def test_permissions_do_not_depend_on_order_of_fixes():
+    # Directions are shut one rule and one solve at a time (`Directions.also`): in
+    # whatever order the fixes come, the same trades end up shut, and only those.
     p = Portfolio.from_problem(sample())
-    a = TradePermissions.of(p, Directions(no_buy=frozenset({0, 1}), no_sell=frozenset({2})))
-    b = TradePermissions.of(p, Directions(no_buy=frozenset({1, 0}), no_sell=frozenset({2})))
-    np.testing.assert_array_equal(a.buyable, b.buyable)
-    np.testing.assert_array_equal(a.sellable, b.sellable)
+    free = TradePermissions.of(p)
+    fixes = [{"no_buy": {0}}, {"no_sell": {2}}, {"no_buy": {1}, "no_sell": {3}}]
+    expected_buyable, expected_sellable = free.buyable.copy(), free.sellable.copy()
+    expected_buyable[[0, 1]] = False
+    expected_sellable[[2, 3]] = False
+    assert free.buyable[[0, 1]].all() and free.sellable[[2, 3]].all()  # the fixes shut something
+    for order in itertools.permutations(fixes):
+        directions = Directions()
+        for fix in order:
+            directions = directions.also(**fix)
+        fixed = TradePermissions.of(p, directions)
+        np.testing.assert_array_equal(fixed.buyable, expected_buyable)
+        np.testing.assert_array_equal(fixed.sellable, expected_sellable)
 
 
 # --- assembly ------------------------------------------------------------------------
