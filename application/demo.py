@@ -160,7 +160,7 @@ def build_firm(service: Any, accounts: int, seed: int, start: date) -> tuple[dic
     for user_id, roles in people:
         uow.add(User.add(user_id, roles, boot))
     ipc = _actor("ipc", Role.POLICY_COMMITTEE, opened, at)
-    securities = {s: Security.list(s, c, g, ipc) for s, (c, g, *_) in UNIVERSE.items()}
+    securities = {s: Security.admit(s, c, g, ipc) for s, (c, g, *_) in UNIVERSE.items()}
     for security in securities.values():
         uow.add(security)
     models = {m: Model.create(m, {s: Decimal(w) for s, w in weights.items()}, securities, ipc) for m, weights in MODELS.items()}

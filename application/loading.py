@@ -176,7 +176,7 @@ class ScenarioLoader:
         actor = self._actor(Permission.MANAGE_POLICY, entry)
         existing = self.uow.find(Security, entry.symbol)
         if existing is None:
-            self.uow.add(Security.list(entry.symbol, entry.asset_class, entry.wash_group, actor))
+            self.uow.add(Security.admit(entry.symbol, entry.asset_class, entry.wash_group, actor))
         else:
             existing.reclassify(entry.asset_class, entry.wash_group, actor)
 
@@ -255,7 +255,7 @@ class ScenarioLoader:
             if account.advisor != entry.advisor:
                 raise RuleRefused(f"account {entry.id!r} belongs to advisor {account.advisor!r}", "advisor")
             actor = self._actor(Permission.MANAGE_ACCOUNT, entry, account=account, advisor=account.advisor)
-            account.assign_template(template, self.uow.mapping(Model), actor)
+            account.assign_template(template, actor)
             if entry.tax_status is not None:  # left out: the recorded status stays
                 account.change_tax_status(TaxStatus(entry.tax_status), actor)
         if entry.parameters is not None:

@@ -20,8 +20,7 @@ from lotline.infrastructure import prices as price_table
 from lotline.projections.failures import check_account_readable
 from lotline.projections.lots import account_cash, lots, realized_gains
 
-CENT = Decimal("0.01")
-WEIGHT = Decimal("0.000001")
+from lotline.domain.values import CENT, WEIGHT
 
 
 def money(value: Decimal) -> str:

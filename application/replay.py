@@ -20,6 +20,7 @@ from lotline.domain.model import Model
 from lotline.domain.security import Security
 from lotline.domain.settings import FirmSettings
 from lotline.domain.template import TargetTemplate
+from lotline.domain.vocabulary import REASON_WORDS, TRIGGER_WORDS
 from lotline.infrastructure.market import load_snapshot
 from lotline.projections.decisions import decisions
 
@@ -105,26 +106,6 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
 def _order(order: Any) -> str:
     lots = ", ".join(f"{r.lot_id}:{r.quantity}" for r in order.lots)
     return f"{order.side} {order.quantity} {order.symbol} @ {order.price}" + (f" from [{lots}]" if lots else "")
-
-
-REASON_WORDS = {
-    "drift": "moves an asset class back toward its target weight",
-    "cash": "raises cash for the reserve and a due cash request",
-    "restriction": "sells a position the client's restriction says not to hold",
-    "harvest": "realises a loss that lowers the client's taxes",
-    "model_change": "follows the model: the security is no longer in, or newly added to, the target",
-    "rebalance": "reduces tracking error to the target",
-}
-
-TRIGGER_WORDS = {
-    "cash_request": "a cash request is due and cash after the reserve does not cover it",
-    "restriction": "the account holds a security its restrictions say it must not hold",
-    "drift_limit": "an asset class is further from its target than the template's drift limit",
-    "net_benefit": "the net benefit of the trade list exceeds the firm's threshold",
-    "no_trade": "no trade",
-    "benefit_below_threshold": "nothing demands a trade and the net benefit does not exceed the threshold",
-    "no_orders_after_rounding": "after whole shares and the minimum trade size no order is left",
-}
 
 
 def explain(service: Any, decision_id: str, user: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from lotline.projections.decisions import decisions, orders
 from lotline.projections.directory import cash_requests
 
 INSTRUCTIONS = {CASH_REQUEST, RESTRICTION, DRIFT_LIMIT}
-CENT = Decimal("0.01")
+from lotline.domain.values import CENT
 
 
 class StaleDecision(LotlineError):

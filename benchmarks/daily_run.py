@@ -65,7 +65,7 @@ def write_firm(url: str, accounts: int, seed: int) -> None:
         uow = UnitOfWork(lotline.store)
         for user, role in (("ipc", Role.POLICY_COMMITTEE), ("olivia", Role.OVERLAY_MANAGER), ("alice", Role.ADVISOR)):
             uow.add(User.add(user, (role,), boot))
-        securities = {s: Security.list(s, c, g, ipc) for s, (c, g) in symbols.items()}
+        securities = {s: Security.admit(s, c, g, ipc) for s, (c, g) in symbols.items()}
         for security in securities.values():
             uow.add(security)
         models = {}

@@ -52,7 +52,7 @@ def write_history(url: str, accounts: int, events: int, seed: int) -> int:
     with Lotline(url) as lotline:
         users = [User.add("ipc", (Role.POLICY_COMMITTEE,), admin), User.add("alice", (Role.ADVISOR,), admin),
                  User.add("olivia", (Role.OVERLAY_MANAGER,), admin)]
-        securities = {s: Security.list(s, c, g, ipc) for s, (c, g) in SYMBOLS.items()}
+        securities = {s: Security.admit(s, c, g, ipc) for s, (c, g) in SYMBOLS.items()}
         model = Model.create("all-us", {"VTI": Decimal("1")}, securities, ipc)
         bonds = Model.create("all-bonds", {"BND": Decimal("1")}, securities, ipc)
         template = TargetTemplate.create("t", {

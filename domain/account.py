@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
 from lotline.domain.decision import LotRelief, ProposedOrder
 from lotline.domain.errors import InvalidInput, PolicyLimitExceeded, RuleRefused, UnknownEntity
-from lotline.domain.model import Model
 from lotline.domain.parameters import (
     CashPreferences,
     Parameters,
@@ -248,7 +247,7 @@ class Account(Aggregate):
 
     # --- template and parameters -------------------------------------------------
 
-    def assign_template(self, template: TargetTemplate, models: Mapping[str, Model], actor: Actor) -> None:
+    def assign_template(self, template: TargetTemplate, actor: Actor) -> None:
         self._check_open()
         if template.template_id == self.template_id:
             return
@@ -383,6 +382,18 @@ class Account(Aggregate):
         picks: Sequence[LotPick] | None, securities: Mapping[str, Security], actor: Actor,
         entry: EntryKey | None = None,
     ) -> None:
+        """Records a trade from the firm's history (`TradeRecorded`), guarded by what the
+        account alone can tell: a known security, a positive quantity and price, lots
+        named on sales only, each by lot id or by acquisition date (one of the two), and
+        the lots named adding up to the quantity sold.
+
+        Whether the account holds the shares it sells is not checked here: that follows
+        from every transfer and trade dated before the sale, in date order, and from the
+        splits recorded on the securities (other aggregates), and a scenario file may
+        record them in any order. The book checks it when the account's history is
+        applied (`book.first_unappliable`, the ledger's `InsufficientShares`): the
+        scenario loader does so for every account a file touched, once, at the end of
+        the file (`application/loading.py`, `_check_books`), and refuses the file there."""
         if self._already_recorded(entry):
             return
         self._check_open()

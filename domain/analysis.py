@@ -12,13 +12,6 @@ from decimal import ROUND_DOWN, Decimal
 from lotline.domain.account import Account
 from lotline.domain.book import AccountBook
 from lotline.domain.decision import (
-    BELOW_THRESHOLD,
-    CASH_REQUEST,
-    DRIFT_LIMIT,
-    NET_BENEFIT,
-    NO_ORDERS,
-    NO_TRADE,
-    RESTRICTION,
     ClassPosition,
     DecisionOutcome,
     LotRecord,
@@ -27,20 +20,16 @@ from lotline.domain.decision import (
     ProposedOrder,
 )
 from lotline.domain.errors import InvalidInput
-from lotline.domain.ledger import holding_term
 from lotline.domain.model import Model
 from lotline.domain.optimiser.inputs import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput
 from lotline.domain.parameters import RestrictionRule, TaxStatus
 from lotline.domain.security import Security
 from lotline.domain.targets import SecurityTargets, security_targets
+from lotline.domain.tax import LONG_TERM, Acquisition, WashSaleWindow, holding_term, loss_sale_blocked
 from lotline.domain.template import TargetTemplate
-from lotline.domain.values import CASH
-from lotline.domain.wash_sale import Acquisition, WashSaleWindow, loss_sale_blocked
-
-ZERO = Decimal(0)
-CENT = Decimal("0.01")
-SHARE_DECIMALS = Decimal("0.000001")
-WEIGHT = Decimal("0.000001")
+from lotline.domain.valuation import Valuation
+from lotline.domain.values import CENT, SHARE_DECIMALS, WEIGHT, ZERO
+from lotline.domain.vocabulary import Trigger
 
 
 @dataclass(frozen=True)
@@ -51,16 +40,25 @@ class Analysis:
     problem: Problem
     targets: SecurityTargets
     lots: tuple[LotRecord, ...]
-    prices: dict[str, Decimal]
-    cash: Decimal
-    total_value: Decimal
+    valuation: Valuation
     required_cash: Decimal
     gain_budget_remaining: Decimal | None
-    class_weights: dict[str, Decimal]
-    drift_limits: dict[str, Decimal]
-    triggers: tuple[str, ...]
+    triggers: tuple[Trigger, ...]
     threshold: Decimal
     fractional: bool
+
+    @property
+    def cash(self) -> Decimal:
+        return self.valuation.cash
+
+    @property
+    def total_value(self) -> Decimal:
+        return self.valuation.total
+
+    @property
+    def prices(self) -> dict[str, Decimal]:
+        """The close each security held or targeted is valued at."""
+        return self.valuation.closes
 
 
 def analyse(
@@ -85,12 +83,13 @@ def analyse(
     held = {lot.symbol for lot in open_lots}
     symbols = sorted(held | set(targets.weights))
     check_prices_fresh(symbols, prices, price_dates, on, int(settings.get("max_price_age_days", ZERO)))
-    values = {s: ZERO for s in symbols}
-    for lot in open_lots:
-        values[lot.symbol] += lot.quantity * prices[lot.symbol]
-    cash = book.cash
-    total = cash + sum(values.values(), ZERO)
     class_of = {s: securities[s].asset_class for s in symbols}
+    # Lot by lot, as recorded decisions were valued.
+    valuation = Valuation.of(
+        book.cash, ((lot.symbol, lot.quantity) for lot in open_lots), prices, class_of, targets.class_weights,
+        {name: t.drift_limit for name, t in template.classes.items()}, also=targets.weights,
+    )
+    cash, total, values = valuation.cash, valuation.total, valuation.market_values
     # Every security the account's history mentions, not only those held or targeted:
     # the wash-sale bookkeeping also looks at what was bought and sold again.
     wash_groups = {s: security.wash_group for s, security in securities.items()}
@@ -121,6 +120,7 @@ def analyse(
             target_weight=float(targets.weights.get(s, ZERO)),
             can_buy=s not in do_not_buy and s not in do_not_hold and group_of(s) not in loss_groups,
             must_exit=s in do_not_hold,
+            class_below_target=valuation.below_target(class_of[s]),
         )
         for s in symbols
     )
@@ -130,7 +130,7 @@ def analyse(
             symbol=lot.symbol,
             quantity=float(lot.quantity),
             cost_basis=float(lot.cost_basis),
-            tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == "long" else tax.short_term_rate),
+            tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == LONG_TERM else tax.short_term_rate),
             can_sell=lot.symbol not in do_not_sell,
             loss_sale_blocked=loss_sale_blocked(lot.lot_id, group_of(lot.symbol), on, acquired),
         )
@@ -138,26 +138,22 @@ def analyse(
     )
     requests = sum((r.amount for r in account.due_cash_requests(on)), ZERO)
     required = (params.cash.reserve * total).quantize(CENT) + requests
-    class_weights = {c: ZERO for c in targets.class_weights}
-    class_weights[CASH] = cash / total if total else ZERO
-    for s, value in values.items():
-        class_weights[class_of[s]] = class_weights.get(class_of[s], ZERO) + (value / total if total else ZERO)
-    limits = {name: t.drift_limit for name, t in template.classes.items()}
+    limits = valuation.drift_limits
     budget_left = None
     if tax.annual_gain_budget is not None and taxable:
-        realised = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
-        budget_left = max(ZERO, tax.annual_gain_budget - realised)
+        realized = sum((r.gain for r in book.realizations(on.year) if r.date <= on), ZERO)
+        budget_left = max(ZERO, tax.annual_gain_budget - realized)
 
     triggers = []
     if requests and cash < required:
-        triggers.append(CASH_REQUEST)
+        triggers.append(Trigger.CASH_REQUEST)
     if any(values[s] > 0 for s in do_not_hold if s in values):
-        triggers.append(RESTRICTION)
-    if any(abs(class_weights.get(c, ZERO) - targets.class_weights.get(c, ZERO)) > limits[c] for c in limits):
-        triggers.append(DRIFT_LIMIT)
+        triggers.append(Trigger.RESTRICTION)
+    if valuation.breached():
+        triggers.append(Trigger.DRIFT_LIMIT)
     # Trading back only to the edge of a breached limit would breach it again with the
     # next day's prices: a breach is traded back inside a band within the limit.
-    band = settings["drift_band"] if DRIFT_LIMIT in triggers else Decimal(1)
+    band = settings["drift_band"] if Trigger.DRIFT_LIMIT in triggers else Decimal(1)
     class_limits = tuple(
         ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)),
                    drift_limit=float(limits[c] * band))
@@ -189,13 +185,9 @@ def analyse(
         problem=problem,
         targets=targets,
         lots=tuple(LotRecord(**lot._asdict()) for lot in open_lots),
-        prices={s: prices[s] for s in symbols},
-        cash=cash,
-        total_value=total,
+        valuation=valuation,
         required_cash=required,
         gain_budget_remaining=budget_left,
-        class_weights=class_weights,
-        drift_limits=limits,
         triggers=tuple(triggers),
         threshold=(settings["trade_threshold_bp"] * total / Decimal(10_000)).quantize(CENT),
         fractional=params.trading.fractional_shares,
@@ -233,9 +225,8 @@ def acquisitions(account: Account, group_of: Callable[[str], str]) -> list[Acqui
 
 def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOutcome:
     """Turns the optimiser's answer into the decision: orders quantised at the boundary,
-    each with its reason, and whether to trade."""
+    each with the reason the optimiser named, and whether to trade."""
     prices = analysis.prices
-    targets = analysis.targets
     orders: list[ProposedOrder] = []
     number = 0
     for buy in result.buys:  # type: ignore[attr-defined]
@@ -243,14 +234,10 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         quantity = _shares(buy.shares, analysis.fractional)
         if quantity <= 0:
             continue
-        asset_class = next(sec.asset_class for sec in analysis.problem.securities if sec.symbol == buy.symbol)
-        under_target = analysis.class_weights.get(asset_class, ZERO) < targets.class_weights.get(asset_class, ZERO)
-        reason = "drift" if under_target else "model_change"
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="buy", symbol=buy.symbol, quantity=quantity,
-            price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=reason,
+            price=prices[buy.symbol], value=(quantity * prices[buy.symbol]).quantize(CENT), reason=buy.reason,
         ))
-    harvest_pays = analysis.problem.settings.taxable and analysis.problem.settings.harvest_losses
     by_symbol: dict[str, list] = {}
     for sell in result.sells:  # type: ignore[attr-defined]
         by_symbol.setdefault(sell.symbol, []).append(sell)
@@ -265,17 +252,7 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
             continue
         number += 1
         quantity = sum((r.quantity for r in reliefs), ZERO)
-        reasons = {s.reason for s in sells}
-        if "must_exit" in reasons:
-            reason = "restriction"
-        elif "loss_harvest" in reasons or (harvest_pays and sum(s.gain for s in sells) < 0):
-            reason = "harvest"
-        elif targets.weights.get(symbol, ZERO) == 0:
-            reason = "model_change"
-        elif "required_cash" in reasons:
-            reason = "cash"
-        else:
-            reason = "drift"
+        (reason,) = {s.reason for s in sells}  # one order: its lots share the reason
         orders.append(ProposedOrder(
             order_id=f"{decision_id}/{number}", side="sell", symbol=symbol, quantity=quantity, price=prices[symbol],
             value=(quantity * prices[symbol]).quantize(CENT), reason=reason,
@@ -285,12 +262,13 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
     benefit = _money(result.benefit)  # type: ignore[attr-defined]
     reasons = list(analysis.triggers)
     if benefit > analysis.threshold:
-        reasons.append(NET_BENEFIT)
+        reasons.append(Trigger.NET_BENEFIT)
     trade = bool(reasons) and bool(orders)
     if not trade:
-        reasons = [NO_TRADE, NO_ORDERS if reasons else BELOW_THRESHOLD]
+        reasons = [Trigger.NO_TRADE, Trigger.NO_ORDERS_AFTER_ROUNDING if reasons else Trigger.BENEFIT_BELOW_THRESHOLD]
     notes = list(analysis.targets.notes) + [f"softened {s}" for s in result.softened]  # type: ignore[attr-defined]
     notes += [f"resolved {r}" for r in result.resolved]  # type: ignore[attr-defined]
+    valuation = analysis.valuation
     return DecisionOutcome(
         trade=trade,
         reasons=tuple(reasons),
@@ -299,10 +277,10 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         before=_terms(result.objective_before),  # type: ignore[attr-defined]
         after=_terms(result.objective_after),  # type: ignore[attr-defined]
         classes=tuple(
-            ClassPosition(asset_class=c, weight=analysis.class_weights.get(c, ZERO).quantize(WEIGHT),
-                          target_weight=analysis.targets.class_weights.get(c, ZERO).quantize(WEIGHT),
-                          drift_limit=analysis.drift_limits.get(c))
-            for c in sorted(set(analysis.class_weights) | set(analysis.targets.class_weights))
+            ClassPosition(asset_class=c, weight=valuation.class_weights.get(c, ZERO).quantize(WEIGHT),
+                          target_weight=valuation.target_weights.get(c, ZERO).quantize(WEIGHT),
+                          drift_limit=valuation.drift_limits.get(c))
+            for c in sorted(set(valuation.class_weights) | set(valuation.target_weights))
         ),
         orders=tuple(orders),
         notes=tuple(notes),

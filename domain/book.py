@@ -18,9 +18,7 @@ from lotline.domain.account import Account
 from lotline.domain.aggregate import DomainEvent
 from lotline.domain.ledger import LedgerError, LotLedger, Realization, TaxLot
 from lotline.domain.security import Security
-
-ZERO = Decimal(0)
-CENT = Decimal("0.01")
+from lotline.domain.values import CENT, ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,9 +182,9 @@ class AccountBook:
     def _sell(self, symbol: str, quantity: Decimal, price: Decimal, on: date,
               picks: Sequence[tuple[str | date, Decimal]] | None) -> list[Realization]:
         amount = (quantity * price).quantize(CENT)
-        realised = self.ledger.sell(symbol=symbol, quantity=quantity, proceeds=amount, on=on, lots=picks)
+        realized = self.ledger.sell(symbol=symbol, quantity=quantity, proceeds=amount, on=on, lots=picks)
         self.cash += amount
-        return realised
+        return realized
 
     def _actions_to(self, on: date) -> None:
         after = self._actions_through

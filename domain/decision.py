@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
@@ -12,15 +13,16 @@ from pydantic import BaseModel, ConfigDict
 from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
 from lotline.domain.errors import InvalidInput, RuleRefused
 from lotline.domain.parameters import Parameters
+from lotline.domain.vocabulary import INSTRUCTIONS, OrderReason, OrderStatus, Trigger
 
-# The triggers the contract names, in the order they are reported.
-CASH_REQUEST = "cash_request"
-RESTRICTION = "restriction"
-DRIFT_LIMIT = "drift_limit"
-NET_BENEFIT = "net_benefit"
-NO_TRADE = "no_trade"
-BELOW_THRESHOLD = "benefit_below_threshold"
-NO_ORDERS = "no_orders_after_rounding"
+# The triggers under their former names (the application's until it names them `Trigger`).
+CASH_REQUEST = Trigger.CASH_REQUEST
+RESTRICTION = Trigger.RESTRICTION
+DRIFT_LIMIT = Trigger.DRIFT_LIMIT
+NET_BENEFIT = Trigger.NET_BENEFIT
+NO_TRADE = Trigger.NO_TRADE
+BELOW_THRESHOLD = Trigger.BENEFIT_BELOW_THRESHOLD
+NO_ORDERS = Trigger.NO_ORDERS_AFTER_ROUNDING
 
 
 class _Record(BaseModel):
@@ -49,8 +51,10 @@ class ProposedOrder(_Record):
     quantity: Decimal
     price: Decimal
     value: Decimal
-    reason: str  # drift | cash | restriction | harvest | model_change | rebalance
+    reason: OrderReason
     mandatory: bool = False
+    # Spelt the British way, unlike the other identifiers (Realization, realized_gains):
+    # a stored event's field, renamed only with an upcaster.
     realised_gain: Decimal = Decimal(0)
     lots: tuple[LotRelief, ...] = ()
 
@@ -99,7 +103,7 @@ class DecisionOutcome(_Record):
     """What the analysis concluded."""
 
     trade: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[Trigger, ...]
     benefit: Decimal
     threshold: Decimal
     before: ObjectiveRecord
@@ -116,25 +120,33 @@ def decision_id(account_id: str, on: dt.date, attempt: int = 1) -> str:
     return base if attempt == 1 else f"{base}/r{attempt}"
 
 
-class OrderStatus:
-    """Where an order stands. Proposed orders are released (approved) or rejected;
-    approved ones are filled, cancelled, or left unfilled with a reason; a decision
-    whose account changed after it goes stale; a redone decision's orders are
-    superseded."""
-
-    PROPOSED = "proposed"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    STALE = "stale"
-    SUPERSEDED = "superseded"
-    FILLED = "filled"
-    UNFILLED = "unfilled"
-    ALL = (PROPOSED, APPROVED, REJECTED, CANCELLED, STALE, SUPERSEDED, FILLED, UNFILLED)
-
-
 # A decision in one of these states can be redone the same day (`rebalance --redo`).
 REDOABLE = frozenset({OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.STALE, OrderStatus.UNFILLED, "failed"})
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """Which proposed decisions are released (`approve`): every one an instruction
+    demands (a cash request, a restriction, a breached drift limit); the others only
+    when `mandatory_only` is off and their net benefit is at least `min_benefit` dollars."""
+
+    mandatory_only: bool
+    min_benefit: Decimal
+
+    def __post_init__(self) -> None:
+        if self.min_benefit < 0:
+            raise InvalidInput(f"must not be negative, got {self.min_benefit}", "min_benefit")
+
+
+@dataclass(frozen=True)
+class Releasability:
+    """Whether a decision may be released under a policy, and if not, why it is held back."""
+
+    releasable: bool
+    why_not: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.releasable
 
 
 class Decision(Aggregate):
@@ -149,7 +161,7 @@ class Decision(Aggregate):
     recorded: DecisionRecorded | None
     attempts: int  # decisions recorded for the day: a redo is the second
     failures: list[str]
-    status: dict[str, str]  # order id -> OrderStatus, over every attempt
+    status: dict[str, OrderStatus]  # order id -> where it stands, over every attempt
     fill_prices: dict[str, Decimal]
     why_not: str | None  # why the current decision went stale or unfilled
 
@@ -206,14 +218,14 @@ class Decision(Aggregate):
         order_ids: tuple[str, ...]
 
         def apply(self, decision: Decision) -> None:
-            decision.status.update({order_id: "approved" for order_id in self.order_ids})
+            decision.status.update({order_id: OrderStatus.APPROVED for order_id in self.order_ids})
 
     class OrdersRejected(DomainEvent):
         account_id: str
         order_ids: tuple[str, ...]
 
         def apply(self, decision: Decision) -> None:
-            decision.status.update({order_id: "rejected" for order_id in self.order_ids})
+            decision.status.update({order_id: OrderStatus.REJECTED for order_id in self.order_ids})
 
     class OrdersCancelled(DomainEvent):
         """Approved orders withdrawn before they were filled."""
@@ -252,7 +264,7 @@ class Decision(Aggregate):
         price: Decimal
 
         def apply(self, decision: Decision) -> None:
-            decision.status[self.order_id] = "filled"
+            decision.status[self.order_id] = OrderStatus.FILLED
             decision.fill_prices[self.order_id] = self.price
 
     @staticmethod
@@ -329,16 +341,34 @@ class Decision(Aggregate):
             return ()
         return tuple(o.order_id for o in self.recorded.outcome.orders if self.status.get(o.order_id) == status)
 
+    def releasable(self, policy: ApprovalPolicy) -> Releasability:
+        """Whether the day's decision goes out under `policy`: it has proposed orders,
+        and an instruction demands it or (`mandatory_only` off) its net benefit is at
+        least the policy's minimum."""
+        if not self.orders_in(OrderStatus.PROPOSED):
+            return Releasability(False, f"{self.decision_id} has no proposed orders (it is {self.state()})")
+        assert self.recorded is not None
+        outcome = self.recorded.outcome
+        if INSTRUCTIONS.intersection(outcome.reasons):
+            return Releasability(True)
+        if policy.mandatory_only:
+            return Releasability(False, "no cash request, restriction or drift limit demands it, and only such "
+                                        "decisions are released")
+        if outcome.benefit < policy.min_benefit:
+            return Releasability(False, f"no cash request, restriction or drift limit demands it, and its net "
+                                        f"benefit {outcome.benefit} is below the minimum {policy.min_benefit}")
+        return Releasability(True)
+
     def approve(self, order_ids: Sequence[str], actor: Actor) -> None:
         self._trigger(self.OrdersApproved, actor, account_id=self.account_id,
-                      order_ids=self._in_status(order_ids, "proposed"))
+                      order_ids=self._in_status(order_ids, OrderStatus.PROPOSED))
 
     def reject(self, order_ids: Sequence[str], actor: Actor) -> None:
         self._trigger(self.OrdersRejected, actor, account_id=self.account_id,
-                      order_ids=self._in_status(order_ids, "proposed"))
+                      order_ids=self._in_status(order_ids, OrderStatus.PROPOSED))
 
     def filled(self, order_id: str, price: Decimal, actor: Actor) -> None:
-        self._in_status([order_id], "approved")
+        self._in_status([order_id], OrderStatus.APPROVED)
         self._trigger(self.OrderFilled, actor, account_id=self.account_id, order_id=order_id, price=price)
 
     def cancel(self, actor: Actor) -> tuple[str, ...]:

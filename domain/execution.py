@@ -25,8 +25,8 @@ from lotline.domain.decision import LotRelief, ProposedOrder
 from lotline.domain.errors import RuleRefused
 from lotline.domain.ledger import LedgerError
 from lotline.domain.security import Security
-
-ZERO = Decimal(0)
+from lotline.domain.tax import WASH_SALE_DAYS
+from lotline.domain.values import ZERO
 
 
 class Unfillable(RuleRefused):
@@ -80,13 +80,13 @@ def _sell(book: AccountBook, order: ProposedOrder, price: Decimal, on: date) -> 
         reliefs, note = None, f"{order.order_id}: the lots it named are no longer open; relieved first-in first-out"
     picks = None if reliefs is None else [(r.lot_id, r.quantity) for r in reliefs]
     try:
-        realised = book.trade("sell", order.symbol, order.quantity, price, on, picks=picks)
+        realized = book.trade("sell", order.symbol, order.quantity, price, on, picks=picks)
     except LedgerError as error:
         raise Unfillable(f"{order.order_id}: {error.detail}") from None
-    washed = sum((r.disallowed_loss for r in realised), ZERO)
+    washed = sum((r.disallowed_loss for r in realized), ZERO)
     if washed:
         raise Unfillable(f"{order.order_id}: selling {order.symbol} at a loss would be a wash sale ({washed} disallowed): "
-                         "shares of its wash group were bought within 30 days")
+                         f"shares of its wash group were bought within {WASH_SALE_DAYS} days")
     return Execution(order, price, reliefs, note)
 
 
@@ -98,7 +98,7 @@ def _buy(book: AccountBook, order: ProposedOrder, price: Decimal, on: date, lot_
         raise Unfillable(f"{order.order_id}: {error.detail}") from None
     if _disallowed(book) > disallowed:
         raise Unfillable(f"{order.order_id}: buying {order.symbol} would wash a loss realised in its wash group "
-                         "within 30 days")
+                         f"within {WASH_SALE_DAYS} days")
     return Execution(order, price, None)
 
 

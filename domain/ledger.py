@@ -1,5 +1,5 @@
-"""One account's tax lots: purchases, transfers in, sales, splits, and the US tax rules
-that decide the term of a gain and when a loss is a wash sale.
+"""One account's tax lots: purchases, transfers in, sales and splits, each sale under
+the US tax rules of `domain.tax` (the term of its gain; whether its loss is a wash sale).
 
 Money split between parts (a sale's proceeds across lots, a lot's basis between the
 shares sold and kept, a disallowed loss across its replacements) is rounded to the
@@ -16,12 +16,8 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from lotline.domain.errors import InvalidInput, UnknownEntity
-from lotline.domain.wash_sale import WashSaleWindow
-
-SHORT_TERM = "short"
-LONG_TERM = "long"
-CENT = Decimal("0.01")
-ZERO = Decimal(0)
+from lotline.domain.tax import WashSaleWindow, holding_term
+from lotline.domain.values import CENT, ZERO
 
 # Sums and split ratios must be exact whatever decimal context the caller runs under;
 # 60 digits holds any realistic quantity or amount with room to spare.
@@ -89,20 +85,6 @@ class Realization(NamedTuple):
 
 
 # --- rules ------------------------------------------------------------------------------
-
-
-def holding_term(holding_period_start: date, sold_on: date) -> str:
-    """'long' when held more than one year, i.e. sold after the first anniversary."""
-    return LONG_TERM if sold_on > _first_anniversary(holding_period_start) else SHORT_TERM
-
-
-def _first_anniversary(day: date) -> date:
-    try:
-        return day.replace(year=day.year + 1)
-    except ValueError:
-        # Feb 29: the holding period starts Mar 1, so the year held is complete at the
-        # end of Feb 28 and the lot turns long term on Mar 1.
-        return date(day.year + 1, 2, 28)
 
 
 def pro_rata(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:

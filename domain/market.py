@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-ADJUSTED = Decimal("0.0000000001")
+from lotline.domain.values import ADJUSTED_CLOSE
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class MarketSnapshot:
                 for split_day, ratio in effective:
                     if day < split_day:
                         factor *= ratio
-                adjusted.append((day, close if factor == 1 else (close / factor).quantize(ADJUSTED)))
+                adjusted.append((day, close if factor == 1 else (close / factor).quantize(ADJUSTED_CLOSE)))
             history[symbol] = tuple(adjusted)
         return cls(on, history, latest)
 

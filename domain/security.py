@@ -86,7 +86,9 @@ class Security(Aggregate):
         return aggregate_id("security", symbol)
 
     @classmethod
-    def list(cls, symbol: str, asset_class: str, wash_group: str | None, actor: Actor) -> Security:
+    def admit(cls, symbol: str, asset_class: str, wash_group: str | None, actor: Actor) -> Security:
+        """Admits a security to the firm's universe: listed (`Listed`) until delisted. Its
+        own wash group unless it shares one (`wash_group`)."""
         _check_symbol(symbol)
         _check_class(asset_class)
         return cls._start(

@@ -11,9 +11,7 @@ from decimal import Decimal
 from lotline.domain.model import Model
 from lotline.domain.parameters import Parameters, RestrictionRule
 from lotline.domain.template import TargetTemplate
-from lotline.domain.values import CASH
-
-ZERO = Decimal(0)
+from lotline.domain.values import CASH, ZERO
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,6 @@ class TargetTemplate(Aggregate):
         if _sorted(classes) != self.classes:
             self._trigger(self.ClassesChanged, actor, classes=_sorted(classes))
 
-    def class_weights(self) -> dict[str, Decimal]:
-        return {name: target.weight for name, target in self.classes.items()}
-
 
 def _sorted(classes: Mapping[str, ClassTarget]) -> dict[str, ClassTarget]:
     return {name: classes[name] for name in sorted(classes)}

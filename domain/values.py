@@ -7,7 +7,15 @@ from typing import Any
 
 from lotline.domain.errors import InvalidInput
 
-WEIGHT_TOLERANCE = Decimal("0.000001")
+# --- quanta: the steps amounts are rounded to, defined here only --------------------
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")  # money
+WEIGHT = Decimal("0.000001")  # a weight as recorded and reported: six places
+SHARE_DECIMALS = Decimal("0.000001")  # a fractional share: six places
+ADJUSTED_CLOSE = Decimal("0.0000000001")  # a close adjusted for later splits: ten places
+WEIGHT_TOLERANCE = Decimal("0.000001")  # weights that must sum to 1 may miss it by this
+
 CASH = "cash"
 
 

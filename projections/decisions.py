@@ -10,7 +10,8 @@ from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, 
 from sqlalchemy.orm import Session
 
 from lotline.domain.aggregate import DomainEvent
-from lotline.domain.decision import Decision, OrderStatus
+from lotline.domain.decision import Decision
+from lotline.domain.vocabulary import OrderStatus
 from lotline.projections.tracking import Projection, bulk_insert
 
 metadata = MetaData()
@@ -88,12 +89,12 @@ class DecisionsAndOrders(Projection):
                             order_id=order.order_id, decision_id=event.decision_id, account_id=account_id,
                             date=event.date, side=order.side, symbol=order.symbol, quantity=str(order.quantity),
                             price=str(order.price), reason=order.reason, mandatory=order.mandatory,
-                            benefit=str(outcome.benefit), status="proposed",
+                            benefit=str(outcome.benefit), status=OrderStatus.PROPOSED,
                             lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
                             value=str(order.value), fill_price=None, status_reason=None,
                         ))
             case Decision.OrdersApproved():
-                self._status(session, event.order_ids, "approved")
+                self._status(session, event.order_ids, OrderStatus.APPROVED)
             case Decision.OrdersRejected():
                 self._status(session, event.order_ids, OrderStatus.REJECTED)
             case Decision.OrdersCancelled():

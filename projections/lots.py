@@ -78,7 +78,11 @@ corporate_actions = Table(
 
 
 @dataclass
-class _Book:
+class _KeptAccount:
+    """What the read model keeps of one account between events: its book, the account
+    version the book has reached, and the rows last written for it (to write only
+    what changed)."""
+
     account_id: str
     book: AccountBook
     version: int
@@ -104,7 +108,7 @@ class LotsAndGains(Projection):
         self._reset()
 
     def _reset(self) -> None:
-        self._books: OrderedDict[UUID, _Book] = OrderedDict()
+        self._books: OrderedDict[UUID, _KeptAccount] = OrderedDict()
         self._schedule = ActionSchedule()
         self._groups: dict[str, str] = {}
         self._loaded = False
@@ -144,7 +148,7 @@ class LotsAndGains(Projection):
             return
         if isinstance(event, Account.Opened):
             book = AccountBook(self._group, self._schedule)
-            self._books[event.originator_id] = _Book(event.account_id, book, event.originator_version)
+            self._books[event.originator_id] = _KeptAccount(event.account_id, book, event.originator_version)
             self._dirty.add(event.originator_id)
             return
         state = self._books.get(event.originator_id)
@@ -231,7 +235,7 @@ class LotsAndGains(Projection):
                 return symbol
         raise LookupError(originator_id)
 
-    def _load(self, oid: UUID) -> _Book | None:
+    def _load(self, oid: UUID) -> _KeptAccount | None:
         """An account not in memory: built from its stored history; its rows rewritten."""
         account = self._load_account(oid)
         if account.account_id in self._failed_accounts():
@@ -241,12 +245,12 @@ class LotsAndGains(Projection):
         except LedgerError as error:
             self._fail(oid, account.account_id, error)
             return None
-        state = _Book(account.account_id, book, account.version, rewrite=True)
+        state = _KeptAccount(account.account_id, book, account.version, rewrite=True)
         self._books[oid] = state
         self._dirty.add(oid)
         return state
 
-    def _rebuild(self, oid: UUID, state: _Book) -> None:
+    def _rebuild(self, oid: UUID, state: _KeptAccount) -> None:
         account = self._load_account(oid)
         events = [e for e in account.ledger_events if e.originator_version <= state.version]
         state.book = build_book(events, self._schedule, self._group, settle=False)

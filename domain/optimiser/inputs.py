@@ -22,7 +22,10 @@ class SecurityInput:
 
     ``target_weight`` is the blended target (0 for a holding outside the target);
     ``can_buy`` is false for restricted and wash-blocked securities;
-    ``must_exit`` is the do-not-hold restriction: the position goes to zero today."""
+    ``must_exit`` is the do-not-hold restriction: the position goes to zero today;
+    ``class_below_target``: its asset class weighs less than its target before trading
+    (compared exactly, before the conversion to floats), which makes a purchase of it
+    a move back toward the target rather than a model change (see ``reasons``)."""
 
     symbol: str
     asset_class: str
@@ -31,6 +34,7 @@ class SecurityInput:
     target_weight: float
     can_buy: bool = True
     must_exit: bool = False
+    class_below_target: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@
    ``constraints``), shut the other, fix the direction the solution chose everywhere
    else it traded, and solve again, warm-started (Moehle et al., 2021). Fixing every
    traded direction, not only the conflicts, keeps the analysis at two solves.
-3. Round to orders, drop the small ones, repair cash; score before and after with
-   ``evaluate_objective`` on the orders themselves.
+3. Round to orders, drop the small ones, repair cash; name each order's reason
+   (``reasons``); score before and after with ``evaluate_objective`` on the orders
+   themselves.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lotline.domain.optimiser.inputs import Problem
 from lotline.domain.optimiser.layout import Directions, Layout
 from lotline.domain.optimiser.portfolio import Portfolio
 from lotline.domain.optimiser.presolve import extend, settled_lots
+from lotline.domain.optimiser.reasons import purchase_reason, sale_reasons
 from lotline.domain.optimiser.qp import StructuredQP, solve_structured
 from lotline.domain.optimiser.results import (
     BuyOrder,
@@ -266,18 +268,12 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
 
     bought = np.flatnonzero(rounded_buys > 0).tolist()
     buy_orders = tuple(
-        BuyOrder(portfolio.symbols[i], shares, dollars)
+        BuyOrder(portfolio.symbols[i], shares, dollars, purchase_reason(problem.securities[i]))
         for i, shares, dollars in zip(bought, rounded_buys[bought].tolist(), buy_dollars[bought].tolist())
     )
-    needs_cash = required > portfolio.cash
-    loss_pays = settings.taxable and settings.harvest_losses
     gain = portfolio.gain_ratio * sell_dollars
     sold = np.flatnonzero(rounded.sell_shares > 0)
-    reason = np.full(len(sold), "rebalance", dtype=object)
-    if loss_pays:
-        reason[gain[sold] < 0] = "loss_harvest"
-    reason[rounded.for_cash[sold] | needs_cash] = "required_cash"
-    reason[forced[sold]] = "must_exit"
+    reasons = sale_reasons(portfolio, sold, forced, rounded.for_cash, gain)
     sold_list = sold.tolist()
     lot_ids, symbols = portfolio.lot_ids, portfolio.symbols
     # ``_make`` from zipped columns: a thousand orders at 500 securities, built at half
@@ -290,7 +286,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
                 [symbols[i] for i in portfolio.lot_security[sold].tolist()],
                 rounded.sell_shares[sold].tolist(),
                 sell_dollars[sold].tolist(),
-                reason.tolist(),
+                reasons,
                 gain[sold].tolist(),
                 rounded.mandatory[sold].tolist(),
             ),

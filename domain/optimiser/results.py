@@ -5,21 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from lotline.domain.vocabulary import OrderReason
+
 
 class BuyOrder(NamedTuple):
     symbol: str
     shares: float
     dollars: float
-    reason: str = "rebalance"
+    reason: OrderReason = OrderReason.REBALANCE  # why (see ``reasons``)
 
 
 class SellOrder(NamedTuple):
+    """The shares sold from one lot. A security's sale is one order however many lots
+    it relieves: its lots share the order's reason (see ``reasons``)."""
+
     lot_id: str
     symbol: str
     shares: float
     dollars: float
-    # Cheap hints for ``explain``: why this sale, and what it realises.
-    reason: str = "rebalance"  # must_exit | required_cash | loss_harvest | rebalance
+    reason: OrderReason = OrderReason.REBALANCE
     gain: float = 0.0  # realised gain (negative: a loss) of the shares sold
     mandatory: bool = False
 

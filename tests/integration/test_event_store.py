@@ -28,7 +28,7 @@ def test_a_stored_v1_event_is_read_back_upcast(store_url):
         assert security.wash_group == "VTI"
         assert security.asset_class == "us_equity"
         # New events are written at the current version and read back unchanged.
-        fresh = lotline.store.mapper.to_stored_event(Security.list("ITOT", "us_equity", "us-total", _actor()).collect_events()[0])
+        fresh = lotline.store.mapper.to_stored_event(Security.admit("ITOT", "us_equity", "us-total", _actor()).collect_events()[0])
         assert json.loads(fresh.state)["class_version"] == 2
         assert lotline.store.mapper.to_domain_event(fresh).wash_group == "us-total"
 
@@ -88,7 +88,7 @@ def test_large_events_are_stored_compressed_and_read_back_whole(store_url):
 
     with Lotline(store_url) as lotline:
         actor = _actor()
-        securities = {"VTI": Security.list("VTI", "us_equity", None, actor)}
+        securities = {"VTI": Security.admit("VTI", "us_equity", None, actor)}
         from lotline.domain.account import Account
         from lotline.domain.parameters import TaxStatus
         from lotline.domain.template import ClassTarget, TargetTemplate

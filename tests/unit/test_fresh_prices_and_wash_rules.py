@@ -12,7 +12,7 @@ from lotline.domain.analysis import check_prices_fresh
 from lotline.domain.errors import InvalidInput
 from lotline.domain.market import MarketSnapshot
 from lotline.domain.settings import SETTINGS
-from lotline.domain.wash_sale import WASH_SALE_DAYS, Acquisition, loss_sale_blocked, same_origin
+from lotline.domain.tax import WASH_SALE_DAYS, Acquisition, loss_sale_blocked, same_origin
 
 D = date(2026, 3, 3)
 

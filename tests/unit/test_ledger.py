@@ -14,9 +14,8 @@ from lotline.domain.ledger import (
     LotSelectionMismatch,
     TaxLot,
     UnknownLot,
-    holding_term,
 )
-from lotline.domain.wash_sale import WashSaleWindow
+from lotline.domain.tax import WashSaleWindow, holding_term
 
 D = Decimal
 day = date.fromisoformat

@@ -22,6 +22,7 @@ from lotline.domain.optimiser import (
     optimise,
 )
 from lotline.domain.risk import RiskModel
+from lotline.domain.vocabulary import OrderReason
 
 # --- builders ----------------------------------------------------------------------
 
@@ -137,7 +138,8 @@ def test_required_cash_is_raised():
     result = optimise(p)
     assert result.cash_after >= 100_000.0
     assert result.sells
-    assert all(o.reason == "required_cash" for o in result.sells)
+    # Every sale raises the cash; one that realises a loss is named a harvest.
+    assert all(o.reason == (OrderReason.HARVEST if o.gain < 0 else OrderReason.CASH) for o in result.sells)
     assert "required_cash" not in result.softened
 
 
@@ -173,7 +175,7 @@ def test_must_exit_position_is_sold_in_full():
     assert sold(result, "X1") == 100.5
     assert sold(result, "X2") == 1
     exits = [o for o in result.sells if o.symbol == "VXUS"]
-    assert all(o.reason == "must_exit" and o.mandatory for o in exits)
+    assert all(o.reason == OrderReason.RESTRICTION and o.mandatory for o in exits)
     assert bought(result, "VXUS") == 0
 
 
@@ -204,7 +206,7 @@ def test_loss_lot_is_harvested_when_harvesting_pays():
     result = optimise(harvest_problem())
     assert sold(result, "L1") > 0
     harvest = [o for o in result.sells if o.lot_id == "L1"]
-    assert harvest[0].reason == "loss_harvest" and harvest[0].gain < 0
+    assert harvest[0].reason == OrderReason.HARVEST and harvest[0].gain < 0
     # The proceeds stay in US equity through the substitute, not the same wash group.
     assert bought(result, "SCHB") > 0
     assert bought(result, "VTI") == 0 and bought(result, "ITOT") == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import numpy as np
 import pytest
 
@@ -19,8 +22,10 @@ from lotline.domain.optimiser.constraints import (
 from lotline.domain.optimiser.layout import Directions, Layout, TradePermissions
 from lotline.domain.optimiser.optimiser import assemble
 from lotline.domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.reasons import purchase_reason, sale_reasons
 from lotline.domain.optimiser.rounding import round_trades
 from lotline.domain.optimiser.terms import TaxCost, TrackingRisk, TradingCost, objective_terms
+from lotline.domain.vocabulary import OrderReason
 from tests.unit.test_optimiser import balanced, lot, problem, security
 
 
@@ -247,11 +252,22 @@ def test_layout_groups_variables_by_security_and_fixes_what_is_not_free():
 
 
 def test_permissions_do_not_depend_on_order_of_fixes():
+    # Directions are shut one rule and one solve at a time (`Directions.also`): in
+    # whatever order the fixes come, the same trades end up shut, and only those.
     p = Portfolio.from_problem(sample())
-    a = TradePermissions.of(p, Directions(no_buy=frozenset({0, 1}), no_sell=frozenset({2})))
-    b = TradePermissions.of(p, Directions(no_buy=frozenset({1, 0}), no_sell=frozenset({2})))
-    np.testing.assert_array_equal(a.buyable, b.buyable)
-    np.testing.assert_array_equal(a.sellable, b.sellable)
+    free = TradePermissions.of(p)
+    fixes = [{"no_buy": {0}}, {"no_sell": {2}}, {"no_buy": {1}, "no_sell": {3}}]
+    expected_buyable, expected_sellable = free.buyable.copy(), free.sellable.copy()
+    expected_buyable[[0, 1]] = False
+    expected_sellable[[2, 3]] = False
+    assert free.buyable[[0, 1]].all() and free.sellable[[2, 3]].all()  # the fixes shut something
+    for order in itertools.permutations(fixes):
+        directions = Directions()
+        for fix in order:
+            directions = directions.also(**fix)
+        fixed = TradePermissions.of(p, directions)
+        np.testing.assert_array_equal(fixed.buyable, expected_buyable)
+        np.testing.assert_array_equal(fixed.sellable, expected_sellable)
 
 
 # --- assembly ------------------------------------------------------------------------
@@ -408,3 +424,44 @@ def test_a_failed_presolve_check_falls_back_to_the_full_solve(monkeypatch):
     assert fallback.solves == full.solves + 1
     assert objective_of(fallback) == pytest.approx(objective_of(full), rel=1e-7, abs=1e-6)
     assert fallback.buys == full.buys and fallback.sells == full.sells
+
+
+# --- reasons -------------------------------------------------------------------------
+
+
+def reasons_of(prob: Problem, sold, forced=(), for_cash=()) -> dict[str, str]:
+    """Each sold lot's reason, the lots sold in full."""
+    p = Portfolio.from_problem(prob)
+    lots = np.array(sorted(p.lot_ids.index(lot_id) for lot_id in sold), dtype=np.intp)
+
+    def flags(lot_ids):
+        return np.isin(np.arange(p.lot_count), [p.lot_ids.index(lot_id) for lot_id in lot_ids])
+
+    return dict(zip([p.lot_ids[j] for j in lots], sale_reasons(p, lots, flags(forced), flags(for_cash), p.gain)))
+
+
+def test_a_sale_is_named_once_for_all_its_lots_by_the_first_reason_that_holds():
+    # V1 (VTI) sells at a gain, V2 (VTI) and B1 (BND) at a loss, I1 (ITOT, not targeted) at a gain.
+    prob = sample()
+    R = OrderReason
+    assert reasons_of(prob, ["V1", "V2", "I1", "B1"]) == {"V1": R.HARVEST, "V2": R.HARVEST, "I1": R.MODEL_CHANGE,
+                                                          "B1": R.HARVEST}
+    assert reasons_of(prob, ["V1"]) == {"V1": R.DRIFT}
+    assert reasons_of(prob, ["V1"], for_cash=["V1"]) == {"V1": R.CASH}
+    # A restriction comes first, for every lot of the security; leaving the target before cash.
+    assert reasons_of(prob, ["V1", "V2"], forced=["V2"]) == {"V1": R.RESTRICTION, "V2": R.RESTRICTION}
+    assert reasons_of(prob, ["I1"], for_cash=["I1"]) == {"I1": R.MODEL_CHANGE}
+
+
+def test_a_loss_is_a_harvest_only_where_losses_pay_even_when_it_raises_cash():
+    lots_ = sample().lots
+    untaxed = problem(balanced(), lots_, cash=10_000.0, taxable=False)
+    assert reasons_of(untaxed, ["B1"]) == {"B1": OrderReason.DRIFT}
+    short = problem(balanced(), lots_, cash=10_000.0, required_cash=20_000.0)
+    # Sold for the cash, a lot at a loss is still a harvest when the sale as a whole realises a loss.
+    assert reasons_of(short, ["V1", "B1"]) == {"V1": OrderReason.CASH, "B1": OrderReason.HARVEST}
+
+
+def test_a_purchase_moves_its_class_back_to_target_or_follows_the_model():
+    assert purchase_reason(dataclasses.replace(security("VTI", 0.6), class_below_target=True)) == OrderReason.DRIFT
+    assert purchase_reason(security("VTI", 0.6)) == OrderReason.MODEL_CHANGE

@@ -26,10 +26,10 @@ def securities():
     return {
         s.symbol: s
         for s in (
-            Security.list("VTI", "us_equity", "us-total", IPC),
-            Security.list("ITOT", "us_equity", "us-total", IPC),
-            Security.list("SCHB", "us_equity", None, IPC),
-            Security.list("BND", "bonds", None, IPC),
+            Security.admit("VTI", "us_equity", "us-total", IPC),
+            Security.admit("ITOT", "us_equity", "us-total", IPC),
+            Security.admit("SCHB", "us_equity", None, IPC),
+            Security.admit("BND", "bonds", None, IPC),
         )
     }
 

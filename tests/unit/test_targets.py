@@ -19,9 +19,9 @@ IPC = Actor("ipc", Role.POLICY_COMMITTEE, date(2026, 1, 5), datetime(2026, 1, 5,
 @pytest.fixture
 def policy():
     securities = {s.symbol: s for s in (
-        Security.list("VTI", "us_equity", "total", IPC), Security.list("ITOT", "us_equity", "total", IPC),
-        Security.list("VOO", "us_equity", None, IPC), Security.list("ESGU", "us_equity", None, IPC),
-        Security.list("BND", "bonds", None, IPC), Security.list("AGG", "bonds", None, IPC),
+        Security.admit("VTI", "us_equity", "total", IPC), Security.admit("ITOT", "us_equity", "total", IPC),
+        Security.admit("VOO", "us_equity", None, IPC), Security.admit("ESGU", "us_equity", None, IPC),
+        Security.admit("BND", "bonds", None, IPC), Security.admit("AGG", "bonds", None, IPC),
     )}
     models = {
         "us": Model.create("us", {"VTI": D("0.6"), "VOO": D("0.4")}, securities, IPC),

@@ -1,11 +1,35 @@
-"""The wash-sale window: the days around a loss sale on which buying the same wash
-group turns the loss into a wash sale."""
+"""The US tax rules a sale meets: the term of its gain (short or long: held more than a
+year), and the wash-sale window (the days around a loss sale on which buying the same
+wash group turns the loss into a wash sale) with the rules drawn from it. The lot
+ledger applies them to every sale; the analysis keeps a decision from breaking them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import NamedTuple
+
+# --- the term of a gain -------------------------------------------------------------
+
+SHORT_TERM = "short"
+LONG_TERM = "long"
+
+
+def holding_term(holding_period_start: date, sold_on: date) -> str:
+    """'long' when held more than one year, i.e. sold after the first anniversary."""
+    return LONG_TERM if sold_on > _first_anniversary(holding_period_start) else SHORT_TERM
+
+
+def _first_anniversary(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        # Feb 29: the holding period starts Mar 1, so the year held is complete at the
+        # end of Feb 28 and the lot turns long term on Mar 1.
+        return date(day.year + 1, 2, 28)
+
+
+# --- wash sales ---------------------------------------------------------------------
 
 WASH_SALE_DAYS = 30
 _REACH = timedelta(days=WASH_SALE_DAYS)
