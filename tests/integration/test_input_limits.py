@@ -206,7 +206,7 @@ def test_an_unexpected_fault_is_one_line_exit_1_and_records_nothing(loaded, monk
     def broken(*args, **kwargs):
         raise RuntimeError("boom\n  in a second line")
 
-    monkeypatch.setattr(application.queries, "lots_report", broken)
+    monkeypatch.setattr(lotline.application.queries, "lots_report", broken)
     before = store_contents(loaded.url)
     result = loaded("lots", "ACC-1")
     assert result.code == 1
@@ -303,12 +303,12 @@ PARENT = textwrap.dedent("""
     import multiprocessing, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
 
-    import lotline.application.rebalance as rebalance
+    import lotline.application.batch_analysis as batch_analysis
 
     def start(parent, thread_only):
         if thread_only:
             sys.platform = "watch-only"  # leave the kernel's death signal out: the watch thread alone
-        rebalance._die_with_parent(parent, interval=0.05)
+        batch_analysis._die_with_parent(parent, interval=0.05)
 
     def pid():
         return os.getpid()
