@@ -80,7 +80,7 @@ def clock_from_env() -> Callable[[], datetime]:
 
 
 @contextmanager
-def service(store: str | None, create: bool = False) -> Iterator[Lotline]:
+def opened(store: str | None, create: bool = False) -> Iterator[Lotline]:
     """The store of a command. Only `create=True` (load, demo) may set up a new SQLite
     file; every other command on a missing file is bad input and creates nothing."""
     from lotline.application.lotline import Lotline
@@ -148,7 +148,7 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
     from lotline.application.handlers.setup import load_scenario
     from lotline.application.rendering import show_loaded
 
-    with service(store, create=True) as lotline:
+    with opened(store, create=True) as lotline:
         loaded = load_scenario(LoadScenario(path=file, as_user=explicit_user(as_user)), lotline)
     show_loaded(file, loaded, as_json)
 
@@ -165,7 +165,7 @@ def audit(
     from lotline.application.queries import audit as read
     from lotline.application.rendering import show_audit
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         events = read(lotline, account, acting_user(as_user), parse_date(since, "since"), parse_date(until, "until"))
     show_audit(account, events, as_json, as_csv)
 
@@ -177,7 +177,7 @@ def projections_rebuild(store: Store = None, as_user: AsUser = None, as_json: Js
     from lotline.application.handlers.read_models import rebuild_projections
     from lotline.application.rendering import show_rebuilt
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         rebuilt = rebuild_projections(RebuildProjections(user=acting_user(as_user)), lotline)
     show_rebuilt(rebuilt, as_json)
 
@@ -246,7 +246,7 @@ def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsO
     from lotline.application.queries import lots_report
     from lotline.application.rendering import show_lots
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = lots_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
     show_lots(account, report, as_json)
 
@@ -259,7 +259,7 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
     from lotline.application.queries import gains_report
     from lotline.application.rendering import show_gains
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = gains_report(lotline, account, acting_user(as_user), check_year(year) or _today(lotline).year)
     show_gains(account, report, as_json)
 
@@ -271,7 +271,7 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
     from lotline.application.queries import holdings_report
     from lotline.application.rendering import show_holdings
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = holdings_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
     show_holdings(account, report, as_json)
 
@@ -284,7 +284,7 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
     from lotline.application.handlers.setup import load_prices
     from lotline.application.rendering import show_prices_loaded
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         read = load_prices(LoadPrices(user=acting_user(as_user), path=file), lotline)
     show_prices_loaded(file, read, as_json)
 
@@ -303,7 +303,7 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
 
     if key is not None and key not in SETTINGS:
         raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "key")
-    with service(store) as lotline:
+    with opened(store) as lotline:
         if value is not None:
             change_setting(ChangeSetting(user=acting_user(as_user), key=key, value=value, reason=reason), lotline)
         current = firm_settings(lotline, acting_user(as_user))
@@ -334,7 +334,7 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
 
     if workers is not None and workers < 1:
         raise InvalidInput(f"must be at least 1, got {workers}", "workers")
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         accounts = _accounts(account)
         if redo:
@@ -357,7 +357,7 @@ def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("-
     from lotline.application.queries import orders_report
     from lotline.application.rendering import show_orders
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         report = orders_report(lotline, acting_user(as_user), on, account, status)
     show_orders(on, report, as_json)
@@ -370,7 +370,7 @@ def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-
     from lotline.application.rendering import show_explanation
     from lotline.application.replay import explain as run
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = run(lotline, decision, acting_user(as_user))
     show_explanation(report, as_json)
 
@@ -382,7 +382,7 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
     from lotline.application.rendering import show_replay
     from lotline.application.replay import replay as run
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         outcome = run(lotline, decision, acting_user(as_user))
     show_replay(decision, outcome, as_json)
     if not outcome.identical:
@@ -400,7 +400,7 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
     from lotline.application.rendering import show_approved
     from lotline.domain.values import to_decimal
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         floor = to_decimal(min_benefit, "min_benefit") if min_benefit is not None else None
         released = run(Approve(user=acting_user(as_user), on=on, accounts=_accounts(account),
@@ -417,7 +417,7 @@ def reject(date_: DateOpt = None, account: AccountOpt = None,
     from lotline.application.handlers.release import reject as run
     from lotline.application.rendering import show_rejected
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         rejected = run(Reject(user=acting_user(as_user), on=on, accounts=_accounts(account), reason=reason), lotline)
     show_rejected(on, rejected, as_json)
@@ -430,7 +430,7 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_
     from lotline.application.handlers.execution import fill as run
     from lotline.application.rendering import show_filled
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         filled = run(Fill(user=acting_user(as_user), on=on), lotline)
     show_filled(on, filled, as_json)
@@ -445,7 +445,7 @@ def cancel(date_: DateOpt = None, account: AccountOpt = None,
     from lotline.application.handlers.release import cancel as run
     from lotline.application.rendering import show_cancelled
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         cancelled = run(Cancel(user=acting_user(as_user), on=on, accounts=_accounts(account), reason=reason), lotline)
     show_cancelled(on, cancelled, as_json)
@@ -467,7 +467,7 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
     if days < 1 or days > 30:
         raise InvalidInput(f"must be between 1 and 30, got {days}", "days")
     say = demo_progress(as_json)
-    with service(store, create=True) as lotline:
+    with opened(store, create=True) as lotline:
         show_demo_start(accounts, lotline.url, as_json)
         report = run_demo(RunDemo(accounts=accounts, days=days, seed=seed, workers=workers), lotline, say)
     show_demo(report, as_json)
