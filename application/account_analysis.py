@@ -95,8 +95,9 @@ def day_context(lotline: Lotline, on: date) -> DayContext:
     settings_aggregate = uow.find(FirmSettings, "firm")
     settings = effective_settings(settings_aggregate)
     lookback = int(settings["risk_lookback_days"])
-    symbols = lotline.views.symbols()
-    closes = lotline.prices.history(symbols, on)
+    with lotline.reading():
+        symbols = lotline.views.symbols()
+        closes = lotline.prices.history(symbols, on)
     splits = {}
     for symbol in symbols:
         security = uow.find(Security, symbol)
