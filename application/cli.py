@@ -1,26 +1,28 @@
-"""The `lotline` command: a thin face on the service layer. Heavy libraries are
-imported inside the commands that need them, so start-up stays light."""
+"""The `lotline` command: a thin face on the handlers. Each command parses its
+arguments, builds a command (application/commands.py) for its handler
+(application/handlers/) or calls a query (application/queries.py, replay.py), and
+shows the result (application/rendering.py). Heavy libraries are imported inside the
+commands that need them, so start-up stays light."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lotline.domain.errors import InvalidInput, LotlineError, RuleRefused
 from lotline.domain.roles import SYSTEM_USER
 from lotline.domain.values import cut, shown
+
+if TYPE_CHECKING:
+    from lotline.application.lotline import Lotline
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Lotline: event-sourced, tax-aware daily rebalancing.")
 prices_app = typer.Typer(no_args_is_help=True, help="Market data.")
@@ -63,11 +65,11 @@ def check_year(year: int | None, field: str = "year") -> int | None:
     return year
 
 
-def clock_from_env():
+def clock_from_env() -> Callable[[], datetime]:
     """LOTLINE_NOW pins the clock (ISO timestamp): backtests and reproducible runs."""
     pinned = os.environ.get("LOTLINE_NOW")
     if not pinned:
-        from lotline.application.service import utc_now
+        from lotline.application.lotline import utc_now
 
         return utc_now
     try:
@@ -78,10 +80,10 @@ def clock_from_env():
 
 
 @contextmanager
-def service(store: str | None, create: bool = False) -> Iterator[Any]:
+def opened(store: str | None, create: bool = False) -> Iterator[Lotline]:
     """The store of a command. Only `create=True` (load, demo) may set up a new SQLite
     file; every other command on a missing file is bad input and creates nothing."""
-    from lotline.application.service import Lotline
+    from lotline.application.lotline import Lotline
     from lotline.infrastructure.eventstore import safe_url, sqlite_file, store_url
 
     clock = clock_from_env()
@@ -139,33 +141,16 @@ def one_line(text: str, limit: int = 1000) -> str:
     return cut(" ".join(text.splitlines()) if text else text, limit)
 
 
-def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-
-
-def console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
 @app.command()
 def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.")], store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Apply a scenario file, all or nothing."""
-    from lotline.application.service import load_scenario
+    from lotline.application.commands import LoadScenario
+    from lotline.application.handlers.setup import load_scenario
+    from lotline.application.rendering import show_loaded
 
-    with service(store, create=True) as lotline:
-        summary = load_scenario(lotline, file, explicit_user(as_user))
-    if as_json:
-        emit_json({"file": str(file), **summary})
-    elif summary["skipped"]:
-        console().print(f"Skipped {file}: the same file (sha256 {summary['sha256']}) was loaded on "
-                        f"{summary['loaded_at']} by {summary['loaded_by']}.", markup=False, highlight=False,
-                        soft_wrap=True)
-    else:
-        skipped = summary["entries_skipped"]
-        also = f"; {skipped} {'entry' if skipped == 1 else 'entries'} already recorded, skipped" if skipped else ""
-        console().print(f"Loaded {file}: {summary['events']} events, {summary['prices']} closes recorded{also}.")
+    with opened(store, create=True) as lotline:
+        loaded = load_scenario(LoadScenario(path=file, as_user=explicit_user(as_user)), lotline)
+    show_loaded(file, loaded, as_json)
 
 
 @app.command()
@@ -177,48 +162,24 @@ def audit(
     store: Store = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
     """Every event of an account, oldest first."""
-    with service(store) as lotline:
-        events = lotline.audit(account, acting_user(as_user), parse_date(since, "since"), parse_date(until, "until"))
-    if as_json:
-        emit_json({"account": account, "events": events})
-    elif as_csv:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["position", "type", "timestamp", "effective_date", "actor", "role", "reason", "data"])
-        for e in events:
-            writer.writerow([e["position"], e["type"], e["timestamp"], e["effective_date"], e["actor"], e["role"],
-                             e["reason"] or "", json.dumps(e["data"], sort_keys=True)])
-        sys.stdout.write(out.getvalue())
-    else:
-        from rich.table import Table
+    from lotline.application.queries import audit as read
+    from lotline.application.rendering import show_audit
 
-        table = Table(title=f"Audit trail of {account}")
-        for column in ("#", "type", "effective", "recorded", "actor", "role", "data"):
-            table.add_column(column)
-        for e in events:
-            data = ", ".join(f"{k}={v}" for k, v in e["data"].items())
-            table.add_row(str(e["position"]), e["type"], e["effective_date"], e["timestamp"][:19], e["actor"], e["role"], data)
-        console().print(table)
+    with opened(store) as lotline:
+        events = read(lotline, account, acting_user(as_user), parse_date(since, "since"), parse_date(until, "until"))
+    show_audit(account, events, as_json, as_csv)
 
 
 @projections_app.command("rebuild")
 def projections_rebuild(store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Rebuild every read model from the history."""
-    with service(store) as lotline:
-        read, failures = lotline.rebuild_projections(acting_user(as_user))
-    if as_json:
-        emit_json({"rebuilt": True, "events": read, "failures": failures})
-        return
-    console().print(f"Rebuilt every read model from {read} events.")
-    if failures:
-        # Plain print: an error names fields in brackets, which rich would read as markup.
-        positions = sorted({f["position"] for f in failures})
-        accounts = sorted({f["account"] for f in failures if f["account"] is not None})
-        print(f"{len(positions)} {'event' if len(positions) == 1 else 'events'} could not be applied; "
-              f"accounts whose reads refuse until it is repaired: {', '.join(accounts) or 'none'}.")
-        for f in failures:
-            owner = f"account {f['account']}" if f["account"] is not None else "no account"
-            print(f"  event {f['position']} ({f['type']}, {owner}), {f['read_model']} read model: {f['error']}")
+    from lotline.application.commands import RebuildProjections
+    from lotline.application.handlers.read_models import rebuild_projections
+    from lotline.application.rendering import show_rebuilt
+
+    with opened(store) as lotline:
+        rebuilt = rebuild_projections(RebuildProjections(user=acting_user(as_user)), lotline)
+    show_rebuilt(rebuilt, as_json)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,7 +235,7 @@ def run() -> None:
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Answer as of the end of this date (default today).")]
 
 
-def _today(lotline: Any) -> date:
+def _today(lotline: Lotline) -> date:
     return lotline.today()
 
 
@@ -283,20 +244,11 @@ def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsO
          store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Open tax lots of an account."""
     from lotline.application.queries import lots_report
+    from lotline.application.rendering import show_lots
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = lots_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
-    if as_json:
-        return emit_json(report)
-    from rich.table import Table
-
-    table = Table(title=f"Open lots of {account} as of {report['as_of']} (cash {report['cash']})")
-    for column in ("lot", "symbol", "quantity", "cost basis", "acquired", "holding period from", "wash-sale adj."):
-        table.add_column(column, justify="right" if column in ("quantity", "cost basis", "wash-sale adj.") else "left")
-    for lot in report["lots"]:
-        table.add_row(lot["lot_id"], lot["symbol"], lot["quantity"], lot["cost_basis"], lot["acquired"],
-                      lot["holding_period_start"], lot["wash_sale_adjustment"])
-    console().print(table)
+    show_lots(account, report, as_json)
 
 
 @app.command()
@@ -305,21 +257,11 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Realised gains and losses: short and long term, wash-sale disallowed amounts."""
     from lotline.application.queries import gains_report
+    from lotline.application.rendering import show_gains
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = gains_report(lotline, account, acting_user(as_user), check_year(year) or _today(lotline).year)
-    if as_json:
-        return emit_json(report)
-    from rich.table import Table
-
-    table = Table(title=f"Realised in {report['year']} by {account}: short term {report['short_term']}, "
-                        f"long term {report['long_term']}, disallowed {report['disallowed_loss']}")
-    for column in ("date", "symbol", "quantity", "proceeds", "cost basis", "gain", "term", "disallowed", "lot"):
-        table.add_column(column)
-    for r in report["realizations"]:
-        table.add_row(r["date"], r["symbol"], r["quantity"], r["proceeds"], r["cost_basis"], r["gain"], r["term"],
-                      r["disallowed_loss"], r["lot_id"])
-    console().print(table)
+    show_gains(account, report, as_json)
 
 
 @app.command()
@@ -327,43 +269,24 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Positions, market values, weights against target, drift per asset class."""
     from lotline.application.queries import holdings_report
+    from lotline.application.rendering import show_holdings
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = holdings_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
-    if as_json:
-        return emit_json(report)
-    from rich.table import Table
-
-    out = console()
-    table = Table(title=f"{account} as of {report['as_of']}: value {report['total_value']}, cash {report['cash']}")
-    for column in ("symbol", "class", "quantity", "close", "close of", "market value", "weight", "target"):
-        table.add_column(column, justify="left" if column in ("symbol", "class", "close of") else "right")
-    for p in report["positions"]:
-        table.add_row(p["symbol"], p["asset_class"] or "", p["quantity"], p.get("price") or "", p.get("price_date") or "",
-                      p["market_value"], p["weight"], p["target_weight"])
-    out.print(table)
-    classes = Table(title="Asset classes")
-    for column in ("class", "weight", "target", "drift", "limit"):
-        classes.add_column(column, justify="left" if column == "class" else "right")
-    for c in report["asset_classes"]:
-        classes.add_row(c["asset_class"], c["weight"], c["target_weight"], c["drift"], c["drift_limit"] or "")
-    out.print(classes)
-    for note in report["notes"]:
-        out.print(f"note: {note}")
+    show_holdings(account, report, as_json)
 
 
 @prices_app.command("load")
 def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMBOL...) or long (date,symbol,close).")],
                 store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Load closing prices; bad rows are reported by line and nothing is loaded."""
-    from lotline.application.service import load_prices
+    from lotline.application.commands import LoadPrices
+    from lotline.application.handlers.setup import load_prices
+    from lotline.application.rendering import show_prices_loaded
 
-    with service(store) as lotline:
-        read = load_prices(lotline, file, acting_user(as_user))
-    if as_json:
-        emit_json({"file": str(file), "closes": read})
-    else:
-        console().print(f"Read {read} closes from {file}.")
+    with opened(store) as lotline:
+        read = load_prices(LoadPrices(user=acting_user(as_user), path=file), lotline)
+    show_prices_loaded(file, read, as_json)
 
 
 @app.command()
@@ -372,30 +295,28 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
              reason: Annotated[str | None, typer.Option(help="Why the setting changes.")] = None,
              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Firm settings: show them, or change one."""
-    from lotline.application.service import change_setting, firm_settings
+    from lotline.application.commands import ChangeSetting
+    from lotline.application.handlers.setup import change_setting
+    from lotline.application.queries import firm_settings
+    from lotline.application.rendering import show_settings
     from lotline.domain.settings import SETTINGS
 
     if key is not None and key not in SETTINGS:
         raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "key")
-    with service(store) as lotline:
+    with opened(store) as lotline:
         if value is not None:
-            change_setting(lotline, key, value, acting_user(as_user), reason)
+            change_setting(ChangeSetting(user=acting_user(as_user), key=key, value=value, reason=reason), lotline)
         current = firm_settings(lotline, acting_user(as_user))
-    shown = {key: current[key]} if key else current
-    if as_json:
-        return emit_json({k: v["value"] for k, v in shown.items()})
-    from rich.table import Table
-
-    table = Table(title="Firm settings")
-    for column in ("key", "value", "default", "meaning"):
-        table.add_column(column)
-    for k, v in shown.items():
-        table.add_row(k, v["value"], v["default"], v["description"])
-    console().print(table)
+    show_settings({key: current[key]} if key else current, as_json)
 
 
 AccountOpt = Annotated[list[str] | None, typer.Option("--account", help="Only this account (repeatable).")]
 DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default today).")]
+
+
+def _accounts(account: list[str] | None) -> tuple[str, ...] | None:
+    """The accounts a command names (`--account`, repeatable); None: every account."""
+    return tuple(account) if account is not None else None
 
 
 @app.command()
@@ -406,72 +327,25 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
               reason: Annotated[str | None, typer.Option(help="Why the decision is redone (with --redo).")] = None,
               store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
-    from lotline.application.rebalance import rebalance as run
-    from lotline.application.rebalance import redo as run_redo
+    from lotline.application.commands import Rebalance, RedoDecisions
+    from lotline.application.handlers.analysis import rebalance as run
+    from lotline.application.handlers.analysis import redo_decisions
+    from lotline.application.rendering import progress_bar, show_rebalance
 
     if workers is not None and workers < 1:
         raise InvalidInput(f"must be at least 1, got {workers}", "workers")
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
+        accounts = _accounts(account)
         if redo:
-            results = run_redo(lotline, on, account, acting_user(as_user), reason)
+            results = redo_decisions(RedoDecisions(user=acting_user(as_user), on=on, accounts=accounts, reason=reason),
+                                     lotline)
         else:
+            command = Rebalance(user=acting_user(as_user), on=on, accounts=accounts,
+                                workers=workers or os.cpu_count() or 1, pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
             with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
-                results = run(lotline, on, account, acting_user(as_user), workers or os.cpu_count() or 1, advance,
-                              pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
-    document = {
-        "date": on.isoformat(),
-        "decisions": [
-            {"decision_id": r.decision_id, "account": r.account, "trade": r.trade, "reasons": list(r.reasons),
-             "benefit": str(r.benefit), "orders": r.orders, **({"existing": True} if r.existing else {})}
-            for r in results if r.decision_id
-        ],
-        "failures": [{"account": r.account, "reason": r.failure} for r in results if r.failure],
-    }
-    if as_json:
-        return emit_json(document)
-    print_rebalance_summary(on, results)
-
-
-@contextmanager
-def progress_bar(wanted: bool, label: str) -> Iterator[Any]:
-    """A rich progress bar on a terminal; nothing otherwise (and never with --json)."""
-    if not (wanted and sys.stdout.isatty()):
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda n: bar.advance(task, n)
-
-
-def print_rebalance_summary(on: date, results: list[Any]) -> None:
-    from collections import Counter
-
-    from rich.table import Table
-
-    out = console()
-    decided = [r for r in results if r.decision_id]
-    trading = [r for r in decided if r.trade]
-    failed = [r for r in results if r.failure]
-    by_reason = Counter(reason for r in trading for reason in r.reasons)
-    table = Table(title=f"Rebalance {on.isoformat()}")
-    table.add_column("")
-    table.add_column("accounts", justify="right")
-    table.add_row("analysed", str(len(results)))
-    table.add_row("  already decided earlier", str(sum(1 for r in decided if r.existing)))
-    table.add_row("to trade", str(len(trading)))
-    for reason in ("cash_request", "restriction", "drift_limit", "net_benefit"):
-        table.add_row(f"  {reason}", str(by_reason.get(reason, 0)))
-    table.add_row("no trade", str(len(decided) - len(trading)))
-    table.add_row("failed", str(len(failed)))
-    out.print(table)
-    orders = sum(r.orders for r in trading)
-    out.print(f"{orders} orders proposed; release them with `lotline approve --date {on.isoformat()}`.")
-    for r in failed:
-        out.print(f"[red]failed[/] {r.account}: {r.failure}")
+                results = run(command, lotline, advance)
+    show_rebalance(on, results, as_json)
 
 
 @app.command()
@@ -481,71 +355,36 @@ def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("-
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """The day's orders (default today) and where each stands."""
     from lotline.application.queries import orders_report
+    from lotline.application.rendering import show_orders
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         report = orders_report(lotline, acting_user(as_user), on, account, status)
-    if as_json:
-        return emit_json(report)
-    from rich.table import Table
-
-    table = Table(title=f"Orders of {on.isoformat()}")
-    for column in ("order", "account", "side", "symbol", "quantity", "value", "reason", "status", "fill price"):
-        table.add_column(column)
-    for o in report["orders"]:
-        table.add_row(o["order_id"], o["account"], o["side"], o["symbol"], o["quantity"], o["value"], o["reason"],
-                      o["status"], o.get("fill_price") or "")
-    console().print(table)
-    for o in report["orders"]:
-        if o.get("unfilled_reason") or o.get("stale_reason"):
-            console().print(f"{o['order_id']} {o['status']}: {o.get('unfilled_reason') or o.get('stale_reason')}")
+    show_orders(on, report, as_json)
 
 
 @app.command()
 def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-1/2026-03-02.")],
             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Why a decision traded or did not: triggers, objective terms, each order's reason."""
+    from lotline.application.rendering import show_explanation
     from lotline.application.replay import explain as run
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         report = run(lotline, decision, acting_user(as_user))
-    if as_json:
-        return emit_json(report)
-    out = console()
-    out.print(f"[bold]{report['decision_id']}[/]: {'trades' if report['trade'] else 'does not trade'} "
-              f"(recorded {report['recorded_at']} by {report['actor']} as {report['role']})")
-    for t in report["triggers"]:
-        out.print(f"  - {t['trigger']}: {t['meaning']}")
-    b, a = report["objective_before"], report["objective_after"]
-    out.print(f"Objective in dollars, before -> after: tracking {b['tracking']} -> {a['tracking']}, "
-              f"tax {b['tax']} -> {a['tax']}, cost {b['cost']} -> {a['cost']}, total {b['total']} -> {a['total']}")
-    out.print(f"Net benefit {report['benefit']} against a threshold of {report['threshold']} "
-              f"on an account worth {report['total_value']}.")
-    listed = report.get("orders_proposed", report.get("orders_considered", []))
-    out.print("Orders proposed:" if report["trade"] else "Orders it would have proposed:" if listed else "No orders.")
-    for o in listed:
-        lots = "; lots " + ", ".join(f"{x['lot_id']} x {x['quantity']}" for x in o["lots"]) if o["lots"] else ""
-        out.print(f"  {o['side']} {o['quantity']} {o['symbol']} at {o['price']} ({o['value']}): {o['why']}{lots}")
-    for note in report["notes"]:
-        out.print(f"note: {note}")
+    show_explanation(report, as_json)
 
 
 @app.command()
 def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
+    from lotline.application.rendering import show_replay
     from lotline.application.replay import replay as run
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         outcome = run(lotline, decision, acting_user(as_user))
-    if as_json:
-        emit_json({"decision_id": decision, "identical": outcome.identical, "differences": outcome.differences})
-    elif outcome.identical:
-        console().print(f"{decision}: replayed identically ({len(outcome.recorded.orders)} orders).")
-    else:
-        print(f"{decision}: replay differs:", file=sys.stderr)
-        for line in outcome.differences:
-            print(f"  {line}", file=sys.stderr)
+    show_replay(decision, outcome, as_json)
     if not outcome.identical:
         raise typer.Exit(1)
 
@@ -556,21 +395,17 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
             min_benefit: Annotated[str | None, typer.Option("--min-benefit", help="Net-benefit-only decisions need at least this benefit (dollars).")] = None,
             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Release the day's proposed orders that pass the filters (defaults: firm settings)."""
-    from lotline.application.workflow import approve as run
+    from lotline.application.commands import Approve
+    from lotline.application.handlers.release import approve as run
+    from lotline.application.rendering import show_approved
     from lotline.domain.values import to_decimal
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         floor = to_decimal(min_benefit, "min_benefit") if min_benefit is not None else None
-        released = run(lotline, on, account, acting_user(as_user), mandatory_only, floor)
-    if as_json:
-        return emit_json({"date": on.isoformat(), "accounts": released.accounts, "orders": released.orders,
-                          "held_back": released.held_back, "stale": released.stale})
-    console().print(f"Approved {released.orders} orders of {released.accounts} accounts; "
-                    f"{len(released.held_back)} held back by the filters.")
-    for stale in released.stale:
-        console().print(f"stale: {stale['decision_id']}: {stale['reason']}; redo it with `lotline rebalance --redo "
-                        f"--account {stale['account']} --date {on.isoformat()} --reason ...`")
+        released = run(Approve(user=acting_user(as_user), on=on, accounts=_accounts(account),
+                               mandatory_only=mandatory_only, min_benefit=floor), lotline)
+    show_approved(on, released, as_json)
 
 
 @app.command()
@@ -578,36 +413,27 @@ def reject(date_: DateOpt = None, account: AccountOpt = None,
            reason: Annotated[str | None, typer.Option(help="Why the orders are rejected.")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Reject the day's proposed orders."""
-    from lotline.application.workflow import reject as run
+    from lotline.application.commands import Reject
+    from lotline.application.handlers.release import reject as run
+    from lotline.application.rendering import show_rejected
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        rejected = run(lotline, on, account, acting_user(as_user), reason)
-    if as_json:
-        return emit_json({"date": on.isoformat(), "accounts": rejected.accounts, "orders": rejected.orders})
-    console().print(f"Rejected {rejected.orders} orders of {rejected.accounts} accounts.")
+        rejected = run(Reject(user=acting_user(as_user), on=on, accounts=_accounts(account), reason=reason), lotline)
+    show_rejected(on, rejected, as_json)
 
 
 @app.command()
 def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Simulated execution of approved orders at the day's close; records the trades."""
-    from lotline.application.workflow import fill as run
+    from lotline.application.commands import Fill
+    from lotline.application.handlers.execution import fill as run
+    from lotline.application.rendering import show_filled
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        filled = run(lotline, on, acting_user(as_user))
-    if as_json:
-        return emit_json({"date": on.isoformat(), "accounts": filled.accounts, "trades": filled.trades,
-                          "cash_requests_fulfilled": filled.cash_requests, "notes": filled.notes,
-                          "unfilled": filled.unfilled, "stale": filled.stale})
-    console().print(f"Filled {filled.trades} orders in {filled.accounts} accounts at the {on.isoformat()} close; "
-                    f"{filled.cash_requests} cash requests fulfilled.")
-    for item in filled.unfilled:
-        console().print(f"unfilled: {item['decision_id']}: {item['reason']}")
-    for item in filled.stale:
-        console().print(f"stale: {item['decision_id']}: {item['reason']}")
-    for note in filled.notes:
-        console().print(f"note: {note}")
+        filled = run(Fill(user=acting_user(as_user), on=on), lotline)
+    show_filled(on, filled, as_json)
 
 
 @app.command()
@@ -615,14 +441,14 @@ def cancel(date_: DateOpt = None, account: AccountOpt = None,
            reason: Annotated[str | None, typer.Option(help="Why the approved orders are withdrawn (required).")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Withdraw approved, unfilled orders (a decision's orders together)."""
-    from lotline.application.workflow import cancel as run
+    from lotline.application.commands import Cancel
+    from lotline.application.handlers.release import cancel as run
+    from lotline.application.rendering import show_cancelled
 
-    with service(store) as lotline:
+    with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        cancelled = run(lotline, on, account, acting_user(as_user), reason)
-    if as_json:
-        return emit_json({"date": on.isoformat(), "accounts": cancelled.accounts, "orders": cancelled.orders})
-    console().print(f"Cancelled {cancelled.orders} orders of {cancelled.accounts} accounts.")
+        cancelled = run(Cancel(user=acting_user(as_user), on=on, accounts=_accounts(account), reason=reason), lotline)
+    show_cancelled(on, cancelled, as_json)
 
 
 @app.command()
@@ -632,48 +458,16 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
          workers: Annotated[int, typer.Option(help="Worker processes for the daily analysis.")] = 1,
          store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Build a demo firm in an empty store and run trading days of the daily workflow."""
-    from lotline.application.demo import run_demo
+    from lotline.application.commands import RunDemo
+    from lotline.application.handlers.demo import run_demo
+    from lotline.application.rendering import demo_progress, show_demo, show_demo_start
 
     if accounts < 1 or accounts > 100_000:
         raise InvalidInput(f"must be between 1 and 100000, got {accounts}", "accounts")
     if days < 1 or days > 30:
         raise InvalidInput(f"must be between 1 and 30, got {days}", "days")
-    out = console()
-    with service(store, create=True) as lotline:
-        def say(text: str, _: int) -> None:
-            if not as_json:
-                out.print(text)
-
-        if not as_json:
-            out.print(f"Building a demo firm of {accounts} accounts in {lotline.url} ...")
-        report = run_demo(lotline, accounts, days, seed, workers=workers, progress=say)
-    if as_json:
-        return emit_json({
-            "accounts": report.accounts,
-            "days": [{"date": d.day.isoformat(), "analysed": d.analysed, "trading": d.trading,
-                      "reasons": dict(d.reasons), "failed": d.failed, "orders": d.orders, "filled": d.filled,
-                      "cash_requests_fulfilled": d.cash_requests} for d in report.days],
-            "realised": {"short_term": str(report.short_term), "long_term": str(report.long_term),
-                         "estimated_tax": str(report.tax), "losses_harvested": str(report.harvested)},
-            "drift": {"mean_worst_before": str(report.drift_before.quantize(Decimal("0.0001"))),
-                      "mean_worst_after": str(report.drift_after.quantize(Decimal("0.0001")))},
-            "total_value": str(report.value),
-        })
-    from rich.table import Table
-
-    table = Table(title=f"Demo firm: {report.accounts} accounts, {len(report.days)} trading days")
-    for column in ("day", "analysed", "traded", "cash request", "restriction", "drift limit", "net benefit",
-                   "no trade", "failed", "orders filled", "cash requests met"):
-        table.add_column(column, justify="right" if column != "day" else "left")
-    for d in report.days:
-        table.add_row(d.day.isoformat(), str(d.analysed), str(d.trading), str(d.reasons.get("cash_request", 0)),
-                      str(d.reasons.get("restriction", 0)), str(d.reasons.get("drift_limit", 0)),
-                      str(d.reasons.get("net_benefit", 0)), str(d.analysed - d.trading - d.failed), str(d.failed),
-                      str(d.filled), str(d.cash_requests))
-    out.print(table)
-    pct = lambda x: f"{x * 100:.2f}%"  # noqa: E731
-    out.print(f"Taxable accounts realised {report.short_term} short term and {report.long_term} long term "
-              f"(estimated tax {report.tax}); losses harvested {report.harvested}.")
-    out.print(f"Worst asset-class drift per account, mean: {pct(report.drift_before)} before, "
-              f"{pct(report.drift_after)} after (largest: {pct(report.worst_before)} before, {pct(report.worst_after)} after).")
-    out.print(f"Firm assets {report.value}. Next: lotline explain DEMO-0001/{report.days[0].day.isoformat()} --as carol")
+    say = demo_progress(as_json)
+    with opened(store, create=True) as lotline:
+        show_demo_start(accounts, lotline.url, as_json)
+        report = run_demo(RunDemo(accounts=accounts, days=days, seed=seed, workers=workers), lotline, say)
+    show_demo(report, as_json)

@@ -13,8 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import func, select
-
+from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
 from lotline.domain.aggregate import Actor
@@ -140,14 +139,11 @@ def _actor(user: str, role: Role, on: date, at: Any, reason: str | None = None) 
     return Actor(user, role, on, at, reason)
 
 
-def build_firm(service: Any, accounts: int, seed: int, start: date) -> tuple[dict[str, list[tuple[date, Decimal]]], list[date]]:
+def build_firm(service: Lotline, accounts: int, seed: int, start: date) -> tuple[dict[str, list[tuple[date, Decimal]]], list[date]]:
     """Users, securities, prices, models, templates, settings and accounts, in one commit."""
-    from lotline.infrastructure import prices as price_table
-
     rng = random.Random(seed)
-    with service.store.recorder.transaction(commit=False) as session:
-        if session.execute(select(func.count()).select_from(service.store.recorder.events_record_cls.__table__)).scalar():
-            raise RuleRefused("the store already holds a history; run the demo on an empty store "
+    if service.store.has_history():
+        raise RuleRefused("the store already holds a history; run the demo on an empty store "
                               "(for example --store sqlite:///demo.db)", "store")
     history = previous_trading_days(start - timedelta(days=1), HISTORY_DAYS)
     closes = simulate_closes(rng, history)
@@ -192,8 +188,7 @@ def build_firm(service: Any, accounts: int, seed: int, start: date) -> tuple[dic
     for symbol, rows in tail.items():
         scale = closes[symbol][-1][1] / Decimal(str(UNIVERSE[symbol][5]))
         continued += [(d, symbol, (c * scale).quantize(Decimal("0.01"))) for d, c in rows]
-    with service.store.recorder.transaction(commit=True) as session:
-        price_table.record_closes(session, continued)
+    service.prices.record(continued)
     return closes, future
 
 
@@ -249,11 +244,13 @@ def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, 
         account.request_cash((size * Decimal("0.10")).quantize(Decimal("0.01")), day, day + timedelta(days=10), request)
 
 
-def run_demo(service: Any, accounts: int, days: int, seed: int, start: date = DEFAULT_START,
+def run_demo(service: Lotline, accounts: int, days: int, seed: int, start: date = DEFAULT_START,
              workers: int = 1, progress: Callable[[str, int], None] | None = None) -> DemoReport:
+    from lotline.application.commands import Approve, Fill, Rebalance
+    from lotline.application.handlers.analysis import rebalance
+    from lotline.application.handlers.execution import fill
+    from lotline.application.handlers.release import approve
     from lotline.application.queries import holdings_report
-    from lotline.application.rebalance import rebalance
-    from lotline.application.workflow import approve, fill
 
     _, future = build_firm(service, accounts, seed, start)
     ids = [f"DEMO-{n + 1:04d}" for n in range(accounts)]
@@ -263,7 +260,7 @@ def run_demo(service: Any, accounts: int, days: int, seed: int, start: date = DE
     for day in future[:days]:
         if progress:
             progress(f"{day.isoformat()}: analysing", 0)
-        results = rebalance(service, day, None, "olivia", workers)
+        results = rebalance(Rebalance(user="olivia", on=day, workers=workers), service)
         summary = DaySummary(day, analysed=len(results))
         for r in results:
             if r.failure:
@@ -272,8 +269,8 @@ def run_demo(service: Any, accounts: int, days: int, seed: int, start: date = DE
                 summary.trading += 1
                 summary.orders += r.orders
                 summary.reasons.update(r.reasons)
-        approve(service, day, None, "olivia")
-        filled = fill(service, day, "olivia")
+        approve(Approve(user="olivia", on=day), service)
+        filled = fill(Fill(user="olivia", on=day), service)
         summary.filled, summary.cash_requests = filled.trades, filled.cash_requests
         summaries.append(summary)
         if progress:
@@ -292,26 +289,22 @@ def _worst_drift(holdings: dict) -> Decimal:
     return max((abs(Decimal(c["drift"])) for c in holdings["asset_classes"]), default=Decimal(0))
 
 
-def _realised(service: Any, first: date, last: date) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+def _realised(service: Lotline, first: date, last: date) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """Gains and losses realised by taxable accounts over the run, and the tax on them."""
-    from lotline.projections.lots import realized_gains
-
     short = long_ = tax = harvested = Decimal(0)
-    uow = UnitOfWork(service.store)
-    with service.store.recorder.transaction(commit=False) as session:
-        rows = session.execute(select(realized_gains).where(realized_gains.c.date.between(first, last))).all()
+    uow = service.fresh()
     rates: dict[str, tuple[Decimal, Decimal, bool]] = {}
-    for row in rows:
-        if row.account_id not in rates:
-            account = uow.get(Account, row.account_id)
+    for account_id, realisation in service.views.realisations(first, last):
+        if account_id not in rates:
+            account = uow.get(Account, account_id)
             tax_prefs = account.parameters.tax
-            rates[row.account_id] = (tax_prefs.short_term_rate, tax_prefs.long_term_rate,
-                                     account.tax_status == TaxStatus.TAXABLE)
-        st_rate, lt_rate, taxable = rates[row.account_id]
-        gain = Decimal(row.gain)
+            rates[account_id] = (tax_prefs.short_term_rate, tax_prefs.long_term_rate,
+                                 account.tax_status == TaxStatus.TAXABLE)
+        st_rate, lt_rate, taxable = rates[account_id]
+        gain = realisation.gain
         if not taxable:
             continue
-        if row.term == "short":
+        if realisation.term == "short":
             short += gain
             tax += gain * st_rate
         else:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from lotline.application.authorisation import authorise
-from lotline.application.books import account_history
+from lotline.application.history import account_history
 from lotline.application.scenario import (
     AccountEntry,
     CashMovementEntry,

@@ -1,4 +1,6 @@
-"""Read use cases: lots, gains and holdings of one account, in the contract's shapes."""
+"""Read use cases, in the contract's shapes: lots, gains and holdings of one account,
+the orders, an account's audit trail, the firm's settings. Each authorises the reader,
+catches the read models up and reads through `lotline.views` (no SQL here)."""
 
 from __future__ import annotations
 
@@ -6,21 +8,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
-from lotline.application.books import account_history
-from lotline.application.unit_of_work import UnitOfWork
-from lotline.domain.errors import AccountHistoryBroken, InvalidInput
-from lotline.domain.ledger import LedgerError, Realization, TaxLot
+from lotline.application.authorisation import authorise_read
+from lotline.application.history import account_history
+from lotline.application.lotline import Lotline
+from lotline.domain.account import Account
+from lotline.domain.errors import AccountHistoryBroken, InvalidInput, UnknownEntity
+from lotline.domain.ledger import LedgerError
 from lotline.domain.model import Model
 from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
-from lotline.domain.values import CASH
-from lotline.infrastructure import prices as price_table
-from lotline.projections.failures import check_account_readable
-from lotline.projections.lots import account_cash, lots, realized_gains
+from lotline.domain.valuation import Valuation
+from lotline.projections.views import AccountRow
 
-from lotline.domain.values import CENT, WEIGHT
+from lotline.domain.values import CENT, WEIGHT, ZERO
 
 
 def money(value: Decimal) -> str:
@@ -31,21 +31,34 @@ def weight(value: Decimal) -> str:
     return str(value.quantize(WEIGHT))
 
 
-def lots_report(service: Any, account_id: str, user: str, as_of: date) -> dict[str, Any]:
+def account_row(lotline: Lotline, account_id: str) -> AccountRow:
+    """The account as the directory has it now; UnknownEntity when there is none."""
+    lotline.catch_up()
+    row = lotline.views.account(account_id)
+    if row is None:
+        raise UnknownEntity(f"unknown account {account_id!r}", "account")
+    return row
+
+
+def readable_account(lotline: Lotline, user: str, account_id: str) -> AccountRow:
+    """The account, when `user` may read it (everyone reads; an advisor their own)."""
+    row = account_row(lotline, account_id)
+    authorise_read(lotline.fresh(), user, account_id, row.advisor)
+    return row
+
+
+def lots_report(lotline: Lotline, account_id: str, user: str, as_of: date) -> dict[str, Any]:
     """From the lots projection when nothing recorded for the account is dated after
     `as_of`; otherwise the book is rebuilt from the history up to that day."""
-    service.authorise_account_read(user, account_id)
-    with service.store.recorder.transaction(commit=False) as session:
-        check_account_readable(session, account_id)
-        latest = session.execute(select(account_cash).where(account_cash.c.account_id == account_id)).first()
+    readable_account(lotline, user, account_id)
+    with lotline.reading():
+        lotline.views.check_account_readable(account_id)
+        latest = lotline.views.account_cash(account_id)
         if latest is not None and (latest.latest_date is None or latest.latest_date <= as_of):
-            rows = session.execute(select(lots).where(lots.c.account_id == account_id)).all()
-            cash = Decimal(latest.cash)
-            open_lots = [TaxLot(r.lot_id, r.symbol, Decimal(r.quantity), Decimal(r.cost_basis), r.acquired,
-                                r.holding_period_start, Decimal(r.wash_sale_adjustment)) for r in rows]
+            cash, open_lots = latest.cash, lotline.views.open_lots(account_id)
         else:
-            uow = UnitOfWork(service.store)
-            book = account_history(uow, service.account_for(uow, account_id)).book(as_of)
+            uow = lotline.fresh()
+            book = account_history(uow, uow.get(Account, account_id, "account")).book(as_of)
             cash, open_lots = book.cash, book.open_lots()
     return {
         "account": account_id,
@@ -66,23 +79,13 @@ def lots_report(service: Any, account_id: str, user: str, as_of: date) -> dict[s
     }
 
 
-def gains_report(service: Any, account_id: str, user: str, year: int) -> dict[str, Any]:
+def gains_report(lotline: Lotline, account_id: str, user: str, year: int) -> dict[str, Any]:
     """From the gains projection: realisations as they stand with everything recorded
     (a wash sale in January can still change a December loss)."""
-    service.authorise_account_read(user, account_id)
-    with service.store.recorder.transaction(commit=False) as session:
-        check_account_readable(session, account_id)
-        rows = session.execute(
-            select(realized_gains)
-            .where(realized_gains.c.account_id == account_id,
-                   realized_gains.c.date.between(date(year, 1, 1), date(year, 12, 31)))
-            .order_by(realized_gains.c.seq)
-        ).all()
-    realizations = [
-        Realization(r.date, r.symbol, Decimal(r.quantity), Decimal(r.proceeds), Decimal(r.cost_basis), Decimal(r.gain),
-                    r.term, Decimal(r.disallowed_loss), r.lot_id)
-        for r in rows
-    ]
+    readable_account(lotline, user, account_id)
+    with lotline.reading():
+        lotline.views.check_account_readable(account_id)
+        realizations = [r for _, r in lotline.views.realisations(date(year, 1, 1), date(year, 12, 31), account_id)]
     short = sum((r.gain for r in realizations if r.term == "short"), Decimal(0))
     long = sum((r.gain for r in realizations if r.term == "long"), Decimal(0))
     disallowed = sum((r.disallowed_loss for r in realizations), Decimal(0))
@@ -109,12 +112,11 @@ def gains_report(service: Any, account_id: str, user: str, year: int) -> dict[st
     }
 
 
-def holdings_report(service: Any, account_id: str, user: str, as_of: date) -> dict[str, Any]:
-    service.authorise_account_read(user, account_id)
-    with service.store.recorder.transaction(commit=False) as session:
-        check_account_readable(session, account_id)
-    uow = UnitOfWork(service.store)
-    account = service.account_for(uow, account_id)
+def holdings_report(lotline: Lotline, account_id: str, user: str, as_of: date) -> dict[str, Any]:
+    readable_account(lotline, user, account_id)
+    lotline.views.check_account_readable(account_id)
+    uow = lotline.fresh()
+    account = uow.get(Account, account_id, "account")
     template = uow.get(TargetTemplate, account.template_id, "template")
     targets = security_targets(template, uow.mapping(Model), account.parameters)
     history = account_history(uow, account, set(targets.weights))
@@ -124,45 +126,40 @@ def holdings_report(service: Any, account_id: str, user: str, as_of: date) -> di
         raise AccountHistoryBroken(f"account {account_id} cannot be read: its history cannot be applied: {error}") from None
     positions = {s: q for s, q in book.positions().items() if q}
     symbols = sorted(set(positions) | set(targets.weights))
-    with service.store.recorder.transaction(commit=False) as session:
-        closes = price_table.closes_on_or_before(session, as_of, symbols)
-    values: dict[str, Decimal] = {}
-    for symbol, quantity in positions.items():
+    closes = lotline.prices.on_or_before(as_of, symbols)
+    for symbol in positions:
         if symbol not in closes:
             raise InvalidInput(f"no close for {symbol} on or before {as_of}", "prices")
-        values[symbol] = (quantity * closes[symbol][1]).quantize(CENT)
-    total = book.cash + sum(values.values(), Decimal(0))
-    share = (lambda v: v / total) if total else (lambda v: Decimal(0))
     class_of = {s: sec.asset_class for s, sec in history.securities.items()}
-    class_values: dict[str, Decimal] = {CASH: book.cash}
-    for symbol, value in values.items():
-        class_values[class_of[symbol]] = class_values.get(class_of[symbol], Decimal(0)) + value
-    classes = sorted(set(class_values) | set(targets.class_weights))
     limits = {name: t.drift_limit for name, t in template.classes.items()}
+    valuation = Valuation.of(book.cash, positions.items(), {s: close for s, (_, close) in closes.items()}, class_of,
+                             targets.class_weights, limits, also=[s for s in targets.weights if s in closes],
+                             rounded_to=CENT)
+    classes = sorted(set(valuation.class_weights) | set(targets.class_weights))
     return {
         "account": account_id,
         "as_of": as_of.isoformat(),
         "cash": money(book.cash),
-        "total_value": money(total),
+        "total_value": money(valuation.total),
         "positions": [
             {
                 "symbol": symbol,
                 "asset_class": class_of.get(symbol),
-                "quantity": str(positions.get(symbol, Decimal(0))),
+                "quantity": str(positions.get(symbol, ZERO)),
                 "price": str(closes[symbol][1]) if symbol in closes else None,
                 "price_date": closes[symbol][0].isoformat() if symbol in closes else None,
-                "market_value": money(values.get(symbol, Decimal(0))),
-                "weight": weight(share(values.get(symbol, Decimal(0)))),
-                "target_weight": weight(targets.weights.get(symbol, Decimal(0))),
+                "market_value": money(valuation.market_values.get(symbol, ZERO)),
+                "weight": weight(valuation.weights.get(symbol, ZERO)),
+                "target_weight": weight(targets.weights.get(symbol, ZERO)),
             }
             for symbol in symbols
         ],
         "asset_classes": [
             {
                 "asset_class": name,
-                "weight": weight(share(class_values.get(name, Decimal(0)))),
-                "target_weight": weight(targets.class_weights.get(name, Decimal(0))),
-                "drift": weight(share(class_values.get(name, Decimal(0))) - targets.class_weights.get(name, Decimal(0))),
+                "weight": weight(valuation.class_weights.get(name, ZERO)),
+                "target_weight": weight(targets.class_weights.get(name, ZERO)),
+                "drift": weight(valuation.drift(name)),
                 "drift_limit": weight(limits[name]) if name in limits else None,
             }
             for name in classes
@@ -171,51 +168,68 @@ def holdings_report(service: Any, account_id: str, user: str, as_of: date) -> di
     }
 
 
-def orders_report(service: Any, user: str, on: date | None, account_id: str | None, status: str | None) -> dict[str, Any]:
-    import json
-
-    from lotline.application.authorisation import authorise_read
-    from lotline.application.unit_of_work import UnitOfWork
+def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str | None, status: str | None) -> dict[str, Any]:
+    from lotline.domain.decision import OrderStatus
     from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission
     from lotline.domain.user import User
-    from lotline.projections.decisions import orders
-    from lotline.projections.directory import accounts
 
-    service.catch_up()
-    query = select(orders).order_by(orders.c.date, orders.c.account_id, orders.c.order_id)
+    lotline.catch_up()
+    advisor = None
     if account_id is not None:
-        row = service.authorise_account_read(user, account_id)
-        with service.store.recorder.transaction(commit=False) as session:
-            check_account_readable(session, row.account_id)
-        query = query.where(orders.c.account_id == row.account_id)
+        row = readable_account(lotline, user, account_id)
+        lotline.views.check_account_readable(row.account_id)
+        account_id = row.account_id
     else:
-        authorise_read(UnitOfWork(service.store), user, None, None)
+        authorise_read(lotline.fresh(), user, None, None)
         if user != SYSTEM_USER:
-            person = UnitOfWork(service.store).find(User, user)
+            person = lotline.fresh().find(User, user)
             if person is not None and not any(r in GRANTS[Permission.READ_ANY_ACCOUNT] for r in person.roles):
-                own = select(accounts.c.account_id).where(accounts.c.advisor == user)
-                query = query.where(orders.c.account_id.in_(own))
-    if on is not None:
-        query = query.where(orders.c.date == on)
+                advisor = user  # an advisor sees the orders of their own accounts
     if status is not None:
-        from lotline.domain.decision import OrderStatus
-
         allowed = OrderStatus.ALL
         if status not in allowed:
             raise InvalidInput(f"must be one of {', '.join(allowed)}, got {status!r}", "status")
-        query = query.where(orders.c.status == status)
-    with service.store.recorder.transaction(commit=False) as session:
-        rows = session.execute(query).all()
+    rows = lotline.views.orders(on, account_id, status, advisor)
     return {
         "orders": [
             {
                 "order_id": r.order_id, "decision_id": r.decision_id, "account": r.account_id,
                 "date": r.date.isoformat(), "side": r.side, "symbol": r.symbol, "quantity": r.quantity,
                 "price": r.price, "value": r.value, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
-                **({"lots": json.loads(r.lots)} if r.side == "sell" else {}),
+                **({"lots": r.lots} if r.side == "sell" else {}),
                 **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
                 **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
             }
             for r in rows
         ]
     }
+
+
+def audit(lotline: Lotline, account_id: str, user: str, since: date | None = None,
+          until: date | None = None) -> list[dict[str, Any]]:
+    """Every event of an account, oldest first (within the effective dates given)."""
+    readable_account(lotline, user, account_id)
+    return [
+        {
+            "position": row.position,
+            "type": row.type,
+            "timestamp": row.timestamp,
+            "effective_date": row.effective_date.isoformat(),
+            "actor": row.actor,
+            "role": row.role,
+            "reason": row.reason,
+            "data": row.data,
+        }
+        for row in lotline.views.audit_trail(account_id, since, until)
+    ]
+
+
+def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
+    """Every firm setting: its value now, its default and what it means."""
+    from lotline.domain.settings import SETTINGS, FirmSettings, effective_settings
+
+    uow = lotline.fresh()
+    authorise_read(uow, user, None, None)
+    values = effective_settings(uow.find(FirmSettings, "firm"))
+    return {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
+            for key in sorted(SETTINGS)}

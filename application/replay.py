@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
-from lotline.application.books import AccountHistory
-from lotline.application.rebalance import DayContext, run_analysis
-from lotline.application.unit_of_work import UnitOfWork
+from lotline.application.account_analysis import DayContext, run_analysis
+from lotline.application.history import AccountHistory
+from lotline.application.lotline import Lotline
+from lotline.application.queries import readable_account
 from lotline.domain.account import Account
 from lotline.domain.book import actions_of_securities
-from lotline.domain.decision import Decision
+from lotline.domain.decision import Decision, DecisionOutcome, ProposedOrder
 from lotline.domain.decision import decision_id as day_decision_id
 from lotline.domain.errors import UnknownEntity
 from lotline.domain.model import Model
@@ -21,19 +20,16 @@ from lotline.domain.security import Security
 from lotline.domain.settings import FirmSettings
 from lotline.domain.template import TargetTemplate
 from lotline.domain.vocabulary import REASON_WORDS, TRIGGER_WORDS
-from lotline.infrastructure.market import load_snapshot
-from lotline.projections.decisions import decisions
 
 
-def recorded_decision(service: Any, decision_id: str, user: str) -> Decision.DecisionRecorded:
-    service.catch_up()
-    with service.store.recorder.transaction(commit=False) as session:
-        row = session.execute(select(decisions).where(decisions.c.decision_id == decision_id)).first()
+def recorded_decision(lotline: Lotline, decision_id: str, user: str) -> Decision.DecisionRecorded:
+    lotline.catch_up()
+    row = lotline.views.decision(decision_id)
     if row is None:
         raise UnknownEntity(f"unknown decision {decision_id!r}", "decision")
-    service.authorise_account_read(user, row.account_id)
+    readable_account(lotline, user, row.account_id)
     # A redo lives on the same stream as the day's first decision.
-    events = service.store.events.get(Decision.id_for(day_decision_id(row.account_id, row.date)), gt=row.originator_version - 1,
+    events = lotline.store.events.get(Decision.id_for(day_decision_id(row.account_id, row.date)), gt=row.originator_version - 1,
                                       lte=row.originator_version)
     (event,) = list(events)
     return event
@@ -44,16 +40,16 @@ class ReplayOutcome:
     decision_id: str
     identical: bool
     differences: list[str]
-    recorded: Any
-    replayed: Any
+    recorded: DecisionOutcome
+    replayed: DecisionOutcome | None  # None: the decision could not be replayed
 
 
-def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
+def replay(lotline: Lotline, decision_id: str, user: str) -> ReplayOutcome:
     """Rebuilds every input from the history as it stood at the decision and runs the
     same analysis again; compares order for order."""
-    event = recorded_decision(service, decision_id, user)
+    event = recorded_decision(lotline, decision_id, user)
     inputs = event.inputs
-    repository = service.store.repository
+    repository = lotline.store.repository
     account = repository.get(Account.id_for(event.account_id), version=inputs.account_version)
     template = repository.get(TargetTemplate.id_for(inputs.template_id), version=inputs.template_version)
     models = {m: repository.get(Model.id_for(m), version=v) for m, v in inputs.model_versions.items()}
@@ -67,11 +63,10 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
     if "max_price_age_days" not in inputs.settings:
         # Recorded before decisions required the day's closes: replayed as it was made.
         settings = {**settings, "max_price_age_days": Decimal(36_500)}
-    with service.store.recorder.transaction(commit=False) as session:
-        snapshot = load_snapshot(session, inputs.market_digest)
+    snapshot = lotline.snapshots.load(inputs.market_digest)
     differences: list[str] = []
     if snapshot is None:
-        return ReplayOutcome(decision_id, False, [f"market snapshot {inputs.market_digest} is missing"], event, None)
+        return ReplayOutcome(decision_id, False, [f"market snapshot {inputs.market_digest} is missing"], event.outcome, None)
     risk = snapshot.risk_model(int(settings["risk_lookback_days"]), int(settings["risk_min_returns"]))
     history = AccountHistory(account, securities, actions_of_securities(securities.values()))
     context = DayContext(event.date, inputs.settings_version, dict(settings), snapshot, inputs.market_digest, risk,
@@ -103,13 +98,13 @@ def replay(service: Any, decision_id: str, user: str) -> ReplayOutcome:
     return ReplayOutcome(decision_id, not differences, differences, recorded, replayed)
 
 
-def _order(order: Any) -> str:
+def _order(order: ProposedOrder) -> str:
     lots = ", ".join(f"{r.lot_id}:{r.quantity}" for r in order.lots)
     return f"{order.side} {order.quantity} {order.symbol} @ {order.price}" + (f" from [{lots}]" if lots else "")
 
 
-def explain(service: Any, decision_id: str, user: str) -> dict[str, Any]:
-    event = recorded_decision(service, decision_id, user)
+def explain(lotline: Lotline, decision_id: str, user: str) -> dict[str, Any]:
+    event = recorded_decision(lotline, decision_id, user)
     outcome, inputs = event.outcome, event.inputs
     orders = []
     for order in outcome.orders:

@@ -13,6 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from lotline.domain.aggregate import Aggregate
 from lotline.domain.errors import UnknownEntity
+from lotline.infrastructure.aggregate_store import AggregateStore
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -20,7 +21,7 @@ KINDS = {"Security": "symbol", "Model": "model", "TargetTemplate": "template", "
 
 
 class UnitOfWork:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: AggregateStore) -> None:
         self._store = store
         self._aggregates: dict[UUID, Aggregate] = {}
         self._missing: set[UUID] = set()

@@ -43,7 +43,7 @@ def universe() -> dict[str, tuple[str, str]]:
 
 
 def write_firm(url: str, accounts: int, seed: int) -> None:
-    from lotline.application.service import Lotline
+    from lotline.application.lotline import Lotline
     from lotline.application.unit_of_work import UnitOfWork
     from lotline.domain.account import Account
     from lotline.domain.aggregate import Actor
@@ -117,13 +117,14 @@ def write_firm(url: str, accounts: int, seed: int) -> None:
 
 
 def measure(url: str, workers: int) -> dict:
-    from lotline.application.rebalance import rebalance
-    from lotline.application.service import Lotline
+    from lotline.application.commands import Rebalance
+    from lotline.application.handlers.analysis import rebalance
+    from lotline.application.lotline import Lotline
 
     with Lotline(url) as lotline:
         lotline.catch_up()
         started = time.perf_counter()
-        results = rebalance(lotline, DAY, None, "olivia", workers)
+        results = rebalance(Rebalance(user="olivia", on=DAY, workers=workers), lotline)
         seconds = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"workers": workers, "accounts": len(results), "seconds": seconds,

@@ -34,7 +34,7 @@ SYMBOLS = {
 
 
 def write_history(url: str, accounts: int, events: int, seed: int) -> int:
-    from lotline.application.service import Lotline
+    from lotline.application.lotline import Lotline
     from lotline.domain.account import Account
     from lotline.domain.aggregate import Actor
     from lotline.domain.model import Model
@@ -95,7 +95,7 @@ def write_history(url: str, accounts: int, events: int, seed: int) -> int:
 
 
 def measure(url: str, what: str) -> dict:
-    from lotline.application.service import Lotline
+    from lotline.application.lotline import Lotline
     from lotline.projections.lots import LotsAndGains
     from lotline.projections.tracking import ReadModels
 

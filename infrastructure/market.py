@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from lotline.domain.market import MarketSnapshot
+from lotline.infrastructure.aggregate_store import AggregateStore
 
 metadata = MetaData()
 
@@ -35,3 +36,24 @@ def store_snapshot(session: Session, snapshot: MarketSnapshot) -> str:
 def load_snapshot(session: Session, digest: str) -> MarketSnapshot | None:
     row = session.execute(select(market_snapshots.c.payload).where(market_snapshots.c.digest == digest)).first()
     return None if row is None else MarketSnapshot.from_json(row[0])
+
+
+class MarketSnapshots:
+    """The stored snapshots of one store; each call opens a transaction of its own (or
+    joins the one already open)."""
+
+    def __init__(self, store: AggregateStore) -> None:
+        self._recorder = store.recorder
+
+    def create_tables(self) -> None:
+        with self._recorder.transaction(commit=True) as session:
+            create_tables(session.connection())
+
+    def store(self, snapshot: MarketSnapshot) -> str:
+        """Stores the snapshot unless one with its digest is there; returns the digest."""
+        with self._recorder.transaction(commit=True) as session:
+            return store_snapshot(session, snapshot)
+
+    def load(self, digest: str) -> MarketSnapshot | None:
+        with self._recorder.transaction(commit=False) as session:
+            return load_snapshot(session, digest)

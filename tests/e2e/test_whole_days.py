@@ -11,9 +11,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
+from lotline.application.commands import RebuildProjections
 from lotline.application.demo import run_demo
+from lotline.application.handlers.read_models import rebuild_projections
+from lotline.application.lotline import Lotline
 from lotline.application.replay import replay
-from lotline.application.service import Lotline
 from tests.helpers import read_model_contents
 
 # Five seeds always run; LOTLINE_WHOLE_DAY_SEEDS=20 runs the full property (about a minute a seed here).
@@ -51,7 +53,7 @@ def test_every_demo_day_completes_and_its_history_reproduces(seed, tmp_path):
         assert all(Decimal(row[0]) == 0 for row in washed), "the system's own trades made a wash sale"
         assert _scalar(url, "SELECT count(*) FROM read_model_failures")[0][0] == 0
         incremental = read_model_contents(url)
-        lotline.rebuild_projections("root")
+        rebuild_projections(RebuildProjections(user="root"), lotline)
         assert read_model_contents(url) == incremental
         decisions = [row[0] for row in _scalar(url, "SELECT decision_id FROM decisions ORDER BY decision_id")]
         assert len(decisions) == 180

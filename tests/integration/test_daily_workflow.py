@@ -15,8 +15,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
+from lotline.application.commands import RebuildProjections
 from lotline.application.demo import build_firm
-from lotline.application.service import Lotline
+from lotline.application.handlers.read_models import rebuild_projections
+from lotline.application.lotline import Lotline
 from tests.conftest import PINNED_NOW
 from tests.helpers import read_model_contents
 from tests.integration.test_rebalance_behaviour import DAY, FINALS, HOLDINGS, POLICY, account, date_of
@@ -175,7 +177,7 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
         distinct = _count(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")
         assert rows == distinct > 0
         incremental = read_model_contents(sqlite_url)
-        lotline.rebuild_projections("root")
+        rebuild_projections(RebuildProjections(user="root"), lotline)
     assert read_model_contents(sqlite_url) == incremental
 
 

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from eventsourcing.persistence import StoredEvent
 
-from lotline.application.service import Lotline
+from lotline.application.lotline import Lotline
 from lotline.domain.account import Account
 from lotline.domain.security import Security
 from tests.scenarios import CONTRACT_EXAMPLE
@@ -45,7 +45,9 @@ def _actor():
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from lotline.application.service import Lotline, load_scenario
+    from lotline.application.commands import LoadScenario
+    from lotline.application.handlers.setup import load_scenario
+    from lotline.application.lotline import Lotline
     url, folder, name, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     with Lotline(url) as lotline:
         for i in range(count):
@@ -54,17 +56,18 @@ WRITER = textwrap.dedent("""
                 "cash_movements:\\n"
                 f"  - {{account: ACC-1, date: 2026-01-20, amount: '{i + 1}', reason: '{name} {i}'}}\\n"
             )
-            load_scenario(lotline, path, None)
+            load_scenario(LoadScenario(path=path), lotline)
 """)
 
 
 def test_two_writers_on_one_account_lose_no_event(store_url, tmp_path):
     with Lotline(store_url) as lotline:
-        from lotline.application.service import load_scenario
+        from lotline.application.commands import LoadScenario
+        from lotline.application.handlers.setup import load_scenario
 
         scenario = tmp_path / "firm.yaml"
         scenario.write_text(CONTRACT_EXAMPLE)
-        load_scenario(lotline, scenario, None)
+        load_scenario(LoadScenario(path=scenario), lotline)
     count = 12
     writers = [
         subprocess.Popen([sys.executable, "-c", WRITER, store_url, str(tmp_path), name, str(count)],
@@ -74,8 +77,10 @@ def test_two_writers_on_one_account_lose_no_event(store_url, tmp_path):
     for writer in writers:
         _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err
+    from lotline.application.queries import audit
+
     with Lotline(store_url) as lotline:
-        trail = lotline.audit("ACC-1", "carol")
+        trail = audit(lotline, "ACC-1", "carol")
         account = lotline.store.repository.get(Account.id_for("ACC-1"))
     reasons = [e["reason"] for e in trail if e["type"] == "CashDeposited" and e["effective_date"] == "2026-01-20"]
     assert sorted(reasons) == sorted(f"{n} {i}" for n in ("first", "second") for i in range(count))
@@ -114,8 +119,9 @@ def test_the_later_writer_revalidates_against_the_new_state_and_is_refused(store
 
     import pytest
 
-    from lotline.application.service import load_scenario
-    from lotline.application.workflow import approve
+    from lotline.application.commands import Approve, LoadScenario, Rebalance
+    from lotline.application.handlers.release import approve
+    from lotline.application.handlers.setup import load_scenario
     from lotline.domain.aggregate import Actor
     from lotline.domain.decision import Decision
     from lotline.domain.errors import RuleRefused
@@ -126,10 +132,10 @@ def test_the_later_writer_revalidates_against_the_new_state_and_is_refused(store
     scenario.write_text(POLICY + '\naccounts:\n  - {id: N, advisor: alice, template: balanced, opened: 2025-01-02, cash: "50000"}\n'
                         'prices:\n  2026-03-02: {VTI: "300", SCHB: "25", BND: "73", VGIT: "60"}\n')
     with Lotline(store_url) as lotline:
-        load_scenario(lotline, scenario, None)
-        from lotline.application.rebalance import rebalance
+        load_scenario(LoadScenario(path=scenario), lotline)
+        from lotline.application.handlers.analysis import rebalance
 
-        (result,) = rebalance(lotline, date(2026, 3, 2), None, "olivia")
+        (result,) = rebalance(Rebalance(user="olivia", on=date(2026, 3, 2)), lotline)
         assert result.trade
         olivia = Actor("olivia", Role.OVERLAY_MANAGER, date(2026, 3, 2), datetime(2026, 3, 2, 22, tzinfo=timezone.utc))
         attempts = []
@@ -147,4 +153,4 @@ def test_the_later_writer_revalidates_against_the_new_state_and_is_refused(store
         assert len(attempts) == 2
         events = list(lotline.store.events.get(Decision.id_for(result.decision_id)))
         assert [type(e).__name__ for e in events] == ["DecisionRecorded", "OrdersApproved"]
-        assert approve(lotline, date(2026, 3, 2), None, "olivia").orders == 0
+        assert approve(Approve(user="olivia", on=date(2026, 3, 2)), lotline).orders == 0

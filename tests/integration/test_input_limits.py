@@ -303,12 +303,12 @@ PARENT = textwrap.dedent("""
     import multiprocessing, os, sys, time
     from concurrent.futures import ProcessPoolExecutor
 
-    import lotline.application.rebalance as rebalance
+    import lotline.application.batch_analysis as batch_analysis
 
     def start(parent, thread_only):
         if thread_only:
             sys.platform = "watch-only"  # leave the kernel's death signal out: the watch thread alone
-        rebalance._die_with_parent(parent, interval=0.05)
+        batch_analysis._die_with_parent(parent, interval=0.05)
 
     def pid():
         return os.getpid()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from lotline.application.commands import LoadScenario, RebuildProjections
+from lotline.application.handlers.read_models import rebuild_projections
+from lotline.application.handlers.setup import load_scenario
+from lotline.application.lotline import Lotline
 from lotline.application.queries import gains_report, lots_report
-from lotline.application.service import Lotline, load_scenario
 from tests.helpers import read_model_contents
 from tests.integration.test_tax_lots_cli import FIRM, buy, sell, trades
 
@@ -16,15 +19,15 @@ FAR = date(2030, 1, 1)
 def _load(lotline, tmp_path, text, name):
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
-    load_scenario(lotline, path, None)
+    load_scenario(LoadScenario(path=path), lotline)
 
 
 def _replayed_lots(lotline, account):
-    from lotline.application.books import account_history
-    from lotline.application.unit_of_work import UnitOfWork
+    from lotline.application.history import account_history
+    from lotline.domain.account import Account
 
-    uow = UnitOfWork(lotline.store)
-    book = account_history(uow, lotline.account_for(uow, account)).book(None)
+    uow = lotline.fresh()
+    book = account_history(uow, uow.get(Account, account, "account")).book(None)
     return sorted((lot.lot_id, lot.symbol, str(lot.quantity), str(lot.cost_basis.quantize(__import__("decimal").Decimal("0.01"))),
                    lot.holding_period_start.isoformat()) for lot in book.open_lots())
 
@@ -56,7 +59,7 @@ def test_backdated_trades_and_late_splits_give_the_same_lots_as_a_replay(store_u
         _load(fresh, tmp_path, trades(sell("2026-05-01", "3", "120")), "d")
         assert _projected_lots(fresh, "A") == _replayed_lots(fresh, "A")
         after_more = read_model_contents(store_url)
-        fresh.rebuild_projections("root")
+        rebuild_projections(RebuildProjections(user="root"), fresh)
         assert read_model_contents(store_url) == after_more
     assert state != after_more
 

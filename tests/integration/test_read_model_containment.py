@@ -10,7 +10,9 @@ import zlib
 import pytest
 from sqlalchemy import create_engine, inspect, select, text, update
 
-from lotline.application.service import Lotline, load_scenario
+from lotline.application.commands import LoadScenario
+from lotline.application.handlers.setup import load_scenario
+from lotline.application.lotline import Lotline
 from lotline.domain.account import Account
 from lotline.domain.security import Security
 from lotline.projections.tracking import Projection, ReadModels
@@ -274,7 +276,7 @@ def test_a_projection_reports_one_account_of_an_event_and_skips_it_from_then_on(
         ):
             path = tmp_path / f"{name}.yaml"
             path.write_text(body)
-            load_scenario(lotline, path, None)
+            load_scenario(LoadScenario(path=path), lotline)
         reporter, raiser = _Probe("reporter"), _Probe("raiser", raise_for="B")
         models = ReadModels(lotline.store.recorder, lotline.store.mapper, [Directory(), AuditTrail(), reporter, raiser])
         models.catch_up()
@@ -299,7 +301,7 @@ def test_a_projection_reports_one_account_of_an_event_and_skips_it_from_then_on(
         path = tmp_path / "last.yaml"
         path.write_text("trades:\n  - {account: B, date: 2026-03-03, side: buy, symbol: BND, quantity: '3', price: '70'}\n"
                         "  - {account: A, date: 2026-03-03, side: buy, symbol: BND, quantity: '3', price: '70'}\n")
-        load_scenario(lotline, path, None)
+        load_scenario(LoadScenario(path=path), lotline)
         models.catch_up()
         assert raiser.trades("B") == [] and len(raiser.trades("A")) == 5
         assert len(reporter.trades("A")) == 3 and len(reporter.trades("B")) == 5
@@ -319,7 +321,7 @@ def test_a_read_model_that_cannot_apply_an_event_stops_no_catch_up(sqlite_url, t
     with Lotline(sqlite_url) as lotline:
         path = tmp_path / "firm.yaml"
         path.write_text(FIRM)
-        load_scenario(lotline, path, None)
+        load_scenario(LoadScenario(path=path), lotline)
         original = LotsAndGains.apply
 
         def apply(self, session, event, position):

@@ -62,7 +62,7 @@ def test_a_decision_without_closes_at_fill_is_left_unfilled_and_the_others_fill(
     filled = firm("fill", "--date", NEXT, "--as", "olivia", "--json")
     assert filled.code == 0, filled.err
     document = filled.json()
-    assert [u["account"] for u in document["unfilled"]] == ["N"]
+    assert [u["account"] for u in document["unfilled"]] == ["N"], document["unfilled"]
     assert "no close on 2026-03-03 for VGIT" in document["unfilled"][0]["reason"]
     assert {o["status"] for o in _orders(firm, "N", NEXT)} == {"unfilled"}
     assert all("VGIT" in o["unfilled_reason"] for o in _orders(firm, "N", NEXT))

@@ -11,6 +11,8 @@ from sqlalchemy import Column, Date, Integer, MetaData, String, Table, and_, fun
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from lotline.projections.views import Transactions
+
 metadata = MetaData()
 
 prices = Table(
@@ -92,3 +94,30 @@ def history(session: Session | Connection, symbols: Iterable[str], until: date) 
     for (symbol, day), close in sorted(latest.items()):
         out.setdefault(symbol, []).append((day, close))
     return out
+
+
+class ClosingPrices:
+    """The closes table bound to a store: each call opens a transaction, or joins the
+    one already open (so closes commit together with the events they came with)."""
+
+    def __init__(self, store: Transactions) -> None:
+        self._store = store
+
+    def create_tables(self) -> None:
+        with self._store.transaction(commit=True) as session:
+            create_tables(session.connection())
+
+    def record(self, closes: Iterable[tuple[date, str, Decimal]]) -> int:
+        """Appends closes that differ from the latest recorded one; returns how many."""
+        with self._store.transaction(commit=True) as session:
+            return record_closes(session, closes)
+
+    def on_or_before(self, on: date, symbols: Iterable[str] | None = None) -> dict[str, tuple[date, Decimal]]:
+        """Each symbol's latest close on or before a date (latest correction wins)."""
+        with self._store.transaction(commit=False) as session:
+            return closes_on_or_before(session, on, symbols)
+
+    def history(self, symbols: Iterable[str], until: date) -> Mapping[str, list[tuple[date, Decimal]]]:
+        """Every symbol's closes up to a date, oldest first, corrections applied."""
+        with self._store.transaction(commit=False) as session:
+            return history(session, symbols, until)

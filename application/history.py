@@ -1,5 +1,6 @@
-"""Reading an account's book: its events, the corporate actions and wash groups of
-the securities it touches, and the book built from them as of a date."""
+"""An account's history as its book needs it: the account's events, the securities it
+touches (their wash groups and corporate actions), and the book (domain/book.py)
+built from them as of a date."""
 
 from __future__ import annotations
 

@@ -1,0 +1,103 @@
+"""The overlay manager releases the day's decisions: `approve` those that pass the
+filters (a decision moves as a whole: its sales fund its purchases; one whose account
+changed since the analysis goes stale instead), `reject` proposed ones, `cancel`
+approved ones not yet filled. Each decision in a unit of work of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lotline.application.authorisation import authorise
+from lotline.application.commands import Approve, Cancel, Reject
+from lotline.application.handlers.trading_day import check_trading_day, decision_of, orders_by_decision, why_stale
+from lotline.application.lotline import Lotline
+from lotline.application.unit_of_work import UnitOfWork
+from lotline.domain.decision import ApprovalPolicy, OrderStatus
+from lotline.domain.errors import InvalidInput
+from lotline.domain.roles import Permission
+from lotline.domain.settings import FirmSettings, effective_settings
+
+
+@dataclass
+class Released:
+    accounts: int = 0
+    orders: int = 0
+    held_back: list[str] = field(default_factory=list)
+    stale: list[dict[str, str]] = field(default_factory=list)
+
+
+def approve(cmd: Approve, lotline: Lotline) -> Released:
+    """Releases whole decisions that pass the filters (defaults: the firm's approval
+    settings) and whose account is unchanged since the analysis; the others go stale."""
+    on, user = cmd.on, cmd.user
+    check_trading_day(on)
+    uow = lotline.fresh()
+    authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock())
+    settings = effective_settings(uow.find(FirmSettings, "firm"))
+    mandatory_only, min_benefit = cmd.mandatory_only, cmd.min_benefit
+    policy = ApprovalPolicy(
+        mandatory_only=settings["approval_mandatory_only"] == 1 if mandatory_only is None else mandatory_only,
+        min_benefit=settings["approval_min_benefit"] if min_benefit is None else min_benefit,
+    )
+    released = Released()
+    for key, rows in sorted(orders_by_decision(lotline, on, OrderStatus.PROPOSED, cmd.accounts).items()):
+        account_id = rows[0].account_id
+
+        def work(uow: UnitOfWork, account_id: str = account_id) -> tuple[str, str | None, int]:
+            decision = decision_of(uow, account_id, on)
+            if not decision.releasable(policy):
+                return "held", None, 0
+            actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock())
+            why = why_stale(uow, decision)
+            if why is not None:
+                decision.go_stale(why, actor)
+                return "stale", why, 0
+            order_ids = decision.orders_in(OrderStatus.PROPOSED)
+            decision.approve(order_ids, actor)
+            return "approved", None, len(order_ids)
+
+        outcome, why, count = lotline.execute(work)
+        if outcome == "held":
+            released.held_back.append(account_id)
+        elif outcome == "stale":
+            released.stale.append({"decision_id": key, "account": account_id, "reason": why or ""})
+        else:
+            released.accounts += 1
+            released.orders += count
+    return released
+
+
+def reject(cmd: Reject, lotline: Lotline) -> Released:
+    on, user, reason = cmd.on, cmd.user, cmd.reason
+    check_trading_day(on)
+    authorise(lotline.fresh(), user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
+    rejected = Released()
+    for _, rows in sorted(orders_by_decision(lotline, on, OrderStatus.PROPOSED, cmd.accounts).items()):
+        def work(uow: UnitOfWork, account_id: str = rows[0].account_id) -> int:
+            decision = decision_of(uow, account_id, on)
+            actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
+            order_ids = decision.orders_in(OrderStatus.PROPOSED)
+            decision.reject(order_ids, actor)
+            return len(order_ids)
+
+        rejected.orders += lotline.execute(work)
+        rejected.accounts += 1
+    return rejected
+
+
+def cancel(cmd: Cancel, lotline: Lotline) -> Released:
+    """Withdraws approved, unfilled orders, a decision's orders together."""
+    on, user, reason = cmd.on, cmd.user, cmd.reason
+    check_trading_day(on)
+    if not reason or not reason.strip():
+        raise InvalidInput("required: say why the orders are withdrawn", "reason")
+    authorise(lotline.fresh(), user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
+    cancelled = Released()
+    for _, rows in sorted(orders_by_decision(lotline, on, OrderStatus.APPROVED, cmd.accounts).items()):
+        def work(uow: UnitOfWork, account_id: str = rows[0].account_id) -> int:
+            actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
+            return len(decision_of(uow, account_id, on).cancel(actor))
+
+        cancelled.orders += lotline.execute(work)
+        cancelled.accounts += 1
+    return cancelled

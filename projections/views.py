@@ -1,0 +1,236 @@
+"""The read side as the application sees it: every query of the read models, typed.
+The handlers and queries read through `Views`; none of them writes SQL. A read does
+not catch the read models up: the caller does that first (`Lotline.catch_up`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lotline.domain.ledger import Realization, TaxLot
+from lotline.projections.audit import audit_events
+from lotline.projections.decisions import decisions, orders
+from lotline.projections.directory import accounts, cash_requests, securities, users
+from lotline.projections.failures import check_account_readable
+from lotline.projections.lots import account_cash, accounts_holding, lots, realized_gains
+
+
+class Transactions(Protocol):
+    """What the read side needs of the store: a transaction (the recorder's; a nested
+    one joins the transaction already open)."""
+
+    def transaction(self, commit: bool) -> AbstractContextManager[Session]: ...
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account_id: str
+    advisor: str
+    template: str
+    tax_status: str
+    opened: date
+    closed: bool
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """A decision of a day as the decisions read model has it (a redo's decision is a
+    row of its own; the one it superseded names it in `superseded_by`)."""
+
+    decision_id: str
+    account_id: str
+    date: date
+    position: int
+    originator_version: int
+    trade: bool
+    reasons: tuple[str, ...]
+    benefit: Decimal
+    order_count: int
+    superseded_by: str | None
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """An order as the orders read model has it; amounts as recorded (text)."""
+
+    order_id: str
+    decision_id: str
+    account_id: str
+    date: date
+    side: str
+    symbol: str
+    quantity: str
+    price: str
+    reason: str
+    mandatory: bool
+    benefit: str
+    status: str
+    lots: list[dict[str, str]]
+    value: str
+    fill_price: str | None
+    status_reason: str | None
+
+
+@dataclass(frozen=True)
+class AccountCash:
+    cash: Decimal
+    latest_date: date | None  # the latest date of anything recorded for the account
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    position: int
+    type: str
+    timestamp: str
+    effective_date: date
+    actor: str
+    role: str
+    reason: str | None
+    data: dict[str, Any]
+
+
+class Views:
+    def __init__(self, store: Transactions) -> None:
+        self._store = store
+
+    def _rows(self, query: Any) -> list[Any]:
+        with self._store.transaction(commit=False) as session:
+            return list(session.execute(query).all())
+
+    def _scalars(self, query: Any) -> list[Any]:
+        with self._store.transaction(commit=False) as session:
+            return list(session.execute(query).scalars())
+
+    # --- who and what exists ------------------------------------------------------------
+
+    def user_ids(self) -> list[str]:
+        """Users in the order they were added."""
+        return self._scalars(select(users.c.user_id).order_by(users.c.added_at))
+
+    def account(self, account_id: str) -> AccountRow | None:
+        rows = self._rows(select(accounts).where(accounts.c.account_id == account_id))
+        if not rows:
+            return None
+        row = rows[0]
+        return AccountRow(row.account_id, row.advisor, row.template, row.tax_status, row.opened, row.closed)
+
+    def accounts_closed(self) -> dict[str, bool]:
+        """Every account, by id in order, and whether it is closed."""
+        rows = self._rows(select(accounts.c.account_id, accounts.c.closed).order_by(accounts.c.account_id))
+        return {r.account_id: r.closed for r in rows}
+
+    def symbols(self) -> list[str]:
+        """Every listed security's symbol, in order."""
+        return self._scalars(select(securities.c.symbol).order_by(securities.c.symbol))
+
+    def accounts_with_cash_requests_due(self, on: date) -> set[str]:
+        """Accounts with a cash request due on or before `on` and not yet fulfilled."""
+        return set(self._scalars(
+            select(cash_requests.c.account_id).where(cash_requests.c.due_from <= on, cash_requests.c.fulfilled.is_(False))
+        ))
+
+    # --- decisions and orders -----------------------------------------------------------
+
+    def decisions_of_day(self, on: date) -> list[DecisionRow]:
+        """The day's decisions in the order they were recorded (a redo after the one it
+        superseded)."""
+        return [_decision(r) for r in self._rows(select(decisions).where(decisions.c.date == on)
+                                                 .order_by(decisions.c.position))]
+
+    def decided_accounts(self, on: date) -> set[str]:
+        """Accounts with a decision recorded on the day."""
+        return set(self._scalars(select(decisions.c.account_id).where(decisions.c.date == on)))
+
+    def decision(self, decision_id: str) -> DecisionRow | None:
+        rows = self._rows(select(decisions).where(decisions.c.decision_id == decision_id))
+        return _decision(rows[0]) if rows else None
+
+    def orders_of_day(self, on: date, status: str, account_ids: Sequence[str] | None = None) -> list[OrderRow]:
+        """The day's orders in `status` (of these accounts only, when named), by order id."""
+        query = select(orders).where(orders.c.date == on, orders.c.status == status).order_by(orders.c.order_id)
+        if account_ids:
+            query = query.where(orders.c.account_id.in_(list(account_ids)))
+        return [_order(r) for r in self._rows(query)]
+
+    def orders(self, on: date | None = None, account_id: str | None = None, status: str | None = None,
+               advisor: str | None = None) -> list[OrderRow]:
+        """Orders by date, account and order id: of a day, of an account, in a status, of
+        the accounts an advisor looks after (each filter when given)."""
+        query = select(orders).order_by(orders.c.date, orders.c.account_id, orders.c.order_id)
+        if account_id is not None:
+            query = query.where(orders.c.account_id == account_id)
+        if advisor is not None:
+            query = query.where(orders.c.account_id.in_(select(accounts.c.account_id).where(accounts.c.advisor == advisor)))
+        if on is not None:
+            query = query.where(orders.c.date == on)
+        if status is not None:
+            query = query.where(orders.c.status == status)
+        return [_order(r) for r in self._rows(query)]
+
+    # --- lots, gains and cash -----------------------------------------------------------
+
+    def check_account_readable(self, account_id: str) -> None:
+        """Raises AccountHistoryBroken when a read model could not apply an event of the
+        account, naming the first such event."""
+        with self._store.transaction(commit=False) as session:
+            check_account_readable(session, account_id)
+
+    def account_cash(self, account_id: str) -> AccountCash | None:
+        rows = self._rows(select(account_cash).where(account_cash.c.account_id == account_id))
+        if not rows:
+            return None
+        return AccountCash(Decimal(rows[0].cash), rows[0].latest_date)
+
+    def open_lots(self, account_id: str) -> list[TaxLot]:
+        rows = self._rows(select(lots).where(lots.c.account_id == account_id))
+        return [TaxLot(r.lot_id, r.symbol, Decimal(r.quantity), Decimal(r.cost_basis), r.acquired,
+                       r.holding_period_start, Decimal(r.wash_sale_adjustment)) for r in rows]
+
+    def realisations(self, first: date, last: date, account_id: str | None = None) -> list[tuple[str, Realization]]:
+        """Gains and losses realised from `first` to `last` (of one account, when named),
+        each with its account, in the order they were realised."""
+        query = select(realized_gains).where(realized_gains.c.date.between(first, last))
+        if account_id is not None:
+            query = query.where(realized_gains.c.account_id == account_id).order_by(realized_gains.c.seq)
+        return [
+            (r.account_id, Realization(r.date, r.symbol, Decimal(r.quantity), Decimal(r.proceeds),
+                                       Decimal(r.cost_basis), Decimal(r.gain), r.term, Decimal(r.disallowed_loss),
+                                       r.lot_id))
+            for r in self._rows(query)
+        ]
+
+    def accounts_holding(self, symbols: Iterable[str]) -> set[str]:
+        """Accounts with open lots or sales of any of `symbols`."""
+        with self._store.transaction(commit=False) as session:
+            return accounts_holding(session, set(symbols))
+
+    # --- the audit trail ----------------------------------------------------------------
+
+    def audit_trail(self, account_id: str, since: date | None = None, until: date | None = None) -> list[AuditRow]:
+        """Every event of an account, oldest first, within the effective dates given."""
+        query = select(audit_events).where(audit_events.c.account_id == account_id).order_by(audit_events.c.position)
+        if since is not None:
+            query = query.where(audit_events.c.effective_date >= since)
+        if until is not None:
+            query = query.where(audit_events.c.effective_date <= until)
+        return [AuditRow(r.position, r.type, r.timestamp, r.effective_date, r.actor, r.role, r.reason, json.loads(r.data))
+                for r in self._rows(query)]
+
+
+def _decision(row: Any) -> DecisionRow:
+    return DecisionRow(row.decision_id, row.account_id, row.date, row.position, row.originator_version, row.trade,
+                       tuple(json.loads(row.reasons)), Decimal(row.benefit), row.order_count, row.superseded_by)
+
+
+def _order(row: Any) -> OrderRow:
+    return OrderRow(row.order_id, row.decision_id, row.account_id, row.date, row.side, row.symbol, row.quantity,
+                    row.price, row.reason, row.mandatory, row.benefit, row.status, json.loads(row.lots), row.value,
+                    row.fill_price, row.status_reason)
