@@ -16,7 +16,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select
 
 from lotline.application.unit_of_work import UnitOfWork
-from lotline.domain.account import Account
+from lotline.domain.account import Account, LotArrival
 from lotline.domain.aggregate import Actor
 from lotline.domain.errors import RuleRefused
 from lotline.domain.model import Model
@@ -219,7 +219,8 @@ def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, 
             cost = price_at[symbol][acquired] * Decimal(rng.uniform(0.85, 1.15))
             value = size * Decimal(rng.uniform(0.02, 0.12))
             quantity = max(Decimal(1), (value / cost).quantize(Decimal(1)))
-            lots.append((symbol, quantity, (quantity * cost).quantize(Decimal("0.01")), acquired))
+            lots.append(LotArrival(symbol=symbol, quantity=quantity, cost_basis=(quantity * cost).quantize(Decimal("0.01")),
+                                   acquired=acquired))
     account.transfer_in(lots, opened, securities, actor)
     params = _actor(advisor, Role.ADVISOR, opened, at)
     if rng.random() < 0.2:
