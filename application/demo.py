@@ -1,5 +1,6 @@
-"""`lotline demo`: a realistic firm built in an empty store, then trading days of the
-full workflow (analyse, release, fill), and what a firm would want to see at the end.
+"""`lotline demo`: a realistic firm built in an empty store (generated as a scenario and
+applied by the scenario loader, as a file would be), then trading days of the full
+workflow (analyse, release, fill), and what a firm would want to see at the end.
 
 Seeded: the same seed gives the same firm, prices, decisions and trades."""
 
@@ -13,25 +14,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
+from lotline.application.loading import ScenarioLoader
 from lotline.application.lotline import Lotline
-from lotline.application.unit_of_work import UnitOfWork
+from lotline.application.scenario import Scenario, parse_scenario
 from lotline.domain.account import Account
-from lotline.domain.aggregate import Actor
 from lotline.domain.errors import RuleRefused
-from lotline.domain.model import Model
-from lotline.domain.parameters import (
-    CashPreferences,
-    Restriction,
-    RestrictionRule,
-    TaxPreferences,
-    TaxStatus,
-    TradingPreferences,
-)
+from lotline.domain.parameters import RestrictionRule, TaxStatus
 from lotline.domain.roles import Role
-from lotline.domain.security import Security
-from lotline.domain.settings import FirmSettings
-from lotline.domain.template import ClassTarget, TargetTemplate
-from lotline.domain.user import User
 from lotline.infrastructure.calendar import previous_trading_days, trading_days
 
 # symbol: (asset class, wash group, annual drift, annual volatility, beta to equities, starting price)
@@ -135,75 +124,77 @@ def simulate_closes(rng: random.Random, sessions: list[date]) -> dict[str, list[
     return out
 
 
-def _actor(user: str, role: Role, on: date, at: Any, reason: str | None = None) -> Actor:
-    return Actor(user, role, on, at, reason)
-
-
 def build_firm(service: Lotline, accounts: int, seed: int, start: date) -> tuple[dict[str, list[tuple[date, Decimal]]], list[date]]:
-    """Users, securities, prices, models, templates, settings and accounts, in one commit."""
-    rng = random.Random(seed)
+    """The demo firm in an empty store: `demo_scenario` applied by the scenario loader in
+    one unit of work, as a file holding it would be. Returns each symbol's closes before
+    `start` and the sessions from `start` on (closes for them are recorded too)."""
     if service.store.has_history():
         raise RuleRefused("the store already holds a history; run the demo on an empty store "
-                              "(for example --store sqlite:///demo.db)", "store")
-    history = previous_trading_days(start - timedelta(days=1), HISTORY_DAYS)
-    closes = simulate_closes(rng, history)
-    at = service.clock()
-    opened = history[0]
-    uow = UnitOfWork(service.store)
-    boot = _actor("system", Role.ADMIN, opened, at, "demo firm")
-    people = [("root", (Role.ADMIN,)), ("ipc", (Role.POLICY_COMMITTEE,)), ("olivia", (Role.OVERLAY_MANAGER,)),
-              ("carol", (Role.COMPLIANCE,))] + [(a, (Role.ADVISOR,)) for a in ADVISORS]
-    for user_id, roles in people:
-        uow.add(User.add(user_id, roles, boot))
-    ipc = _actor("ipc", Role.POLICY_COMMITTEE, opened, at)
-    securities = {s: Security.admit(s, c, g, ipc) for s, (c, g, *_) in UNIVERSE.items()}
-    for security in securities.values():
-        uow.add(security)
-    models = {m: Model.create(m, {s: Decimal(w) for s, w in weights.items()}, securities, ipc) for m, weights in MODELS.items()}
-    for model in models.values():
-        uow.add(model)
-    templates = {}
-    for template_id, classes in TEMPLATES.items():
-        targets = {
-            name: ClassTarget(weight=Decimal(w), model=model, alternatives=alternatives,
-                              max_modification=Decimal(mm), drift_limit=Decimal(dl))
-            for name, (w, model, alternatives, mm, dl) in classes.items()
-        }
-        templates[template_id] = TargetTemplate.create(template_id, targets, models, ipc)
-        uow.add(templates[template_id])
-    olivia = _actor("olivia", Role.OVERLAY_MANAGER, opened, at)
-    settings = FirmSettings.create(olivia)
-    settings.change("trade_threshold_bp", "5", olivia)
-    uow.add(settings)
-
-    price_at = {s: dict(rows) for s, rows in closes.items()}
-    for n in range(accounts):
-        _demo_account(uow, rng, n, templates, securities, price_at, history, at, start)
-    uow.closes.extend((d, s, c) for s, rows in closes.items() for d, c in rows)
+                          "(for example --store sqlite:///demo.db)", "store")
+    scenario, closes, future = demo_scenario(accounts, seed, start)
+    uow = service.fresh()
+    ScenarioLoader(uow, scenario, None, [], scenario.as_of, service.clock()).run()
     service.commit(uow)
-    future = trading_days(start, 30)
-    tail = simulate_closes(random.Random(seed + 1), future)
-    # The days ahead continue each price path from its last close.
-    continued = []
-    for symbol, rows in tail.items():
-        scale = closes[symbol][-1][1] / Decimal(str(UNIVERSE[symbol][5]))
-        continued += [(d, symbol, (c * scale).quantize(Decimal("0.01"))) for d, c in rows]
-    service.prices.record(continued)
     return closes, future
 
 
-def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, securities: dict,
-                  price_at: dict, history: list[date], at: Any, start: date) -> None:
+def demo_scenario(accounts: int, seed: int, start: date) -> tuple[Scenario, dict[str, list[tuple[date, Decimal]]], list[date]]:
+    """The demo firm as a scenario file would give it, as of the session before `start`:
+    users, securities, models, templates, settings, `accounts` client accounts with their
+    lots, parameters and cash requests, and closes for the HISTORY_DAYS sessions before
+    `start` and the 30 from it. Seeded: the same seed gives the same scenario.
+
+    The loader picks who acts as for any file loaded into an empty store: `system`
+    adds the users, the policy committee (ipc) the policy, the overlay manager (olivia)
+    the prices and settings, each account's advisor the account."""
+    rng = random.Random(seed)
+    history = previous_trading_days(start - timedelta(days=1), HISTORY_DAYS)
+    closes = simulate_closes(rng, history)
+    people = [("root", Role.ADMIN), ("ipc", Role.POLICY_COMMITTEE), ("olivia", Role.OVERLAY_MANAGER),
+              ("carol", Role.COMPLIANCE)] + [(a, Role.ADVISOR) for a in ADVISORS]
+    price_at = {s: dict(rows) for s, rows in closes.items()}
+    entries = [_demo_account(rng, n, price_at, history, start) for n in range(accounts)]
+    future = trading_days(start, 30)
+    tail = simulate_closes(random.Random(seed + 1), future)
+    prices: dict[date, dict[str, Decimal]] = {}
+    for symbol, rows in closes.items():
+        for day, close in rows:
+            prices.setdefault(day, {})[symbol] = close
+    # The days ahead continue each price path from its last close.
+    for symbol, rows in tail.items():
+        scale = closes[symbol][-1][1] / Decimal(str(UNIVERSE[symbol][5]))
+        for day, close in rows:
+            prices.setdefault(day, {})[symbol] = (close * scale).quantize(Decimal("0.01"))
+    raw = {
+        "as_of": history[-1],
+        "users": [{"id": user_id, "role": role.value, "reason": "demo firm"} for user_id, role in people],
+        "securities": [{"symbol": s, "asset_class": c, "wash_group": g} for s, (c, g, *_) in UNIVERSE.items()],
+        "prices": prices,
+        "models": [{"id": m, "weights": {s: Decimal(w) for s, w in weights.items()}} for m, weights in MODELS.items()],
+        "templates": [
+            {"id": template_id, "classes": {
+                name: {"weight": Decimal(w), "model": model, "alternatives": list(alternatives),
+                       "max_modification": Decimal(mm), "drift_limit": Decimal(dl)}
+                for name, (w, model, alternatives, mm, dl) in classes.items()}}
+            for template_id, classes in TEMPLATES.items()
+        ],
+        "settings": {"trade_threshold_bp": Decimal("5")},
+        "accounts": [account for account, _ in entries],
+        "cash_requests": [request for _, request in entries if request is not None],
+    }
+    return parse_scenario(raw), closes, future
+
+
+def _demo_account(rng: random.Random, n: int, price_at: dict, history: list[date],
+                  start: date) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One client account's scenario entry, and its cash request entry if it has one."""
     advisor = ADVISORS[n % len(ADVISORS)]
-    template = templates["growth" if rng.random() < 0.55 else "balanced"]
+    template = "growth" if rng.random() < 0.55 else "balanced"
     tax_status = TaxStatus.TAX_DEFERRED if rng.random() < 0.3 else TaxStatus.TAXABLE
     opened = history[rng.randrange(0, len(history) // 2)]
-    actor = _actor(advisor, Role.ADVISOR, opened, at)
     account_id = f"DEMO-{n + 1:04d}"
-    account = Account.open(account_id, advisor, tax_status, template, opened, actor)
-    uow.add(account)
     size = Decimal(rng.choice([50_000, 120_000, 250_000, 600_000, 1_500_000]))
-    account.deposit((size * Decimal(rng.uniform(0.01, 0.08))).quantize(Decimal("0.01")), opened, actor)
+    cash = (size * Decimal(rng.uniform(0.01, 0.08))).quantize(Decimal("0.01"))
     lots = []
     held = sorted(s for s in UNIVERSE if s in {"VTI", "VOO", "ITOT", "SCHB", "VXUS", "VEA", "IEFA", "BND", "AGG", "VGIT", "VNQ"})
     chosen = rng.sample(held, rng.randint(4, 8))
@@ -214,34 +205,39 @@ def _demo_account(uow: UnitOfWork, rng: random.Random, n: int, templates: dict, 
             cost = price_at[symbol][acquired] * Decimal(rng.uniform(0.85, 1.15))
             value = size * Decimal(rng.uniform(0.02, 0.12))
             quantity = max(Decimal(1), (value / cost).quantize(Decimal(1)))
-            lots.append((symbol, quantity, (quantity * cost).quantize(Decimal("0.01")), acquired))
-    account.transfer_in(lots, opened, securities, actor)
-    params = _actor(advisor, Role.ADVISOR, opened, at)
+            lots.append({"symbol": symbol, "quantity": quantity, "cost_basis": (quantity * cost).quantize(Decimal("0.01")),
+                         "acquired": acquired})
+    parameters: dict[str, Any] = {}
     if rng.random() < 0.2:
-        account.set_restrictions([Restriction(symbol="VNQ", rule=RestrictionRule.DO_NOT_BUY, reason="SRI screen: no REITs"),
-                                  Restriction(symbol="SCHB", rule=RestrictionRule.DO_NOT_HOLD, reason="SRI screen")],
-                                 securities, params)
-        account.set_model_choices({"us_equity": "us-esg"}, template, params)
+        parameters["restrictions"] = [
+            {"symbol": "VNQ", "rule": RestrictionRule.DO_NOT_BUY, "reason": "SRI screen: no REITs"},
+            {"symbol": "SCHB", "rule": RestrictionRule.DO_NOT_HOLD, "reason": "SRI screen"},
+        ]
+        parameters["model_choices"] = {"us_equity": "us-esg"}
     if rng.random() < 0.25:
-        account.set_substitutions({"VTI": "ITOT"}, securities, params)
+        parameters["substitutions"] = {"VTI": "ITOT"}
     if rng.random() < 0.15:
-        legacy = chosen[0]
-        account.set_restrictions([Restriction(symbol=legacy, rule=RestrictionRule.DO_NOT_SELL, reason="legacy position")],
-                                 securities, params)
+        # A legacy position not to sell: its restriction takes the place of any screen's.
+        parameters["restrictions"] = [{"symbol": chosen[0], "rule": RestrictionRule.DO_NOT_SELL, "reason": "legacy position"}]
     if tax_status == TaxStatus.TAXABLE:
-        account.set_tax_preferences(TaxPreferences(
-            short_term_rate=Decimal(rng.choice(["0.32", "0.35", "0.37"])),
-            long_term_rate=Decimal(rng.choice(["0.15", "0.20", "0.238"])),
-            harvest_losses=True,
-            annual_gain_budget=Decimal(rng.choice(["5000", "20000"])) if rng.random() < 0.3 else None,
-        ), params)
-    account.set_cash_preferences(CashPreferences(reserve=Decimal(rng.choice(["0", "0.01", "0.02"]))), params)
-    account.set_trading_preferences(TradingPreferences(min_trade_value=Decimal("250"), fractional_shares=rng.random() < 0.2),
-                                    params)
+        tax: dict[str, Any] = {
+            "short_term_rate": Decimal(rng.choice(["0.32", "0.35", "0.37"])),
+            "long_term_rate": Decimal(rng.choice(["0.15", "0.20", "0.238"])),
+            "harvest_losses": True,
+        }
+        if rng.random() < 0.3:
+            tax["annual_gain_budget"] = Decimal(rng.choice(["5000", "20000"]))
+        parameters["tax"] = tax
+    parameters["cash"] = {"reserve": Decimal(rng.choice(["0", "0.01", "0.02"]))}
+    parameters["trading"] = {"min_trade_value": Decimal("250"), "fractional_shares": rng.random() < 0.2}
+    account = {"id": account_id, "advisor": advisor, "tax_status": tax_status, "template": template, "opened": opened,
+               "cash": cash, "lots": lots, "parameters": parameters}
+    request = None
     if rng.random() < 0.15:
         day = start + timedelta(days=rng.randint(0, 3))
-        request = _actor(advisor, Role.ADVISOR, day, at, "client withdrawal")
-        account.request_cash((size * Decimal("0.10")).quantize(Decimal("0.01")), day, day + timedelta(days=10), request)
+        request = {"account": account_id, "amount": (size * Decimal("0.10")).quantize(Decimal("0.01")), "date": day,
+                   "by": day + timedelta(days=10), "reason": "client withdrawal"}
+    return account, request
 
 
 def run_demo(service: Lotline, accounts: int, days: int, seed: int, start: date = DEFAULT_START,

@@ -27,19 +27,12 @@ from lotline.application.scenario import (
     UserEntry,
 )
 from lotline.application.unit_of_work import UnitOfWork
-from lotline.domain.account import Account, LotPick
+from lotline.domain.account import Account
 from lotline.domain.aggregate import Actor
 from lotline.domain.book import event_date
 from lotline.domain.errors import InvalidInput, LotlineError, NotAuthorised, RuleRefused
 from lotline.domain.model import Model
-from lotline.domain.parameters import (
-    CashPreferences,
-    Restriction,
-    RestrictionRule,
-    TaxPreferences,
-    TaxStatus,
-    TradingPreferences,
-)
+from lotline.domain.parameters import TaxStatus
 from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
 from lotline.domain.scenario_file import EntryKey, ScenarioFile
 from lotline.domain.security import Security
@@ -238,8 +231,7 @@ class ScenarioLoader:
             actor = self._actor(Permission.MANAGE_ACCOUNT, entry, advisor=entry.advisor)
             if actor.user != entry.advisor:
                 raise NotAuthorised(f"user {actor.user!r} may not open an account for advisor {entry.advisor!r}")
-            account = Account.open(entry.id, entry.advisor, TaxStatus(entry.tax_status or TaxStatus.TAXABLE), template,
-                                   opened, actor)
+            account = Account.open(entry.id, entry.advisor, entry.tax_status or TaxStatus.TAXABLE, template, opened, actor)
             self.uow.add(account)
             opening = Actor(actor.user, actor.role, opened, actor.at, actor.reason or "opening balance")
             if entry.cash < 0:
@@ -247,17 +239,14 @@ class ScenarioLoader:
             if entry.cash > 0:
                 account.deposit(entry.cash, opened, opening)
             if entry.lots:
-                account.transfer_in(
-                    [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in entry.lots],
-                    opened, self.uow.mapping(Security), opening,
-                )
+                account.transfer_in(entry.lots, opened, self.uow.mapping(Security), opening)
         else:
             if account.advisor != entry.advisor:
                 raise RuleRefused(f"account {entry.id!r} belongs to advisor {account.advisor!r}", "advisor")
             actor = self._actor(Permission.MANAGE_ACCOUNT, entry, account=account, advisor=account.advisor)
             account.assign_template(template, actor)
             if entry.tax_status is not None:  # left out: the recorded status stays
-                account.change_tax_status(TaxStatus(entry.tax_status), actor)
+                account.change_tax_status(entry.tax_status, actor)
         if entry.parameters is not None:
             self._parameters(account, entry, template, actor)
 
@@ -272,15 +261,15 @@ class ScenarioLoader:
         if p.substitutions is not None:
             account.set_substitutions(p.substitutions, securities, actor)
         if p.restrictions is not None:
-            restrictions = [Restriction(symbol=r.symbol, rule=RestrictionRule(r.rule), reason=r.reason) for r in p.restrictions]
-            account.set_restrictions(restrictions, securities, actor)
+            account.set_restrictions(p.restrictions, securities, actor)
         # A key left out keeps the account's recorded value (a new account's: the default).
+        recorded = account.parameters
         if p.tax is not None:
-            account.set_tax_preferences(_merged(account.parameters.tax, p.tax, TaxPreferences), actor)
+            account.set_tax_preferences(p.tax.given_over(recorded.tax), actor)
         if p.cash is not None:
-            account.set_cash_preferences(_merged(account.parameters.cash, p.cash, CashPreferences), actor)
+            account.set_cash_preferences(p.cash.given_over(recorded.cash), actor)
         if p.trading is not None:
-            account.set_trading_preferences(_merged(account.parameters.trading, p.trading, TradingPreferences), actor)
+            account.set_trading_preferences(p.trading.given_over(recorded.trading), actor)
 
     # --- dated entries -------------------------------------------------------------------
 
@@ -291,13 +280,10 @@ class ScenarioLoader:
 
     def trade(self, entry: TradeEntry) -> None:
         account, actor = self._account_actor(entry, Permission.MANAGE_MARKET, entry.date)
-        picks = None
-        if entry.lots is not None:
-            picks = [LotPick(lot_id=p.lot_id, acquired=p.acquired, quantity=p.quantity) for p in entry.lots]
         key = self._entry_key("trades", entry)
         self._count_skip(account, key)
         before = len(account.pending_events)
-        account.record_trade(entry.side, entry.symbol, entry.quantity, entry.price, entry.date, picks,
+        account.record_trade(entry.side, entry.symbol, entry.quantity, entry.price, entry.date, entry.lots,
                              self.uow.mapping(Security), actor, key)
         if len(account.pending_events) > before:
             self._sources[id(account.pending_events[-1])] = self._path
@@ -325,10 +311,7 @@ class ScenarioLoader:
         account, actor = self._account_actor(entry, Permission.MANAGE_ACCOUNT, entry.date)
         key = self._entry_key("transfers", entry)
         self._count_skip(account, key)
-        account.transfer_in(
-            [(lot.symbol, lot.quantity, lot.cost_basis, lot.acquired) for lot in entry.lots],
-            entry.date, self.uow.mapping(Security), actor, key,
-        )
+        account.transfer_in(entry.lots, entry.date, self.uow.mapping(Security), actor, key)
 
     def split(self, entry: SplitEntry) -> None:
         security = self.uow.get(Security, entry.symbol, "symbol")
@@ -373,11 +356,6 @@ class ScenarioLoader:
         scenario_file = ScenarioFile.loaded(file_name, sha256, events, closes, users, actor)
         self.uow.add(scenario_file)
         return scenario_file
-
-
-def _merged(current: Any, given: Any, cls: type) -> Any:
-    """The keys given in a parameter group over the recorded values of the others."""
-    return cls(**{**current.model_dump(), **given.model_dump(include=set(given.model_fields_set))})
 
 
 def _canonical(value: Any) -> Any:

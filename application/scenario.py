@@ -1,6 +1,13 @@
 """Scenario files (`lotline load`): the input shapes, strict, with errors that name
 the path and the value (`accounts[0].parameters.tax.short_term_rate: ...`).
 
+An entry says how a file names things (its section, its id, who acts, why); the values
+inside it are the domain's own models, with the domain's defaults: a lot brought in is
+a `LotArrival`, a lot named on a sale a `LotPick`, a restriction a `Restriction`, the
+tax, cash and trading parameters `TaxPreferences`, `CashPreferences` and
+`TradingPreferences` (the keys a file gives are their fields set: on an existing
+account the others keep their recorded values). The checks below reach into them.
+
 Limits on what a file may hold, each refused as bad input (exit 2) in one line that
 echoes the offending value cut to 80 characters:
 
@@ -35,7 +42,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from lotline.domain.account import LotArrival, LotPick
 from lotline.domain.errors import InvalidInput
+from lotline.domain.parameters import CashPreferences, Restriction, TaxPreferences, TaxStatus, TradingPreferences
 from lotline.domain.values import BIDI_CONTROLS, bounded, cut, identifier, shown
 
 DEFAULT_MAX_INPUT_MB = 50
@@ -59,13 +68,13 @@ class Entry(BaseModel):
     def _dates_are_not_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         annotation = _annotation(cls, info.field_name)
         if annotation is not None and _mentions_date(annotation):
-            _check_date_input(value, annotation, "")
+            _check_date_input(value, annotation)
         return value
 
     @field_validator("*", mode="after")
     @classmethod
     def _within_bounds(cls, value: Any, info: ValidationInfo) -> Any:
-        _check_value(value, info.field_name or "", "")
+        _check_value(value, info.field_name or "")
         return value
 
 
@@ -113,61 +122,29 @@ class TemplateEntry(Acted):
     classes: dict[str, ClassEntry]
 
 
-class LotEntry(Entry):
-    symbol: str
-    quantity: Decimal
-    cost_basis: Decimal
-    acquired: dt.date
-
-
-class RestrictionEntry(Entry):
-    symbol: str
-    rule: Literal["do_not_buy", "do_not_sell", "do_not_hold"]
-    reason: str | None = None
-
-
-class TaxEntry(Entry):
-    short_term_rate: Decimal = Decimal("0.37")
-    long_term_rate: Decimal = Decimal("0.20")
-    harvest_losses: bool = True
-    annual_gain_budget: Decimal | None = None
-
-
-class CashEntry(Entry):
-    reserve: Decimal = Decimal("0")
-
-
-class TradingEntry(Entry):
-    min_trade_value: Decimal | None = None
-    fractional_shares: bool = False
-
-
 class ParametersEntry(Entry):
+    """An account's parameters, each group optional: a group left out keeps the
+    account's recorded value (a new account's: the domain's default)."""
+
     modifications: dict[str, Decimal] | None = None
     model_choices: dict[str, str] | None = None
     substitutions: dict[str, str] | None = None
-    restrictions: list[RestrictionEntry] | None = None
-    tax: TaxEntry | None = None
-    cash: CashEntry | None = None
-    trading: TradingEntry | None = None
+    restrictions: list[Restriction] | None = None
+    tax: TaxPreferences | None = None
+    cash: CashPreferences | None = None
+    trading: TradingPreferences | None = None
 
 
 class AccountEntry(Acted):
     id: str
     advisor: str
     # None: an existing account keeps its recorded status; a new one is taxable.
-    tax_status: Literal["taxable", "tax_deferred", "tax_exempt"] | None = None
+    tax_status: TaxStatus | None = None
     template: str
     opened: dt.date | None = None
     cash: Decimal = Decimal("0")
-    lots: list[LotEntry] = []
+    lots: list[LotArrival] = []
     parameters: ParametersEntry | None = None
-
-
-class LotPickEntry(Entry):
-    acquired: dt.date | None = None
-    lot_id: str | None = None
-    quantity: Decimal
 
 
 class TradeEntry(Acted):
@@ -178,7 +155,7 @@ class TradeEntry(Acted):
     symbol: str
     quantity: Decimal
     price: Decimal
-    lots: list[LotPickEntry] | None = None
+    lots: list[LotPick] | None = None
 
 
 class CashRequestEntry(Acted):
@@ -200,7 +177,7 @@ class TransferEntry(Acted):
     id: str | None = None  # an entry with an id is recorded once (reloading skips it)
     account: str
     date: dt.date
-    lots: list[LotEntry]
+    lots: list[LotArrival]
 
 
 class SplitEntry(Acted):
@@ -482,73 +459,111 @@ def _annotation(cls: type[BaseModel], name: str | None) -> Any:
 
 
 @lru_cache(maxsize=None)
+def _is_value(annotation: Any) -> bool:
+    """A domain model inside an entry (a lot, a restriction, preferences): the entry
+    holding it checks its fields (an entry checks its own)."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and not issubclass(annotation, Entry)
+
+
+@lru_cache(maxsize=None)
 def _mentions_date(annotation: Any) -> bool:
     if annotation is dt.date:
         return True
+    if _is_value(annotation):
+        return any(_mentions_date(field.annotation) for field in annotation.model_fields.values())
     return any(_mentions_date(arg) for arg in typing.get_args(annotation))
 
 
-def _check_date_input(value: Any, annotation: Any, path: str) -> None:
+def _check_date_input(value: Any, annotation: Any) -> None:
     """Dates are a YAML date or the text YYYY-MM-DD, never a number (pydantic would
-    read one as Unix time)."""
+    read one as Unix time). An error names where inside `value` it is."""
     if annotation is dt.date:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return
         if isinstance(value, str) and DATE_TEXT.fullmatch(value.strip()):
             return  # pydantic parses it: 2026-02-30 is refused there
         if isinstance(value, (str, int, float, Decimal, dt.datetime)):
-            raise InvalidInput(f"must be a date YYYY-MM-DD, got {shown(value)}", path or None)
+            raise InvalidInput(f"must be a date YYYY-MM-DD, got {shown(value)}")
         return  # a list, a mapping: pydantic names the type
+    if _is_value(annotation):
+        if isinstance(value, dict):
+            for name, field in annotation.model_fields.items():
+                if name in value and _mentions_date(field.annotation):
+                    try:
+                        _check_date_input(value[name], field.annotation)
+                    except InvalidInput as error:
+                        raise _under(_path_part(name), error) from None
+        return
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return
         for arg in args:
             if arg is not type(None) and _mentions_date(arg):
-                _check_date_input(value, arg, path)
+                _check_date_input(value, arg)
         return
     if origin is dict and isinstance(value, dict) and len(args) == 2:
         key_type, value_type = args
         for key, item in value.items():
-            where = _join(path, key)
-            if _mentions_date(key_type):
-                _check_date_input(key, key_type, where)
-            if _mentions_date(value_type):
-                _check_date_input(item, value_type, where)
+            try:
+                if _mentions_date(key_type):
+                    _check_date_input(key, key_type)
+                if _mentions_date(value_type):
+                    _check_date_input(item, value_type)
+            except InvalidInput as error:
+                raise _under(_path_part(key), error) from None
         return
     if origin is list and isinstance(value, list) and args:
         for index, item in enumerate(value):
-            _check_date_input(item, args[0], f"{path}[{index}]")
+            try:
+                _check_date_input(item, args[0])
+            except InvalidInput as error:
+                raise _under(f"[{index}]", error) from None
 
 
-def _check_value(value: Any, name: str, path: str) -> None:
+def _check_value(value: Any, name: str) -> None:
     """Ids printable, numbers bounded, dates in range: the parts of a validated field
-    that are not entries themselves (those check their own fields)."""
-    if value is None or isinstance(value, (bool, BaseModel)):
+    that are not entries themselves (those check their own fields), a domain value's
+    fields by their names. An error names where inside `value` it is."""
+    if value is None or isinstance(value, (bool, Entry)):
         return
     if isinstance(value, str):
         if name not in FREE_TEXT:
-            identifier(value, path or None)
+            identifier(value, None)
     elif isinstance(value, Decimal):
-        bounded(value, path or None, places=6 if name in SIX_PLACES else None)
+        bounded(value, None, places=6 if name in SIX_PLACES else None)
         if name == "prices" and value <= 0:
-            raise InvalidInput(f"must be positive, got {shown(value)}", path or None)
+            raise InvalidInput(f"must be positive, got {shown(value)}")
     elif isinstance(value, dt.date):
         if not FIRST_DATE <= value <= LAST_DATE:
-            raise InvalidInput(f"must be between {FIRST_DATE} and {LAST_DATE}, got {value}", path or None)
+            raise InvalidInput(f"must be between {FIRST_DATE} and {LAST_DATE}, got {value}")
+    elif isinstance(value, BaseModel):
+        for field_name in type(value).model_fields:
+            try:
+                _check_value(getattr(value, field_name), field_name)
+            except InvalidInput as error:
+                raise _under(field_name, error) from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            where = _join(path, key)
-            _check_value(key, name, where)
-            _check_value(item, name, where)
+            try:
+                _check_value(key, name)
+                _check_value(item, name)
+            except InvalidInput as error:
+                raise _under(_path_part(key), error) from None
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _check_value(item, name, f"{path}[{index}]")
+            try:
+                _check_value(item, name)
+            except InvalidInput as error:
+                raise _under(f"[{index}]", error) from None
 
 
-def _join(path: str, key: Any) -> str:
-    part = _path_part(key)
-    return f"{path}.{part}" if path else part
+def _under(part: str, error: InvalidInput) -> InvalidInput:
+    """`error`, raised inside a key, an index or a field, located under it. (Paths are
+    made only for an error: a large file has many values and few errors.)"""
+    inner = error.field
+    field = part if not inner else f"{part}{inner}" if inner.startswith("[") else f"{part}.{inner}"
+    return type(error)(error.detail, field)
 
 
 def _path_part(key: Any) -> str:
@@ -584,7 +599,7 @@ def validation_to_input(error: ValidationError) -> InvalidInput:
         message = f"must be a number, got {shown(value)}"
     elif kind.startswith("date") or kind.startswith("datetime"):
         message = f"must be a date YYYY-MM-DD, got {shown(value)}"
-    elif kind == "literal_error":
+    elif kind in ("literal_error", "enum"):
         message = f"{first['msg'].replace('Input should be', 'must be')}, got {shown(value)}"
     elif kind == "value_error":
         message = cut(first["msg"].removeprefix("Value error, "), 200)

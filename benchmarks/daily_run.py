@@ -45,7 +45,7 @@ def universe() -> dict[str, tuple[str, str]]:
 def write_firm(url: str, accounts: int, seed: int) -> None:
     from lotline.application.lotline import Lotline
     from lotline.application.unit_of_work import UnitOfWork
-    from lotline.domain.account import Account
+    from lotline.domain.account import Account, LotArrival
     from lotline.domain.aggregate import Actor
     from lotline.domain.model import Model
     from lotline.domain.parameters import TaxPreferences, TaxStatus
@@ -106,7 +106,8 @@ def write_firm(url: str, accounts: int, seed: int) -> None:
                 acquired = history[rng.randrange(0, len(history) - 1)]
                 price = last[(symbol, acquired)]
                 quantity = Decimal(rng.randint(5, 60))
-                lots.append((symbol, quantity, (quantity * price * Decimal(rng.uniform(0.9, 1.1))).quantize(Decimal("0.01")), acquired))
+                cost_basis = (quantity * price * Decimal(rng.uniform(0.9, 1.1))).quantize(Decimal("0.01"))
+                lots.append(LotArrival(symbol=symbol, quantity=quantity, cost_basis=cost_basis, acquired=acquired))
             account.transfer_in(lots, history[0], securities, advisor)
             account.set_tax_preferences(TaxPreferences(short_term_rate=Decimal("0.37"), long_term_rate=Decimal("0.20")), advisor)
             if (n + 1) % 500 == 0:

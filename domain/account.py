@@ -28,8 +28,24 @@ from lotline.domain.template import TargetTemplate
 from lotline.domain.values import CASH, WEIGHT_TOLERANCE, non_negative, positive, rate
 
 
+class LotArrival(BaseModel):
+    """A lot arriving in an account with its original basis and acquisition date (an
+    opening holding, a transfer), before the account gives it an id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    symbol: str
+    quantity: Decimal
+    cost_basis: Decimal
+    acquired: dt.date
+
+    def arrived_as(self, lot_id: str) -> LotIn:
+        """The lot as the account records it, under the id the account gives it."""
+        return LotIn(lot_id=lot_id, symbol=self.symbol, quantity=self.quantity, cost_basis=self.cost_basis,
+                     acquired=self.acquired)
+
+
 class LotIn(BaseModel):
-    """A lot brought in with its original basis and acquisition date."""
+    """A lot brought in, as recorded: a LotArrival with the id the account gave it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     lot_id: str
@@ -329,7 +345,7 @@ class Account(Aggregate):
 
     # --- holdings and cash ----------------------------------------------------------
 
-    def transfer_in(self, lots: Sequence[tuple[str, Decimal, Decimal, date]], on: date, securities: Mapping[str, Security], actor: Actor,
+    def transfer_in(self, lots: Sequence[LotArrival], on: date, securities: Mapping[str, Security], actor: Actor,
                     entry: EntryKey | None = None) -> None:
         """Lots arriving with their original basis and acquisition dates."""
         if self._already_recorded(entry):
@@ -338,14 +354,11 @@ class Account(Aggregate):
         if not lots:
             raise InvalidInput("a transfer brings at least one lot", "lots")
         entries = []
-        for i, (symbol, quantity, cost_basis, acquired) in enumerate(lots):
-            _security(securities, symbol, f"lots[{i}].symbol")
-            positive(quantity, f"lots[{i}].quantity")
-            non_negative(cost_basis, f"lots[{i}].cost_basis")
-            entries.append(LotIn(
-                lot_id=self._lot_id(self.lots_created + i + 1), symbol=symbol,
-                quantity=quantity, cost_basis=cost_basis, acquired=acquired,
-            ))
+        for i, lot in enumerate(lots):
+            _security(securities, lot.symbol, f"lots[{i}].symbol")
+            positive(lot.quantity, f"lots[{i}].quantity")
+            non_negative(lot.cost_basis, f"lots[{i}].cost_basis")
+            entries.append(lot.arrived_as(self._lot_id(self.lots_created + i + 1)))
         self._trigger(self.LotsTransferredIn, actor, date=on, lots=tuple(entries), **_entry_fields(entry))
 
     def deposit(self, amount: Decimal, on: date, actor: Actor, entry: EntryKey | None = None) -> None:

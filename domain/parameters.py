@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,18 +31,29 @@ class Restriction(_Value):
     reason: str | None = None
 
 
-class TaxPreferences(_Value):
+class _Preferences(_Value):
+    """A group of preferences whose keys may be given one at a time (a scenario file's
+    `tax`, `cash`, `trading`): a key left out keeps its current value (on a new
+    account, the default declared here)."""
+
+    def given_over(self, current: Self) -> Self:
+        """The keys given here (pydantic's fields set: those the input named) over
+        `current`'s values for the others."""
+        return current.model_copy(update={name: getattr(self, name) for name in self.model_fields_set})
+
+
+class TaxPreferences(_Preferences):
     short_term_rate: Decimal = Decimal("0.37")
     long_term_rate: Decimal = Decimal("0.20")
     harvest_losses: bool = True
     annual_gain_budget: Decimal | None = None
 
 
-class CashPreferences(_Value):
+class CashPreferences(_Preferences):
     reserve: Decimal = Decimal("0")
 
 
-class TradingPreferences(_Value):
+class TradingPreferences(_Preferences):
     min_trade_value: Decimal | None = None  # None: the firm's `min_trade_value` setting
     fractional_shares: bool = False
 

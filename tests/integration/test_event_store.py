@@ -94,7 +94,7 @@ def test_large_events_are_stored_compressed_and_read_back_whole(store_url):
     with Lotline(store_url) as lotline:
         actor = _actor()
         securities = {"VTI": Security.admit("VTI", "us_equity", None, actor)}
-        from lotline.domain.account import Account
+        from lotline.domain.account import Account, LotArrival
         from lotline.domain.parameters import TaxStatus
         from lotline.domain.template import ClassTarget, TargetTemplate
         from lotline.domain.model import Model
@@ -102,7 +102,8 @@ def test_large_events_are_stored_compressed_and_read_back_whole(store_url):
         model = Model.create("m", {"VTI": Decimal("1")}, securities, actor)
         template = TargetTemplate.create("t", {"us_equity": ClassTarget(weight=Decimal("1"), model="m")}, {"m": model}, actor)
         account = Account.open("BIG", "alice", TaxStatus.TAXABLE, template, date(2026, 1, 5), actor)
-        lots = [("VTI", Decimal(i + 1), Decimal(100 * (i + 1)), date(2025, 1, 2)) for i in range(200)]
+        lots = [LotArrival(symbol="VTI", quantity=Decimal(i + 1), cost_basis=Decimal(100 * (i + 1)), acquired=date(2025, 1, 2))
+                for i in range(200)]
         account.transfer_in(lots, date(2026, 1, 5), securities, actor)
         event = account.collect_events()[-1]
         stored = lotline.store.mapper.to_stored_event(event)

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from lotline.domain.account import Account
+from lotline.domain.account import Account, LotArrival
 from lotline.domain.aggregate import Actor
 from lotline.domain.errors import InvalidInput, NotAuthorised, PolicyLimitExceeded, UnknownEntity
 from lotline.domain.model import Model
@@ -148,7 +148,8 @@ def test_no_negative_cash_quantity_or_price(account, securities):
     with pytest.raises(InvalidInput, match="amount: must be positive, got -5"):
         account.deposit(D("-5"), date(2026, 1, 6), ALICE)
     with pytest.raises(InvalidInput, match=r"lots\[0\].quantity: must be positive"):
-        account.transfer_in([("VTI", D("-1"), D("10"), date(2025, 1, 1))], date(2026, 1, 6), securities, ALICE)
+        account.transfer_in([LotArrival(symbol="VTI", quantity=D("-1"), cost_basis=D("10"), acquired=date(2025, 1, 1))],
+                            date(2026, 1, 6), securities, ALICE)
     with pytest.raises(InvalidInput, match="price: must be positive, got 0"):
         account.record_trade("buy", "VTI", D("1"), D("0"), date(2026, 1, 6), None, securities, ALICE)
 
@@ -159,7 +160,8 @@ def test_cash_request_due_window(account):
 
 
 def test_lot_ids_are_stable_and_sequential(account, securities):
-    account.transfer_in([("VTI", D("1"), D("10"), date(2025, 1, 1)), ("BND", D("2"), D("20"), date(2025, 1, 1))],
+    account.transfer_in([LotArrival(symbol="VTI", quantity=D("1"), cost_basis=D("10"), acquired=date(2025, 1, 1)),
+                         LotArrival(symbol="BND", quantity=D("2"), cost_basis=D("20"), acquired=date(2025, 1, 1))],
                         date(2026, 1, 6), securities, ALICE)
     account.record_trade("buy", "ITOT", D("3"), D("100"), date(2026, 1, 7), None, securities, ALICE)
     lots = [lot.lot_id for event in account.ledger_events for lot in getattr(event, "lots", None) or ()]
