@@ -15,7 +15,6 @@ import os
 import json
 import random
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,6 +133,17 @@ def measure(url: str, workers: int) -> dict:
             "peak_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, children)}
 
 
+def _copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite store, its write-ahead log included (a file copy
+    would miss what the log still holds)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
@@ -153,9 +163,11 @@ def main() -> None:
     rows = []
     for workers in (int(w) for w in args.workers.split(",")):
         copy = folder / f"run-{workers}.db"
-        shutil.copy(base, copy)
+        _copy_store(base, copy)
         out = subprocess.run([sys.executable, __file__, "--measure", str(workers), "--store", f"sqlite:///{copy}"],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"the measurement with {workers} workers failed:\n{out.stderr}")
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         copy.unlink()
     print(f"{'workers':>7} {'accounts':>9} {'decided':>8} {'trading':>8} {'seconds':>8} {'acc/s':>7} {'peak MB':>8} {'100k night':>11}")
