@@ -65,18 +65,18 @@ def check_year(year: int | None, field: str = "year") -> int | None:
     return year
 
 
-def clock_from_env() -> Callable[[], datetime]:
-    """LOTLINE_NOW pins the clock (ISO timestamp): backtests and reproducible runs."""
+def business_day_from_env() -> Callable[[], date] | None:
+    """LOTLINE_NOW (an ISO timestamp or date) pins the business date commands default to,
+    for backtests and reproducible runs. It never sets the time events are recorded at:
+    that is the store's clock."""
     pinned = os.environ.get("LOTLINE_NOW")
     if not pinned:
-        from lotline.application.lotline import utc_now
-
-        return utc_now
+        return None
     try:
-        moment = datetime.fromisoformat(pinned.strip())
+        day = datetime.fromisoformat(pinned.strip()).date()
     except ValueError:
         raise InvalidInput(f"must be an ISO timestamp, got {shown(pinned)}", "LOTLINE_NOW") from None
-    return lambda: moment
+    return lambda: day
 
 
 @contextmanager
@@ -86,11 +86,11 @@ def opened(store: str | None, create: bool = False) -> Iterator[Lotline]:
     from lotline.application.lotline import Lotline
     from lotline.infrastructure.eventstore import safe_url, sqlite_file, store_url
 
-    clock = clock_from_env()
+    business_day = business_day_from_env()
     url = store_url(store, dict(os.environ))
     check_store_file(sqlite_file(url), create)
     try:
-        lotline = Lotline(url, clock=clock)
+        lotline = Lotline(url, business_day=business_day)
     except LotlineError:
         raise
     except Exception as error:
@@ -180,6 +180,28 @@ def projections_rebuild(store: Store = None, as_user: AsUser = None, as_json: Js
     with opened(store) as lotline:
         rebuilt = rebuild_projections(RebuildProjections(user=acting_user(as_user)), lotline)
     show_rebuilt(rebuilt, as_json)
+
+
+@app.command()
+def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help="A head kept outside the store "
+                                                           "(POSITION:DIGEST, as verify or publish printed it): "
+                                                           "the store's must be the same.")] = None,
+           seal: Annotated[bool, typer.Option("--seal", help="First chain the history recorded before the "
+                                              "integrity chain existed (an admin, once).")] = False,
+           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+    """Check the integrity of the whole event history (exit 1 naming the first bad position)."""
+    from lotline.application.commands import SealHistory
+    from lotline.application.handlers.integrity import seal_history
+    from lotline.application.queries import verify_store
+    from lotline.application.rendering import show_verification
+
+    with opened(store) as lotline:
+        if seal:
+            seal_history(SealHistory(user=acting_user(as_user)), lotline)
+        result = verify_store(lotline, acting_user(as_user), expect_head)
+    show_verification(result, as_json)
+    if not result.intact:
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,3 +117,11 @@ class RunDemo(Command):
     seed: int
     workers: int = 1
     start: date | None = None  # None: the demo's own first day
+
+
+# --- integrity (handlers/integrity.py) ------------------------------------------------------
+
+class SealHistory(Command):
+    """Chain the events recorded before the integrity chain existed (an admin, once)."""
+
+    user: str

@@ -19,7 +19,10 @@ from eventsourcing.persistence import IntegrityError
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.errors import ConcurrencyConflict
 from lotline.infrastructure.aggregate_store import AggregateStore
-from lotline.infrastructure.eventstore import store_env, store_url
+from lotline.infrastructure.eventstore import create_private_file, store_env, store_url
+from lotline.infrastructure.integrity import Head, Verification, newest_recorded_time
+from lotline.infrastructure.integrity import seal as seal_chain
+from lotline.infrastructure.integrity import verify as verify_chain
 from lotline.infrastructure.market import MarketSnapshots
 from lotline.projections.audit import AuditTrail
 from lotline.projections.decisions import DecisionsAndOrders
@@ -47,10 +50,18 @@ class Lotline:
         url: str | None = None,
         clock: Callable[[], datetime] = utc_now,
         environ: dict[str, str] | None = None,
+        business_day: Callable[[], date] | None = None,
     ) -> None:
+        """`clock`: the machine's time (a test may pin it); the times recorded come from
+        the store's clock built on it (`clock()`). `business_day`: today's date for
+        commands that default to it (`LOTLINE_NOW` pins it); else the store's date."""
         self.url = store_url(url, dict(os.environ) if environ is None else environ)
+        create_private_file(self.url)
         self.store = AggregateStore(env=store_env(self.url))
-        self.clock = clock
+        self._machine_clock = clock
+        self._business_day = business_day
+        # The store's clock never goes back past the newest time the store recorded.
+        self._floor = newest_recorded_time(self.store.recorder)
         self.read_models = ReadModels(self.store.recorder, self.store.mapper, self.projections(self.store))
         self.views = Views(self.store.recorder)
         self.prices = ClosingPrices(self.store.recorder)
@@ -72,8 +83,18 @@ class Lotline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def clock(self) -> datetime:
+        """The store's clock: the machine's time, never before the newest time the store
+        has recorded (nor before the last time this process read), in UTC."""
+        now = self._machine_clock().astimezone(timezone.utc)
+        if self._floor is not None and now < self._floor:
+            now = self._floor
+        self._floor = now
+        return now
+
     def today(self) -> date:
-        return self.clock().date()
+        """The business date commands default to."""
+        return self._business_day() if self._business_day is not None else self.clock().date()
 
     # --- writing -------------------------------------------------------------------
 
@@ -114,3 +135,24 @@ class Lotline:
     def catch_up(self) -> None:
         """Brings every read model up to the latest event (done before a read)."""
         self.read_models.catch_up()
+
+    # --- integrity -----------------------------------------------------------------
+
+    def verify(self, expect_head: str | None = None, progress: Progress | None = None) -> Verification:
+        """Recomputes the integrity chain over the whole history (streamed) and checks
+        the head and every stored market snapshot."""
+        with self.store.recorder.transaction(commit=False) as session:
+            result = verify_chain(session.connection(), self.store.recorder.events_record_cls.__table__,
+                                  expect_head, progress)
+        if result.intact:
+            for digest, day in self.snapshots.altered():
+                result.problem = (f"the market snapshot of {day.isoformat()} ({digest[:12]}) no longer matches its "
+                                  "digest: it was edited in the store")
+                result.position = None
+                break
+        return result
+
+    def seal(self) -> Head | None:
+        """Chains the history recorded before the chain existed (once, by an admin)."""
+        with self.store.recorder.transaction(commit=True) as session:
+            return seal_chain(session, self.store.recorder.events_record_cls.__table__, self.clock)

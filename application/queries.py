@@ -4,23 +4,28 @@ catches the read models up and reads through `lotline.views` (no SQL here)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from lotline.application.authorisation import authorise_read
+from lotline.application.authorisation import authorise, authorise_read
 from lotline.application.history import account_history
 from lotline.application.lotline import Lotline
 from lotline.domain.account import Account
 from lotline.domain.errors import AccountHistoryBroken, InvalidInput, UnknownEntity
 from lotline.domain.ledger import LedgerError
 from lotline.domain.model import Model
+from lotline.domain.roles import Permission
 from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
 from lotline.domain.valuation import Valuation
 from lotline.projections.views import AccountRow
 
-from lotline.domain.values import CENT, WEIGHT, ZERO
+from lotline.domain.values import CENT, WEIGHT, ZERO, shown
+from lotline.infrastructure.integrity import Verification
+
+HEAD_FORM = re.compile(r"^\d+:[0-9a-f]{64}$")
 
 
 def money(value: Decimal) -> str:
@@ -233,3 +238,14 @@ def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
     values = effective_settings(uow.find(FirmSettings, "firm"))
     return {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
             for key in sorted(SETTINGS)}
+
+
+def verify_store(lotline: Lotline, user: str, expect_head: str | None = None) -> Verification:
+    """`verify`: the integrity chain recomputed over the whole history, the head (and a
+    head kept outside the store) and every stored market snapshot checked; compliance,
+    admin and system."""
+    authorise(lotline.fresh(), user, Permission.VERIFY, lotline.today(), lotline.clock())
+    if expect_head is not None and not HEAD_FORM.match(expect_head.strip()):
+        raise InvalidInput(f"must be POSITION:DIGEST (a number, a colon, 64 hex digits), got {shown(expect_head)}",
+                           "expect_head")
+    return lotline.verify(expect_head)

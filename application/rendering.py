@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from lotline.application.handlers.release import Released
     from lotline.application.handlers.setup import ScenarioLoaded
     from lotline.application.replay import ReplayOutcome
+    from lotline.infrastructure.integrity import Verification
 
 
 def emit_json(document: Any) -> None:
@@ -313,6 +314,28 @@ def show_rebuilt(rebuilt: Rebuilt, as_json: bool) -> None:
         for f in failures:
             owner = f"account {f['account']}" if f["account"] is not None else "no account"
             print(f"  event {f['position']} ({f['type']}, {owner}), {f['read_model']} read model: {f['error']}")
+
+
+# --- integrity ------------------------------------------------------------------------------
+
+def show_verification(result: Verification, as_json: bool) -> None:
+    """`N events verified, head POSITION:DIGEST`; a broken chain is one line on stderr
+    naming the first bad position (exit 1, by the caller)."""
+    head = f"{result.head.position}:{result.head.digest}" if result.head is not None else None
+    if as_json:
+        emit_json({"intact": result.intact, "events": result.events, "chained": result.chained,
+                   "first_chained_position": result.first_chained, "head": head,
+                   "position": result.position, "problem": result.problem})
+        return
+    if not result.intact:
+        where = f"position {result.position}: " if result.position is not None else ""
+        print(f"lotline: verify failed: {where}{result.problem}", file=sys.stderr)
+        return
+    unchained = result.events - result.chained
+    if unchained:
+        print(f"The chain starts at position {result.first_chained}: the {unchained} events before it were recorded "
+              "before the integrity chain existed (an admin's `lotline verify --seal` chains them).")
+    print(f"{result.events} events verified, head {head or '0:' + '0' * 64}")
 
 
 # --- the demo ------------------------------------------------------------------------------

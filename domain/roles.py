@@ -23,6 +23,8 @@ class Permission(StrEnum):
     RELEASE_ORDERS = "approve, reject and fill orders"
     REBUILD_PROJECTIONS = "rebuild projections"
     READ_ANY_ACCOUNT = "read any account"
+    VERIFY = "verify the store's integrity"
+    SEAL_HISTORY = "chain the history recorded before the integrity chain"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -33,6 +35,8 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
     Permission.REBALANCE: (Role.OVERLAY_MANAGER, Role.SYSTEM),
     Permission.RELEASE_ORDERS: (Role.OVERLAY_MANAGER,),
     Permission.REBUILD_PROJECTIONS: (Role.ADMIN,),
+    Permission.VERIFY: (Role.COMPLIANCE, Role.ADMIN, Role.SYSTEM),
+    Permission.SEAL_HISTORY: (Role.ADMIN,),
     # An advisor reads only their own accounts; that check needs the account.
     Permission.READ_ANY_ACCOUNT: (
         Role.ADMIN,

@@ -4,6 +4,7 @@ events mapped to JSON and upcast from any older `class_version` when read."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import json
 import zlib
 from functools import lru_cache
@@ -119,6 +120,19 @@ def check_store_url(url: str) -> Any:
     return parsed
 
 
+def create_private_file(url: str) -> None:
+    """A new SQLite store is created readable and writable by its owner only (0600):
+    the history of a firm's clients is nobody else's to read. An existing file keeps
+    the mode it has."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def safe_url(url: str) -> str:
     """The URL as an error may show it: the password hidden."""
     from sqlalchemy.engine import make_url
@@ -152,7 +166,8 @@ def store_env(url: str) -> dict[str, str]:
         # Two processes on one SQLite file wait for each other's write lock.
         url += ("&" if "?" in url else "?") + "timeout=60"
     return {
-        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        # The library's SQLAlchemy persistence, each event chained to the one before it.
+        "PERSISTENCE_MODULE": "lotline.infrastructure.integrity:ChainedFactory",
         "SQLALCHEMY_URL": url,
         "CREATE_TABLE": "y",
     }

@@ -3,6 +3,8 @@ corrected close makes a new one), read back by replay."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import Column, Date, MetaData, String, Table, Text, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -57,3 +59,21 @@ class MarketSnapshots:
     def load(self, digest: str) -> MarketSnapshot | None:
         with self._recorder.transaction(commit=False) as session:
             return load_snapshot(session, digest)
+
+    def altered(self) -> list[tuple[str, date]]:
+        """Stored snapshots whose content no longer hashes to the digest they are
+        stored (and referenced by decisions) under, oldest first."""
+        found = []
+        with self._recorder.transaction(commit=False) as session:
+            rows = session.execute(select(market_snapshots.c.digest, market_snapshots.c.date)
+                                   .order_by(market_snapshots.c.date, market_snapshots.c.digest)).all()
+            for digest, day in rows:
+                payload = session.execute(select(market_snapshots.c.payload)
+                                          .where(market_snapshots.c.digest == digest)).scalar_one()
+                try:
+                    intact = MarketSnapshot.from_json(payload).digest() == digest
+                except Exception:  # noqa: BLE001 - a payload that no longer parses is altered too
+                    intact = False
+                if not intact:
+                    found.append((digest, day))
+        return found

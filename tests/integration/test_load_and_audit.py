@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from tests.helpers import read_model_contents, store_contents
@@ -24,7 +26,9 @@ def test_contract_example_loads_and_every_account_event_is_audited(cli):
     assert trade["data"]["quantity"] == "5" and trade["data"]["price"] == "190.00"
     opened = trail["events"][0]
     assert (opened["actor"], opened["role"]) == ("alice", "advisor")
-    assert opened["timestamp"].startswith("2026-03-02T21:00:00")
+    # Recorded by the store's clock, not LOTLINE_NOW (which pins only the business date).
+    recorded = datetime.fromisoformat(opened["timestamp"])
+    assert recorded.tzinfo is not None and abs(datetime.now(timezone.utc) - recorded) < timedelta(minutes=10)
     deposit = next(e for e in trail["events"] if e["type"] == "CashDeposited" and e["effective_date"] == "2026-01-12")
     assert deposit["reason"] == "monthly contribution"
 

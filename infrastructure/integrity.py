@@ -1,0 +1,321 @@
+"""The integrity chain: every stored event gets a digest, written in the same
+transaction as the event, that covers the previous event's digest and the event's
+position, stream, version, type, recording time and stored state. The newest position
+and digest (the head) are also kept apart from the events. Recomputing the chain from
+the first event finds an event edited, deleted, inserted or reordered in the store, and
+the head finds the newest events deleted.
+
+What it does not prove: someone who can rewrite the whole events table, the chain and
+the head together can compute a new, consistent chain. That is why the head is also
+kept outside the store (`verify --expect-head`, and every Kafka batch carries it)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
+from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, select, type_coerce
+from sqlalchemy.orm import Session
+
+GENESIS = "0" * 64
+CHUNK = 20_000
+
+chain_metadata = MetaData()
+
+event_chain = Table(
+    "event_chain",
+    chain_metadata,
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+chain_head = Table(
+    "chain_head",
+    chain_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("first_position", BigInteger, nullable=False),  # where the chain starts (1, or after a history kept before it)
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def event_digest(previous: str, position: int, originator_id: str, version: int, topic: str, recorded_at: str,
+                 state: bytes) -> str:
+    """SHA-256 over the previous digest and one stored event, fields separated so no
+    two different events encode alike."""
+    head = f"{previous}\n{position}\n{originator_id}\n{version}\n{topic}\n{recorded_at}\n{len(state)}\n".encode()
+    return hashlib.sha256(head + state).hexdigest()
+
+
+def canonical_id(raw: Any) -> str:
+    """An originator id as text, whatever the database returned (a UUID, or 16 bytes on SQLite)."""
+    if isinstance(raw, uuid.UUID):
+        return str(raw)
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return str(uuid.UUID(bytes=bytes(raw)))
+    return str(uuid.UUID(str(raw)))
+
+
+@dataclass(frozen=True)
+class Head:
+    position: int
+    digest: str
+    recorded_at: str
+    first_position: int
+
+    def __str__(self) -> str:
+        return f"{self.position}:{self.digest}"
+
+
+def read_head(session: Session | Any, lock: bool = False) -> Head | None:
+    query = select(chain_head).where(chain_head.c.id == 1)
+    if lock and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    return None if row is None else Head(row.position, row.digest, row.recorded_at, row.first_position)
+
+
+def newest_recorded_time(recorder: Any) -> datetime | None:
+    """The time the store recorded its newest event at (None for a store without a chain)."""
+    with recorder.transaction(commit=False) as session:
+        try:
+            head = read_head(session)
+        except Exception:  # noqa: BLE001 - a store made before the chain has no head table yet
+            return None
+    return None if head is None else datetime.fromisoformat(head.recorded_at)
+
+
+def _stamp(now: datetime, head: Head | None) -> str:
+    """The store's clock: never before the time of the newest recorded event."""
+    stamp = now.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return max(stamp, head.recorded_at) if head is not None else stamp
+
+
+def append(session: Session, positions: Sequence[int], stored_events: Sequence[StoredEvent],
+           clock: Callable[[], datetime] = utc_now) -> Head:
+    """Chains newly inserted events; the caller's transaction holds the events table's
+    lock, so no other writer moves the head meanwhile."""
+    head = read_head(session, lock=True)
+    previous = head.digest if head is not None else GENESIS
+    recorded_at = _stamp(clock(), head)
+    rows = []
+    for position, event in zip(positions, stored_events):
+        previous = event_digest(previous, position, canonical_id(event.originator_id), event.originator_version,
+                                event.topic, recorded_at, bytes(event.state))
+        rows.append({"position": position, "digest": previous, "recorded_at": recorded_at})
+    if not rows:
+        return head  # type: ignore[return-value]
+    session.execute(event_chain.insert(), rows)
+    last = rows[-1]
+    if head is None:
+        session.execute(chain_head.insert().values(id=1, position=last["position"], digest=last["digest"],
+                                                   recorded_at=recorded_at, first_position=positions[0]))
+        return Head(last["position"], last["digest"], recorded_at, positions[0])
+    session.execute(chain_head.update().where(chain_head.c.id == 1).values(
+        position=last["position"], digest=last["digest"], recorded_at=recorded_at))
+    return Head(last["position"], last["digest"], recorded_at, head.first_position)
+
+
+class ChainedApplicationRecorder(SQLAlchemyApplicationRecorder):
+    """The library's SQLAlchemy recorder, chaining every event it inserts."""
+
+    clock: Callable[[], datetime] = staticmethod(utc_now)
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.transaction(commit=True) as session:
+            chain_metadata.create_all(session.connection(), checkfirst=True)
+
+    def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        positions = super()._insert_stored_events(session, stored_events, **kwargs)
+        append(session, positions, stored_events, self.clock)
+        return positions
+
+
+class ChainedFactory(SQLAlchemyFactory):
+    """`PERSISTENCE_MODULE` for Lotline's stores: the SQLAlchemy factory, chained."""
+
+    application_recorder_class = ChainedApplicationRecorder
+
+
+# --- verification --------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    events: int = 0
+    chained: int = 0
+    first_chained: int | None = None
+    head: Head | None = None
+    problem: str | None = None
+    position: int | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def _events(connection: Any, table: Table) -> Iterator[tuple]:
+    raw_id = type_coerce(table.c.originator_id, LargeBinary) if connection.dialect.name == "sqlite" else table.c.originator_id
+    after = 0
+    while True:
+        rows = connection.execute(
+            select(table.c.id, raw_id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.id > after).order_by(table.c.id).limit(CHUNK)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
+def _links(connection: Any) -> Iterator[tuple]:
+    after = -1
+    while True:
+        rows = connection.execute(
+            select(event_chain.c.position, event_chain.c.digest, event_chain.c.recorded_at)
+            .where(event_chain.c.position > after).order_by(event_chain.c.position).limit(CHUNK)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
+_END = (float("inf"),)
+
+
+def verify(connection: Any, events_table: Table, expect_head: str | None = None,
+           progress: Callable[[int], None] | None = None) -> Verification:
+    """Recomputes the chain from the first event, streaming (constant memory)."""
+    result = Verification(head=read_head(connection))
+    events, links = _events(connection, events_table), _links(connection)
+    event, link = next(events, _END), next(links, _END)
+    previous = GENESIS
+    last_position = 0
+    while event is not _END or link is not _END:
+        position = min(event[0], link[0])
+        if event[0] == position and link[0] != position:
+            if result.first_chained is None:  # recorded before the chain existed
+                result.events += 1
+                event = next(events, _END)
+                continue
+            return _fail(result, position, "an event without a chain entry: inserted into the store")
+        if link[0] == position and event[0] != position:
+            return _fail(result, position, "a chained event is missing: deleted from the store")
+        _, raw_id, version, topic, state = event
+        digest, recorded_at = link[1], link[2]
+        if result.first_chained is None:
+            result.first_chained = position
+        expected = event_digest(previous, position, canonical_id(raw_id), version, topic, recorded_at, bytes(state))
+        if expected != digest:
+            return _fail(result, position, "the stored event or its chain entry was edited, or an event before it "
+                                           "was removed or reordered")
+        previous, last_position = digest, position
+        result.events += 1
+        result.chained += 1
+        if progress is not None and result.events % CHUNK == 0:
+            progress(CHUNK)
+        event, link = next(events, _END), next(links, _END)
+    head = result.head
+    if result.chained:
+        if head is None:
+            return _fail(result, last_position, "the chain head is missing")
+        if (head.position, head.digest) != (last_position, previous):
+            where = head.position if head.position > last_position else last_position
+            return _fail(result, where, f"the head says {head}, the chain ends at {last_position}:{previous}: "
+                                        "the newest events were deleted or the head was changed")
+    elif head is not None:
+        return _fail(result, head.position, f"the head says {head} but no event is chained")
+    if expect_head is not None:
+        actual = f"{last_position}:{previous}" if result.chained else "0:" + GENESIS
+        if expect_head.strip() != actual:
+            expected_position = expect_head.split(":", 1)[0]
+            return _fail(result, int(expected_position) if expected_position.isdigit() else last_position,
+                         f"the head is {actual}, expected {expect_head.strip()}")
+    return result
+
+
+def _fail(result: Verification, position: int, problem: str) -> Verification:
+    result.position = int(position)
+    result.problem = problem
+    return result
+
+
+def seal(session: Session, events_table: Table, clock: Callable[[], datetime] = utc_now) -> Head | None:
+    """Chains a history recorded before the chain existed: recomputes every digest
+    from the first event, after checking the part already chained, in one transaction.
+    Events recorded before the chain get the time they say they were recorded at, when
+    it can be read, else the time of sealing."""
+    import json
+    import zlib
+
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        connection.execute(text(f"LOCK TABLE {events_table.name} IN EXCLUSIVE MODE"))
+    checked = verify(connection, events_table)
+    if not checked.intact:
+        return None
+    head = read_head(connection)
+    if head is not None and head.first_position <= 1 and checked.events == checked.chained:
+        return head  # already whole
+    sealed_at = _stamp(clock(), None)
+    previous, last, newest = GENESIS, None, head.recorded_at if head else sealed_at
+    chunk: list[tuple] = []
+
+    def flush() -> None:
+        nonlocal previous, last, newest
+        if not chunk:
+            return
+        low, high = chunk[0][0], chunk[-1][0]
+        kept = dict(connection.execute(select(event_chain.c.position, event_chain.c.recorded_at)
+                                       .where(event_chain.c.position.between(low, high))).all())
+        rows = []
+        for position, raw_id, version, topic, state in chunk:
+            recorded_at = kept.get(position) or _recorded_at(bytes(state), sealed_at, json, zlib)
+            previous = event_digest(previous, position, canonical_id(raw_id), version, topic, recorded_at,
+                                    bytes(state))
+            rows.append({"position": position, "digest": previous, "recorded_at": recorded_at})
+            newest = max(newest, recorded_at)
+        connection.execute(event_chain.delete().where(event_chain.c.position.between(low, high)))
+        connection.execute(event_chain.insert(), rows)
+        last = rows[-1]
+        chunk.clear()
+
+    first = None
+    for row in _events(connection, events_table):
+        first = row[0] if first is None else first
+        chunk.append(tuple(row))
+        if len(chunk) >= CHUNK:
+            flush()
+    flush()
+    connection.execute(chain_head.delete())
+    if last is None:
+        return None
+    connection.execute(chain_head.insert().values(id=1, position=last["position"], digest=last["digest"],
+                                                  recorded_at=newest, first_position=first))
+    return read_head(connection)
+
+
+def _recorded_at(state: bytes, fallback: str, json: Any, zlib: Any) -> str:
+    try:
+        raw = zlib.decompress(state) if state[:1] == b"x" else state
+        stamp = json.loads(raw).get("timestamp")
+        return datetime.fromisoformat(stamp).astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except Exception:  # noqa: BLE001 - an unreadable event is sealed at the time of sealing
+        return fallback
