@@ -86,7 +86,10 @@ class Lotline:
     def clock(self) -> datetime:
         """The store's clock: the machine's time, never before the newest time the store
         has recorded (nor before the last time this process read), in UTC."""
-        now = self._machine_clock().astimezone(timezone.utc)
+        now = self._machine_clock()
+        if not isinstance(now, datetime):  # a date: its start
+            now = datetime.combine(now, datetime.min.time(), timezone.utc)
+        now = now.astimezone(timezone.utc) if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
         if self._floor is not None and now < self._floor:
             now = self._floor
         self._floor = now
