@@ -23,6 +23,7 @@ class Permission(StrEnum):
     RELEASE_ORDERS = "approve, reject and fill orders"
     REBUILD_PROJECTIONS = "rebuild projections"
     READ_ANY_ACCOUNT = "read any account"
+    AUDIT_FIRM = "read the firm's whole audit trail"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -33,6 +34,7 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
     Permission.REBALANCE: (Role.OVERLAY_MANAGER, Role.SYSTEM),
     Permission.RELEASE_ORDERS: (Role.OVERLAY_MANAGER,),
     Permission.REBUILD_PROJECTIONS: (Role.ADMIN,),
+    Permission.AUDIT_FIRM: (Role.COMPLIANCE, Role.ADMIN, Role.SYSTEM),
     # An advisor reads only their own accounts; that check needs the account.
     Permission.READ_ANY_ACCOUNT: (
         Role.ADMIN,
