@@ -177,11 +177,11 @@ def audit(
             events = firm_audit(lotline, acting_user(as_user), kind, actor, parse_date(since, "since"),
                                 parse_date(until, "until"))
         return show_firm_audit(events, as_json, as_csv)
-    if account is None:
-        raise InvalidInput("required: an account id, or --firm for every event of the store", "account")
     for name, value in (("kind", kind), ("actor", actor)):
         if value is not None:
             raise InvalidInput(f"--{name} filters the firm's audit trail: add --firm", name)
+    if account is None:
+        raise InvalidInput("required: an account id, or --firm for every event of the store", "account")
     with opened(store) as lotline:
         events = read(lotline, account, acting_user(as_user), parse_date(since, "since"), parse_date(until, "until"))
     show_audit(account, events, as_json, as_csv)

@@ -9,8 +9,6 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from eventsourcing.persistence import IntegrityError
-
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.aggregate import Actor
 from lotline.domain.price_series import PriceSeries, PriceSource, closes_digest
@@ -68,7 +66,7 @@ def adopt_closes_kept_as_rows(lotline: Lotline) -> int:
     date, one `ClosesRecorded` per symbol, by `system`, source "before price events"
     with the SHA-256 of those closes as a long price file) and the old table gives way
     to the read model, in one transaction. Returns the closes adopted."""
-    for _ in range(3):
+    for attempt in range(3):
         try:
             with lotline.store.recorder.transaction(commit=True) as session:
                 rows = legacy_closes(session)
@@ -81,6 +79,9 @@ def adopt_closes_kept_as_rows(lotline: Lotline) -> int:
                 retire_legacy(session)
                 lotline.commit(uow)
                 return adopted
-        except IntegrityError:
-            continue  # another process adopted them first: look again
+        except Exception:
+            # Another process adopting them at the same moment (its events or its dropped
+            # table collide with ours): look again; a lasting problem is raised.
+            if attempt == 2:
+                raise
     return 0
