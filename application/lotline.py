@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.errors import ConcurrencyConflict
+from lotline.domain.price_series import PriceSeries
 from lotline.infrastructure.aggregate_store import AggregateStore
 from lotline.infrastructure.eventstore import store_env, store_url
 from lotline.infrastructure.market import MarketSnapshots
@@ -56,9 +57,10 @@ class Lotline:
         self.prices = ClosingPrices(self.store.recorder)
         self.snapshots = MarketSnapshots(self.store)
         with self.store.recorder.transaction(commit=True):
-            self.prices.create_tables()
+            kept_as_rows = self.prices.create_tables()
             self.snapshots.create_tables()
-        self._adopt_closes_kept_as_rows()
+        if kept_as_rows:
+            self._adopt_closes_kept_as_rows()
 
     @staticmethod
     def projections(store: AggregateStore) -> Sequence[Projection]:
@@ -109,7 +111,7 @@ class Lotline:
         writer got there first)."""
         with self.store.recorder.transaction(commit=True):
             changed = [aggregate for uow in units for aggregate in uow.changed()]
-            price_events = [e for aggregate in changed for e in aggregate.pending_events]
+            price_events = [e for a in changed if isinstance(a, PriceSeries) for e in a.pending_events]
             if changed:
                 self.store.save(*changed)
             self.prices.record(price_events)

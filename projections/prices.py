@@ -150,10 +150,14 @@ class ClosingPrices:
     def __init__(self, store: Transactions) -> None:
         self._store = store
 
-    def create_tables(self) -> None:
+    def create_tables(self) -> bool:
+        """Creates the table, unless the store kept closes as rows before price events:
+        then returns True (`legacy_closes` are waiting to be recorded as events)."""
         with self._store.transaction(commit=True) as session:
-            if not _has_legacy_table(session.connection()):
-                create_tables(session.connection())
+            if _has_legacy_table(session.connection()):
+                return True
+            create_tables(session.connection())
+            return False
 
     def record(self, events: Iterable[DomainEvent]) -> None:
         """Writes the closes of price events being recorded (in their transaction)."""
