@@ -155,16 +155,33 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
 
 @app.command()
 def audit(
-    account: Annotated[str, typer.Argument(help="Account id.")],
+    account: Annotated[str | None, typer.Argument(help="Account id (or --firm).")] = None,
+    firm: Annotated[bool, typer.Option("--firm", help="Every event of the store (compliance, admin).")] = False,
+    kind: Annotated[str | None, typer.Option(help="With --firm: only this kind (user, security, model, template, "
+                                             "settings, prices, account, decision, scenario_file).")] = None,
+    actor: Annotated[str | None, typer.Option(help="With --firm: only events by this user.")] = None,
     since: Annotated[str | None, typer.Option(help="From this effective date (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this effective date (YYYY-MM-DD).")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
     store: Store = None, as_user: AsUser = None, as_json: Json = False,
 ) -> None:
-    """Every event of an account, oldest first."""
+    """Every event of an account, or with --firm of the whole store, oldest first."""
     from lotline.application.queries import audit as read
-    from lotline.application.rendering import show_audit
+    from lotline.application.queries import firm_audit
+    from lotline.application.rendering import show_audit, show_firm_audit
 
+    if firm:
+        if account is not None:
+            raise InvalidInput(f"give an account or --firm, not both, got {shown(account)}", "account")
+        with opened(store) as lotline:
+            events = firm_audit(lotline, acting_user(as_user), kind, actor, parse_date(since, "since"),
+                                parse_date(until, "until"))
+        return show_firm_audit(events, as_json, as_csv)
+    for name, value in (("kind", kind), ("actor", actor)):
+        if value is not None:
+            raise InvalidInput(f"--{name} filters the firm's audit trail: add --firm", name)
+    if account is None:
+        raise InvalidInput("required: an account id, or --firm for every event of the store", "account")
     with opened(store) as lotline:
         events = read(lotline, account, acting_user(as_user), parse_date(since, "since"), parse_date(until, "until"))
     show_audit(account, events, as_json, as_csv)
@@ -300,21 +317,25 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
 
 @prices_app.command("load")
 def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMBOL...) or long (date,symbol,close).")],
+                correct: Annotated[bool, typer.Option("--correct", help="Correct closes that differ from the recorded "
+                                                      "ones (with --reason).")] = False,
+                reason: Annotated[str | None, typer.Option(help="Why (required with --correct).")] = None,
                 store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
-    """Load closing prices; bad rows are reported by line and nothing is loaded."""
+    """Load closing prices; bad rows are reported by line and nothing is loaded. A close
+    that differs from a recorded one is refused unless --correct --reason TEXT."""
     from lotline.application.commands import LoadPrices
     from lotline.application.handlers.setup import load_prices
     from lotline.application.rendering import show_prices_loaded
 
     with opened(store) as lotline:
-        read = load_prices(LoadPrices(user=acting_user(as_user), path=file), lotline)
-    show_prices_loaded(file, read, as_json)
+        loaded = load_prices(LoadPrices(user=acting_user(as_user), path=file, correct=correct, reason=reason), lotline)
+    show_prices_loaded(file, loaded, as_json)
 
 
 @app.command()
 def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or change.")] = None,
              value: Annotated[str | None, typer.Argument(help="New value (overlay manager).")] = None,
-             reason: Annotated[str | None, typer.Option(help="Why the setting changes.")] = None,
+             reason: Annotated[str | None, typer.Option(help="Why the setting changes (required with a value).")] = None,
              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Firm settings: show them, or change one."""
     from lotline.application.commands import ChangeSetting
@@ -432,7 +453,7 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
 
 @app.command()
 def reject(date_: DateOpt = None, account: AccountOpt = None,
-           reason: Annotated[str | None, typer.Option(help="Why the orders are rejected.")] = None,
+           reason: Annotated[str | None, typer.Option(help="Why the orders are rejected (required).")] = None,
            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
     """Reject the day's proposed orders."""
     from lotline.application.commands import Reject

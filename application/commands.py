@@ -26,14 +26,18 @@ class LoadScenario(Command):
 
 
 class LoadPrices(Command):
-    """Record a price file's closes (corrections included), all or nothing."""
+    """Record a price file's closes, all or nothing. A close that differs from a recorded
+    one is refused unless `correct`, which records a correction; `reason` is then
+    required."""
 
     user: str
     path: Path
+    correct: bool = False
+    reason: str | None = None
 
 
 class ChangeSetting(Command):
-    """Change one firm setting."""
+    """Change one firm setting; the reason is required."""
 
     user: str
     key: str
@@ -77,6 +81,8 @@ class Approve(Command):
 
 
 class Reject(Command):
+    """Reject the day's proposed orders; the reason is required."""
+
     user: str
     on: date
     accounts: tuple[str, ...] | None = None

@@ -20,6 +20,7 @@ from lotline.application.scenario import Scenario, parse_scenario
 from lotline.domain.account import Account
 from lotline.domain.errors import RuleRefused
 from lotline.domain.parameters import RestrictionRule, TaxStatus
+from lotline.domain.price_series import PriceSource, closes_digest
 from lotline.domain.roles import Role
 from lotline.infrastructure.calendar import previous_trading_days, trading_days
 
@@ -133,7 +134,9 @@ def build_firm(service: Lotline, accounts: int, seed: int, start: date) -> tuple
                           "(for example --store sqlite:///demo.db)", "store")
     scenario, closes, future = demo_scenario(accounts, seed, start)
     uow = service.fresh()
-    ScenarioLoader(uow, scenario, None, [], scenario.as_of, service.clock()).run()
+    given = [(day, symbol, close) for day, row in scenario.prices.items() for symbol, close in row.items()]
+    source = PriceSource(f"lotline demo --seed {seed}", closes_digest(given))  # the closes' own digest: no file
+    ScenarioLoader(uow, scenario, None, [], scenario.as_of, service.clock(), prices_source=source).run()
     service.commit(uow)
     return closes, future
 

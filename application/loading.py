@@ -12,6 +12,7 @@ from typing import Any
 
 from lotline.application.authorisation import authorise
 from lotline.application.history import account_history
+from lotline.application.price_records import record_closes
 from lotline.application.scenario import (
     AccountEntry,
     CashMovementEntry,
@@ -33,6 +34,7 @@ from lotline.domain.book import event_date
 from lotline.domain.errors import InvalidInput, LotlineError, NotAuthorised, RuleRefused
 from lotline.domain.model import Model
 from lotline.domain.parameters import TaxStatus
+from lotline.domain.price_series import CloseDiffers, PriceSource, closes_digest
 from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
 from lotline.domain.scenario_file import EntryKey, ScenarioFile
 from lotline.domain.security import Security
@@ -45,7 +47,7 @@ from lotline.domain.values import positive
 class ScenarioLoader:
     def __init__(
         self, uow: UnitOfWork, scenario: Scenario, as_user: str | None, users_in_store: list[str], today: date, at: datetime,
-        holders: Callable[[set[str]], set[str]] | None = None,
+        holders: Callable[[set[str]], set[str]] | None = None, *, prices_source: PriceSource | None = None,
     ) -> None:
         self.uow = uow
         self.scenario = scenario
@@ -59,6 +61,9 @@ class ScenarioLoader:
         # Accounts that hold or sold a symbol, per the read models: a split in this file
         # must leave each of their recorded sales possible.
         self.holders = holders or (lambda symbols: set())
+        # Where the file's closes come from (its name and SHA-256); without one, the
+        # closes' own digest (closes_digest) under the name "scenario".
+        self.prices_source = prices_source
         self._path = ""
         self._sources: dict[int, str] = {}  # id of a sale event recorded by this file -> its entry
         self._split_paths: dict[str, str] = {}
@@ -174,14 +179,24 @@ class ScenarioLoader:
             existing.reclassify(entry.asset_class, entry.wash_group, actor)
 
     def prices(self, closes: dict[date, dict[str, Decimal]]) -> None:
-        self._actor(Permission.MANAGE_MARKET)
+        """The file's closes, recorded on each symbol's price series: the same close
+        again records nothing; one that differs from a recorded close is refused."""
+        actor = self._actor(Permission.MANAGE_MARKET)
+        given = []
         for day in sorted(closes):
             for symbol, close in sorted(closes[day].items()):
                 field = f"{day.isoformat()}.{symbol}"
                 if self.uow.find(Security, symbol) is None:
                     raise InvalidInput(f"unknown symbol {symbol!r}", field)
                 positive(close, field)
-                self.uow.closes.append((day, symbol, close))
+                given.append((day, symbol, close))
+        source = self.prices_source or PriceSource("scenario", closes_digest(given))
+        try:
+            record_closes(self.uow, given, source, actor)
+        except CloseDiffers as differs:
+            raise RuleRefused(f"{differs.detail}; a recorded close changes only by a correction "
+                              "(lotline prices load FILE --correct --reason TEXT)",
+                              f"{differs.day.isoformat()}.{differs.symbol}") from None
 
     def model(self, entry: ModelEntry) -> None:
         actor = self._actor(Permission.MANAGE_POLICY, entry)

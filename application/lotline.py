@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.errors import ConcurrencyConflict
+from lotline.domain.price_series import PriceSeries
 from lotline.infrastructure.aggregate_store import AggregateStore
 from lotline.infrastructure.eventstore import create_private_file, store_env, store_url
 from lotline.infrastructure.integrity import Head, Verification, newest_recorded_time
@@ -28,7 +29,7 @@ from lotline.projections.audit import AuditTrail
 from lotline.projections.decisions import DecisionsAndOrders
 from lotline.projections.directory import Directory
 from lotline.projections.lots import LotsAndGains
-from lotline.projections.prices import ClosingPrices
+from lotline.projections.prices import ClosingPrices, RecordedCloses
 from lotline.projections.tracking import Projection, ReadModels
 from lotline.projections.views import Views
 
@@ -67,12 +68,20 @@ class Lotline:
         self.prices = ClosingPrices(self.store.recorder)
         self.snapshots = MarketSnapshots(self.store)
         with self.store.recorder.transaction(commit=True):
-            self.prices.create_tables()
+            kept_as_rows = self.prices.create_tables()
             self.snapshots.create_tables()
+        if kept_as_rows:
+            self._adopt_closes_kept_as_rows()
 
     @staticmethod
     def projections(store: AggregateStore) -> Sequence[Projection]:
-        return (Directory(), AuditTrail(), LotsAndGains(store.repository.get), DecisionsAndOrders())
+        return (Directory(), AuditTrail(), LotsAndGains(store.repository.get), DecisionsAndOrders(), RecordedCloses())
+
+    def _adopt_closes_kept_as_rows(self) -> None:
+        """A store written before closes were events: its closes recorded as events once."""
+        from lotline.application.price_records import adopt_closes_kept_as_rows
+
+        adopt_closes_kept_as_rows(self)
 
     def close(self) -> None:
         self.store.close()
@@ -121,13 +130,15 @@ class Lotline:
         raise ConcurrencyConflict(f"another writer kept changing the same records; gave up after {ATTEMPTS} attempts")
 
     def commit(self, *units: UnitOfWork) -> None:
-        """Saves what the units of work changed, and their closes, in one transaction
-        (IntegrityError, and nothing saved, when another writer got there first)."""
+        """Saves what the units of work changed in one transaction, the closes of their
+        price events written with them (IntegrityError, and nothing saved, when another
+        writer got there first)."""
         with self.store.recorder.transaction(commit=True):
             changed = [aggregate for uow in units for aggregate in uow.changed()]
+            price_events = [e for a in changed if isinstance(a, PriceSeries) for e in a.pending_events]
             if changed:
                 self.store.save(*changed)
-            self.prices.record([close for uow in units for close in uow.closes])
+            self.prices.record(price_events)
 
     # --- reading -------------------------------------------------------------------
 

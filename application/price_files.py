@@ -9,6 +9,7 @@ close per symbol and day (the same close twice is fine, two different ones are n
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -24,7 +25,16 @@ DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def read_price_file(path: Path) -> list[Close]:
+    return read_price_file_and_digest(path)[0]
+
+
+def read_price_file_and_digest(path: Path) -> tuple[list[Close], str]:
+    """The file's closes and the SHA-256 of the bytes they were read from."""
     data = read_input(Path(path))
+    return _closes(data, path), hashlib.sha256(data).hexdigest()
+
+
+def _closes(data: bytes, path: Path) -> list[Close]:
     if b"\x00" in data:
         raise InvalidInput("not a text CSV file", "file")
     try:

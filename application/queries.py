@@ -229,6 +229,37 @@ def audit(lotline: Lotline, account_id: str, user: str, since: date | None = Non
     ]
 
 
+def firm_audit(lotline: Lotline, user: str, kind: str | None = None, actor: str | None = None,
+               since: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+    """Every event of the store, oldest first, for compliance and admin (and `system`):
+    of one kind of aggregate, by one acting user, within the effective dates (each
+    filter when given). An event of an account, or of its decisions, names it."""
+    from lotline.application.authorisation import authorise
+    from lotline.domain.roles import Permission
+    from lotline.projections.audit import AUDIT_KINDS
+
+    if kind is not None and kind not in AUDIT_KINDS:
+        raise InvalidInput(f"unknown kind {kind!r} (one of {', '.join(AUDIT_KINDS)})", "kind")
+    authorise(lotline.fresh(), user, Permission.AUDIT_FIRM, lotline.today(), lotline.clock())
+    lotline.catch_up()
+    return [
+        {
+            "position": row.position,
+            "kind": row.kind,
+            "id": row.entity_id,
+            **({"account": row.account_id} if row.account_id is not None else {}),
+            "type": row.type,
+            "timestamp": row.timestamp,
+            "effective_date": row.effective_date.isoformat(),
+            "actor": row.actor,
+            "role": row.role,
+            "reason": row.reason,
+            "data": row.data,
+        }
+        for row in lotline.views.firm_audit_trail(kind, actor, since, until)
+    ]
+
+
 def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
     """Every firm setting: its value now, its default and what it means."""
     from lotline.domain.settings import SETTINGS, FirmSettings, effective_settings

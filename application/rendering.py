@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lotline.application.handlers.execution import Filled
     from lotline.application.handlers.read_models import Rebuilt
     from lotline.application.handlers.release import Released
-    from lotline.application.handlers.setup import ScenarioLoaded
+    from lotline.application.handlers.setup import PricesLoaded, ScenarioLoaded
     from lotline.application.replay import ReplayOutcome
     from lotline.infrastructure.integrity import Verification
 
@@ -57,11 +57,14 @@ def show_loaded(file: Path, loaded: ScenarioLoaded, as_json: bool) -> None:
         console().print(f"Loaded {file}: {loaded.events} events, {loaded.prices} closes recorded{also}.")
 
 
-def show_prices_loaded(file: Path, read: int, as_json: bool) -> None:
+def show_prices_loaded(file: Path, loaded: PricesLoaded, as_json: bool) -> None:
     if as_json:
-        emit_json({"file": str(file), "closes": read})
+        emit_json({"file": str(file), "sha256": loaded.sha256, "closes": loaded.read, "recorded": loaded.recorded,
+                   "corrected": loaded.corrected, "unchanged": loaded.unchanged})
     else:
-        console().print(f"Read {read} closes from {file}.")
+        corrected = f", {loaded.corrected} corrected" if loaded.corrected else ""
+        console().print(f"Read {loaded.read} closes from {file}: {loaded.recorded} recorded{corrected}, "
+                        f"{loaded.unchanged} already recorded.", markup=False, highlight=False, soft_wrap=True)
 
 
 def show_settings(shown: dict[str, dict[str, Any]], as_json: bool) -> None:
@@ -99,6 +102,34 @@ def show_audit(account: str, events: list[dict[str, Any]], as_json: bool, as_csv
         for e in events:
             data = ", ".join(f"{k}={v}" for k, v in e["data"].items())
             table.add_row(str(e["position"]), e["type"], e["effective_date"], e["timestamp"][:19], e["actor"], e["role"], data)
+        console().print(table)
+
+
+AUDIT_COLUMNS = ["position", "kind", "id", "account", "type", "timestamp", "effective_date", "actor", "role", "reason",
+                 "data"]
+
+
+def show_firm_audit(events: list[dict[str, Any]], as_json: bool, as_csv: bool) -> None:
+    if as_json:
+        emit_json({"events": events})
+    elif as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(AUDIT_COLUMNS)
+        for e in events:
+            writer.writerow([e["position"], e["kind"], e["id"], e.get("account") or "", e["type"], e["timestamp"],
+                             e["effective_date"], e["actor"], e["role"], e["reason"] or "",
+                             json.dumps(e["data"], sort_keys=True)])
+        sys.stdout.write(out.getvalue())
+    else:
+        from rich.table import Table
+
+        table = Table(title="Audit trail of the firm")
+        for column in ("#", "kind", "id", "type", "effective", "recorded", "actor", "role", "reason"):
+            table.add_column(column)
+        for e in events:
+            table.add_row(str(e["position"]), e["kind"], e["id"], e["type"], e["effective_date"], e["timestamp"][:19],
+                          e["actor"], e["role"], e["reason"] or "")
         console().print(table)
 
 

@@ -1,11 +1,9 @@
 """A unit of work: the aggregates one command (or one whole scenario file) reads and
-changes, committed together with any prices in one transaction, or not at all."""
+changes, committed together in one transaction, or not at all."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date
-from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,7 +23,6 @@ class UnitOfWork:
         self._store = store
         self._aggregates: dict[UUID, Aggregate] = {}
         self._missing: set[UUID] = set()
-        self.closes: list[tuple[date, str, Decimal]] = []
 
     def find(self, cls: type[A], key: str) -> A | None:
         aggregate_id = cls.id_for(key)  # type: ignore[attr-defined]

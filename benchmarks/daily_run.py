@@ -43,11 +43,13 @@ def universe() -> dict[str, tuple[str, str]]:
 
 def write_firm(url: str, accounts: int, seed: int) -> None:
     from lotline.application.lotline import Lotline
+    from lotline.application.price_records import record_closes
     from lotline.application.unit_of_work import UnitOfWork
     from lotline.domain.account import Account, LotArrival
     from lotline.domain.aggregate import Actor
     from lotline.domain.model import Model
     from lotline.domain.parameters import TaxPreferences, TaxStatus
+    from lotline.domain.price_series import PriceSource, closes_digest
     from lotline.domain.roles import Role
     from lotline.domain.security import Security
     from lotline.domain.template import ClassTarget, TargetTemplate
@@ -89,7 +91,9 @@ def write_firm(url: str, accounts: int, seed: int) -> None:
                 level *= 1 + market[i] * (0.2 if symbol.startswith("BD") else 1.0) + rng.gauss(0, 0.004)
                 closes.append((day, symbol, Decimal(f"{level:.2f}")))
                 last[(symbol, day)] = Decimal(f"{level:.2f}")
-        uow.closes.extend(closes)
+        # Recorded as the overlay manager's price events, as `lotline prices load` records them.
+        olivia = Actor("olivia", Role.OVERLAY_MANAGER, history[-1], at)
+        record_closes(uow, closes, PriceSource("daily-run benchmark", closes_digest(closes)), olivia)
         lotline.commit(uow)
         names = sorted(symbols)
         batch = UnitOfWork(lotline.store)

@@ -25,6 +25,7 @@ class Permission(StrEnum):
     READ_ANY_ACCOUNT = "read any account"
     VERIFY = "verify the store's integrity"
     SEAL_HISTORY = "chain the history recorded before the integrity chain"
+    AUDIT_FIRM = "read the firm's whole audit trail"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -37,6 +38,7 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
     Permission.REBUILD_PROJECTIONS: (Role.ADMIN,),
     Permission.VERIFY: (Role.COMPLIANCE, Role.ADMIN, Role.SYSTEM),
     Permission.SEAL_HISTORY: (Role.ADMIN,),
+    Permission.AUDIT_FIRM: (Role.COMPLIANCE, Role.ADMIN, Role.SYSTEM),
     # An advisor reads only their own accounts; that check needs the account.
     Permission.READ_ANY_ACCOUNT: (
         Role.ADMIN,

@@ -37,6 +37,14 @@ def non_negative(value: Decimal, field: str) -> Decimal:
     return value
 
 
+def required_reason(reason: str | None, why: str) -> str:
+    """The reason a person must give (rejecting, withdrawing, changing a setting,
+    correcting a close): missing or blank is bad input, `reason: required: ...`."""
+    if reason is None or not reason.strip():
+        raise InvalidInput(f"required: {why} (--reason TEXT)", "reason")
+    return reason
+
+
 def positive(value: Decimal, field: str) -> Decimal:
     if value <= 0:
         raise InvalidInput(f"must be positive, got {value}", field)

@@ -1,5 +1,15 @@
-"""Closing prices: market data, not events. An append-only table keyed by date and
-symbol; a corrected close is a new row, reads take the latest row."""
+"""Closing prices: a read model of the price events (domain/price_series.py). One row
+per symbol and date holding the latest close (a correction wins), with the version of
+the symbol's price series that recorded it.
+
+The rows are written in the transaction that records the events (`ClosingPrices.record`,
+so reads never wait for a catch-up) and again by the tracked catch-up and `projections
+rebuild` (`RecordedCloses`): a row changes only for a later version of its series, so
+applying an event twice, or an older one after a newer, changes nothing.
+
+Stores written before prices were events kept closes as rows only (an append-only
+table of `id, date, symbol, close`, the latest row winning): `legacy_closes` reads
+them and `retire_legacy` drops that table once they are recorded as events."""
 
 from __future__ import annotations
 
@@ -7,10 +17,13 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, and_, func, select
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, and_, func, inspect, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from lotline.domain.aggregate import DomainEvent
+from lotline.domain.price_series import PriceSeries
+from lotline.projections.tracking import Projection, Unreadable, bulk_insert
 from lotline.projections.views import Transactions
 
 metadata = MetaData()
@@ -18,49 +31,47 @@ metadata = MetaData()
 prices = Table(
     "prices",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("date", Date, nullable=False, index=True),
-    Column("symbol", String(32), nullable=False, index=True),
+    Column("symbol", String(128), primary_key=True),
+    Column("date", Date, primary_key=True, index=True),
     Column("close", String(40), nullable=False),
+    Column("version", Integer, nullable=False),  # the price series' version that recorded this close
 )
+
+PRICE_EVENTS = frozenset({PriceSeries.ClosesRecorded, PriceSeries.CloseCorrected})
 
 
 def create_tables(connection: Connection) -> None:
     metadata.create_all(connection, checkfirst=True)
 
 
-def record_closes(session: Session, closes: Iterable[tuple[date, str, Decimal]]) -> int:
-    """Appends closes that differ from the latest recorded one; returns how many."""
-    rows = list(closes)
-    if not rows:
-        return 0
-    current = latest_rows(session, {d for d, _, _ in rows}, {s for _, s, _ in rows})
+def apply_price_event(session: Session, event: DomainEvent) -> None:
+    """Writes an event's closes where the row is missing or older than the event."""
+    if isinstance(event, PriceSeries.ClosesRecorded):
+        closes = list(event.closes)
+    elif isinstance(event, PriceSeries.CloseCorrected):
+        closes = [(event.date, event.new)]
+    else:
+        return
+    if not closes:
+        return
+    symbol, version = event.symbol, event.originator_version
+    days = [d for d, _ in closes]
+    recorded = dict(session.execute(
+        select(prices.c.date, prices.c.version)
+        .where(prices.c.symbol == symbol, prices.c.date.between(min(days), max(days)))
+    ).all())
     new = []
-    for day, symbol, close in rows:
-        if current.get((day, symbol)) != close:
-            new.append({"date": day, "symbol": symbol, "close": str(close)})
-            current[(day, symbol)] = close
-    if new:
-        session.execute(prices.insert(), new)
-    return len(new)
-
-
-def latest_rows(session: Session | Connection, days: set[date], symbols: set[str]) -> dict[tuple[date, str], Decimal]:
-    result: dict[tuple[date, str], Decimal] = {}
-    if not days:
-        return result
-    query = (
-        select(prices.c.date, prices.c.symbol, prices.c.close)
-        .where(prices.c.date.between(min(days), max(days)), prices.c.symbol.in_(sorted(symbols)))
-        .order_by(prices.c.id)
-    )
-    for day, symbol, close in session.execute(query):
-        result[(day, symbol)] = Decimal(close)
-    return result
+    for day, close in closes:
+        if day not in recorded:
+            new.append({"symbol": symbol, "date": day, "close": str(close), "version": version})
+        elif recorded[day] < version:
+            session.execute(update(prices).where(prices.c.symbol == symbol, prices.c.date == day)
+                            .values(close=str(close), version=version))
+    bulk_insert(session, prices, new)
 
 
 def closes_on_or_before(session: Session | Connection, on: date, symbols: Iterable[str] | None = None) -> dict[str, tuple[date, Decimal]]:
-    """Each symbol's latest close on or before a date (latest correction wins)."""
+    """Each symbol's latest close on or before a date."""
     last_day = (
         select(prices.c.symbol, func.max(prices.c.date).label("day"))
         .where(prices.c.date <= on)
@@ -72,52 +83,96 @@ def closes_on_or_before(session: Session | Connection, on: date, symbols: Iterab
     query = (
         select(prices.c.symbol, prices.c.date, prices.c.close)
         .join(last_day, and_(prices.c.symbol == last_day.c.symbol, prices.c.date == last_day.c.day))
-        .order_by(prices.c.id)
     )
-    result: dict[str, tuple[date, Decimal]] = {}
-    for symbol, day, close in session.execute(query):
-        result[symbol] = (day, Decimal(close))
-    return result
+    return {symbol: (day, Decimal(close)) for symbol, day, close in session.execute(query)}
 
 
 def history(session: Session | Connection, symbols: Iterable[str], until: date) -> Mapping[str, list[tuple[date, Decimal]]]:
-    """Every symbol's closes up to a date, oldest first, corrections applied."""
+    """Every symbol's closes up to a date, oldest first."""
     query = (
         select(prices.c.symbol, prices.c.date, prices.c.close)
         .where(prices.c.symbol.in_(sorted(set(symbols))), prices.c.date <= until)
-        .order_by(prices.c.id)
+        .order_by(prices.c.symbol, prices.c.date)
     )
-    latest: dict[tuple[str, date], Decimal] = {}
-    for symbol, day, close in session.execute(query):
-        latest[(symbol, day)] = Decimal(close)
     out: dict[str, list[tuple[date, Decimal]]] = {}
-    for (symbol, day), close in sorted(latest.items()):
-        out.setdefault(symbol, []).append((day, close))
+    for symbol, day, close in session.execute(query):
+        out.setdefault(symbol, []).append((day, Decimal(close)))
     return out
+
+
+# --- stores written before prices were events ------------------------------------------
+
+def _has_legacy_table(connection: Connection) -> bool:
+    inspector = inspect(connection)
+    return "prices" in inspector.get_table_names() and "version" not in {c["name"] for c in inspector.get_columns("prices")}
+
+
+def legacy_closes(session: Session) -> list[tuple[date, str, Decimal]] | None:
+    """The closes a store written before price events kept as rows, the latest row of
+    each symbol and date (None when the store has no such table)."""
+    connection = session.connection()
+    if not _has_legacy_table(connection):
+        return None
+    latest: dict[tuple[date, str], Decimal] = {}
+    for day, symbol, close in connection.exec_driver_sql("SELECT date, symbol, close FROM prices ORDER BY id"):
+        latest[(day if isinstance(day, date) else date.fromisoformat(str(day)), symbol)] = Decimal(close)
+    return [(day, symbol, close) for (day, symbol), close in sorted(latest.items())]
+
+
+def retire_legacy(session: Session) -> None:
+    """Drops the table of closes kept as rows, and creates the read model's in its place."""
+    connection = session.connection()
+    if _has_legacy_table(connection):
+        connection.exec_driver_sql("DROP TABLE prices")
+    create_tables(connection)
+
+
+class RecordedCloses(Projection):
+    """The closes table as a tracked read model: built again from the price events by
+    `projections rebuild`."""
+
+    name = "prices"
+    metadata = metadata
+    handles = PRICE_EVENTS
+
+    def apply(self, session: Session, event: DomainEvent, position: int) -> None:
+        apply_price_event(session, event)
+
+    def apply_unreadable(self, session: Session, event: Unreadable) -> bool:
+        """An event of an account is never a price event: nothing to apply, no failure."""
+        return event.account_id is not None
 
 
 class ClosingPrices:
     """The closes table bound to a store: each call opens a transaction, or joins the
-    one already open (so closes commit together with the events they came with)."""
+    one already open (so closes are written together with the events they came with)."""
 
     def __init__(self, store: Transactions) -> None:
         self._store = store
 
-    def create_tables(self) -> None:
+    def create_tables(self) -> bool:
+        """Creates the table, unless the store kept closes as rows before price events:
+        then returns True (`legacy_closes` are waiting to be recorded as events)."""
         with self._store.transaction(commit=True) as session:
+            if _has_legacy_table(session.connection()):
+                return True
             create_tables(session.connection())
+            return False
 
-    def record(self, closes: Iterable[tuple[date, str, Decimal]]) -> int:
-        """Appends closes that differ from the latest recorded one; returns how many."""
-        with self._store.transaction(commit=True) as session:
-            return record_closes(session, closes)
+    def record(self, events: Iterable[DomainEvent]) -> None:
+        """Writes the closes of price events being recorded (in their transaction)."""
+        events = [e for e in events if type(e) in PRICE_EVENTS]
+        if events:
+            with self._store.transaction(commit=True) as session:
+                for event in events:
+                    apply_price_event(session, event)
 
     def on_or_before(self, on: date, symbols: Iterable[str] | None = None) -> dict[str, tuple[date, Decimal]]:
-        """Each symbol's latest close on or before a date (latest correction wins)."""
+        """Each symbol's latest close on or before a date (a correction wins)."""
         with self._store.transaction(commit=False) as session:
             return closes_on_or_before(session, on, symbols)
 
     def history(self, symbols: Iterable[str], until: date) -> Mapping[str, list[tuple[date, Decimal]]]:
-        """Every symbol's closes up to a date, oldest first, corrections applied."""
+        """Every symbol's closes up to a date, oldest first (corrections applied)."""
         with self._store.transaction(commit=False) as session:
             return history(session, symbols, until)

@@ -83,6 +83,7 @@ class Unreadable:
     event_type: str
     error: str  # "cannot be read: ..."
     fields: dict[str, Any] = field(default_factory=dict)  # whatever of its JSON could be read
+    topic: str = ""  # the stored topic (its class may no longer exist)
 
 
 class Projection(ABC):
@@ -412,6 +413,7 @@ class ReadModels:
             event_type=topic_type(notification.topic),
             error=f"cannot be read: {describe(error)}"[:ERROR_CHARS],
             fields=fields,
+            topic=str(notification.topic),
         )
         try:
             kind: type | None = resolve_event_topic(notification.topic)

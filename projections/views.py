@@ -95,6 +95,9 @@ class AuditRow:
     role: str
     reason: str | None
     data: dict[str, Any]
+    kind: str = ""  # the kind of aggregate (projections/audit.py AUDIT_KINDS)
+    entity_id: str = ""  # its business id: the user, symbol, model, template, account, decision...
+    account_id: str | None = None  # the account the event belongs to, if any
 
 
 class Views:
@@ -221,8 +224,27 @@ class Views:
             query = query.where(audit_events.c.effective_date >= since)
         if until is not None:
             query = query.where(audit_events.c.effective_date <= until)
-        return [AuditRow(r.position, r.type, r.timestamp, r.effective_date, r.actor, r.role, r.reason, json.loads(r.data))
-                for r in self._rows(query)]
+        return [_audit_row(r) for r in self._rows(query)]
+
+    def firm_audit_trail(self, kind: str | None = None, actor: str | None = None, since: date | None = None,
+                         until: date | None = None) -> list[AuditRow]:
+        """Every event of the store, oldest first: of one kind of aggregate, by one
+        acting user, within the effective dates given (each filter when given)."""
+        query = select(audit_events).order_by(audit_events.c.position)
+        if kind is not None:
+            query = query.where(audit_events.c.kind == kind)
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        if since is not None:
+            query = query.where(audit_events.c.effective_date >= since)
+        if until is not None:
+            query = query.where(audit_events.c.effective_date <= until)
+        return [_audit_row(r) for r in self._rows(query)]
+
+
+def _audit_row(r: Any) -> AuditRow:
+    return AuditRow(r.position, r.type, r.timestamp, r.effective_date, r.actor, r.role, r.reason, json.loads(r.data),
+                    r.kind, r.entity_id, r.account_id)
 
 
 def _decision(row: Any) -> DecisionRow:

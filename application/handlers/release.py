@@ -13,9 +13,9 @@ from lotline.application.handlers.trading_day import check_trading_day, decision
 from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.decision import ApprovalPolicy, OrderStatus
-from lotline.domain.errors import InvalidInput
 from lotline.domain.roles import Permission
 from lotline.domain.settings import FirmSettings, effective_settings
+from lotline.domain.values import required_reason
 
 
 @dataclass
@@ -68,8 +68,10 @@ def approve(cmd: Approve, lotline: Lotline) -> Released:
 
 
 def reject(cmd: Reject, lotline: Lotline) -> Released:
+    """Rejects the day's proposed decisions, each in a unit of work; the reason is required."""
     on, user, reason = cmd.on, cmd.user, cmd.reason
     check_trading_day(on)
+    required_reason(reason, "say why the orders are rejected")
     authorise(lotline.fresh(), user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
     rejected = Released()
     for _, rows in sorted(orders_by_decision(lotline, on, OrderStatus.PROPOSED, cmd.accounts).items()):
@@ -89,8 +91,7 @@ def cancel(cmd: Cancel, lotline: Lotline) -> Released:
     """Withdraws approved, unfilled orders, a decision's orders together."""
     on, user, reason = cmd.on, cmd.user, cmd.reason
     check_trading_day(on)
-    if not reason or not reason.strip():
-        raise InvalidInput("required: say why the orders are withdrawn", "reason")
+    required_reason(reason, "say why the orders are withdrawn")
     authorise(lotline.fresh(), user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
     cancelled = Released()
     for _, rows in sorted(orders_by_decision(lotline, on, OrderStatus.APPROVED, cmd.accounts).items()):

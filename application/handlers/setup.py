@@ -1,5 +1,6 @@
 """Setting the firm up: `load_scenario` (a scenario file, all or nothing, once per
-content), `load_prices` (a price file's closes) and `change_setting` (a firm setting)."""
+content), `load_prices` (a price file's closes, or corrections of recorded ones) and
+`change_setting` (a firm setting, with a reason)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from lotline.application.authorisation import authorise, authorise_read
 from lotline.application.commands import ChangeSetting, LoadPrices, LoadScenario
 from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
-from lotline.domain.errors import InvalidInput, UnknownEntity
+from lotline.domain.errors import InvalidInput, RuleRefused, UnknownEntity
+from lotline.domain.price_series import CloseDiffers, PriceSource
 from lotline.domain.roles import Permission
 from lotline.domain.scenario_file import ScenarioFile
 from lotline.domain.security import Security
 from lotline.domain.settings import FirmSettings
+from lotline.domain.values import required_reason
 
 
 @dataclass
@@ -37,6 +40,7 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
     file whose SHA-256 equals that of a file already loaded is skipped as a whole: the
     summary then says so (`skipped`), with when and by whom it was loaded."""
     from lotline.application.loading import ScenarioLoader
+    from lotline.application.price_records import closes_recorded
     from lotline.application.scenario import read_scenario
 
     path, as_user = cmd.path, cmd.as_user
@@ -56,33 +60,60 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
             return ScenarioLoaded(True, sha256, loaded_as=loaded.file_name, loaded_at=loaded.loaded_at,
                                   loaded_by=", ".join(loaded.loaded_by))
         loader = ScenarioLoader(uow, scenario, as_user, known, lotline.today(), lotline.clock(),
-                                lotline.views.accounts_holding)
+                                lotline.views.accounts_holding, prices_source=PriceSource(path.name, sha256))
         loader.run()
-        events, prices = uow.pending_event_count(), len(uow.closes)
+        events, prices = uow.pending_event_count(), closes_recorded(uow)
         loader.record_file(path.name, sha256, events, prices)
         return ScenarioLoaded(False, sha256, events, prices, loader.entries_skipped)
 
     return lotline.execute(work)
 
 
-def load_prices(cmd: LoadPrices, lotline: Lotline) -> int:
-    """Loads a price file all or nothing; returns the closes recorded (corrections included)."""
-    from lotline.application.price_files import read_price_file
+@dataclass
+class PricesLoaded:
+    """What a price file held and what its load recorded."""
 
-    closes = read_price_file(cmd.path)
+    read: int  # closes in the file
+    recorded: int  # closes recorded for the first time
+    corrected: int  # recorded closes corrected
+    sha256: str  # of the file's bytes, recorded with its name as the source
 
-    def work(uow: UnitOfWork) -> int:
-        authorise(uow, cmd.user, Permission.MANAGE_MARKET, lotline.today(), lotline.clock())
+    @property
+    def unchanged(self) -> int:
+        return self.read - self.recorded - self.corrected
+
+
+def load_prices(cmd: LoadPrices, lotline: Lotline) -> PricesLoaded:
+    """Records a price file's closes all or nothing, as events naming the file and the
+    SHA-256 of its bytes. A close already recorded is skipped; one that differs is
+    refused unless the command corrects (with a reason), which records the old and the
+    new close."""
+    from lotline.application.price_files import read_price_file_and_digest
+    from lotline.application.price_records import price_changes, record_closes
+
+    if cmd.correct:
+        required_reason(cmd.reason, "say why the closes are corrected")
+    closes, sha256 = read_price_file_and_digest(cmd.path)
+    source = PriceSource(cmd.path.name, sha256)
+
+    def work(uow: UnitOfWork) -> PricesLoaded:
         for symbol in sorted({s for _, s, _ in closes}):
             if uow.find(Security, symbol) is None:
                 raise UnknownEntity(f"unknown symbol {symbol!r}", "file")
-        uow.closes.extend(closes)
-        return len(closes)
+        actor = authorise(uow, cmd.user, Permission.MANAGE_MARKET, lotline.today(), lotline.clock(), cmd.reason)
+        try:
+            record_closes(uow, closes, source, actor, correct=cmd.correct)
+        except CloseDiffers as differs:
+            raise RuleRefused(f"{differs.detail}; to correct it: --correct --reason TEXT", "file") from None
+        return PricesLoaded(len(closes), *price_changes(uow), sha256)
 
     return lotline.execute(work)
 
 
 def change_setting(cmd: ChangeSetting, lotline: Lotline) -> None:
+    """Changes one firm setting; the reason is required."""
+    required_reason(cmd.reason, "say why the setting changes")
+
     def work(uow: UnitOfWork) -> None:
         actor = authorise(uow, cmd.user, Permission.MANAGE_MARKET, lotline.today(), lotline.clock(), cmd.reason)
         settings = uow.find(FirmSettings, "firm")

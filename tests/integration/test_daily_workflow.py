@@ -58,12 +58,12 @@ def test_approve_releases_whole_decisions_that_pass_the_filters(firm):
 def test_min_benefit_and_the_default_approval_settings(firm):
     account(firm, '  - {id: N, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n')
     firm("rebalance", "--date", DAY, "--as", "olivia")
-    assert firm("settings", "approval_mandatory_only", "1", "--as", "olivia").code == 0
+    assert firm("settings", "approval_mandatory_only", "1", "--as", "olivia", "--reason", "mandatory trades only").code == 0
     assert firm("settings", "approval_mandatory_only", "--json").json() == {"approval_mandatory_only": "1"}
     # N's trade is demanded by its drift: it passes the mandatory-only default.
     assert firm("approve", "--date", DAY, "--as", "olivia", "--json").json()["accounts"] == 1
-    assert firm("settings", "approval_mandatory_only", "2", "--as", "olivia").code == 2
-    assert firm("settings", "trade_threshold_bp", "7", "--as", "alice").code == 1
+    assert firm("settings", "approval_mandatory_only", "2", "--as", "olivia", "--reason", "r").code == 2
+    assert firm("settings", "trade_threshold_bp", "7", "--as", "alice", "--reason", "r").code == 1
 
 
 def test_reject_then_nothing_is_filled(firm):
@@ -97,7 +97,7 @@ def test_fill_records_trades_with_their_lots_and_meets_cash_requests(firm):
     paid = events.index("CashRequestFulfilled")
     assert events[paid - 1] == "CashWithdrawn" and "TradeExecuted" not in events[paid:]
     # Fulfilled: the next day's analysis sees no request (at the closes of the day before).
-    assert firm("settings", "max_price_age_days", "1", "--as", "olivia").code == 0
+    assert firm("settings", "max_price_age_days", "1", "--as", "olivia", "--reason", "closes arrive late").code == 0
     nxt = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
     assert "cash_request" not in nxt["reasons"]
 

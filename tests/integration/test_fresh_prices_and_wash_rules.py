@@ -115,16 +115,16 @@ def test_max_price_age_days_lets_an_older_close_through(firm):
     assert firm("settings", "max_price_age_days", "--json").json() == {"max_price_age_days": "0"}
     assert rebalance(firm, NEXT)["failures"]
     for bad in ("-1", "1.5", "x"):
-        assert firm("settings", "max_price_age_days", bad, "--as", "olivia").code == 2
-    assert firm("settings", "max_price_age_days", "3", "--as", "olivia").code == 0
+        assert firm("settings", "max_price_age_days", bad, "--as", "olivia", "--reason", "r").code == 2
+    assert firm("settings", "max_price_age_days", "3", "--as", "olivia", "--reason", "closes arrive late").code == 0
     day = rebalance(firm, NEXT)  # the failed account is analysed again
     assert day["failures"] == [] and [d["account"] for d in day["decisions"]] == ["H"]
     explained = firm("explain", day["decisions"][0]["decision_id"], "--json").json()
     assert explained["date"] == NEXT
     # Three days do not reach back four: Friday's closes do not serve the next Tuesday.
-    assert firm("settings", "max_price_age_days", "0", "--as", "olivia").code == 0
+    assert firm("settings", "max_price_age_days", "0", "--as", "olivia", "--reason", "closes on time").code == 0
     assert rebalance(firm, "2026-03-04")["failures"]
-    assert firm("settings", "max_price_age_days", "1", "--as", "olivia").code == 0
+    assert firm("settings", "max_price_age_days", "1", "--as", "olivia", "--reason", "a day late").code == 0
     (failure,) = rebalance(firm, "2026-03-04")["failures"]
     assert "no close on 2026-03-04 or the 1 day before for BND (last 2026-03-02)" in failure["reason"]
 

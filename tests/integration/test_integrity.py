@@ -129,7 +129,7 @@ def test_a_tampered_market_snapshot_is_found(firm, tmp_path):
     from tests.market import closes, write_wide_csv
     from tests.integration.test_rebalance_behaviour import date_of
 
-    prices = write_wide_csv(tmp_path / "p.csv", closes(["VTI", "ITOT", "SCHB", "BND"], date_of("2026-03-02"), 80))
+    prices = write_wide_csv(tmp_path / "p.csv", closes(["VTI", "ITOT", "SCHB", "BND"], date_of("2026-03-02"), 30))
     assert firm("prices", "load", str(prices), "--as", "olivia").code == 0
     assert firm("rebalance", "--date", "2026-03-02", "--as", "olivia").code == 0
     (digest, payload) = _sql(firm.url, "SELECT digest, payload FROM market_snapshots")[0]

@@ -259,13 +259,13 @@ def test_replay_holds_after_model_changes_price_corrections_and_new_trades(firm,
     assert firm.load('models:\n  - {id: us-core, weights: {VTI: "0.2", SCHB: "0.8"}}\n').code == 0
     corrected = tmp_path / "correction.csv"
     corrected.write_text(f"date,symbol,close\n{DAY},VTI,250.00\n")
-    assert firm("prices", "load", str(corrected), "--as", "olivia").code == 0
+    assert firm("prices", "load", str(corrected), "--as", "olivia", "--correct", "--reason", "vendor correction").code == 0
     assert firm.load("trades:\n  - {account: H, date: 2026-03-03, side: buy, symbol: BND, quantity: '5', price: '73'}\n").code == 0
-    assert firm("settings", "risk_aversion", "3", "--as", "olivia").code == 0
+    assert firm("settings", "risk_aversion", "3", "--as", "olivia", "--reason", "less tracking").code == 0
     replayed = firm("replay", decision["decision_id"], "--json")
     assert replayed.code == 0 and replayed.json()["identical"] is True
     # A fresh analysis of another day does see the new model and prices (a day old).
-    assert firm("settings", "max_price_age_days", "1", "--as", "olivia").code == 0
+    assert firm("settings", "max_price_age_days", "1", "--as", "olivia", "--reason", "closes arrive late").code == 0
     later = firm("rebalance", "--date", "2026-03-03", "--account", "H", "--as", "olivia", "--json").json()["decisions"][0]
     assert later["decision_id"] != decision["decision_id"]
 
@@ -290,7 +290,7 @@ def test_the_minimum_trade_is_the_firms_setting_unless_the_account_sets_its_own(
     account(firm, '  - {id: NEW, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n'
                   '  - {id: OWN, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000", '
                   'parameters: {trading: {min_trade_value: "100"}}}\n')
-    assert firm("settings", "min_trade_value", "20000", "--as", "olivia").code == 0
+    assert firm("settings", "min_trade_value", "20000", "--as", "olivia", "--reason", "fewer small trades").code == 0
     rebalance(firm, "NEW")
     rebalance(firm, "OWN")
     value = lambda o: Decimal(o["quantity"]) * Decimal(o["price"])  # noqa: E731

@@ -125,9 +125,9 @@ def test_projections_rebuild_is_for_admins(sqlite_cli, user, code):
 @pytest.mark.parametrize("command,allowed", [
     (["rebalance", "--date", "2026-01-05"], {"olivia", "system"}),
     (["approve", "--date", "2026-01-05"], {"olivia"}),
-    (["reject", "--date", "2026-01-05"], {"olivia"}),
+    (["reject", "--date", "2026-01-05", "--reason", "not today"], {"olivia"}),
     (["fill", "--date", "2026-01-05"], {"olivia"}),
-    (["settings", "trade_threshold_bp", "6"], {"olivia"}),
+    (["settings", "trade_threshold_bp", "6", "--reason", "fewer trades"], {"olivia"}),
 ])
 def test_workflow_commands_belong_to_their_roles(sqlite_cli, command, allowed):
     cli = sqlite_cli

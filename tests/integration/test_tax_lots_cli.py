@@ -195,7 +195,9 @@ def test_price_files_long_format_and_corrections(firm, tmp_path):
     path.write_text("date,symbol,close\n2026-01-05,VTI,100\n2026-01-05,BND,70\n")
     assert firm("prices", "load", str(path), "--as", "olivia").code == 0
     path.write_text("date,symbol,close\n2026-01-05,VTI,101\n")
-    assert firm("prices", "load", str(path), "--as", "olivia").code == 0
+    # A recorded close changes only by a correction, with a reason (the contract).
+    assert firm("prices", "load", str(path), "--as", "olivia").code == 1
+    assert firm("prices", "load", str(path), "--as", "olivia", "--correct", "--reason", "vendor correction").code == 0
     firm.load(trades(buy("2026-01-05", "1", "100")))
     vti = next(p for p in firm("holdings", "A", "--as-of", "2026-01-05", "--json").json()["positions"] if p["symbol"] == "VTI")
     assert vti["market_value"] == "101.00"
