@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.errors import ConcurrencyConflict
 from lotline.infrastructure.aggregate_store import AggregateStore
+from lotline.infrastructure.credentials import Credentials
 from lotline.infrastructure.eventstore import store_env, store_url
 from lotline.infrastructure.market import MarketSnapshots
 from lotline.projections.audit import AuditTrail
@@ -55,9 +56,11 @@ class Lotline:
         self.views = Views(self.store.recorder)
         self.prices = ClosingPrices(self.store.recorder)
         self.snapshots = MarketSnapshots(self.store)
+        self.credentials = Credentials(self.store)
         with self.store.recorder.transaction(commit=True):
             self.prices.create_tables()
             self.snapshots.create_tables()
+            self.credentials.create_tables()
 
     @staticmethod
     def projections(store: AggregateStore) -> Sequence[Projection]:
@@ -97,13 +100,15 @@ class Lotline:
         raise ConcurrencyConflict(f"another writer kept changing the same records; gave up after {ATTEMPTS} attempts")
 
     def commit(self, *units: UnitOfWork) -> None:
-        """Saves what the units of work changed, and their closes, in one transaction
-        (IntegrityError, and nothing saved, when another writer got there first)."""
+        """Saves what the units of work changed, their closes and key credentials, in one
+        transaction (IntegrityError, and nothing saved, when another writer got there first)."""
         with self.store.recorder.transaction(commit=True):
             changed = [aggregate for uow in units for aggregate in uow.changed()]
             if changed:
                 self.store.save(*changed)
             self.prices.record([close for uow in units for close in uow.closes])
+            self.credentials.record([c for uow in units for c in uow.keys_issued],
+                                    [key_id for uow in units for key_id in uow.keys_revoked])
 
     # --- reading -------------------------------------------------------------------
 

@@ -217,6 +217,8 @@ def audit(lotline: Lotline, account_id: str, user: str, since: date | None = Non
             "effective_date": row.effective_date.isoformat(),
             "actor": row.actor,
             "role": row.role,
+            "on_behalf_of": row.on_behalf_of,
+            "auth": row.auth,
             "reason": row.reason,
             "data": row.data,
         }
@@ -226,10 +228,15 @@ def audit(lotline: Lotline, account_id: str, user: str, since: date | None = Non
 
 def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
     """Every firm setting: its value now, its default and what it means."""
-    from lotline.domain.settings import SETTINGS, FirmSettings, effective_settings
+    from lotline.domain.settings import (
+        AUTHENTICATION, AUTHENTICATION_DESCRIPTION, SETTINGS, Authentication, FirmSettings, effective_settings)
 
     uow = lotline.fresh()
     authorise_read(uow, user, None, None)
-    values = effective_settings(uow.find(FirmSettings, "firm"))
-    return {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
-            for key in sorted(SETTINGS)}
+    recorded = uow.find(FirmSettings, "firm")
+    values = effective_settings(recorded)
+    listed = {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
+              for key in SETTINGS}
+    listed[AUTHENTICATION] = {"value": (recorded.authentication if recorded else Authentication.ASSERTED).value,
+                              "default": Authentication.ASSERTED.value, "description": AUTHENTICATION_DESCRIPTION}
+    return dict(sorted(listed.items()))

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     RELEASE_ORDERS = "approve, reject and fill orders"
     REBUILD_PROJECTIONS = "rebuild projections"
     READ_ANY_ACCOUNT = "read any account"
+    MANAGE_KEYS = "issue and revoke keys and change the authentication setting"
+    ACT_ON_BEHALF = "load entries on behalf of another user"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -41,6 +43,10 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
         Role.COMPLIANCE,
         Role.SYSTEM,
     ),
+    Permission.MANAGE_KEYS: (Role.ADMIN,),
+    # An admin loading a scenario file may name another user as an entry's `actor:`:
+    # that user must hold the role the entry needs (application/loading.py).
+    Permission.ACT_ON_BEHALF: (Role.ADMIN,),
 }
 
 SYSTEM_USER = "system"

@@ -1,5 +1,6 @@
 """The audit trail: every event of every account, oldest first, with who acted, under
-which role, when it was recorded and the business date it took effect."""
+which role, how the actor was established (`auth`) and for whom an admin acted
+(`on_behalf_of`), when it was recorded and the business date it took effect."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ audit_events = Table(
     Column("role", String(64), nullable=False),
     Column("reason", Text, nullable=True),
     Column("data", Text, nullable=False),
+    Column("auth", String(16), nullable=False),
+    Column("on_behalf_of", String(128), nullable=True),
 )
 
 
@@ -67,6 +70,8 @@ class AuditTrail(Projection):
             role=event.role,
             reason=event.reason,
             data=_summary(event) if isinstance(event, Decision.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
+            auth=event.auth,
+            on_behalf_of=event.on_behalf_of,
         ))
 
     def apply_unreadable(self, session: Session, event: Unreadable) -> bool:
@@ -87,6 +92,8 @@ class AuditTrail(Projection):
             role=_text(fields.get("role"), 64) or "",
             reason=_text(fields.get("reason"), 10_000),
             data=json.dumps({"error": event.error}),
+            auth=_text(fields.get("auth"), 16) or "",
+            on_behalf_of=_text(fields.get("on_behalf_of"), 128),
         ))
         return True
 

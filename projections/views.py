@@ -95,6 +95,8 @@ class AuditRow:
     role: str
     reason: str | None
     data: dict[str, Any]
+    auth: str = "asserted"
+    on_behalf_of: str | None = None
 
 
 class Views:
@@ -221,7 +223,8 @@ class Views:
             query = query.where(audit_events.c.effective_date >= since)
         if until is not None:
             query = query.where(audit_events.c.effective_date <= until)
-        return [AuditRow(r.position, r.type, r.timestamp, r.effective_date, r.actor, r.role, r.reason, json.loads(r.data))
+        return [AuditRow(r.position, r.type, r.timestamp, r.effective_date, r.actor, r.role, r.reason, json.loads(r.data),
+                         r.auth, r.on_behalf_of)
                 for r in self._rows(query)]
 
 

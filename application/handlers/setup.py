@@ -1,5 +1,6 @@
 """Setting the firm up: `load_scenario` (a scenario file, all or nothing, once per
-content), `load_prices` (a price file's closes) and `change_setting` (a firm setting)."""
+content), `load_prices` (a price file's closes) and `change_setting` (a firm setting;
+`authentication`, the admin's, included)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from lotline.domain.errors import InvalidInput, UnknownEntity
 from lotline.domain.roles import Permission
 from lotline.domain.scenario_file import ScenarioFile
 from lotline.domain.security import Security
-from lotline.domain.settings import FirmSettings
+from lotline.domain.settings import AUTHENTICATION, FirmSettings
+from lotline.domain.user import User
 
 
 @dataclass
@@ -39,7 +41,7 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
     from lotline.application.loading import ScenarioLoader
     from lotline.application.scenario import read_scenario
 
-    path, as_user = cmd.path, cmd.as_user
+    path, user = cmd.path, cmd.user
     scenario = read_scenario(path, lotline.today())  # today: the file's date when it gives no as_of
     try:
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -51,11 +53,10 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
     def work(uow: UnitOfWork) -> ScenarioLoaded:
         loaded = uow.find(ScenarioFile, sha256)
         if loaded is not None:
-            if as_user is not None:
-                authorise_read(uow, as_user, None, None)
+            authorise_read(uow, user.user, None, None)
             return ScenarioLoaded(True, sha256, loaded_as=loaded.file_name, loaded_at=loaded.loaded_at,
                                   loaded_by=", ".join(loaded.loaded_by))
-        loader = ScenarioLoader(uow, scenario, as_user, known, lotline.today(), lotline.clock(),
+        loader = ScenarioLoader(uow, scenario, user, known, lotline.today(), lotline.clock(),
                                 lotline.views.accounts_holding)
         loader.run()
         events, prices = uow.pending_event_count(), len(uow.closes)
@@ -83,6 +84,9 @@ def load_prices(cmd: LoadPrices, lotline: Lotline) -> int:
 
 
 def change_setting(cmd: ChangeSetting, lotline: Lotline) -> None:
+    if cmd.key == AUTHENTICATION:
+        return _change_authentication(cmd, lotline)
+
     def work(uow: UnitOfWork) -> None:
         actor = authorise(uow, cmd.user, Permission.MANAGE_MARKET, lotline.today(), lotline.clock(), cmd.reason)
         settings = uow.find(FirmSettings, "firm")
@@ -90,5 +94,18 @@ def change_setting(cmd: ChangeSetting, lotline: Lotline) -> None:
             settings = FirmSettings.create(actor)
             uow.add(settings)
         settings.change(cmd.key, cmd.value, actor)
+
+    lotline.execute(work)
+
+
+def _change_authentication(cmd: ChangeSetting, lotline: Lotline) -> None:
+    """`authentication` is the admin's, not the overlay manager's (domain/settings.py)."""
+    def work(uow: UnitOfWork) -> None:
+        actor = authorise(uow, cmd.user, Permission.MANAGE_KEYS, lotline.today(), lotline.clock(), cmd.reason)
+        settings = uow.find(FirmSettings, "firm")
+        if settings is None:
+            settings = FirmSettings.create(actor)
+            uow.add(settings)
+        settings.change_authentication(cmd.value, actor, uow.get(User, actor.user, "user"))
 
     lotline.execute(work)
