@@ -6,7 +6,7 @@ processes, each with its own connection to the store."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -169,7 +169,7 @@ def _die_with_parent(parent: int, interval: float = 0.2) -> None:
 def _work_chunk(account_ids: list[str]) -> list[AccountResult]:
     lotline, context, actor = _WORKER["lotline"], _WORKER["context"], _WORKER["actor"]
     if not _WORKER["pinned"]:
-        actor = Actor(actor.user, actor.role, actor.effective_date, lotline.clock(), actor.reason)
+        actor = replace(actor, at=lotline.clock())
     return rebalance_accounts(lotline, account_ids, context, actor)
 
 

@@ -17,30 +17,60 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lotline.domain.errors import InvalidInput, LotlineError, RuleRefused
-from lotline.domain.roles import SYSTEM_USER
+from lotline.domain.errors import InvalidInput, LotlineError, NotAuthorised, RuleRefused
 from lotline.domain.values import cut, shown
 
 if TYPE_CHECKING:
+    from lotline.application.identity import Identity
     from lotline.application.lotline import Lotline
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Lotline: event-sourced, tax-aware daily rebalancing.")
 prices_app = typer.Typer(no_args_is_help=True, help="Market data.")
 projections_app = typer.Typer(no_args_is_help=True, help="Read models.")
+users_app = typer.Typer(no_args_is_help=True, help="Users' keys.")
 app.add_typer(prices_app, name="prices")
 app.add_typer(projections_app, name="projections")
+app.add_typer(users_app, name="users")
 
 Store = Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL of the store (else LOTLINE_STORE, else sqlite:///lotline.db).")]
 AsUser = Annotated[str | None, typer.Option("--as", help="Acting user (else LOTLINE_USER, else system).")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+KeyFile = Annotated[Path | None, typer.Option("--key-file", help="File holding your key (else LOTLINE_KEY); where one "
+                                              "is presented, the key decides who acts.")]
+KEY_FILE_LIMIT = 4096
 
 
-def acting_user(as_user: str | None) -> str:
-    return as_user or os.environ.get("LOTLINE_USER") or SYSTEM_USER
+def acting(lotline: Lotline, as_user: str | None, key_file: Path | None) -> Identity:
+    """Who acts (application/identity.py): the key presented (`--key-file`, else
+    LOTLINE_KEY) where there is one; else, where the firm's authentication is
+    `asserted`, `--as`, else LOTLINE_USER, else system."""
+    from lotline.application.identity import identify
+
+    return identify(lotline, presented_key(key_file), explicit_user(as_user))
 
 
 def explicit_user(as_user: str | None) -> str | None:
     return as_user or os.environ.get("LOTLINE_USER") or None
+
+
+def presented_key(key_file: Path | None) -> str | None:
+    """The key in the file named by `--key-file`, else in LOTLINE_KEY, else None. An
+    error never shows the key."""
+    if key_file is None:
+        return os.environ.get("LOTLINE_KEY", "").strip() or None
+    try:
+        with key_file.open("rb") as handle:
+            raw = handle.read(KEY_FILE_LIMIT + 1)
+    except OSError as error:
+        raise InvalidInput(f"cannot read {cut(str(key_file))}: {error.strerror}", "key_file") from None
+    try:
+        key = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        key = ""
+    if not key or len(raw) > KEY_FILE_LIMIT:
+        raise NotAuthorised(f"no key in {cut(str(key_file))}: a key file holds one key, as `lotline users key` printed it",
+                            "key_file")
+    return key
 
 
 def parse_date(value: str | None, field: str) -> date | None:
@@ -142,14 +172,14 @@ def one_line(text: str, limit: int = 1000) -> str:
 
 
 @app.command()
-def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.")], store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.")], store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Apply a scenario file, all or nothing."""
     from lotline.application.commands import LoadScenario
     from lotline.application.handlers.setup import load_scenario
     from lotline.application.rendering import show_loaded
 
     with opened(store, create=True) as lotline:
-        loaded = load_scenario(LoadScenario(path=file, as_user=explicit_user(as_user)), lotline)
+        loaded = load_scenario(LoadScenario(path=file, user=acting(lotline, as_user, key_file)), lotline)
     show_loaded(file, loaded, as_json)
 
 
@@ -163,7 +193,7 @@ def audit(
     since: Annotated[str | None, typer.Option(help="From this effective date (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this effective date (YYYY-MM-DD).")] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    store: Store = None, as_user: AsUser = None, as_json: Json = False,
+    store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False,
 ) -> None:
     """Every event of an account, or with --firm of the whole store, oldest first."""
     from lotline.application.queries import audit as read
@@ -174,7 +204,7 @@ def audit(
         if account is not None:
             raise InvalidInput(f"give an account or --firm, not both, got {shown(account)}", "account")
         with opened(store) as lotline:
-            events = firm_audit(lotline, acting_user(as_user), kind, actor, parse_date(since, "since"),
+            events = firm_audit(lotline, acting(lotline, as_user, key_file).user, kind, actor, parse_date(since, "since"),
                                 parse_date(until, "until"))
         return show_firm_audit(events, as_json, as_csv)
     for name, value in (("kind", kind), ("actor", actor)):
@@ -183,19 +213,20 @@ def audit(
     if account is None:
         raise InvalidInput("required: an account id, or --firm for every event of the store", "account")
     with opened(store) as lotline:
-        events = read(lotline, account, acting_user(as_user), parse_date(since, "since"), parse_date(until, "until"))
+        since_, until_ = parse_date(since, "since"), parse_date(until, "until")
+        events = read(lotline, account, acting(lotline, as_user, key_file).user, since_, until_)
     show_audit(account, events, as_json, as_csv)
 
 
 @projections_app.command("rebuild")
-def projections_rebuild(store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+def projections_rebuild(store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Rebuild every read model from the history."""
     from lotline.application.commands import RebuildProjections
     from lotline.application.handlers.read_models import rebuild_projections
     from lotline.application.rendering import show_rebuilt
 
     with opened(store) as lotline:
-        rebuilt = rebuild_projections(RebuildProjections(user=acting_user(as_user)), lotline)
+        rebuilt = rebuild_projections(RebuildProjections(user=acting(lotline, as_user, key_file)), lotline)
     show_rebuilt(rebuilt, as_json)
 
 
@@ -205,7 +236,7 @@ def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help
                                                            "the store's must be the same.")] = None,
            seal: Annotated[bool, typer.Option("--seal", help="First chain the history recorded before the "
                                               "integrity chain existed (an admin, once).")] = False,
-           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Check the integrity of the whole event history (exit 1 naming the first bad position)."""
     from lotline.application.commands import SealHistory
     from lotline.application.handlers.integrity import seal_history
@@ -213,9 +244,10 @@ def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help
     from lotline.application.rendering import show_verification
 
     with opened(store) as lotline:
+        who = acting(lotline, as_user, key_file)
         if seal:
-            seal_history(SealHistory(user=acting_user(as_user)), lotline)
-        result = verify_store(lotline, acting_user(as_user), expect_head)
+            seal_history(SealHistory(user=who), lotline)
+        result = verify_store(lotline, who.user, expect_head)
     show_verification(result, as_json)
     if not result.intact:
         raise typer.Exit(1)
@@ -280,38 +312,41 @@ def _today(lotline: Lotline) -> date:
 
 @app.command()
 def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
-         store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+         store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Open tax lots of an account."""
     from lotline.application.queries import lots_report
     from lotline.application.rendering import show_lots
 
     with opened(store) as lotline:
-        report = lots_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
+        on = parse_date(as_of, "as_of") or _today(lotline)
+        report = lots_report(lotline, account, acting(lotline, as_user, key_file).user, on)
     show_lots(account, report, as_json)
 
 
 @app.command()
 def gains(account: Annotated[str, typer.Argument(help="Account id.")],
           year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None,
-          store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+          store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Realised gains and losses: short and long term, wash-sale disallowed amounts."""
     from lotline.application.queries import gains_report
     from lotline.application.rendering import show_gains
 
     with opened(store) as lotline:
-        report = gains_report(lotline, account, acting_user(as_user), check_year(year) or _today(lotline).year)
+        tax_year = check_year(year) or _today(lotline).year
+        report = gains_report(lotline, account, acting(lotline, as_user, key_file).user, tax_year)
     show_gains(account, report, as_json)
 
 
 @app.command()
 def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
-             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Positions, market values, weights against target, drift per asset class."""
     from lotline.application.queries import holdings_report
     from lotline.application.rendering import show_holdings
 
     with opened(store) as lotline:
-        report = holdings_report(lotline, account, acting_user(as_user), parse_date(as_of, "as_of") or _today(lotline))
+        on = parse_date(as_of, "as_of") or _today(lotline)
+        report = holdings_report(lotline, account, acting(lotline, as_user, key_file).user, on)
     show_holdings(account, report, as_json)
 
 
@@ -320,7 +355,7 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
                 correct: Annotated[bool, typer.Option("--correct", help="Correct closes that differ from the recorded "
                                                       "ones (with --reason).")] = False,
                 reason: Annotated[str | None, typer.Option(help="Why (required with --correct).")] = None,
-                store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+                store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Load closing prices; bad rows are reported by line and nothing is loaded. A close
     that differs from a recorded one is refused unless --correct --reason TEXT."""
     from lotline.application.commands import LoadPrices
@@ -328,7 +363,8 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
     from lotline.application.rendering import show_prices_loaded
 
     with opened(store) as lotline:
-        loaded = load_prices(LoadPrices(user=acting_user(as_user), path=file, correct=correct, reason=reason), lotline)
+        loaded = load_prices(LoadPrices(user=acting(lotline, as_user, key_file), path=file, correct=correct,
+                                        reason=reason), lotline)
     show_prices_loaded(file, loaded, as_json)
 
 
@@ -336,20 +372,21 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
 def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or change.")] = None,
              value: Annotated[str | None, typer.Argument(help="New value (overlay manager).")] = None,
              reason: Annotated[str | None, typer.Option(help="Why the setting changes (required with a value).")] = None,
-             store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Firm settings: show them, or change one."""
     from lotline.application.commands import ChangeSetting
     from lotline.application.handlers.setup import change_setting
     from lotline.application.queries import firm_settings
     from lotline.application.rendering import show_settings
-    from lotline.domain.settings import SETTINGS
+    from lotline.domain.settings import AUTHENTICATION, SETTINGS
 
-    if key is not None and key not in SETTINGS:
-        raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "key")
+    if key is not None and key not in SETTINGS and key != AUTHENTICATION:
+        raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted([*SETTINGS, AUTHENTICATION]))})", "key")
     with opened(store) as lotline:
+        who = acting(lotline, as_user, key_file)
         if value is not None:
-            change_setting(ChangeSetting(user=acting_user(as_user), key=key, value=value, reason=reason), lotline)
-        current = firm_settings(lotline, acting_user(as_user))
+            change_setting(ChangeSetting(user=who, key=key, value=value, reason=reason), lotline)
+        current = firm_settings(lotline, who.user)
     show_settings({key: current[key]} if key else current, as_json)
 
 
@@ -368,7 +405,7 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
               redo: Annotated[bool, typer.Option("--redo", help="A new decision for the named accounts whose decision "
                                                  "that day was rejected, cancelled, stale, unfilled or failed.")] = False,
               reason: Annotated[str | None, typer.Option(help="Why the decision is redone (with --redo).")] = None,
-              store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
     from lotline.application.commands import Rebalance, RedoDecisions
     from lotline.application.handlers.analysis import rebalance as run
@@ -380,11 +417,11 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         accounts = _accounts(account)
+        who = acting(lotline, as_user, key_file)
         if redo:
-            results = redo_decisions(RedoDecisions(user=acting_user(as_user), on=on, accounts=accounts, reason=reason),
-                                     lotline)
+            results = redo_decisions(RedoDecisions(user=who, on=on, accounts=accounts, reason=reason), lotline)
         else:
-            command = Rebalance(user=acting_user(as_user), on=on, accounts=accounts,
+            command = Rebalance(user=who, on=on, accounts=accounts,
                                 workers=workers or os.cpu_count() or 1, pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
             with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
                 results = run(command, lotline, advance)
@@ -395,38 +432,38 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
 def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("--account")] = None,
            status: Annotated[str | None, typer.Option(help="proposed, approved, rejected, cancelled, stale, superseded, "
                                                       "filled or unfilled.")] = None,
-           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """The day's orders (default today) and where each stands."""
     from lotline.application.queries import orders_report
     from lotline.application.rendering import show_orders
 
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        report = orders_report(lotline, acting_user(as_user), on, account, status)
+        report = orders_report(lotline, acting(lotline, as_user, key_file).user, on, account, status)
     show_orders(on, report, as_json)
 
 
 @app.command()
 def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-1/2026-03-02.")],
-            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Why a decision traded or did not: triggers, objective terms, each order's reason."""
     from lotline.application.rendering import show_explanation
     from lotline.application.replay import explain as run
 
     with opened(store) as lotline:
-        report = run(lotline, decision, acting_user(as_user))
+        report = run(lotline, decision, acting(lotline, as_user, key_file).user)
     show_explanation(report, as_json)
 
 
 @app.command()
 def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
-           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
     from lotline.application.rendering import show_replay
     from lotline.application.replay import replay as run
 
     with opened(store) as lotline:
-        outcome = run(lotline, decision, acting_user(as_user))
+        outcome = run(lotline, decision, acting(lotline, as_user, key_file).user)
     show_replay(decision, outcome, as_json)
     if not outcome.identical:
         raise typer.Exit(1)
@@ -436,7 +473,7 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
 def approve(date_: DateOpt = None, account: AccountOpt = None,
             mandatory_only: Annotated[bool | None, typer.Option("--mandatory-only/--any", help="Only decisions an instruction demands.")] = None,
             min_benefit: Annotated[str | None, typer.Option("--min-benefit", help="Net-benefit-only decisions need at least this benefit (dollars).")] = None,
-            store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Release the day's proposed orders that pass the filters (defaults: firm settings)."""
     from lotline.application.commands import Approve
     from lotline.application.handlers.release import approve as run
@@ -446,7 +483,7 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         floor = to_decimal(min_benefit, "min_benefit") if min_benefit is not None else None
-        released = run(Approve(user=acting_user(as_user), on=on, accounts=_accounts(account),
+        released = run(Approve(user=acting(lotline, as_user, key_file), on=on, accounts=_accounts(account),
                                mandatory_only=mandatory_only, min_benefit=floor), lotline)
     show_approved(on, released, as_json)
 
@@ -454,7 +491,7 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
 @app.command()
 def reject(date_: DateOpt = None, account: AccountOpt = None,
            reason: Annotated[str | None, typer.Option(help="Why the orders are rejected (required).")] = None,
-           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Reject the day's proposed orders."""
     from lotline.application.commands import Reject
     from lotline.application.handlers.release import reject as run
@@ -462,12 +499,12 @@ def reject(date_: DateOpt = None, account: AccountOpt = None,
 
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        rejected = run(Reject(user=acting_user(as_user), on=on, accounts=_accounts(account), reason=reason), lotline)
+        rejected = run(Reject(user=acting(lotline, as_user, key_file), on=on, accounts=_accounts(account), reason=reason), lotline)
     show_rejected(on, rejected, as_json)
 
 
 @app.command()
-def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Simulated execution of approved orders at the day's close; records the trades."""
     from lotline.application.commands import Fill
     from lotline.application.handlers.execution import fill as run
@@ -475,14 +512,14 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, as_
 
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        filled = run(Fill(user=acting_user(as_user), on=on), lotline)
+        filled = run(Fill(user=acting(lotline, as_user, key_file), on=on), lotline)
     show_filled(on, filled, as_json)
 
 
 @app.command()
 def cancel(date_: DateOpt = None, account: AccountOpt = None,
            reason: Annotated[str | None, typer.Option(help="Why the approved orders are withdrawn (required).")] = None,
-           store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Withdraw approved, unfilled orders (a decision's orders together)."""
     from lotline.application.commands import Cancel
     from lotline.application.handlers.release import cancel as run
@@ -490,7 +527,7 @@ def cancel(date_: DateOpt = None, account: AccountOpt = None,
 
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        cancelled = run(Cancel(user=acting_user(as_user), on=on, accounts=_accounts(account), reason=reason), lotline)
+        cancelled = run(Cancel(user=acting(lotline, as_user, key_file), on=on, accounts=_accounts(account), reason=reason), lotline)
     show_cancelled(on, cancelled, as_json)
 
 
@@ -499,7 +536,7 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
          days: Annotated[int, typer.Option(help="Trading days of the daily workflow to run.")] = 3,
          seed: Annotated[int, typer.Option(help="Seed of the firm, its prices and its clients.")] = 7,
          workers: Annotated[int, typer.Option(help="Worker processes for the daily analysis.")] = 1,
-         store: Store = None, as_user: AsUser = None, as_json: Json = False) -> None:
+         store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Build a demo firm in an empty store and run trading days of the daily workflow."""
     from lotline.application.commands import RunDemo
     from lotline.application.handlers.demo import run_demo
@@ -511,6 +548,35 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
         raise InvalidInput(f"must be between 1 and 30, got {days}", "days")
     say = demo_progress(as_json)
     with opened(store, create=True) as lotline:
+        acting(lotline, as_user, key_file)  # anyone may: it creates its own users and acts as them
         show_demo_start(accounts, lotline.url, as_json)
         report = run_demo(RunDemo(accounts=accounts, days=days, seed=seed, workers=workers), lotline, say)
     show_demo(report, as_json)
+
+
+@users_app.command("key")
+def users_key(user: Annotated[str, typer.Argument(help="The user to issue a key to.")],
+              reason: Annotated[str | None, typer.Option(help="Why the key is issued.")] = None,
+              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """Issue USER a key and print it, once (admin). A key USER held is revoked."""
+    from lotline.application.commands import IssueKey
+    from lotline.application.handlers.users import issue_key
+    from lotline.application.rendering import show_key_issued
+
+    with opened(store) as lotline:
+        issued = issue_key(IssueKey(user=acting(lotline, as_user, key_file), holder=user, reason=reason), lotline)
+    show_key_issued(issued, as_json)
+
+
+@users_app.command("revoke-key")
+def users_revoke_key(user: Annotated[str, typer.Argument(help="The user whose key is revoked.")],
+                     reason: Annotated[str | None, typer.Option(help="Why the key is revoked.")] = None,
+                     store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """Revoke USER's key (admin)."""
+    from lotline.application.commands import RevokeKey
+    from lotline.application.handlers.users import revoke_key
+    from lotline.application.rendering import show_key_revoked
+
+    with opened(store) as lotline:
+        revoked = revoke_key(RevokeKey(user=acting(lotline, as_user, key_file), holder=user, reason=reason), lotline)
+    show_key_revoked(revoked, as_json)

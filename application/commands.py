@@ -1,14 +1,23 @@
 """Commands: what a user asks Lotline to do, each with who asks. The command line (and
 later the HTTP API) builds one and gives it to its handler (application/handlers/);
-reading needs no command (application/queries.py, application/replay.py)."""
+reading needs no command (application/queries.py, application/replay.py).
+
+Who asks (`user`) is an `Identity` (application/identity.py: the user, and whether a
+key decided it), established by `identify` before the command is built; a bare user
+name reads as a claim taken at its word."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+from lotline.application.identity import SYSTEM, Identity
+
+Acting = Annotated[Identity, BeforeValidator(Identity.of)]
 
 
 class Command(BaseModel):
@@ -18,11 +27,12 @@ class Command(BaseModel):
 # --- setting up: the firm's data, prices, settings (handlers/setup.py) -------------------
 
 class LoadScenario(Command):
-    """Apply a scenario file, all or nothing. `as_user` acts for entries that name no
-    actor; without one, each entry's own actor, else the first user whose role may."""
+    """Apply a scenario file, all or nothing, as `user` (who must hold the role each
+    entry needs; an admin may name another user who does as an entry's `actor:`). On a
+    store with no users yet, `system` applies the whole file as the bootstrap admin."""
 
     path: Path
-    as_user: str | None = None
+    user: Acting = SYSTEM
 
 
 class LoadPrices(Command):
@@ -30,7 +40,7 @@ class LoadPrices(Command):
     one is refused unless `correct`, which records a correction; `reason` is then
     required."""
 
-    user: str
+    user: Acting
     path: Path
     correct: bool = False
     reason: str | None = None
@@ -39,7 +49,7 @@ class LoadPrices(Command):
 class ChangeSetting(Command):
     """Change one firm setting; the reason is required."""
 
-    user: str
+    user: Acting
     key: str
     value: str
     reason: str | None = None
@@ -51,7 +61,7 @@ class Rebalance(Command):
     """One decision per account and trading day, for every open account (or the named
     ones) still without one. `pinned_clock`: pool workers keep the caller's clock."""
 
-    user: str
+    user: Acting
     on: date
     accounts: tuple[str, ...] | None = None
     workers: int = 1
@@ -61,7 +71,7 @@ class Rebalance(Command):
 class RedoDecisions(Command):
     """A new decision for each named account whose decision of the day cannot go on."""
 
-    user: str
+    user: Acting
     on: date
     accounts: tuple[str, ...] | None = None
     reason: str | None = None
@@ -73,7 +83,7 @@ class Approve(Command):
     """Release the day's proposed decisions that pass the filters (None: the firm's
     approval settings)."""
 
-    user: str
+    user: Acting
     on: date
     accounts: tuple[str, ...] | None = None
     mandatory_only: bool | None = None
@@ -83,7 +93,7 @@ class Approve(Command):
 class Reject(Command):
     """Reject the day's proposed orders; the reason is required."""
 
-    user: str
+    user: Acting
     on: date
     accounts: tuple[str, ...] | None = None
     reason: str | None = None
@@ -92,7 +102,7 @@ class Reject(Command):
 class Cancel(Command):
     """Withdraw approved, unfilled orders; the reason is required."""
 
-    user: str
+    user: Acting
     on: date
     accounts: tuple[str, ...] | None = None
     reason: str | None = None
@@ -103,14 +113,30 @@ class Cancel(Command):
 class Fill(Command):
     """Fill the day's approved decisions at its close, then the cash requests cash covers."""
 
-    user: str
+    user: Acting
     on: date
 
 
 # --- read models (handlers/read_models.py) -----------------------------------------------
 
 class RebuildProjections(Command):
-    user: str
+    user: Acting
+
+
+# --- users' keys (handlers/users.py) ------------------------------------------------------
+
+class IssueKey(Command):
+    """A new key for `holder`, shown once; a key the holder held is revoked."""
+
+    user: Acting
+    holder: str
+    reason: str | None = None
+
+
+class RevokeKey(Command):
+    user: Acting
+    holder: str
+    reason: str | None = None
 
 
 # --- the demo (handlers/demo.py) -----------------------------------------------------------
@@ -130,4 +156,4 @@ class RunDemo(Command):
 class SealHistory(Command):
     """Chain the events recorded before the integrity chain existed (an admin, once)."""
 
-    user: str
+    user: Acting

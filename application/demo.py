@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
+from lotline.application.identity import SYSTEM
 from lotline.application.loading import ScenarioLoader
 from lotline.application.lotline import Lotline
 from lotline.application.scenario import Scenario, parse_scenario
@@ -136,7 +137,7 @@ def build_firm(service: Lotline, accounts: int, seed: int, start: date) -> tuple
     uow = service.fresh()
     given = [(day, symbol, close) for day, row in scenario.prices.items() for symbol, close in row.items()]
     source = PriceSource(f"lotline demo --seed {seed}", closes_digest(given))  # the closes' own digest: no file
-    ScenarioLoader(uow, scenario, None, [], scenario.as_of, service.clock(), prices_source=source).run()
+    ScenarioLoader(uow, scenario, SYSTEM, [], scenario.as_of, service.clock(), prices_source=source).run()
     service.commit(uow)
     return closes, future
 
@@ -147,9 +148,8 @@ def demo_scenario(accounts: int, seed: int, start: date) -> tuple[Scenario, dict
     lots, parameters and cash requests, and closes for the HISTORY_DAYS sessions before
     `start` and the 30 from it. Seeded: the same seed gives the same scenario.
 
-    The loader picks who acts as for any file loaded into an empty store: `system`
-    adds the users, the policy committee (ipc) the policy, the overlay manager (olivia)
-    the prices and settings, each account's advisor the account."""
+    The loader applies it as any file loaded into an empty store: `system`, as the
+    bootstrap admin, records every entry (the days after are olivia's)."""
     rng = random.Random(seed)
     history = previous_trading_days(start - timedelta(days=1), HISTORY_DAYS)
     closes = simulate_closes(rng, history)

@@ -1,17 +1,28 @@
-"""Applies a scenario file as the commands its entries stand for, each authorised
-under the role it needs, all in one unit of work: the whole file or nothing."""
+"""Applies a scenario file as the commands its entries stand for, all in one unit of
+work: the whole file or nothing.
+
+Who acts: the user who runs `load`, for every entry. That user must hold the role each
+entry needs (for an account's entries: be the account's advisor), else the whole file
+is refused at the first entry that fails. An entry's `actor:` naming anyone else is
+refused, except that an admin may load entries on behalf of a user who holds the role
+the entry needs: the events record the admin as actor, in the role `admin`, and the
+named user as `on_behalf_of`. On a store with no users yet, `system` applies the whole
+file as the bootstrap admin (actor `system`, role `admin`; an entry's `actor:` then
+names the user it is loaded on behalf of). Otherwise `system` loads nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from lotline.application.authorisation import authorise
 from lotline.application.history import account_history
+from lotline.application.identity import Identity
 from lotline.application.price_records import record_closes
 from lotline.application.scenario import (
     AccountEntry,
@@ -35,7 +46,7 @@ from lotline.domain.errors import InvalidInput, LotlineError, NotAuthorised, Rul
 from lotline.domain.model import Model
 from lotline.domain.parameters import TaxStatus
 from lotline.domain.price_series import CloseDiffers, PriceSource, closes_digest
-from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role, parse_role
+from lotline.domain.roles import SYSTEM_USER, Permission, Role, parse_role
 from lotline.domain.scenario_file import EntryKey, ScenarioFile
 from lotline.domain.security import Security
 from lotline.domain.settings import FirmSettings
@@ -46,14 +57,14 @@ from lotline.domain.values import positive
 
 class ScenarioLoader:
     def __init__(
-        self, uow: UnitOfWork, scenario: Scenario, as_user: str | None, users_in_store: list[str], today: date, at: datetime,
+        self, uow: UnitOfWork, scenario: Scenario, loader: Identity, users_in_store: list[str], today: date, at: datetime,
         holders: Callable[[set[str]], set[str]] | None = None, *, prices_source: PriceSource | None = None,
     ) -> None:
         self.uow = uow
         self.scenario = scenario
-        self.as_user = as_user
-        self.known_users = list(users_in_store)
-        self.bootstrap = not users_in_store
+        self.loader = loader  # who runs `load`: every entry is theirs
+        self.no_users = not users_in_store
+        self.bootstrap = self.no_users and loader.user == SYSTEM_USER
         self.as_of = scenario.as_of or today
         self.at = at
         self.actors: list[Actor] = []  # everyone the file's entries were authorised as, in order
@@ -71,6 +82,9 @@ class ScenarioLoader:
 
     def run(self) -> None:
         s = self.scenario
+        if self.no_users and not self.bootstrap:
+            raise NotAuthorised(f"unknown user {self.loader.user!r}: the store has no users yet; load the first file "
+                                "as system (without --as), which applies it as the bootstrap admin")
         for i, entry in enumerate(s.users):
             self._at(f"users[{i}]", self.user, entry)
         for i, entry in enumerate(s.securities):
@@ -137,36 +151,46 @@ class ScenarioLoader:
         self, permission: Permission, entry: Any = None, on: date | None = None, account: Account | None = None,
         advisor: str | None = None,
     ) -> Actor:
-        explicit = getattr(entry, "actor", None) or self.as_user
-        user = explicit or advisor or self._first_holding(permission)
-        if user is None:
-            raise NotAuthorised(f"no user holds a role that may {permission.value}")
+        """The actor of an entry that needs `permission` (for an account's entry: to be
+        `advisor`, the account's advisor), or NotAuthorised naming the rule."""
+        named = getattr(entry, "actor", None)
+        if named == self.loader.user:
+            named = None  # naming oneself is not naming someone else
         reason = getattr(entry, "reason", None)
-        return self._acting(authorise(self.uow, user, permission, on or self.as_of, self.at, reason, account))
+        on = on or self.as_of
+        if self.bootstrap:
+            admin = Actor(SYSTEM_USER, Role.ADMIN, on, self.at, reason, self.loader.auth)
+            if named is None:
+                return self._acting(admin)
+        elif named is None:
+            actor = authorise(self.uow, self.loader, permission, on, self.at, reason, account)
+            _check_advisor(actor.user, advisor, permission, account)
+            return self._acting(actor)
+        else:
+            try:
+                admin = authorise(self.uow, self.loader, Permission.ACT_ON_BEHALF, on, self.at, reason)
+            except NotAuthorised:
+                raise NotAuthorised(f"user {self.loader.user!r} may not load an entry as {named!r}: only an admin may "
+                                    "name another user as an entry's actor", "actor") from None
+        # On behalf of `named`, who must be one who may make the entry themselves.
+        for_user = authorise(self.uow, Identity(named, self.loader.auth), permission, on, self.at, reason, account)
+        _check_advisor(named, advisor, permission, account)
+        return self._acting(replace(admin, on_behalf_of=for_user.user))
 
     def _acting(self, actor: Actor) -> Actor:
         self.actors.append(actor)
         return actor
 
-    def _first_holding(self, permission: Permission) -> str | None:
-        for user_id in self.known_users:
-            user = self.uow.find(User, user_id)
-            if user is not None and not user.removed and any(r in GRANTS[permission] for r in user.roles):
-                return user_id
-        return None
-
     # --- sections --------------------------------------------------------------------
 
     def user(self, entry: UserEntry) -> None:
         roles = tuple(parse_role(r) for r in entry.role_names())
-        if self.bootstrap and entry.actor is None:
-            actor = self._acting(Actor(SYSTEM_USER, Role.ADMIN, self.as_of, self.at, entry.reason or "bootstrap"))
-        else:
-            actor = self._actor(Permission.MANAGE_USERS, entry)
+        actor = self._actor(Permission.MANAGE_USERS, entry)
+        if self.bootstrap and actor.reason is None:
+            actor = replace(actor, reason="bootstrap")
         existing = self.uow.find(User, entry.id)
         if existing is None:
             self.uow.add(User.add(entry.id, roles, actor))
-            self.known_users.append(entry.id)
         else:
             existing.change_roles(roles, actor)
 
@@ -244,11 +268,9 @@ class ScenarioLoader:
         opened = entry.opened or self.as_of
         if account is None:
             actor = self._actor(Permission.MANAGE_ACCOUNT, entry, advisor=entry.advisor)
-            if actor.user != entry.advisor:
-                raise NotAuthorised(f"user {actor.user!r} may not open an account for advisor {entry.advisor!r}")
             account = Account.open(entry.id, entry.advisor, entry.tax_status or TaxStatus.TAXABLE, template, opened, actor)
             self.uow.add(account)
-            opening = Actor(actor.user, actor.role, opened, actor.at, actor.reason or "opening balance")
+            opening = replace(actor, effective_date=opened, reason=actor.reason or "opening balance")
             if entry.cash < 0:
                 raise InvalidInput(f"must not be negative, got {entry.cash}", "cash")
             if entry.cash > 0:
@@ -365,12 +387,19 @@ class ScenarioLoader:
         its entries; a file that needed no one to act (an empty one) is not recorded."""
         if not self.actors:
             return None
-        first = next((a for a in self.actors if a.user == self.as_user), self.actors[0])
+        first = self.actors[0]
         users = tuple(dict.fromkeys(a.user for a in self.actors))
-        actor = Actor(first.user, first.role, self.as_of, self.at)
+        actor = Actor(first.user, first.role, self.as_of, self.at, auth=first.auth)
         scenario_file = ScenarioFile.loaded(file_name, sha256, events, closes, users, actor)
         self.uow.add(scenario_file)
         return scenario_file
+
+
+def _check_advisor(user: str, advisor: str | None, permission: Permission, account: Account | None) -> None:
+    """An account's entries are its advisor's (authorise checks an existing account;
+    this, the advisor an entry opening an account names)."""
+    if permission is Permission.MANAGE_ACCOUNT and account is None and advisor is not None and user != advisor:
+        raise NotAuthorised(f"user {user!r} may not open an account for advisor {advisor!r}")
 
 
 def _canonical(value: Any) -> Any:

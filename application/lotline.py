@@ -20,6 +20,7 @@ from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.errors import ConcurrencyConflict
 from lotline.domain.price_series import PriceSeries
 from lotline.infrastructure.aggregate_store import AggregateStore
+from lotline.infrastructure.credentials import Credentials
 from lotline.infrastructure.eventstore import create_private_file, store_env, store_url
 from lotline.infrastructure.integrity import Head, Verification, newest_recorded_time
 from lotline.infrastructure.integrity import seal as seal_chain
@@ -67,9 +68,11 @@ class Lotline:
         self.views = Views(self.store.recorder)
         self.prices = ClosingPrices(self.store.recorder)
         self.snapshots = MarketSnapshots(self.store)
+        self.credentials = Credentials(self.store)
         with self.store.recorder.transaction(commit=True):
             kept_as_rows = self.prices.create_tables()
             self.snapshots.create_tables()
+            self.credentials.create_tables()
         if kept_as_rows:
             self._adopt_closes_kept_as_rows()
 
@@ -131,14 +134,16 @@ class Lotline:
 
     def commit(self, *units: UnitOfWork) -> None:
         """Saves what the units of work changed in one transaction, the closes of their
-        price events written with them (IntegrityError, and nothing saved, when another
-        writer got there first)."""
+        price events and the key credentials written with them (IntegrityError, and
+        nothing saved, when another writer got there first)."""
         with self.store.recorder.transaction(commit=True):
             changed = [aggregate for uow in units for aggregate in uow.changed()]
             price_events = [e for a in changed if isinstance(a, PriceSeries) for e in a.pending_events]
             if changed:
                 self.store.save(*changed)
             self.prices.record(price_events)
+            self.credentials.record([c for uow in units for c in uow.keys_issued],
+                                    [key_id for uow in units for key_id in uow.keys_revoked])
 
     # --- reading -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from lotline.application.authorisation import authorise, authorise_read
 from lotline.application.history import account_history
+from lotline.application.identity import Identity
 from lotline.application.lotline import Lotline
 from lotline.domain.account import Account
 from lotline.domain.errors import AccountHistoryBroken, InvalidInput, UnknownEntity
@@ -222,6 +223,8 @@ def audit(lotline: Lotline, account_id: str, user: str, since: date | None = Non
             "effective_date": row.effective_date.isoformat(),
             "actor": row.actor,
             "role": row.role,
+            "on_behalf_of": row.on_behalf_of,
+            "auth": row.auth,
             "reason": row.reason,
             "data": row.data,
         }
@@ -240,7 +243,7 @@ def firm_audit(lotline: Lotline, user: str, kind: str | None = None, actor: str 
 
     if kind is not None and kind not in AUDIT_KINDS:
         raise InvalidInput(f"unknown kind {kind!r} (one of {', '.join(AUDIT_KINDS)})", "kind")
-    authorise(lotline.fresh(), user, Permission.AUDIT_FIRM, lotline.today(), lotline.clock())
+    authorise(lotline.fresh(), Identity.of(user), Permission.AUDIT_FIRM, lotline.today(), lotline.clock())
     lotline.catch_up()
     return [
         {
@@ -253,6 +256,8 @@ def firm_audit(lotline: Lotline, user: str, kind: str | None = None, actor: str 
             "effective_date": row.effective_date.isoformat(),
             "actor": row.actor,
             "role": row.role,
+            "on_behalf_of": row.on_behalf_of,
+            "auth": row.auth,
             "reason": row.reason,
             "data": row.data,
         }
@@ -262,20 +267,25 @@ def firm_audit(lotline: Lotline, user: str, kind: str | None = None, actor: str 
 
 def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
     """Every firm setting: its value now, its default and what it means."""
-    from lotline.domain.settings import SETTINGS, FirmSettings, effective_settings
+    from lotline.domain.settings import (
+        AUTHENTICATION, AUTHENTICATION_DESCRIPTION, SETTINGS, Authentication, FirmSettings, effective_settings)
 
     uow = lotline.fresh()
     authorise_read(uow, user, None, None)
-    values = effective_settings(uow.find(FirmSettings, "firm"))
-    return {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
-            for key in sorted(SETTINGS)}
+    recorded = uow.find(FirmSettings, "firm")
+    values = effective_settings(recorded)
+    listed = {key: {"value": str(values[key]), "default": SETTINGS[key].default, "description": SETTINGS[key].description}
+              for key in SETTINGS}
+    listed[AUTHENTICATION] = {"value": (recorded.authentication if recorded else Authentication.ASSERTED).value,
+                              "default": Authentication.ASSERTED.value, "description": AUTHENTICATION_DESCRIPTION}
+    return dict(sorted(listed.items()))
 
 
 def verify_store(lotline: Lotline, user: str, expect_head: str | None = None) -> Verification:
     """`verify`: the integrity chain recomputed over the whole history, the head (and a
     head kept outside the store) and every stored market snapshot checked; compliance,
     admin and system."""
-    authorise(lotline.fresh(), user, Permission.VERIFY, lotline.today(), lotline.clock())
+    authorise(lotline.fresh(), Identity.of(user), Permission.VERIFY, lotline.today(), lotline.clock())
     if expect_head is not None and not HEAD_FORM.match(expect_head.strip()):
         raise InvalidInput(f"must be POSITION:DIGEST (a number, a colon, 64 hex digits), got {shown(expect_head)}",
                            "expect_head")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lotline.application.handlers.read_models import Rebuilt
     from lotline.application.handlers.release import Released
     from lotline.application.handlers.setup import PricesLoaded, ScenarioLoaded
+    from lotline.application.handlers.users import IssuedKey, RevokedKey
     from lotline.application.replay import ReplayOutcome
     from lotline.infrastructure.integrity import Verification
 
@@ -88,10 +89,11 @@ def show_audit(account: str, events: list[dict[str, Any]], as_json: bool, as_csv
     elif as_csv:
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["position", "type", "timestamp", "effective_date", "actor", "role", "reason", "data"])
+        writer.writerow(["position", "type", "timestamp", "effective_date", "actor", "role", "reason", "data",
+                         "on_behalf_of", "auth"])
         for e in events:
             writer.writerow([e["position"], e["type"], e["timestamp"], e["effective_date"], e["actor"], e["role"],
-                             e["reason"] or "", json.dumps(e["data"], sort_keys=True)])
+                             e["reason"] or "", json.dumps(e["data"], sort_keys=True), e["on_behalf_of"] or "", e["auth"]])
         sys.stdout.write(out.getvalue())
     else:
         from rich.table import Table
@@ -101,12 +103,13 @@ def show_audit(account: str, events: list[dict[str, Any]], as_json: bool, as_csv
             table.add_column(column)
         for e in events:
             data = ", ".join(f"{k}={v}" for k, v in e["data"].items())
-            table.add_row(str(e["position"]), e["type"], e["effective_date"], e["timestamp"][:19], e["actor"], e["role"], data)
+            actor = f"{e['actor']} for {e['on_behalf_of']}" if e["on_behalf_of"] else e["actor"]
+            table.add_row(str(e["position"]), e["type"], e["effective_date"], e["timestamp"][:19], actor, e["role"], data)
         console().print(table)
 
 
 AUDIT_COLUMNS = ["position", "kind", "id", "account", "type", "timestamp", "effective_date", "actor", "role", "reason",
-                 "data"]
+                 "data", "on_behalf_of", "auth"]
 
 
 def show_firm_audit(events: list[dict[str, Any]], as_json: bool, as_csv: bool) -> None:
@@ -119,7 +122,7 @@ def show_firm_audit(events: list[dict[str, Any]], as_json: bool, as_csv: bool) -
         for e in events:
             writer.writerow([e["position"], e["kind"], e["id"], e.get("account") or "", e["type"], e["timestamp"],
                              e["effective_date"], e["actor"], e["role"], e["reason"] or "",
-                             json.dumps(e["data"], sort_keys=True)])
+                             json.dumps(e["data"], sort_keys=True), e["on_behalf_of"] or "", e["auth"]])
         sys.stdout.write(out.getvalue())
     else:
         from rich.table import Table
@@ -326,6 +329,26 @@ def show_filled(on: date, filled: Filled, as_json: bool) -> None:
         console().print(f"stale: {item['decision_id']}: {item['reason']}")
     for note in filled.notes:
         console().print(f"note: {note}")
+
+
+# --- users' keys ---------------------------------------------------------------------------
+
+def show_key_issued(issued: IssuedKey, as_json: bool) -> None:
+    """The key, printed this once: the store keeps only a salted hash of it."""
+    if as_json:
+        emit_json({"user": issued.user, "key_id": issued.key_id, "key": issued.key, "replaced": issued.replaced})
+        return
+    replaced = f"; key {issued.replaced} is revoked" if issued.replaced else ""
+    print(f"Key {issued.key_id} issued to {issued.user}{replaced}. It is shown this once; keep it secret "
+          "(give it to Lotline in LOTLINE_KEY or in a file named by --key-file):")
+    print(issued.key)
+
+
+def show_key_revoked(revoked: RevokedKey, as_json: bool) -> None:
+    if as_json:
+        emit_json({"user": revoked.user, "key_id": revoked.key_id, "revoked": True})
+        return
+    print(f"Key {revoked.key_id} of {revoked.user} revoked.")
 
 
 # --- read models ---------------------------------------------------------------------------

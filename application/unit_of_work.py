@@ -1,5 +1,6 @@
 """A unit of work: the aggregates one command (or one whole scenario file) reads and
-changes, committed together in one transaction, or not at all."""
+changes, committed together with any key credentials in one transaction, or not at
+all."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from lotline.domain.aggregate import Aggregate
 from lotline.domain.errors import UnknownEntity
+from lotline.domain.user import KeyCredential
 from lotline.infrastructure.aggregate_store import AggregateStore
 
 A = TypeVar("A", bound=Aggregate)
@@ -23,6 +25,8 @@ class UnitOfWork:
         self._store = store
         self._aggregates: dict[UUID, Aggregate] = {}
         self._missing: set[UUID] = set()
+        self.keys_issued: list[KeyCredential] = []  # credentials of keys issued by this unit of work
+        self.keys_revoked: list[str] = []  # ids of keys it revoked: their credentials go
 
     def find(self, cls: type[A], key: str) -> A | None:
         aggregate_id = cls.id_for(key)  # type: ignore[attr-defined]

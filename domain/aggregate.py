@@ -4,14 +4,17 @@ event's `apply` is the only thing that changes state, so replaying the history
 rebuilds exactly the same aggregate.
 
 Events are pydantic models (the contract's JSON shapes come straight from them).
-Every event carries who acted, under which role, the business (effective) date, and a
-reason where a person acted. Time comes in from the caller: the domain has no clock.
+Every event carries who acted, under which role, the business (effective) date, a
+reason where a person acted, how the actor was established (`auth`) and, where an admin
+acted for someone, for whom (`on_behalf_of`). Time comes in from the caller: the domain
+has no clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Self
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -27,15 +30,26 @@ def aggregate_id(kind: str, key: str) -> UUID:
     return uuid5(ID_NAMESPACE, f"{kind}:{key}")
 
 
+class Auth(StrEnum):
+    """How the acting user was established: taken at its word, or decided by a key."""
+
+    ASSERTED = "asserted"
+    KEY = "key"
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, under which role, on which business date, when, and why."""
+    """Who acts, under which role, on which business date, when, and why; how the
+    user was established (`auth`); and, when an admin loads an entry on behalf of
+    another user, that user (`on_behalf_of`)."""
 
     user: str
     role: Role
     effective_date: date
     at: datetime
     reason: str | None = None
+    auth: Auth = Auth.ASSERTED
+    on_behalf_of: str | None = None
 
 
 class DomainEvent(BaseModel):
@@ -54,6 +68,10 @@ class DomainEvent(BaseModel):
     role: str
     effective_date: date
     reason: str | None = None
+    # How the actor was established, and for whom an admin acted: absent from events
+    # recorded before they were, which read as asserted and on no one's behalf.
+    auth: str = Auth.ASSERTED.value
+    on_behalf_of: str | None = None
 
     @classmethod
     def upcast(cls, state: dict[str, Any], version: int) -> dict[str, Any]:
@@ -82,7 +100,8 @@ class DomainEvent(BaseModel):
 
 
 ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "actor", "role", "effective_date", "reason"}
+    {"originator_id", "originator_version", "timestamp", "actor", "role", "effective_date", "reason", "auth",
+     "on_behalf_of"}
 )
 
 
@@ -122,6 +141,8 @@ class Aggregate:
             role=actor.role.value,
             effective_date=actor.effective_date,
             reason=actor.reason,
+            auth=actor.auth.value,
+            on_behalf_of=actor.on_behalf_of,
             **data,
         )
         event.mutate(self)

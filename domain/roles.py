@@ -26,6 +26,8 @@ class Permission(StrEnum):
     VERIFY = "verify the store's integrity"
     SEAL_HISTORY = "chain the history recorded before the integrity chain"
     AUDIT_FIRM = "read the firm's whole audit trail"
+    MANAGE_KEYS = "issue and revoke keys and change the authentication setting"
+    ACT_ON_BEHALF = "load entries on behalf of another user"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -47,6 +49,10 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
         Role.COMPLIANCE,
         Role.SYSTEM,
     ),
+    Permission.MANAGE_KEYS: (Role.ADMIN,),
+    # An admin loading a scenario file may name another user as an entry's `actor:`:
+    # that user must hold the role the entry needs (application/loading.py).
+    Permission.ACT_ON_BEHALF: (Role.ADMIN,),
 }
 
 SYSTEM_USER = "system"

@@ -1,14 +1,20 @@
-"""Firm settings: the overlay manager's dials, recorded as events like everything else."""
+"""Firm settings: the overlay manager's dials, recorded as events like everything else;
+and `authentication`, how the acting user is established, which is the admin's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
-from lotline.domain.errors import InvalidInput
-from lotline.domain.values import non_negative, positive, to_decimal
+from lotline.domain.aggregate import Actor, Aggregate, Auth, DomainEvent, aggregate_id
+from lotline.domain.errors import InvalidInput, NotAuthorised, RuleRefused
+from lotline.domain.values import non_negative, positive, shown, to_decimal
+
+if TYPE_CHECKING:
+    from lotline.domain.user import User
 
 
 @dataclass(frozen=True)
@@ -62,12 +68,28 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+class Authentication(StrEnum):
+    """How the acting user is established: `asserted` (taken at its word, as on a
+    one-person laptop; a new store's) or `key` (every command presents a key, and the
+    key decides)."""
+
+    ASSERTED = "asserted"
+    KEY = "key"
+
+
+AUTHENTICATION = "authentication"
+AUTHENTICATION_DESCRIPTION = ("how the acting user is established: asserted (taken at its word) or key (every command "
+                              "presents a key, which decides); changed by an admin")
+
+
 class FirmSettings(Aggregate):
     values: dict[str, Decimal]
+    authentication: Authentication
 
     class Created(DomainEvent):
         def apply(self, settings: FirmSettings) -> None:
             settings.values = {}
+            settings.authentication = Authentication.ASSERTED
 
     class SettingChanged(DomainEvent):
         key: str
@@ -75,6 +97,12 @@ class FirmSettings(Aggregate):
 
         def apply(self, settings: FirmSettings) -> None:
             settings.values = {**settings.values, self.key: self.value}
+
+    class AuthenticationChanged(DomainEvent):
+        authentication: str
+
+        def apply(self, settings: FirmSettings) -> None:
+            settings.authentication = Authentication(self.authentication)
 
     ID = aggregate_id("settings", "firm")
 
@@ -88,11 +116,31 @@ class FirmSettings(Aggregate):
 
     def change(self, key: str, raw: object, actor: Actor) -> None:
         setting = SETTINGS.get(key)
+        if key == AUTHENTICATION:
+            raise InvalidInput("is changed on its own, by an admin (lotline settings authentication VALUE)", "settings")
         if setting is None:
             raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "settings")
         value = setting.check(to_decimal(raw, f"settings.{key}"), f"settings.{key}")
         if self.value(key) != value:
             self._trigger(self.SettingChanged, actor, key=key, value=value)
+
+    def change_authentication(self, raw: str, actor: Actor, admin: User) -> None:
+        """Only an admin changes it (authorised by the caller), and only one who holds a
+        key: switching to `key` needs an admin who can still act afterwards, and
+        switching back to `asserted` needs the admin to present that key."""
+        try:
+            mode = Authentication(raw.strip() if isinstance(raw, str) else raw)
+        except ValueError:
+            raise InvalidInput(f"must be asserted or key, got {shown(raw)}", f"settings.{AUTHENTICATION}") from None
+        if mode is self.authentication:
+            return
+        if mode is Authentication.KEY and admin.key_id is None:
+            raise RuleRefused(f"user {admin.user_id!r} holds no key: issue yourself one first (lotline users key "
+                              f"{admin.user_id}), or no admin could act under key authentication", AUTHENTICATION)
+        if mode is Authentication.ASSERTED and actor.auth != Auth.KEY:
+            raise NotAuthorised("only an admin presenting a key may switch authentication back to asserted",
+                                AUTHENTICATION)
+        self._trigger(self.AuthenticationChanged, actor, authentication=mode.value)
 
     def value(self, key: str) -> Decimal:
         return self.values.get(key, Decimal(SETTINGS[key].default))

@@ -1,7 +1,8 @@
 """The audit trail: every event of the store, oldest first, with the kind and business
 id of what it changed (a user, a security, a model, a template, the firm's settings, a
 symbol's prices, an account, a decision, a scenario file), the account it belongs to
-(an account's events and its decisions'), who acted, under which role, when it was
+(an account's events and its decisions'), who acted, under which role, how the actor
+was established (`auth`) and for whom an admin acted (`on_behalf_of`), when it was
 recorded and the business date it took effect. `audit ACCOUNT` reads an account's
 rows; `audit --firm` reads them all."""
 
@@ -44,6 +45,8 @@ audit_events = Table(
     Column("role", String(64), nullable=False),
     Column("reason", Text, nullable=True),
     Column("data", Text, nullable=False),
+    Column("auth", String(16), nullable=False),
+    Column("on_behalf_of", String(128), nullable=True),
 )
 
 # What each stream is, from its first event: the kind of aggregate and its business id.
@@ -143,6 +146,8 @@ class AuditTrail(Projection):
             role=event.role,
             reason=event.reason,
             data=_summary(event) if isinstance(event, Decision.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
+            auth=event.auth,
+            on_behalf_of=event.on_behalf_of,
         ))
 
     def apply_unreadable(self, session: Session, event: Unreadable) -> bool:
@@ -165,6 +170,8 @@ class AuditTrail(Projection):
             role=_text(fields.get("role"), 64) or "",
             reason=_text(fields.get("reason"), 10_000),
             data=json.dumps({"error": event.error}),
+            auth=_text(fields.get("auth"), 16) or "",
+            on_behalf_of=_text(fields.get("on_behalf_of"), 128),
         ))
         return True
 

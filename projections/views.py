@@ -98,6 +98,8 @@ class AuditRow:
     kind: str = ""  # the kind of aggregate (projections/audit.py AUDIT_KINDS)
     entity_id: str = ""  # its business id: the user, symbol, model, template, account, decision...
     account_id: str | None = None  # the account the event belongs to, if any
+    auth: str = "asserted"
+    on_behalf_of: str | None = None
 
 
 class Views:
@@ -244,7 +246,7 @@ class Views:
 
 def _audit_row(r: Any) -> AuditRow:
     return AuditRow(r.position, r.type, r.timestamp, r.effective_date, r.actor, r.role, r.reason, json.loads(r.data),
-                    r.kind, r.entity_id, r.account_id)
+                    r.kind, r.entity_id, r.account_id, r.auth, r.on_behalf_of)
 
 
 def _decision(row: Any) -> DecisionRow:

@@ -10,6 +10,7 @@ goes account by account), calls the domain, and commits.
     execution.py    Fill -> fill
     read_models.py  RebuildProjections -> rebuild_projections
     integrity.py    SealHistory -> seal_history
+    users.py        IssueKey -> issue_key, RevokeKey -> revoke_key
     demo.py         RunDemo -> run_demo
 
 trading_day.py holds what the day's handlers share. Reading needs no handler: see

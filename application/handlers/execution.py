@@ -20,6 +20,7 @@ from lotline.application.handlers.trading_day import (
     why_stale,
 )
 from lotline.application.history import account_history
+from lotline.application.identity import Identity
 from lotline.application.lotline import Lotline, Progress
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
@@ -89,7 +90,7 @@ def fill(cmd: Fill, lotline: Lotline, progress: Progress | None = None) -> Fille
 
 
 def _fill_account(lotline: Lotline, uow: UnitOfWork, account_id: str, key: str | None, on: date,
-                  closes: dict[str, Decimal], user: str) -> tuple[int, int, list[str]]:
+                  closes: dict[str, Decimal], user: Identity) -> tuple[int, int, list[str]]:
     account = uow.get(Account, account_id, "account")
     actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock())
     book = account_history(uow, account).book(on)
@@ -116,7 +117,7 @@ def _fill_account(lotline: Lotline, uow: UnitOfWork, account_id: str, key: str |
     return trades, len(met), notes
 
 
-def _leave_unfilled(lotline: Lotline, account_id: str, on: date, reason: str, user: str, result: Filled) -> None:
+def _leave_unfilled(lotline: Lotline, account_id: str, on: date, reason: str, user: Identity, result: Filled) -> None:
     def work(uow: UnitOfWork) -> None:
         actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock())
         decision_of(uow, account_id, on).leave_unfilled(reason, actor)

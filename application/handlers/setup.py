@@ -1,6 +1,6 @@
 """Setting the firm up: `load_scenario` (a scenario file, all or nothing, once per
 content), `load_prices` (a price file's closes, or corrections of recorded ones) and
-`change_setting` (a firm setting, with a reason)."""
+`change_setting` (a firm setting, with a reason; `authentication`, the admin's, included)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from lotline.domain.price_series import CloseDiffers, PriceSource
 from lotline.domain.roles import Permission
 from lotline.domain.scenario_file import ScenarioFile
 from lotline.domain.security import Security
-from lotline.domain.settings import FirmSettings
+from lotline.domain.settings import AUTHENTICATION, FirmSettings
+from lotline.domain.user import User
 from lotline.domain.values import required_reason
 
 
@@ -43,7 +44,7 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
     from lotline.application.price_records import closes_recorded
     from lotline.application.scenario import read_scenario
 
-    path, as_user = cmd.path, cmd.as_user
+    path, user = cmd.path, cmd.user
     scenario = read_scenario(path, lotline.today())  # today: the file's date when it gives no as_of
     try:
         sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -55,11 +56,10 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
     def work(uow: UnitOfWork) -> ScenarioLoaded:
         loaded = uow.find(ScenarioFile, sha256)
         if loaded is not None:
-            if as_user is not None:
-                authorise_read(uow, as_user, None, None)
+            authorise_read(uow, user.user, None, None)
             return ScenarioLoaded(True, sha256, loaded_as=loaded.file_name, loaded_at=loaded.loaded_at,
                                   loaded_by=", ".join(loaded.loaded_by))
-        loader = ScenarioLoader(uow, scenario, as_user, known, lotline.today(), lotline.clock(),
+        loader = ScenarioLoader(uow, scenario, user, known, lotline.today(), lotline.clock(),
                                 lotline.views.accounts_holding, prices_source=PriceSource(path.name, sha256))
         loader.run()
         events, prices = uow.pending_event_count(), closes_recorded(uow)
@@ -113,6 +113,8 @@ def load_prices(cmd: LoadPrices, lotline: Lotline) -> PricesLoaded:
 def change_setting(cmd: ChangeSetting, lotline: Lotline) -> None:
     """Changes one firm setting; the reason is required."""
     required_reason(cmd.reason, "say why the setting changes")
+    if cmd.key == AUTHENTICATION:
+        return _change_authentication(cmd, lotline)
 
     def work(uow: UnitOfWork) -> None:
         actor = authorise(uow, cmd.user, Permission.MANAGE_MARKET, lotline.today(), lotline.clock(), cmd.reason)
@@ -121,5 +123,18 @@ def change_setting(cmd: ChangeSetting, lotline: Lotline) -> None:
             settings = FirmSettings.create(actor)
             uow.add(settings)
         settings.change(cmd.key, cmd.value, actor)
+
+    lotline.execute(work)
+
+
+def _change_authentication(cmd: ChangeSetting, lotline: Lotline) -> None:
+    """`authentication` is the admin's, not the overlay manager's (domain/settings.py)."""
+    def work(uow: UnitOfWork) -> None:
+        actor = authorise(uow, cmd.user, Permission.MANAGE_KEYS, lotline.today(), lotline.clock(), cmd.reason)
+        settings = uow.find(FirmSettings, "firm")
+        if settings is None:
+            settings = FirmSettings.create(actor)
+            uow.add(settings)
+        settings.change_authentication(cmd.value, actor, uow.get(User, actor.user, "user"))
 
     lotline.execute(work)

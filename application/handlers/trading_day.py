@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from lotline.application.authorisation import authorise
+from lotline.application.identity import Identity
 from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
@@ -54,7 +55,7 @@ def why_stale(uow: UnitOfWork, decision: Decision) -> str | None:
     return staleness(recorded, account, securities)
 
 
-def go_stale(lotline: Lotline, account_id: str, on: date, why: str, user: str) -> None:
+def go_stale(lotline: Lotline, account_id: str, on: date, why: str, user: Identity) -> None:
     """Records, in a unit of work of its own, that the account's decision went stale."""
     def work(uow: UnitOfWork) -> None:
         actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock())

@@ -284,7 +284,7 @@ def test_the_firm_audit_holds_every_event_of_the_store_oldest_first(busy_firm):
     assert all("account" not in e for e in events if e["kind"] not in ("account", "decision"))
     # The account's own trail is the firm's rows of that account, in the same shape as ever.
     own = firm("audit", "H", "--as", "carol", "--json").json()["events"]
-    keys = ("position", "type", "timestamp", "effective_date", "actor", "role", "reason", "data")
+    keys = ("position", "type", "timestamp", "effective_date", "actor", "role", "on_behalf_of", "auth", "reason", "data")
     assert own == [{k: e[k] for k in keys} for e in events if e.get("account") == "H"]
 
 
@@ -315,7 +315,7 @@ def test_the_firm_audit_prints_csv_with_a_header(busy_firm):
     assert printed.code == 0, printed.err
     rows = list(csv.reader(io.StringIO(printed.out)))
     assert rows[0] == ["position", "kind", "id", "account", "type", "timestamp", "effective_date", "actor", "role",
-                       "reason", "data"]
+                       "reason", "data", "on_behalf_of", "auth"]
     assert [int(r[0]) for r in rows[1:]] == [e["position"] for e in events]
     assert {r[1] for r in rows[1:]} == {"prices"}
 

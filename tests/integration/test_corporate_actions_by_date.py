@@ -84,8 +84,8 @@ def test_one_file_with_accounts_trades_and_a_split_leaves_every_read_working(cli
 
 
 def test_the_same_history_in_three_files_gives_the_same_books(cli):
-    for part in (FIRM + ACCOUNTS, SPLIT, TRADES):
-        result = cli.load(part)
+    for part, user in ((FIRM + ACCOUNTS, ()), (SPLIT, ("--as", "olivia")), (TRADES, ("--as", "olivia"))):
+        result = cli.load(part, *user)
         assert result.code == 0, result.err
     in_parts = _reads(cli)
     lots, gains, holdings = in_parts
@@ -101,7 +101,7 @@ def test_the_same_history_in_three_files_gives_the_same_books(cli):
 def test_a_split_recorded_in_a_later_file_applies_once(cli):
     assert cli.load(FIRM + ACCOUNTS.replace('cash: "10000.00"', 'cash: "10000.00"', 1)).code == 0
     assert cli.load("trades:\n  - {account: ACC-2, date: 2026-01-06, side: buy, symbol: VTI, quantity: '10', "
-                    "price: '250.00'}\n").code == 0
+                    "price: '250.00'}\n", "--as", "olivia").code == 0
     assert cli.load(SPLIT, "--as", "olivia").code == 0
     lots = cli("lots", "ACC-2", "--as", "carol", "--json").json()
     holdings = cli("holdings", "ACC-2", "--as", "carol", "--json").json()
@@ -120,7 +120,7 @@ def test_a_split_in_the_same_file_as_the_purchase_reaches_the_lots_read_model(cl
 def test_a_dividend_recorded_before_the_account_pays_it_in_lots_and_holdings_alike(cli):
     assert cli.load(FIRM + "dividends:\n  - {symbol: BND, ex_date: 2026-01-08, pay_date: 2026-01-12, "
                            "per_share: '0.21'}\n").code == 0
-    assert cli.load(ACCOUNTS).code == 0
+    assert cli.load(ACCOUNTS, "--as", "alice").code == 0
     lots = cli("lots", "ACC-2", "--as", "carol", "--json").json()
     holdings = cli("holdings", "ACC-2", "--as", "carol", "--json").json()
     assert lots["cash"] == holdings["cash"] == "5008.40"  # 40 BND x 0.21
@@ -129,14 +129,15 @@ def test_a_dividend_recorded_before_the_account_pays_it_in_lots_and_holdings_ali
 def test_onboarding_an_account_whose_history_straddles_a_recorded_split(cli):
     assert cli.load(FIRM + ACCOUNTS + SPLIT).code == 0
     before = cli("lots", "ACC-2", "--as", "carol", "--json").json()
+    # The advisor's account and the overlay manager's trades, loaded by the admin on their behalf.
     onboard = """
 accounts:
-  - {id: ACC-3, advisor: alice, template: balanced, opened: 2026-01-02, cash: "9000.00"}
+  - {id: ACC-3, advisor: alice, template: balanced, opened: 2026-01-02, cash: "9000.00", actor: alice}
 trades:
-  - {account: ACC-3, date: 2026-01-06, side: buy, symbol: VTI, quantity: "10", price: "250.00"}
-  - {account: ACC-3, date: 2026-01-15, side: sell, symbol: VTI, quantity: "15", price: "126.00"}
+  - {account: ACC-3, date: 2026-01-06, side: buy, symbol: VTI, quantity: "10", price: "250.00", actor: olivia}
+  - {account: ACC-3, date: 2026-01-15, side: sell, symbol: VTI, quantity: "15", price: "126.00", actor: olivia}
 """
-    result = cli.load(onboard)
+    result = cli.load(onboard, "--as", "root")
     assert result.code == 0, result.err
     lots = cli("lots", "ACC-3", "--as", "carol", "--json").json()
     assert {lot["symbol"]: lot["quantity"] for lot in lots["lots"]}["VTI"] == "5"
@@ -164,5 +165,5 @@ def test_a_reverse_split_in_the_same_file_as_the_sale_is_refused_too(cli):
 def test_an_oversell_in_a_file_is_bad_input_at_its_entry(cli):
     assert cli.load(FIRM + ACCOUNTS).code == 0
     result = cli.load("trades:\n  - {account: ACC-1, date: 2026-01-07, side: sell, symbol: VTI, quantity: '11', "
-                      "price: '250.00'}\n")
+                      "price: '250.00'}\n", "--as", "olivia")
     assert result.code == 2 and result.err.startswith("lotline: bad input: trades[0].quantity: cannot sell 11 VTI")

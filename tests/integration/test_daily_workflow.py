@@ -78,7 +78,7 @@ def test_reject_then_nothing_is_filled(firm):
 
 def test_fill_records_trades_with_their_lots_and_meets_cash_requests(firm):
     account(firm, HOLDINGS)
-    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n').code == 0
+    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n', "--as", "alice").code == 0
     firm("rebalance", "--date", DAY, "--as", "olivia")
     proposed = firm("orders", "--account", "H", "--json").json()["orders"]
     assert firm("approve", "--date", DAY, "--as", "olivia").code == 0
@@ -105,7 +105,7 @@ def test_fill_records_trades_with_their_lots_and_meets_cash_requests(firm):
 def test_a_failing_account_is_recorded_and_retried_without_stopping_the_night(firm, tmp_path):
     account(firm, HOLDINGS)
     # SCHZ has no price at all: an account holding it cannot be valued.
-    assert firm.load("securities:\n  - {symbol: SCHZ, asset_class: bonds}\n").code == 0
+    assert firm.load("securities:\n  - {symbol: SCHZ, asset_class: bonds}\n", "--as", "ipc").code == 0
     account(firm, '  - {id: BAD, advisor: alice, template: balanced, opened: 2025-01-02, cash: "1000", '
                   'lots: [{symbol: SCHZ, quantity: "10", cost_basis: "230", acquired: 2025-01-02}]}\n')
     first = firm("rebalance", "--date", DAY, "--as", "olivia", "--json")
@@ -187,7 +187,8 @@ def test_a_decision_whose_account_changed_after_release_goes_stale_fills_nothing
     firm("approve", "--date", DAY, "--as", "olivia")
     before = firm("lots", "X", "--as", "carol", "--json").json()
     # Between release and fill, the shares were sold outside Lotline (recorded history).
-    assert firm.load(f"trades:\n  - {{account: X, date: {DAY}, side: sell, symbol: SCHB, quantity: '1200', price: '25'}}\n").code == 0
+    assert firm.load(f"trades:\n  - {{account: X, date: {DAY}, side: sell, symbol: SCHB, quantity: '1200', price: '25'}}\n",
+                     "--as", "olivia").code == 0
     filled = firm("fill", "--date", DAY, "--as", "olivia", "--json").json()
     assert filled["trades"] == 0 and [s["account"] for s in filled["stale"]] == ["X"]
     assert "changed after the analysis" in filled["stale"][0]["reason"]
@@ -221,7 +222,8 @@ def test_every_read_command_is_for_everyone_but_other_advisors(firm, command):
 def test_an_advisor_lists_only_the_orders_of_their_own_accounts(firm):
     assert firm.load("users:\n  - {id: bob, role: advisor}\n", "--as", "root").code == 0
     _two_kinds_of_decision(firm)
-    assert firm.load('accounts:\n  - {id: B1, advisor: bob, template: balanced, opened: 2026-02-27, cash: "50000"}\n').code == 0
+    assert firm.load('accounts:\n  - {id: B1, advisor: bob, template: balanced, opened: 2026-02-27, cash: "50000"}\n',
+                     "--as", "bob").code == 0
     firm("rebalance", "--date", DAY, "--account", "B1", "--as", "olivia")
     everyone = {o["account"] for o in firm("orders", "--as", "carol", "--json").json()["orders"]}
     assert everyone == {"N", "B1"}

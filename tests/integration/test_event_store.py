@@ -56,7 +56,7 @@ WRITER = textwrap.dedent("""
                 "cash_movements:\\n"
                 f"  - {{account: ACC-1, date: 2026-01-20, amount: '{i + 1}', reason: '{name} {i}'}}\\n"
             )
-            load_scenario(LoadScenario(path=path), lotline)
+            load_scenario(LoadScenario(path=path, user="alice"), lotline)  # ACC-1's advisor
 """)
 
 

@@ -27,7 +27,7 @@ def firm(cli, tmp_path):
 
 
 def add_accounts(cli, text):
-    loaded = cli.load("accounts:\n" + text)
+    loaded = cli.load("accounts:\n" + text, "--as", "alice")
     assert loaded.code == 0, loaded.err
 
 
@@ -103,7 +103,8 @@ def test_accounts_with_fresh_closes_decide_while_the_others_fail(firm, tmp_path)
 
 
 def test_a_security_never_priced_is_named_with_none(firm):
-    assert firm.load("securities:\n  - {symbol: VEA, asset_class: intl_equity, wash_group: intl-developed}\n").code == 0
+    assert firm.load("securities:\n  - {symbol: VEA, asset_class: intl_equity, wash_group: intl-developed}\n",
+                     "--as", "ipc").code == 0
     add_accounts(firm, HOLDINGS.replace("id: H", "id: X")
                  + '      - {symbol: VEA, quantity: "10", cost_basis: "500", acquired: 2024-01-02}\n')
     (failure,) = rebalance(firm, DAY)["failures"]
@@ -145,8 +146,8 @@ def test_an_account_that_bought_and_sold_a_security_neither_held_nor_targeted_is
     add_accounts(firm, HOLDINGS.replace("id: H", "id: B").replace('cash: "2000"', 'cash: "20000"'))
     assert firm.load("trades:\n"
                      "  - {account: B, date: 2026-02-10, side: buy, symbol: ITOT, quantity: '100', price: '135'}\n"
-                     "  - {account: B, date: 2026-02-20, side: sell, symbol: ITOT, quantity: '100', price: '128'}\n"
-                     ).code == 0
+                     "  - {account: B, date: 2026-02-20, side: sell, symbol: ITOT, quantity: '100', price: '128'}\n",
+                     "--as", "olivia").code == 0
     day = rebalance(firm, DAY)
     assert day["failures"] == []
     assert [d["account"] for d in day["decisions"]] == ["B"]
@@ -156,10 +157,11 @@ def test_an_account_that_bought_and_sold_a_security_neither_held_nor_targeted_is
 
 def test_a_loss_realised_from_a_transferred_lot_blocks_buying_its_wash_group(firm):
     add_accounts(firm, '  - {id: T, advisor: alice, template: balanced, opened: 2025-01-02, cash: "100000"}\n')
+    # The advisor's transfer, then the overlay manager's recorded sale.
     assert firm.load("transfers:\n  - {account: T, date: 2026-02-02, lots: [{symbol: ITOT, quantity: '100', "
-                     "cost_basis: '15000', acquired: 2025-03-03}]}\n"
-                     "trades:\n  - {account: T, date: 2026-02-20, side: sell, symbol: ITOT, quantity: '100', "
-                     "price: '128'}\n").code == 0
+                     "cost_basis: '15000', acquired: 2025-03-03}]}\n", "--as", "alice").code == 0
+    assert firm.load("trades:\n  - {account: T, date: 2026-02-20, side: sell, symbol: ITOT, quantity: '100', "
+                     "price: '128'}\n", "--as", "olivia").code == 0
     rebalance(firm, DAY)
     orders = orders_of(firm, "T")
     assert [o for o in orders if o["side"] == "buy"]

@@ -118,7 +118,7 @@ def test_an_inserted_event_is_found(firm):
 
 def test_a_head_kept_outside_the_store_finds_a_rewritten_chain(firm):
     before = _verify(firm, "--json").json()["head"]
-    assert firm.load("cash_movements:\n  - {account: ACC-1, date: 2026-01-13, amount: '10.00'}\n").code == 0
+    assert firm.load("cash_movements:\n  - {account: ACC-1, date: 2026-01-13, amount: '10.00'}\n", "--as", "alice").code == 0
     after = _verify(firm, "--json").json()["head"]
     assert after != before
     result = _verify(firm, "--expect-head", before)
@@ -151,7 +151,7 @@ def test_a_history_recorded_before_the_chain_is_reported_then_sealed_by_an_admin
     _sql(url, "DELETE FROM event_chain")
     _sql(url, "DELETE FROM chain_head")
     (before,) = _sql(url, "SELECT max(id) FROM lotline_events")[0]
-    assert firm.load("cash_movements:\n  - {account: ACC-1, date: 2026-01-13, amount: '10.00'}\n").code == 0
+    assert firm.load("cash_movements:\n  - {account: ACC-1, date: 2026-01-13, amount: '10.00'}\n", "--as", "alice").code == 0
     result = _verify(firm)
     assert result.code == 0, result.err
     assert f"The chain starts at position {before + 1}" in result.out
@@ -177,7 +177,7 @@ def test_times_are_recorded_by_the_store_clock_and_never_go_back(firm, monkeypat
     from lotline.application.lotline import Lotline
 
     monkeypatch.setenv("LOTLINE_NOW", "2019-06-03T10:00:00+00:00")  # the business date only
-    assert firm.load("cash_movements:\n  - {account: ACC-1, date: 2026-01-14, amount: '10.00'}\n").code == 0
+    assert firm.load("cash_movements:\n  - {account: ACC-1, date: 2026-01-14, amount: '10.00'}\n", "--as", "alice").code == 0
     times = [datetime.fromisoformat(e["timestamp"]) for e in firm("audit", "ACC-1", "--as", "carol", "--json").json()["events"]]
     assert times == sorted(times) and times[-1].year >= 2026
     with Lotline(firm.url, clock=lambda: datetime(2019, 1, 2, tzinfo=timezone.utc)) as slow:

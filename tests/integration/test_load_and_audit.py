@@ -21,11 +21,12 @@ def test_contract_example_loads_and_every_account_event_is_audited(cli):
             "CashRequested", "TradeRecorded", "LotsTransferredIn"} <= set(types)
     positions = [e["position"] for e in trail["events"]]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    # The first file of an empty store is its bootstrap: every entry applied by system, as the admin.
     trade = next(e for e in trail["events"] if e["type"] == "TradeRecorded")
-    assert (trade["actor"], trade["role"], trade["effective_date"]) == ("olivia", "overlay_manager", "2026-01-10")
+    assert (trade["actor"], trade["role"], trade["effective_date"]) == ("system", "admin", "2026-01-10")
     assert trade["data"]["quantity"] == "5" and trade["data"]["price"] == "190.00"
     opened = trail["events"][0]
-    assert (opened["actor"], opened["role"]) == ("alice", "advisor")
+    assert (opened["actor"], opened["role"]) == ("system", "admin")
     # Recorded by the store's clock, not LOTLINE_NOW (which pins only the business date).
     recorded = datetime.fromisoformat(opened["timestamp"])
     assert recorded.tzinfo is not None and abs(datetime.now(timezone.utc) - recorded) < timedelta(minutes=10)
@@ -70,11 +71,15 @@ def test_bad_entry_is_refused_with_its_path_and_nothing_recorded(cli, replace, e
 
 def test_a_refused_entry_late_in_the_file_leaves_the_store_unchanged(cli):
     assert cli.load(CONTRACT_EXAMPLE).code == 0
+    # One user acts on every entry of a file: in a small firm, alice records prices too.
+    assert cli.load("users:\n  - {id: alice, roles: [advisor, overlay_manager]}\n", "--as", "root").code == 0
     before = store_contents(cli.url)
-    again = CONTRACT_EXAMPLE.replace('modifications: {us_equity: "0.02", bonds: "-0.02"}',
-                                     'modifications: {us_equity: "0.08", bonds: "-0.08"}')
+    prices = CONTRACT_EXAMPLE[CONTRACT_EXAMPLE.index("prices:"):CONTRACT_EXAMPLE.index("models:")]
+    accounts = CONTRACT_EXAMPLE[CONTRACT_EXAMPLE.index("accounts:"):CONTRACT_EXAMPLE.index("  - id: ACC-2")]
+    again = prices + accounts.replace('modifications: {us_equity: "0.02", bonds: "-0.02"}',
+                                      'modifications: {us_equity: "0.08", bonds: "-0.08"}')
     again = again.replace('2026-01-05: {VTI: "250.00"', '2026-01-06: {VTI: "251.00"')
-    result = cli.load(again)
+    result = cli.load(again, "--as", "alice")
     assert result.code == 1
     assert "accounts[0].parameters.modifications.us_equity: tilt 0.08 beyond max_modification 0.05" in result.err
     assert store_contents(cli.url) == before
@@ -82,17 +87,20 @@ def test_a_refused_entry_late_in_the_file_leaves_the_store_unchanged(cli):
 
 def test_an_existing_id_is_changed_by_change_events(cli):
     cli.load(CONTRACT_EXAMPLE)
+    # The admin loads the policy committee's model and the advisor's account on their behalf.
     changed = """
 models:
-  - {id: us-core, weights: {VTI: "0.5", SCHB: "0.5"}}
+  - {id: us-core, weights: {VTI: "0.5", SCHB: "0.5"}, actor: ipc}
 accounts:
   - id: ACC-1
     advisor: alice
+    actor: alice
     template: balanced
     parameters:
       tax: {short_term_rate: "0.35", long_term_rate: "0.15"}
 """
-    assert cli.load(changed).code == 0, cli.load(changed).err
+    result = cli.load(changed, "--as", "root")
+    assert result.code == 0, result.err
     trail = cli("audit", "ACC-1", "--json").json()["events"]
     assert trail[-1]["type"] == "TaxPreferencesSet"
     assert trail[-1]["data"]["tax"]["short_term_rate"] == "0.35"

@@ -16,10 +16,12 @@ from tests.integration.test_tax_lots_cli import FIRM, buy, sell, trades
 FAR = date(2030, 1, 1)
 
 
-def _load(lotline, tmp_path, text, name):
+def _load(lotline, tmp_path, text, name, user="olivia"):
+    """Loads a file as `user`: the trades and splits are the overlay manager's; the firm
+    itself is the bootstrap of the empty store, by system."""
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)
-    load_scenario(LoadScenario(path=path), lotline)
+    load_scenario(LoadScenario(path=path, user=user), lotline)
 
 
 def _replayed_lots(lotline, account):
@@ -40,7 +42,7 @@ def _projected_lots(lotline, account):
 
 def test_backdated_trades_and_late_splits_give_the_same_lots_as_a_replay(store_url, tmp_path):
     with Lotline(store_url) as lotline:
-        _load(lotline, tmp_path, FIRM, "firm")
+        _load(lotline, tmp_path, FIRM, "firm", "system")
         _load(lotline, tmp_path, trades(buy("2026-03-01", "10", "100"), sell("2026-04-01", "4", "20")), "a")
         lotline.catch_up()
         # Recorded later, dated earlier: a purchase that washes the April loss, and a split in between.
@@ -70,7 +72,8 @@ def test_books_evicted_from_memory_are_rebuilt_from_history(sqlite_url, tmp_path
 
     with Lotline(sqlite_url) as lotline:
         _load(lotline, tmp_path, FIRM.replace("accounts:\n  - {id: A,", "accounts:\n  - {id: B, advisor: alice, template: t, opened: 2026-01-02, cash: '100000'}\n"
-                                              "  - {id: C, advisor: alice, template: t, opened: 2026-01-02, cash: '100000'}\n  - {id: A,"), "firm")
+                                              "  - {id: C, advisor: alice, template: t, opened: 2026-01-02, cash: '100000'}\n  - {id: A,"), "firm",
+              "system")
         for n, day in enumerate(("2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23")):
             rows = [buy(day, "10", str(100 - n * 5)).replace("account: A", f"account: {a}") for a in "ABC"]
             rows += [sell(day, "4", str(95 - n * 5)).replace("account: A", f"account: {a}") for a in "ABC"]
@@ -87,7 +90,7 @@ def test_a_process_whose_books_went_stale_rebuilds_them(store_url, tmp_path):
     """Two processes take turns catching up the same read model: neither may apply an
     event to a book in memory that misses what the other one applied."""
     with Lotline(store_url) as first, Lotline(store_url) as second:
-        _load(first, tmp_path, FIRM, "firm")
+        _load(first, tmp_path, FIRM, "firm", "system")
         _load(first, tmp_path, trades(buy("2026-03-02", "10", "100")), "a")
         first.catch_up()  # first now holds A's book in memory
         _load(second, tmp_path, trades(buy("2026-03-03", "10", "90"), sell("2026-03-04", "15", "95")), "b")

@@ -131,7 +131,8 @@ def _refused_naming(result, position: int, what: str) -> None:
 
 
 def _later_trade_for_b(cli) -> None:
-    result = cli.load("trades:\n  - {account: B, date: 2026-03-02, side: buy, symbol: BND, quantity: '4', price: '70'}\n")
+    result = cli.load("trades:\n  - {account: B, date: 2026-03-02, side: buy, symbol: BND, quantity: '4', price: '70'}\n",
+                      "--as", "olivia")
     assert result.code == 0, result.err
 
 
@@ -267,16 +268,16 @@ def test_a_projection_reports_one_account_of_an_event_and_skips_it_from_then_on(
     from lotline.projections.directory import Directory
 
     with Lotline(sqlite_url) as lotline:
-        for name, body in (
-            ("firm", FIRM),
-            ("split", "splits:\n  - {symbol: VTI, date: 2026-02-25, ratio: '2'}\n"),
+        for name, body, user in (
+            ("firm", FIRM, "system"),  # the bootstrap of the empty store
+            ("split", "splits:\n  - {symbol: VTI, date: 2026-02-25, ratio: '2'}\n", "olivia"),
             ("later", "trades:\n"
                       "  - {account: A, date: 2026-03-02, side: buy, symbol: BND, quantity: '1', price: '70'}\n"
-                      "  - {account: B, date: 2026-03-02, side: buy, symbol: BND, quantity: '2', price: '70'}\n"),
+                      "  - {account: B, date: 2026-03-02, side: buy, symbol: BND, quantity: '2', price: '70'}\n", "olivia"),
         ):
             path = tmp_path / f"{name}.yaml"
             path.write_text(body)
-            load_scenario(LoadScenario(path=path), lotline)
+            load_scenario(LoadScenario(path=path, user=user), lotline)
         reporter, raiser = _Probe("reporter"), _Probe("raiser", raise_for="B")
         models = ReadModels(lotline.store.recorder, lotline.store.mapper, [Directory(), AuditTrail(), reporter, raiser])
         models.catch_up()
@@ -301,7 +302,7 @@ def test_a_projection_reports_one_account_of_an_event_and_skips_it_from_then_on(
         path = tmp_path / "last.yaml"
         path.write_text("trades:\n  - {account: B, date: 2026-03-03, side: buy, symbol: BND, quantity: '3', price: '70'}\n"
                         "  - {account: A, date: 2026-03-03, side: buy, symbol: BND, quantity: '3', price: '70'}\n")
-        load_scenario(LoadScenario(path=path), lotline)
+        load_scenario(LoadScenario(path=path, user="olivia"), lotline)
         models.catch_up()
         assert raiser.trades("B") == [] and len(raiser.trades("A")) == 5
         assert len(reporter.trades("A")) == 3 and len(reporter.trades("B")) == 5

@@ -57,7 +57,8 @@ def date_of(text):
 
 
 def account(cli, text):
-    assert cli.load("accounts:\n" + text).code == 0, cli.load("accounts:\n" + text).err
+    result = cli.load("accounts:\n" + text, "--as", "alice")
+    assert result.code == 0, result.err
 
 
 def rebalance(cli, account_id):
@@ -131,7 +132,7 @@ def test_near_target_there_is_no_trade_and_the_reason_is_recorded(firm):
 
 def test_a_cash_request_is_met_on_the_day_it_is_due(firm):
     account(firm, HOLDINGS)
-    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n').code == 0
+    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n', "--as", "alice").code == 0
     decision = rebalance(firm, "H")
     assert decision["trade"] and decision["reasons"][0] == "cash_request"
     _, cash = post_trade_weights(firm, "H")
@@ -170,7 +171,8 @@ def test_no_wash_sale_is_ever_created(firm):
                   'lots: [{symbol: VTI, quantity: "50", cost_basis: "20000", acquired: 2025-01-02}, '
                   '{symbol: AGG, quantity: "100", cost_basis: "12000", acquired: 2025-01-02}]}\n')
     assert firm.load("trades:\n  - {account: W, date: 2026-02-20, side: sell, symbol: VTI, quantity: '50', price: '290'}\n"
-                     "  - {account: W, date: 2026-02-23, side: buy, symbol: BND, quantity: '10', price: '73'}\n").code == 0
+                     "  - {account: W, date: 2026-02-23, side: buy, symbol: BND, quantity: '10', price: '73'}\n",
+                     "--as", "olivia").code == 0
     rebalance(firm, "W")
     orders = orders_of(firm, "W")
     assert not [o for o in orders if o["symbol"] in ("VTI", "ITOT") and o["side"] == "buy"]
@@ -251,16 +253,17 @@ def test_rebalance_refuses_a_holiday_and_other_roles(firm):
 
 def test_replay_holds_after_model_changes_price_corrections_and_new_trades(firm, tmp_path):
     account(firm, HOLDINGS)
-    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n').code == 0
+    assert firm.load(f'cash_requests:\n  - {{account: H, amount: "15000", date: {DAY}}}\n', "--as", "alice").code == 0
     decision = rebalance(firm, "H")
     assert firm("replay", decision["decision_id"]).code == 0
     # Afterwards: the committee changes the model, a close of that day is corrected,
     # the account trades, and the settings change.
-    assert firm.load('models:\n  - {id: us-core, weights: {VTI: "0.2", SCHB: "0.8"}}\n').code == 0
+    assert firm.load('models:\n  - {id: us-core, weights: {VTI: "0.2", SCHB: "0.8"}}\n', "--as", "ipc").code == 0
     corrected = tmp_path / "correction.csv"
     corrected.write_text(f"date,symbol,close\n{DAY},VTI,250.00\n")
     assert firm("prices", "load", str(corrected), "--as", "olivia", "--correct", "--reason", "vendor correction").code == 0
-    assert firm.load("trades:\n  - {account: H, date: 2026-03-03, side: buy, symbol: BND, quantity: '5', price: '73'}\n").code == 0
+    assert firm.load("trades:\n  - {account: H, date: 2026-03-03, side: buy, symbol: BND, quantity: '5', price: '73'}\n",
+                     "--as", "olivia").code == 0
     assert firm("settings", "risk_aversion", "3", "--as", "olivia", "--reason", "less tracking").code == 0
     replayed = firm("replay", decision["decision_id"], "--json")
     assert replayed.code == 0 and replayed.json()["identical"] is True

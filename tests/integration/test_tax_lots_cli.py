@@ -68,7 +68,7 @@ def gains_of(cli, year="2026"):
 def test_irs_vita_example_disallows_the_loss_into_the_new_lot(firm):
     # Buy 100 shares for $1,000, sell them for $750, buy 100 again for $800 within 30 days.
     assert firm.load(trades(buy("2026-02-02", "100", "10"), sell("2026-03-02", "100", "7.50"),
-                            buy("2026-03-16", "100", "8"))).code == 0
+                            buy("2026-03-16", "100", "8")), "--as", "olivia").code == 0
     (lot,) = lots_of(firm)
     assert (lot["quantity"], lot["cost_basis"], lot["wash_sale_adjustment"]) == ("100", "1050.00", "250.00")
     assert lot["acquired"] == "2026-03-16"
@@ -84,7 +84,7 @@ def test_irs_vita_example_disallows_the_loss_into_the_new_lot(firm):
     ("2026-04-01", False),  # day 31: outside
 ])
 def test_window_after_the_sale(firm, replacement_day, washed):
-    firm.load(trades(buy("2026-01-05", "10", "100"), sell("2026-03-01", "10", "90"), buy(replacement_day, "10", "95")))
+    firm.load(trades(buy("2026-01-05", "10", "100"), sell("2026-03-01", "10", "90"), buy(replacement_day, "10", "95")), "--as", "olivia")
     (realization,) = gains_of(firm)["realizations"]
     assert realization["disallowed_loss"] == ("100.00" if washed else "0.00")
     assert realization["gain"] == ("0.00" if washed else "-100.00")
@@ -96,13 +96,13 @@ def test_window_after_the_sale(firm, replacement_day, washed):
 ])
 def test_window_before_the_sale(firm, replacement_day, washed):
     firm.load(trades(buy("2026-01-05", "10", "100"), buy(replacement_day, "10", "95"),
-                     sell("2026-03-12", "10", "90", lots="[{acquired: 2026-01-05, quantity: '10'}]")))
+                     sell("2026-03-12", "10", "90", lots="[{acquired: 2026-01-05, quantity: '10'}]")), "--as", "olivia")
     (realization,) = gains_of(firm)["realizations"]
     assert realization["disallowed_loss"] == ("100.00" if washed else "0.00")
 
 
 def test_partial_replacement_disallows_pro_rata(firm):
-    firm.load(trades(buy("2026-01-05", "100", "10"), sell("2026-03-02", "100", "8"), buy("2026-03-10", "40", "8.50")))
+    firm.load(trades(buy("2026-01-05", "100", "10"), sell("2026-03-02", "100", "8"), buy("2026-03-10", "40", "8.50")), "--as", "olivia")
     (realization,) = gains_of(firm)["realizations"]
     assert realization["disallowed_loss"] == "80.00"  # 40 of 100 shares replaced: 40% of the $200 loss
     assert realization["gain"] == "-120.00"
@@ -111,7 +111,7 @@ def test_partial_replacement_disallows_pro_rata(firm):
 
 
 def test_replacement_by_another_ticker_of_the_same_wash_group(firm):
-    firm.load(trades(buy("2026-01-05", "10", "100"), sell("2026-03-02", "10", "90"), buy("2026-03-05", "8", "120", "ITOT")))
+    firm.load(trades(buy("2026-01-05", "10", "100"), sell("2026-03-02", "10", "90"), buy("2026-03-05", "8", "120", "ITOT")), "--as", "olivia")
     (realization,) = gains_of(firm)["realizations"]
     assert realization["disallowed_loss"] == "80.00"
     (lot,) = lots_of(firm)
@@ -119,7 +119,7 @@ def test_replacement_by_another_ticker_of_the_same_wash_group(firm):
 
 
 def test_a_different_wash_group_is_no_replacement(firm):
-    firm.load(trades(buy("2026-01-05", "10", "100"), sell("2026-03-02", "10", "90"), buy("2026-03-05", "10", "22", "SCHB")))
+    firm.load(trades(buy("2026-01-05", "10", "100"), sell("2026-03-02", "10", "90"), buy("2026-03-05", "10", "22", "SCHB")), "--as", "olivia")
     (realization,) = gains_of(firm)["realizations"]
     assert realization["disallowed_loss"] == "0.00"
 
@@ -129,7 +129,7 @@ def test_a_chain_of_losses_carries_every_disallowed_dollar(firm):
         buy("2026-01-05", "10", "100"), sell("2026-02-02", "10", "90"),   # $100 loss, washed by the next buy
         buy("2026-02-10", "10", "92"), sell("2026-03-02", "10", "85"),    # basis 1020: $170 loss, washed again
         buy("2026-03-09", "10", "86"),
-    ))
+    ), "--as", "olivia")
     realizations = gains_of(firm)["realizations"]
     assert [r["disallowed_loss"] for r in realizations] == ["100.00", "170.00"]
     (lot,) = lots_of(firm)
@@ -137,11 +137,14 @@ def test_a_chain_of_losses_carries_every_disallowed_dollar(firm):
 
 
 def test_specific_identification_and_term(firm):
-    firm.load(
-        "transfers:\n  - {account: A, date: 2026-01-02, lots: [{symbol: VTI, quantity: '10', cost_basis: '1000', acquired: 2025-01-02}]}\n"
-        + trades(buy("2026-01-05", "10", "150"), sell("2026-01-06", "5", "200", lots="[{acquired: 2026-01-05, quantity: '5'}]"),
-                 sell("2026-01-07", "5", "200"))
-    )
+    # The advisor's transfer, then the overlay manager's trades: each files their own entries.
+    assert firm.load(
+        "transfers:\n  - {account: A, date: 2026-01-02, lots: [{symbol: VTI, quantity: '10', cost_basis: '1000', acquired: 2025-01-02}]}\n",
+        "--as", "alice").code == 0
+    assert firm.load(
+        trades(buy("2026-01-05", "10", "150"), sell("2026-01-06", "5", "200", lots="[{acquired: 2026-01-05, quantity: '5'}]"),
+               sell("2026-01-07", "5", "200")),
+        "--as", "olivia").code == 0
     realizations = gains_of(firm)["realizations"]
     assert [(r["lot_id"], r["term"], r["gain"]) for r in realizations] == [
         ("A/L2", "short", "250.00"),  # the lot named by its acquisition date
@@ -150,16 +153,16 @@ def test_specific_identification_and_term(firm):
 
 
 def test_selling_more_than_held_is_bad_input_and_records_nothing(firm):
-    firm.load(trades(buy("2026-01-05", "10", "100")))
+    firm.load(trades(buy("2026-01-05", "10", "100")), "--as", "olivia")
     before = store_contents(firm.url)
-    result = firm.load(trades(sell("2026-01-06", "11", "100")))
+    result = firm.load(trades(sell("2026-01-06", "11", "100")), "--as", "olivia")
     assert result.code == 2
     assert result.err.startswith("lotline: bad input: trades[0]") and "VTI" in result.err
     assert store_contents(firm.url) == before
 
 
 def test_split_reaches_every_lot_and_as_of_answers_the_past(firm):
-    firm.load(trades(buy("2026-01-05", "10", "100")) + "splits:\n  - {symbol: VTI, date: 2026-06-01, ratio: '2'}\n")
+    firm.load(trades(buy("2026-01-05", "10", "100")) + "splits:\n  - {symbol: VTI, date: 2026-06-01, ratio: '2'}\n", "--as", "olivia")
     (before,) = lots_of(firm, "2026-05-29")
     (after,) = lots_of(firm, "2026-06-01")
     assert (before["quantity"], before["cost_basis"]) == ("10", "1000.00")
@@ -168,14 +171,14 @@ def test_split_reaches_every_lot_and_as_of_answers_the_past(firm):
 
 def test_dividends_arrive_as_cash_on_the_pay_date(firm):
     firm.load(trades(buy("2026-01-05", "100", "70", "BND"))
-              + "dividends:\n  - {symbol: BND, ex_date: 2026-02-02, pay_date: 2026-02-05, per_share: '0.21'}\n")
+              + "dividends:\n  - {symbol: BND, ex_date: 2026-02-02, pay_date: 2026-02-05, per_share: '0.21'}\n", "--as", "olivia")
     cash = lambda day: Decimal(firm("lots", "A", "--as-of", day, "--json").json()["cash"])  # noqa: E731
     assert cash("2026-02-04") == Decimal("93000.00")
     assert cash("2026-02-05") == Decimal("93021.00")
 
 
 def test_holdings_weights_targets_and_drift(firm, tmp_path):
-    firm.load(trades(buy("2026-01-05", "100", "100"), buy("2026-01-05", "100", "50", "BND")))
+    firm.load(trades(buy("2026-01-05", "100", "100"), buy("2026-01-05", "100", "50", "BND")), "--as", "olivia")
     prices = tmp_path / "closes.csv"
     prices.write_text("Date,VTI,BND,ITOT\n2026-01-05,110,50,\n2026-01-06,120,50,60\n")
     assert firm("prices", "load", str(prices), "--as", "olivia").code == 0
@@ -198,7 +201,7 @@ def test_price_files_long_format_and_corrections(firm, tmp_path):
     # A recorded close changes only by a correction, with a reason (the contract).
     assert firm("prices", "load", str(path), "--as", "olivia").code == 1
     assert firm("prices", "load", str(path), "--as", "olivia", "--correct", "--reason", "vendor correction").code == 0
-    firm.load(trades(buy("2026-01-05", "1", "100")))
+    firm.load(trades(buy("2026-01-05", "1", "100")), "--as", "olivia")
     vti = next(p for p in firm("holdings", "A", "--as-of", "2026-01-05", "--json").json()["positions"] if p["symbol"] == "VTI")
     assert vti["market_value"] == "101.00"
 

@@ -29,7 +29,7 @@ CASH_ACCOUNTS = """  - {id: N, advisor: alice, template: balanced, opened: 2026-
 @pytest.fixture
 def firm(cli, tmp_path):
     assert cli.load(POLICY).code == 0
-    assert cli.load(EQUITY_ONLY).code == 0
+    assert cli.load(EQUITY_ONLY, "--as", "ipc").code == 0
     symbols = ["VTI", "ITOT", "SCHB", "VOO", "BND", "AGG", "VGIT"]
     prices = write_wide_csv(tmp_path / "prices.csv", closes(symbols, date_of(DAY), 300, finals=FINALS))
     assert cli("prices", "load", str(prices), "--as", "olivia").code == 0
