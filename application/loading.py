@@ -57,14 +57,14 @@ from lotline.domain.values import positive
 
 class ScenarioLoader:
     def __init__(
-        self, uow: UnitOfWork, scenario: Scenario, loader: Identity, users_in_store: list[str], today: date, at: datetime,
+        self, uow: UnitOfWork, scenario: Scenario, caller: Identity, users_in_store: list[str], today: date, at: datetime,
         holders: Callable[[set[str]], set[str]] | None = None, *, prices_source: PriceSource | None = None,
     ) -> None:
         self.uow = uow
         self.scenario = scenario
-        self.loader = loader  # who runs `load`: every entry is theirs
+        self.caller = caller  # who runs `load`: every entry is theirs
         self.no_users = not users_in_store
-        self.bootstrap = self.no_users and loader.user == SYSTEM_USER
+        self.bootstrap = self.no_users and caller.user == SYSTEM_USER
         self.as_of = scenario.as_of or today
         self.at = at
         self.actors: list[Actor] = []  # everyone the file's entries were authorised as, in order
@@ -83,7 +83,7 @@ class ScenarioLoader:
     def run(self) -> None:
         s = self.scenario
         if self.no_users and not self.bootstrap:
-            raise NotAuthorised(f"unknown user {self.loader.user!r}: the store has no users yet; load the first file "
+            raise NotAuthorised(f"unknown user {self.caller.user!r}: the store has no users yet; load the first file "
                                 "as system (without --as), which applies it as the bootstrap admin")
         for i, entry in enumerate(s.users):
             self._at(f"users[{i}]", self.user, entry)
@@ -154,26 +154,26 @@ class ScenarioLoader:
         """The actor of an entry that needs `permission` (for an account's entry: to be
         `advisor`, the account's advisor), or NotAuthorised naming the rule."""
         named = getattr(entry, "actor", None)
-        if named == self.loader.user:
+        if named == self.caller.user:
             named = None  # naming oneself is not naming someone else
         reason = getattr(entry, "reason", None)
         on = on or self.as_of
         if self.bootstrap:
-            admin = Actor(SYSTEM_USER, Role.ADMIN, on, self.at, reason, self.loader.auth)
+            admin = Actor(SYSTEM_USER, Role.ADMIN, on, self.at, reason, self.caller.auth)
             if named is None:
                 return self._acting(admin)
         elif named is None:
-            actor = authorise(self.uow, self.loader, permission, on, self.at, reason, account)
+            actor = authorise(self.uow, self.caller, permission, on, self.at, reason, account)
             _check_advisor(actor.user, advisor, permission, account)
             return self._acting(actor)
         else:
             try:
-                admin = authorise(self.uow, self.loader, Permission.ACT_ON_BEHALF, on, self.at, reason)
+                admin = authorise(self.uow, self.caller, Permission.ACT_ON_BEHALF, on, self.at, reason)
             except NotAuthorised:
-                raise NotAuthorised(f"user {self.loader.user!r} may not load an entry as {named!r}: only an admin may "
+                raise NotAuthorised(f"user {self.caller.user!r} may not load an entry as {named!r}: only an admin may "
                                     "name another user as an entry's actor", "actor") from None
         # On behalf of `named`, who must be one who may make the entry themselves.
-        for_user = authorise(self.uow, Identity(named, self.loader.auth), permission, on, self.at, reason, account)
+        for_user = authorise(self.uow, Identity(named, self.caller.auth), permission, on, self.at, reason, account)
         _check_advisor(named, advisor, permission, account)
         return self._acting(replace(admin, on_behalf_of=for_user.user))
 

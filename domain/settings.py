@@ -117,7 +117,8 @@ class FirmSettings(Aggregate):
     def change(self, key: str, raw: object, actor: Actor) -> None:
         setting = SETTINGS.get(key)
         if key == AUTHENTICATION:
-            raise InvalidInput("is changed on its own, by an admin (lotline settings authentication VALUE)", "settings")
+            raise InvalidInput("is changed on its own, by an admin: lotline settings authentication VALUE",
+                               f"settings.{AUTHENTICATION}")
         if setting is None:
             raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted(SETTINGS))})", "settings")
         value = setting.check(to_decimal(raw, f"settings.{key}"), f"settings.{key}")

@@ -6,13 +6,14 @@ from sqlalchemy import create_engine, inspect, text
 
 
 def store_contents(url: str) -> dict[str, list]:
-    """Every row of the event and price tables: 'nothing recorded' means this is unchanged."""
+    """Every row of the event, price and key-credential tables: 'nothing recorded' means
+    this is unchanged."""
     engine = create_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())
         out = {}
         with engine.connect() as c:
-            for table in ("lotline_events", "prices"):
+            for table in ("lotline_events", "prices", "user_keys"):
                 out[table] = [tuple(r) for r in c.execute(text(f"SELECT * FROM {table} ORDER BY 1"))] if table in tables else []
         return out
     finally:
