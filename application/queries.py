@@ -21,7 +21,7 @@ from lotline.domain.roles import Permission
 from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
 from lotline.domain.valuation import Valuation
-from lotline.projections.views import AccountRow
+from lotline.projections.views import AccountRow, AuditRow
 
 from lotline.domain.values import CENT, WEIGHT, ZERO, shown
 from lotline.infrastructure.integrity import Verification
@@ -215,21 +215,23 @@ def audit(lotline: Lotline, account_id: str, user: str, since: date | None = Non
           until: date | None = None) -> list[dict[str, Any]]:
     """Every event of an account, oldest first (within the effective dates given)."""
     readable_account(lotline, user, account_id)
-    return [
-        {
-            "position": row.position,
-            "type": row.type,
-            "timestamp": row.timestamp,
-            "effective_date": row.effective_date.isoformat(),
-            "actor": row.actor,
-            "role": row.role,
-            "on_behalf_of": row.on_behalf_of,
-            "auth": row.auth,
-            "reason": row.reason,
-            "data": row.data,
-        }
-        for row in lotline.views.audit_trail(account_id, since, until)
-    ]
+    return [{"position": row.position, **_event_fields(row)} for row in lotline.views.audit_trail(account_id, since, until)]
+
+
+def _event_fields(row: AuditRow) -> dict[str, Any]:
+    """What an audit row shows of its event, in both trails: its type, when it was recorded
+    and took effect, who acted, in which role, how established and for whom, why, and its data."""
+    return {
+        "type": row.type,
+        "timestamp": row.timestamp,
+        "effective_date": row.effective_date.isoformat(),
+        "actor": row.actor,
+        "role": row.role,
+        "on_behalf_of": row.on_behalf_of,
+        "auth": row.auth,
+        "reason": row.reason,
+        "data": row.data,
+    }
 
 
 def firm_audit(lotline: Lotline, user: str, kind: str | None = None, actor: str | None = None,
@@ -251,15 +253,7 @@ def firm_audit(lotline: Lotline, user: str, kind: str | None = None, actor: str 
             "kind": row.kind,
             "id": row.entity_id,
             **({"account": row.account_id} if row.account_id is not None else {}),
-            "type": row.type,
-            "timestamp": row.timestamp,
-            "effective_date": row.effective_date.isoformat(),
-            "actor": row.actor,
-            "role": row.role,
-            "on_behalf_of": row.on_behalf_of,
-            "auth": row.auth,
-            "reason": row.reason,
-            "data": row.data,
+            **_event_fields(row),
         }
         for row in lotline.views.firm_audit_trail(kind, actor, since, until)
     ]

@@ -5,6 +5,7 @@ approved ones not yet filled. Each decision in a unit of work of its own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lotline.application.authorisation import authorise
@@ -12,7 +13,8 @@ from lotline.application.commands import Approve, Cancel, Reject
 from lotline.application.handlers.trading_day import check_trading_day, decision_of, orders_by_decision, why_stale
 from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
-from lotline.domain.decision import ApprovalPolicy, OrderStatus
+from lotline.domain.aggregate import Actor
+from lotline.domain.decision import ApprovalPolicy, Decision, OrderStatus
 from lotline.domain.roles import Permission
 from lotline.domain.settings import FirmSettings, effective_settings
 from lotline.domain.values import required_reason
@@ -69,36 +71,36 @@ def approve(cmd: Approve, lotline: Lotline) -> Released:
 
 def reject(cmd: Reject, lotline: Lotline) -> Released:
     """Rejects the day's proposed decisions, each in a unit of work; the reason is required."""
-    on, user, reason = cmd.on, cmd.user, cmd.reason
-    check_trading_day(on)
-    required_reason(reason, "say why the orders are rejected")
-    authorise(lotline.fresh(), user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
-    rejected = Released()
-    for _, rows in sorted(orders_by_decision(lotline, on, OrderStatus.PROPOSED, cmd.accounts).items()):
-        def work(uow: UnitOfWork, account_id: str = rows[0].account_id) -> int:
-            decision = decision_of(uow, account_id, on)
-            actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
-            order_ids = decision.orders_in(OrderStatus.PROPOSED)
-            decision.reject(order_ids, actor)
-            return len(order_ids)
-
-        rejected.orders += lotline.execute(work)
-        rejected.accounts += 1
-    return rejected
+    check_trading_day(cmd.on)
+    required_reason(cmd.reason, "say why the orders are rejected")
+    return _each_decision(cmd, lotline, OrderStatus.PROPOSED, _reject_proposed)
 
 
 def cancel(cmd: Cancel, lotline: Lotline) -> Released:
     """Withdraws approved, unfilled orders, a decision's orders together."""
+    check_trading_day(cmd.on)
+    required_reason(cmd.reason, "say why the orders are withdrawn")
+    return _each_decision(cmd, lotline, OrderStatus.APPROVED, Decision.cancel)
+
+
+def _reject_proposed(decision: Decision, actor: Actor) -> tuple[str, ...]:
+    order_ids = decision.orders_in(OrderStatus.PROPOSED)
+    decision.reject(order_ids, actor)
+    return order_ids
+
+
+def _each_decision(cmd: Reject | Cancel, lotline: Lotline, status: OrderStatus,
+                   move: Callable[[Decision, Actor], tuple[str, ...]]) -> Released:
+    """Moves each of the day's decisions with orders in `status`, in a unit of work of its
+    own, the reason recorded; counts the decisions and orders moved."""
     on, user, reason = cmd.on, cmd.user, cmd.reason
-    check_trading_day(on)
-    required_reason(reason, "say why the orders are withdrawn")
     authorise(lotline.fresh(), user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
-    cancelled = Released()
-    for _, rows in sorted(orders_by_decision(lotline, on, OrderStatus.APPROVED, cmd.accounts).items()):
+    moved = Released()
+    for _, rows in sorted(orders_by_decision(lotline, on, status, cmd.accounts).items()):
         def work(uow: UnitOfWork, account_id: str = rows[0].account_id) -> int:
             actor = authorise(uow, user, Permission.RELEASE_ORDERS, on, lotline.clock(), reason)
-            return len(decision_of(uow, account_id, on).cancel(actor))
+            return len(move(decision_of(uow, account_id, on), actor))
 
-        cancelled.orders += lotline.execute(work)
-        cancelled.accounts += 1
-    return cancelled
+        moved.orders += lotline.execute(work)
+        moved.accounts += 1
+    return moved
