@@ -113,7 +113,6 @@ class LotsAndGains(Projection):
         self._groups: dict[str, str] = {}
         self._loaded = False
         self._dirty: set[UUID] = set()
-        self._failed: set[str] = set()
 
     def clear(self, session: Session) -> None:
         super().clear(session)
@@ -154,7 +153,7 @@ class LotsAndGains(Projection):
         state = self._books.get(event.originator_id)
         if state is not None:
             self._books.move_to_end(event.originator_id)
-            if state.account_id in self._failed:
+            if state.account_id in self.failed_accounts:
                 return
         if state is None:
             if not isinstance(event, LEDGER_EVENTS):
@@ -194,13 +193,13 @@ class LotsAndGains(Projection):
         on_file |= set(session.execute(
             select(realized_gains.c.account_id).where(realized_gains.c.symbol == action.symbol).distinct()).scalars())
         loaded = set()
-        for account_id in sorted(on_file - known - self._failed_accounts()):
+        for account_id in sorted(on_file - known - self.failed_accounts):
             oid = Account.id_for(account_id)
             if self._load(oid) is not None:
                 loaded.add(oid)
         for oid in sorted(holders, key=str):
             state = self._books.get(oid)
-            if state is None or state.account_id in self._failed_accounts():
+            if state is None or state.account_id in self.failed_accounts:
                 continue
             through = state.book.applied_through()
             if through is not None and action.date <= through:
@@ -211,18 +210,12 @@ class LotsAndGains(Projection):
                     continue
             self._dirty.add(oid)
 
-    def _failed_accounts(self) -> set[str]:
-        return self._failed | set(getattr(self, "failed_accounts", ()) or ())
-
     def _fail(self, oid: UUID, account_id: str, error: Exception) -> None:
-        """One account's history cannot be applied: reported, and left out from here on."""
-        self._failed.add(account_id)
+        """One account's history cannot be applied: reported (and so in `failed_accounts`),
+        its book dropped; it is left out from here on."""
         self._books.pop(oid, None)
         self._dirty.discard(oid)
-        report = getattr(self, "report_failure", None)
-        if report is None:
-            raise error
-        report(account_id, str(error))
+        self.report_failure(account_id, str(error))
 
     # --- books -------------------------------------------------------------------------
 
@@ -238,7 +231,7 @@ class LotsAndGains(Projection):
     def _load(self, oid: UUID) -> _KeptAccount | None:
         """An account not in memory: built from its stored history; its rows rewritten."""
         account = self._load_account(oid)
-        if account.account_id in self._failed_accounts():
+        if account.account_id in self.failed_accounts:
             return None
         try:
             book = build_book(account.ledger_events, self._schedule, self._group, settle=False)
