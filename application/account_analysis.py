@@ -112,10 +112,13 @@ def day_context(lotline: Lotline, on: date) -> DayContext:
 def analyse_account(uow: UnitOfWork, account: Account, context: DayContext,
                     key: str | None = None) -> tuple[DecisionInputs, DecisionOutcome]:
     """Inputs and outcome of one account's analysis (pure but for reading aggregates)."""
+    from lotline.domain.analysis import eligible_purchases
+
     template = context.template(uow, account.template_id)
     models = context.model_map(uow)
     targets = security_targets(template, models, account.parameters)
-    history = account_history(uow, account, set(targets.weights), context.securities)
+    eligible = eligible_purchases(template, models, account.parameters)
+    history = account_history(uow, account, set(targets.weights) | eligible, context.securities)
     return run_analysis(account, history, template, models, context, key)
 
 
@@ -135,8 +138,11 @@ def run_analysis(
                        price_dates=price_dates)
     result = optimise(analysis.problem)
     outcome = conclude(analysis, result, key or decision_id(account.account_id, on))
+    # Every model the analysis may have read: the classes' choices and the template's
+    # recommendations and alternatives (whose securities are eligible purchases).
     used_models = {m for m in set(analysis.targets.models_used.values()) | {
-        account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model}}
+        account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model} | {
+        m for t in template.classes.values() for m in t.model_choices()}}
     inputs = DecisionInputs(
         account_version=account.version,
         template_id=template.template_id,

@@ -278,6 +278,8 @@ def show_explanation(report: dict[str, Any], as_json: bool) -> None:
         out.print(f"  {o['side']} {o['quantity']} {o['symbol']} at {o['price']} ({o['value']}): {o['why']}{lots}")
     for note in report["notes"]:
         out.print(f"note: {note}")
+    for warning in report.get("warnings", []):
+        out.print(f"Warning: {warning[:1].upper()}{warning[1:]}.", markup=False)
 
 
 def show_replay(decision: str, outcome: ReplayOutcome, as_json: bool) -> None:

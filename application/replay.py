@@ -60,6 +60,9 @@ def replay(lotline: Lotline, decision_id: str, user: str) -> ReplayOutcome:
         from lotline.domain.settings import effective_settings
 
         settings = effective_settings(recorded_settings)
+    if "ltcg_wait_days" not in inputs.settings:
+        # Recorded before short-term gains were deferred: replayed as it was made.
+        settings = {**settings, "ltcg_wait_days": Decimal(0)}
     if "max_price_age_days" not in inputs.settings:
         # Recorded before decisions required the day's closes: replayed as it was made.
         settings = {**settings, "max_price_age_days": Decimal(36_500)}
@@ -138,6 +141,7 @@ def explain(lotline: Lotline, decision_id: str, user: str) -> dict[str, Any]:
         "required_cash": str(inputs.required_cash),
         "orders_proposed" if outcome.trade else "orders_considered": orders,
         "notes": list(outcome.notes),
+        "warnings": list(outcome.warnings),
         "inputs": {
             "account_version": inputs.account_version, "template": inputs.template_id,
             "template_version": inputs.template_version, "model_versions": inputs.model_versions,

@@ -37,8 +37,8 @@ from lotline.domain.optimiser.results import (
     OptimisationResult,
     SellOrder,
 )
-from lotline.domain.optimiser.rounding import SOLVER_NOISE, round_trades
-from lotline.domain.optimiser.terms import objective_terms
+from lotline.domain.optimiser.rounding import SOLVER_NOISE, round_trades, sell_whole_positions
+from lotline.domain.optimiser.terms import objective_terms, solver_terms
 
 # A breach below this (fraction of account value) is solver noise, not softening.
 _BREACH_TOLERANCE = 1e-8
@@ -159,6 +159,51 @@ def _start(previous, current: AssembledQP) -> dict:
     return cold_start(current) if previous is None else warm_start(previous[0], previous[1], current)
 
 
+@dataclass(frozen=True, eq=False)
+class _Attempt:
+    """One solve under fixed directions and what it trades."""
+
+    directions: Directions
+    layout: Layout
+    assembled: AssembledQP
+    solution: object
+    buys: np.ndarray  # dollars per security
+    sells: np.ndarray  # dollars per lot
+    effective_buys: np.ndarray  # buys that would become orders
+    clean_sells: np.ndarray  # sales above solver noise
+    conflicted: bool  # trades both sides of a wash group or a security
+
+
+def _score(attempt: _Attempt, terms) -> float:
+    """The solver's objective in dollars, breaches priced at their penalties."""
+    portfolio = attempt.layout.portfolio
+    cost = sum(term.value(portfolio, attempt.buys, attempt.sells) for term in terms)
+    penalty = float(np.clip(attempt.solution.z[attempt.assembled.trade_count :], 0.0, None).sum())
+    return cost + penalty * portfolio.total_value
+
+
+def _leaves_fixable_breach(attempt: _Attempt, conflicts, portfolio, forced, noise) -> bool:
+    """A drift limit (or any other constraint) breached after the directions were
+    fixed, or a conflict whose kept side traded nothing in the end."""
+    if np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE):
+        return True
+    return any(side == "neither_kept" for _, _, side in _kept_sides(
+        conflicts, portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise))
+
+
+def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
+    """For each (rule, key) that once traded both sides: which side the trades keep."""
+    out = []
+    tallies = {}
+    for rule, key in conflicts:
+        if rule not in tallies:
+            tallies[rule] = rule.sides(portfolio, buys, sells, forced, tolerance)
+        bought, sold = tallies[rule][key]
+        side = "sales_kept" if sold else "buys_kept" if bought else "neither_kept"
+        out.append((rule, key, side))
+    return out
+
+
 def _terms_in_dollars(portfolio: Portfolio, terms, buys: np.ndarray, sells: np.ndarray) -> ObjectiveTerms:
     tracking, tax, cost = (term.value(portfolio, buys, sells) for term in terms)
     return ObjectiveTerms(tracking=tracking, tax=tax, cost=cost)
@@ -206,47 +251,68 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     settings = problem.settings
     value = portfolio.total_value
     terms = objective_terms(settings)
+    solved_terms = solver_terms(settings)
     rows = AffineRows.stack(
         [c.affine(portfolio) for c in linear_constraints(problem)], portfolio.security_count, portfolio.lot_count
     )
     rules = (WashSaleRule(), NoRoundTrip())
     noise = SOLVER_NOISE * value
-    directions = Directions()
-    resolved: list[str] = []
-    solves = 0
-    iterations = 0
-    previous = None
-    while True:
+    forced = portfolio.must_exit[portfolio.lot_security] & portfolio.can_sell & (portfolio.value > 0)
+    count = {"solves": 0, "iterations": 0}
+
+    def solve(directions: Directions, previous) -> _Attempt:
         layout = Layout.of(portfolio, directions)
-        assembled = assemble(layout, terms, rows)
+        assembled = assemble(layout, solved_terms, rows)
         solution = None
         presold, kept = settled_lots(layout) if use_presolve else ((), ())
         if len(presold) or len(kept):
-            reduced = assemble(Layout.of(portfolio, directions, presold, kept), terms, rows)
+            reduced = assemble(Layout.of(portfolio, directions, presold, kept), solved_terms, rows)
             attempt = solve_structured(reduced.qp, solver_options, _start(previous, reduced))
-            solves += 1
-            iterations += attempt.iterations
+            count["solves"] += 1
+            count["iterations"] += attempt.iterations
             solution = extend(assembled, reduced, attempt)
         if solution is None:
             solution = solve_structured(assembled.qp, solver_options, _start(previous, assembled))
-            solves += 1
-            iterations += solution.iterations
-        previous = (assembled, solution)
+            count["solves"] += 1
+            count["iterations"] += solution.iterations
         buys, sells = layout.trades(solution.z)
-        forced = layout.forced_sells > 0
         # A buy under the minimum trade value never becomes an order: no conflict.
         effective_buys = np.where(buys >= max(noise, settings.min_trade_value), buys, 0.0)
         clean_sells = np.where(sells > noise, sells, 0.0)
-        if not any(rule.breached(portfolio, effective_buys, clean_sells, forced, noise) for rule in rules):
-            break
-        fixed = directions
+        conflicted = any(rule.breached(portfolio, effective_buys, clean_sells, forced, noise) for rule in rules)
+        return _Attempt(directions, layout, assembled, solution, buys, sells, effective_buys, clean_sells, conflicted)
+
+    def settled(attempt: _Attempt, flip: bool) -> Directions:
+        fixed = attempt.directions
         for rule in rules:
-            settlement = rule.settle(portfolio, effective_buys, clean_sells, forced, noise)
+            settlement = rule.settle(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
             fixed = fixed.also(no_buy=settlement.no_buy, no_sell=settlement.no_sell)
-            resolved += settlement.notes
-        if fixed == directions:  # nothing left to shut; cannot happen, but never loop
+        return fixed
+
+    conflicts: list[tuple[object, str]] = []  # (rule, key) that traded both sides in some solve
+    current = solve(Directions(), None)
+    first = current
+    while current.conflicted:
+        for rule in rules:
+            for conflict in rule.conflicts(portfolio, current.effective_buys, current.clean_sells, forced, noise):
+                if (rule, conflict.key) not in conflicts:
+                    conflicts.append((rule, conflict.key))
+        fixed = settled(current, flip=False)
+        if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
             break
-        directions = fixed
+        current = solve(fixed, (current.assembled, current.solution))
+    if current is not first and _leaves_fixable_breach(current, conflicts, portfolio, forced, noise):
+        # The side kept left a limit breached or the kept side empty: the other choice
+        # may serve better (Moehle et al. 2021 solve both and keep the better). Only
+        # the conflicts of the first solve flip; every other traded direction stays.
+        other_directions = settled(first, flip=True)
+        if other_directions != current.directions:
+            other = solve(other_directions, (first.assembled, first.solution))
+            if not other.conflicted and _score(other, solved_terms) < _score(current, solved_terms):
+                current = other
+    layout, assembled, solution = current.layout, current.assembled, current.solution
+    buys, sells, directions = current.buys, current.sells, current.directions
+    solves, iterations = count["solves"], count["iterations"]
 
     breaches = assembled.breaches(solution.z)
     softened = [f"must_exit:{symbol}" for symbol in layout.permissions.blocked_exits]
@@ -261,6 +327,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     cash_target = required if continuous_cash >= required - 1e-6 * value else continuous_cash
     cash_target = max(cash_target, 0.0)
     rounded = round_trades(portfolio, continuous_buys, continuous_sells, forced, cash_target)
+    rounded = sell_whole_positions(portfolio, rounded, layout.permissions.sellable | forced)
     buy_dollars, sell_dollars = rounded.dollars(portfolio)
     buy_dollars, sell_dollars, rounded_buys = _final_wash_guard(
         portfolio, rules, buy_dollars, sell_dollars, rounded.buy_shares, forced
@@ -293,6 +360,9 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         )
     )
     _, cash_after = portfolio.post_trade(buy_dollars, sell_dollars)
+    # What the fixed directions kept, said of the orders themselves.
+    resolved = [f"{rule.name}:{key}:{side}" for rule, key, side in _kept_sides(
+        conflicts, portfolio, buy_dollars, sell_dollars, forced)]
 
     # Scored on the orders themselves, by the function anyone can call on them.
     before = _evaluate(portfolio, (), ())
