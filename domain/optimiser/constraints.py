@@ -272,13 +272,16 @@ class _SameDayRule:
             for k in np.flatnonzero(t.both)
         ]
 
-    def settle(self, portfolio, buys, sells, forced, tolerance, flip: bool = False) -> Settlement:
-        """``flip``: each conflict keeps the other side (a mandatory sale still stays),
-        the choice the optimiser tries when the first one leaves a fixable breach."""
+    def settle(self, portfolio, buys, sells, forced, tolerance, flip=None) -> Settlement:
+        """``flip``: the securities (indices) whose conflicts keep the other side (a
+        mandatory sale still stays), the choice the optimiser tries when the first one
+        leaves a constraint breached; a key flips when one of its securities is named."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         keep_sales = t.keep_sales
-        if flip:
-            keep_sales = np.where(t.both & ~t.mandatory, ~keep_sales, keep_sales)
+        if flip is not None and len(flip):
+            flipped = np.zeros(len(t.names), dtype=bool)
+            flipped[t.buy_key[np.asarray(sorted(flip), dtype=np.intp)]] = True
+            keep_sales = np.where(t.both & ~t.mandatory & flipped, ~keep_sales, keep_sales)
         stop_selling = t.traded & ~keep_sales
         counted = t.sale_key >= 0
         no_buy = np.flatnonzero(keep_sales[t.buy_key])

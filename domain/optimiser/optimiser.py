@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lotline.domain.optimiser.constraints import AffineRows, NoRoundTrip, WashSaleRule, linear_constraints
-from lotline.domain.optimiser.inputs import Problem
+from lotline.domain.optimiser.inputs import CASH_CLASS, Problem
 from lotline.domain.optimiser.layout import Directions, Layout
 from lotline.domain.optimiser.portfolio import Portfolio
 from lotline.domain.optimiser.presolve import extend, settled_lots
@@ -195,6 +195,18 @@ def _leaves_breach(attempt: _Attempt) -> bool:
     return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
 
 
+def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
+    """The securities whose conflicts to settle the other way: those of the asset
+    classes whose drift limits stay breached; every security where another constraint
+    (cash, the cash class, the gain budget) does."""
+    breached = {name for name, breach in zip(rows.names, attempt.assembled.breaches(attempt.solution.z))
+                if breach > _BREACH_TOLERANCE}
+    classes = {name.split(":", 1)[1] for name in breached if name.startswith("drift_limit:")}
+    if breached - {f"drift_limit:{c}" for c in classes} or CASH_CLASS in classes:
+        return frozenset(range(portfolio.security_count))
+    return frozenset(i for i, c in enumerate(portfolio.asset_classes) if c in classes)
+
+
 def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
     """For each (rule, key) that once traded both sides: which side the trades keep."""
     out = []
@@ -286,7 +298,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         conflicted = any(rule.breached(portfolio, effective_buys, clean_sells, forced, noise) for rule in rules)
         return _Attempt(directions, layout, assembled, solution, buys, sells, effective_buys, clean_sells, conflicted)
 
-    def settled(attempt: _Attempt, flip: bool) -> Directions:
+    def settled(attempt: _Attempt, flip=None) -> Directions:
         fixed = attempt.directions
         for rule in rules:
             settlement = rule.settle(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
@@ -301,7 +313,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
             for conflict in rule.conflicts(portfolio, current.effective_buys, current.clean_sells, forced, noise):
                 if (rule, conflict.key) not in conflicts:
                     conflicts.append((rule, conflict.key))
-        fixed = settled(current, flip=False)
+        fixed = settled(current)
         if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
             break
         current = solve(fixed, (current.assembled, current.solution))
@@ -309,7 +321,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         # The side kept left a limit breached: the other choice may serve better
         # (Moehle et al. 2021: solve both and keep the better). Only the conflicts of
         # the first solve flip; every other traded direction stays.
-        other_directions = settled(first, flip=True)
+        other_directions = settled(first, flip=_securities_behind(current, rows, portfolio))
         if other_directions != current.directions:
             other = solve(other_directions, (first.assembled, first.solution))
             if not other.conflicted and _score(other, solved_terms) < _score(current, solved_terms):
