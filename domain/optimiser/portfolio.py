@@ -46,6 +46,10 @@ class Portfolio:
     total_value: float  # V: holdings plus cash, before trading
     loadings: np.ndarray  # (n, k) risk factor loadings, wash groups merged (``one_risk_per_wash_group``)
     specific: np.ndarray  # (n,) specific variances
+    # Per wash group (index of ``wash_groups``): its risk, the risk of its member with
+    # the longest history. The solver's segments are groups (see ``layout``).
+    group_loadings: np.ndarray | None = None  # (G, k)
+    group_specific: np.ndarray | None = None  # (G,)
     defer_sale: np.ndarray | None = None  # (m,) bool: short-term gains days from long term
     withdrawal: float = 0.0  # cash requested out: targets apply to what remains
 
@@ -165,7 +169,9 @@ class Portfolio:
             if not (math.isfinite(limit.drift_limit) and limit.drift_limit >= 0 and math.isfinite(limit.target_weight)):
                 raise InvalidInput(f"limit of {limit.asset_class} must be finite and non-negative", "class_limits")
         loadings, specific = problem.risk.for_symbols(symbols)
-        loadings, specific = one_risk_per_wash_group(problem.risk, symbols, wash_group, loadings, specific)
+        leads = wash_group_leads(problem.risk, symbols, wash_group)
+        group_loadings, group_specific = loadings[leads], specific[leads]
+        loadings, specific = one_risk_per_wash_group(leads, wash_group, loadings, specific)
         withdrawal = float(problem.withdrawal)
         if not (math.isfinite(withdrawal) and withdrawal >= 0):
             raise InvalidInput("must be finite and not negative", "withdrawal")
@@ -192,29 +198,45 @@ class Portfolio:
             total_value=total_value,
             loadings=np.ascontiguousarray(loadings),
             specific=np.ascontiguousarray(specific),
+            group_loadings=np.ascontiguousarray(group_loadings),
+            group_specific=np.ascontiguousarray(group_specific),
             defer_sale=_field(lots, "defer_sale", bool),
             withdrawal=withdrawal,
         )
 
 
-def one_risk_per_wash_group(risk, symbols, wash_group: np.ndarray, loadings: np.ndarray, specific: np.ndarray):
+def wash_group_leads(risk, symbols, wash_group: np.ndarray) -> np.ndarray:
+    """For each wash group, the member whose risk stands for the group: the one with
+    the longest price history, the first in order among equals."""
+    history_of = getattr(risk, "history_of", lambda symbol: 0)
+    groups = int(wash_group.max()) + 1 if len(wash_group) else 0
+    leads = np.full(groups, -1, dtype=np.intp)
+    best = [None] * groups
+    for i, group in enumerate(wash_group.tolist()):
+        key = history_of(symbols[i])
+        if best[group] is None or key > best[group]:
+            best[group], leads[group] = key, i
+    return leads
+
+
+def one_risk_per_wash_group(leads: np.ndarray, wash_group: np.ndarray, loadings: np.ndarray, specific: np.ndarray):
     """Securities of one wash group are substantially identical: one risk, perfectly
-    correlated, whatever their price histories say. Each member takes the risk of the
-    member with the longest history (the first in order among equals), and the group's
-    specific variance becomes a factor of its own shared by its members, so swapping
-    one member for another changes no risk. Groups of one security are left as they are."""
-    counts = np.bincount(wash_group, minlength=int(wash_group.max()) + 1) if len(wash_group) else np.zeros(0, int)
+    correlated, whatever their price histories say. Per security (for scoring and for
+    anyone reading the covariance): each member takes its group lead's loadings, and
+    the group's specific variance becomes a factor of its own shared by its members,
+    so swapping one member for another changes no risk. Groups of one security are
+    left as they are. The solver uses the same risk per group (``group_loadings``)."""
+    counts = np.bincount(wash_group, minlength=len(leads)) if len(wash_group) else np.zeros(0, int)
     shared = np.flatnonzero(counts > 1)
     if not len(shared):
         return loadings, specific
-    history_of = getattr(risk, "history_of", lambda symbol: 0)
     loadings = np.array(loadings, dtype=np.float64)
     specific = np.array(specific, dtype=np.float64)
-    columns = np.zeros((len(symbols), len(shared)))
+    columns = np.zeros((len(wash_group), len(shared)))
     for column, group in enumerate(shared.tolist()):
-        members = np.flatnonzero(wash_group == group).tolist()
-        lead = max(members, key=lambda i: (history_of(symbols[i]), -i))
-        loadings[members] = loadings[lead]
+        members = np.flatnonzero(wash_group == group)
+        lead = leads[group]
         columns[members, column] = math.sqrt(max(float(specific[lead]), 0.0))
+        loadings[members] = loadings[lead]
         specific[members] = 0.0
     return np.hstack([loadings, columns]), specific

@@ -68,16 +68,19 @@ class TrackingRisk:
         # is the variance times V' / V.
         stretch = p.total_value / remaining
         shrink = remaining / p.total_value
-        # Deviation before the free trades (forced and presold sales already applied).
+        # Deviation before the free trades (forced and presold sales already applied),
+        # per wash group: the members of one group are one risk.
         e0 = (p.holding - p.per_security(layout.constant_sells)) / remaining - p.target
-        exposure = p.loadings.T @ e0
-        gradient = 2.0 * gamma * (p.specific * e0 + p.loadings @ exposure)
-        traded = layout.segment_security
+        e0 = np.bincount(p.wash_group, weights=e0, minlength=len(p.wash_groups))
+        specific, loadings = p.group_specific, p.group_loadings
+        exposure = loadings.T @ e0
+        gradient = 2.0 * gamma * (specific * e0 + loadings @ exposure)
+        traded = layout.segment_group
         return QPPart(
-            linear=layout.signs * gradient[layout.variable_security],
-            constant=gamma * shrink * float(e0 @ (p.specific * e0) + exposure @ exposure),
-            alpha=2.0 * gamma * stretch * p.specific[traded],
-            loadings=np.sqrt(2.0 * gamma * stretch) * p.loadings[traded],
+            linear=layout.signs * gradient[p.wash_group[layout.variable_security]],
+            constant=gamma * shrink * float(e0 @ (specific * e0) + exposure @ exposure),
+            alpha=2.0 * gamma * stretch * specific[traded],
+            loadings=np.sqrt(2.0 * gamma * stretch) * loadings[traded],
         )
 
 

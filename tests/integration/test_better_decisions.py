@@ -231,3 +231,15 @@ def test_case_7_a_full_exit_leaves_no_stub_below_the_minimum_trade(firm):
     _, value, orders = after_trades(firm, decision["decision_id"], "STUB")
     assert [o for o in orders if o["symbol"] == "VOO" and o["side"] == "sell"]
     assert value["VOO"] == 0
+
+
+def test_ltcg_wait_days_is_a_firm_setting_with_a_default_and_checked_values(sqlite_cli):
+    cli = sqlite_cli
+    assert cli.load(POLICY).code == 0
+    shown = cli("settings", "ltcg_wait_days", "--json")
+    assert shown.code == 0 and "31" in shown.out
+    for bad in ("2.5", "soon"):
+        refused = cli("settings", "ltcg_wait_days", bad, "--as", "olivia", "--reason", "try")
+        assert refused.code == 2 and "ltcg_wait_days" in refused.err
+    assert cli("settings", "ltcg_wait_days", "10", "--as", "olivia", "--reason", "shorter wait").code == 0
+    assert "10" in cli("settings", "ltcg_wait_days", "--json").out
