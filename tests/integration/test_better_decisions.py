@@ -243,3 +243,22 @@ def test_ltcg_wait_days_is_a_firm_setting_with_a_default_and_checked_values(sqli
         assert refused.code == 2 and "ltcg_wait_days" in refused.err
     assert cli("settings", "ltcg_wait_days", "10", "--as", "olivia", "--reason", "shorter wait").code == 0
     assert "10" in cli("settings", "ltcg_wait_days", "--json").out
+
+
+def test_case_1_the_substitute_goes_back_to_the_chosen_model_after_the_wash_window(firm):
+    account(firm, '  - {id: BACK, advisor: alice, template: with-alternatives, opened: 2024-01-02, cash: "2000", '
+                  'lots: [{symbol: VTI, quantity: "200", cost_basis: "90000", acquired: 2024-01-02}, '
+                  '{symbol: BND, quantity: "520", cost_basis: "37960", acquired: 2024-01-02}]}\n')
+    harvest_day, back_day = "2026-01-20", DAY  # 41 days apart: outside the wash window
+    first = firm("rebalance", "--date", harvest_day, "--account", "BACK", "--as", "olivia", "--json").json()
+    assert first["decisions"][0]["trade"]
+    assert firm("approve", "--date", harvest_day, "--as", "olivia").code == 0
+    assert firm("fill", "--date", harvest_day, "--as", "olivia").code == 0
+    held = {p["symbol"] for p in firm("holdings", "BACK", "--as-of", harvest_day, "--json").json()["positions"]
+            if Decimal(p["quantity"]) > 0}
+    assert "SCHB" in held and "VTI" not in held
+    decision = rebalance(firm, "BACK")
+    _, _, orders = after_trades(firm, decision["decision_id"], "BACK")
+    assert decision["trade"]
+    assert [o for o in orders if o["symbol"] == "SCHB" and o["side"] == "sell"]
+    assert [o for o in orders if o["symbol"] == "VTI" and o["side"] == "buy"]
