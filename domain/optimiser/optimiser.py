@@ -207,6 +207,49 @@ def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio
     return frozenset(i for i, c in enumerate(portfolio.asset_classes) if c in classes)
 
 
+def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, buyable: np.ndarray) -> np.ndarray:
+    """Securities of one wash group are one risk, so the solve is indifferent to which
+    of them a group's purchase buys. Split it the way that brings each as close to its
+    own target as the group's total allows (least squares: water-filling the
+    shortfalls), among the members that may be bought today and are not being sold.
+    Nothing the objective or a constraint sees changes: the group's total, its class
+    and the trading cost stay."""
+    members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
+    bought_groups = np.unique(portfolio.wash_group[buys > 0])
+    shared = [g for g in bought_groups.tolist() if members[g] > 1]
+    if not shared:
+        return buys
+    sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
+    held = portfolio.holding
+    out = buys.copy()
+    for group in shared:
+        in_group = portfolio.wash_group == group
+        for asset_class in sorted({portfolio.asset_classes[i] for i in np.flatnonzero(in_group & (buys > 0))}):
+            same = in_group & (np.array(portfolio.asset_classes) == asset_class)
+            takers = np.flatnonzero(same & buyable & ~sold_security)
+            amount = float(buys[same].sum())
+            if len(takers) < 2 or amount <= 0:
+                continue
+            shortfall = portfolio.target[takers] * portfolio.remaining_value - held[takers]
+            out[same] = 0.0
+            out[takers] = _water_fill(shortfall, amount)
+    return out
+
+
+def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
+    """max(0, shortfall - level), the level such that the parts sum to ``amount``."""
+    order = np.argsort(-shortfall, kind="stable")
+    ranked = shortfall[order]
+    cumulative = np.cumsum(ranked)
+    level = (cumulative[-1] - amount) / len(ranked)
+    for k in range(1, len(ranked) + 1):
+        candidate = (cumulative[k - 1] - amount) / k
+        if k == len(ranked) or ranked[k] <= candidate:
+            level = candidate
+            break
+    return np.clip(shortfall - level, 0.0, None)
+
+
 def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
     """For each (rule, key) that once traded both sides: which side the trades keep."""
     out = []
@@ -336,7 +379,8 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         if breach > _BREACH_TOLERANCE and name not in softened:
             softened.append(name)
 
-    continuous_buys = np.where(buys > noise, buys, 0.0)
+    continuous_buys = _model_split(portfolio, np.where(buys > noise, buys, 0.0), sells > noise,
+                                   layout.permissions.buyable)
     continuous_sells = np.where(sells > noise, sells, 0.0)
     _, continuous_cash = portfolio.post_trade(continuous_buys, continuous_sells)
     required = float(problem.required_cash)
