@@ -256,6 +256,11 @@ class _SameDayRule:
         """Whether any key trades both sides: the cheap question the optimiser asks."""
         return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance).both))
 
+    def conflict_keys(self, portfolio, buys, sells, forced, tolerance) -> list[str]:
+        """The keys where the trades buy and sell, without the detail of ``conflicts``."""
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
+        return [t.names[k] for k in np.flatnonzero(t.both).tolist()]
+
     def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         return [

@@ -215,17 +215,17 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
     Nothing the objective or a constraint sees changes: the group's total, its class
     and the trading cost stay."""
     members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
-    bought_groups = np.unique(portfolio.wash_group[buys > 0])
-    shared = [g for g in bought_groups.tolist() if members[g] > 1]
-    if not shared:
+    shared_buy = (buys > 0) & (members[portfolio.wash_group] > 1)
+    if not shared_buy.any():
         return buys
     sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
     held = portfolio.holding
+    classes = np.array(portfolio.asset_classes)
     out = buys.copy()
-    for group in shared:
+    for group in np.unique(portfolio.wash_group[shared_buy]).tolist():
         in_group = portfolio.wash_group == group
-        for asset_class in sorted({portfolio.asset_classes[i] for i in np.flatnonzero(in_group & (buys > 0))}):
-            same = in_group & (np.array(portfolio.asset_classes) == asset_class)
+        for asset_class in sorted(set(classes[in_group & (buys > 0)].tolist())):
+            same = in_group & (classes == asset_class)
             takers = np.flatnonzero(same & buyable & ~sold_security)
             amount = float(buys[same].sum())
             if len(takers) < 2 or amount <= 0:
@@ -353,9 +353,10 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     first = current
     while current.conflicted:
         for rule in rules:
-            for conflict in rule.conflicts(portfolio, current.effective_buys, current.clean_sells, forced, noise):
-                if (rule, conflict.key) not in conflicts:
-                    conflicts.append((rule, conflict.key))
+            known = {key for r, key in conflicts if r is rule}
+            for key in rule.conflict_keys(portfolio, current.effective_buys, current.clean_sells, forced, noise):
+                if key not in known:
+                    conflicts.append((rule, key))
         fixed = settled(current)
         if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
             break
