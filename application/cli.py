@@ -24,19 +24,65 @@ if TYPE_CHECKING:
     from lotline.application.identity import Identity
     from lotline.application.lotline import Lotline
 
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+
+class ListsByDefault(TyperGroup):
+    """A group whose `list` command runs when no other is named: `lotline prices`,
+    `lotline prices VTI --since D`, `lotline users --json`."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+def _type_label(self, ctx):  # type: ignore[no-untyped-def]
+    """Help shows an option's metavar (`D`, `USER`) or a plain word for its value, and
+    nothing for a flag, instead of Python type names (`<str>`, `<bool>`)."""
+    if self.metavar is not None:
+        return self.metavar
+    if isinstance(self, TyperArgument) or getattr(self, "is_flag", False) or getattr(self, "count", False):
+        return None
+    label = {"int": "N", "float": "X", "path": "PATH"}.get(self.bare_type().lower().strip("<>"), "TEXT")
+    return f"{label}..." if getattr(self, "multiple", False) else label
+
+
+TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign]
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Lotline: event-sourced, tax-aware daily rebalancing.")
-prices_app = typer.Typer(no_args_is_help=True, help="Market data.")
+prices_app = typer.Typer(cls=ListsByDefault, help="Market data: `lotline prices [SYMBOL] [--since D]` lists the closes on file.")
 projections_app = typer.Typer(no_args_is_help=True, help="Read models.")
-users_app = typer.Typer(no_args_is_help=True, help="Users' keys.")
+users_app = typer.Typer(cls=ListsByDefault, help="Users: `lotline users` lists them and their roles; keys.")
 app.add_typer(prices_app, name="prices")
 app.add_typer(projections_app, name="projections")
 app.add_typer(users_app, name="users")
 
-Store = Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL of the store (else LOTLINE_STORE, else sqlite:///lotline.db).")]
-AsUser = Annotated[str | None, typer.Option("--as", help="Acting user (else LOTLINE_USER, else system).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-KeyFile = Annotated[Path | None, typer.Option("--key-file", help="File holding your key (else LOTLINE_KEY); where one "
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"lotline {version('lotline')}")
+        except PackageNotFoundError:
+            print("lotline (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _lotline(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
+                                                   help="Print the version and exit.")] = False) -> None:
+    """Lotline: event-sourced, tax-aware daily rebalancing."""
+
+Store = Annotated[str | None, typer.Option("--store", metavar="URL", help="SQLAlchemy URL of the store (else LOTLINE_STORE, else sqlite:///lotline.db).")]
+AsUser = Annotated[str | None, typer.Option("--as", metavar="USER", help="Acting user (else LOTLINE_USER, else system).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else (default: tables).")]
+KeyFile = Annotated[Path | None, typer.Option("--key-file", metavar="PATH", help="File holding your key (else LOTLINE_KEY); where one "
                                               "is presented, the key decides who acts.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Show every column however wide the table gets (default: "
+                                   "the columns that fit the terminal).")]
 KEY_FILE_LIMIT = 4096
 
 
@@ -192,7 +238,7 @@ def audit(
     actor: Annotated[str | None, typer.Option(help="With --firm: only events by this user.")] = None,
     since: Annotated[str | None, typer.Option(help="From this effective date (YYYY-MM-DD).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this effective date (YYYY-MM-DD).")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False, wide: Wide = False,
     store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False,
 ) -> None:
     """Every event of an account, or with --firm of the whole store, oldest first."""
@@ -206,7 +252,7 @@ def audit(
         with opened(store) as lotline:
             events = firm_audit(lotline, acting(lotline, as_user, key_file).user, kind, actor, parse_date(since, "since"),
                                 parse_date(until, "until"))
-        return show_firm_audit(events, as_json, as_csv)
+        return show_firm_audit(events, as_json, as_csv, wide)
     for name, value in (("kind", kind), ("actor", actor)):
         if value is not None:
             raise InvalidInput(f"--{name} filters the firm's audit trail: add --firm", name)
@@ -215,7 +261,7 @@ def audit(
     with opened(store) as lotline:
         since_, until_ = parse_date(since, "since"), parse_date(until, "until")
         events = read(lotline, account, acting(lotline, as_user, key_file).user, since_, until_)
-    show_audit(account, events, as_json, as_csv)
+    show_audit(account, events, as_json, as_csv, wide)
 
 
 @projections_app.command("rebuild")
@@ -303,7 +349,8 @@ def run() -> None:
     sys.exit(main())
 
 
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Answer as of the end of this date (default today).")]
+AsOf = Annotated[str | None, typer.Option("--as-of", metavar="D", help="Answer as of the end of this date, YYYY-MM-DD "
+                                          "(default today).")]
 
 
 def _today(lotline: Lotline) -> date:
@@ -311,7 +358,7 @@ def _today(lotline: Lotline) -> date:
 
 
 @app.command()
-def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
+def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None, wide: Wide = False,
          store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Open tax lots of an account."""
     from lotline.application.queries import lots_report
@@ -320,12 +367,12 @@ def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsO
     with opened(store) as lotline:
         on = parse_date(as_of, "as_of") or _today(lotline)
         report = lots_report(lotline, account, acting(lotline, as_user, key_file).user, on)
-    show_lots(account, report, as_json)
+    show_lots(account, report, as_json, wide)
 
 
 @app.command()
 def gains(account: Annotated[str, typer.Argument(help="Account id.")],
-          year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None,
+          year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None, wide: Wide = False,
           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Realised gains and losses: short and long term, wash-sale disallowed amounts."""
     from lotline.application.queries import gains_report
@@ -334,11 +381,11 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
     with opened(store) as lotline:
         tax_year = check_year(year) or _today(lotline).year
         report = gains_report(lotline, account, acting(lotline, as_user, key_file).user, tax_year)
-    show_gains(account, report, as_json)
+    show_gains(account, report, as_json, wide)
 
 
 @app.command()
-def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
+def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None, wide: Wide = False,
              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Positions, market values, weights against target, drift per asset class."""
     from lotline.application.queries import holdings_report
@@ -347,7 +394,7 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
     with opened(store) as lotline:
         on = parse_date(as_of, "as_of") or _today(lotline)
         report = holdings_report(lotline, account, acting(lotline, as_user, key_file).user, on)
-    show_holdings(account, report, as_json)
+    show_holdings(account, report, as_json, wide)
 
 
 @prices_app.command("load")
@@ -390,8 +437,19 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
     show_settings({key: current[key]} if key else current, as_json)
 
 
-AccountOpt = Annotated[list[str] | None, typer.Option("--account", help="Only this account (repeatable).")]
-DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default today).")]
+AccountOpt = Annotated[list[str] | None, typer.Option("--account", metavar="ID", help="Only this account (repeatable; "
+                                                      "default every account).")]
+DateOpt = Annotated[str | None, typer.Option("--date", metavar="D", help="Trading day, YYYY-MM-DD (default today; "
+                                             "a weekend or holiday is refused).")]
+
+
+def trading_day(on: date) -> date:
+    """`on`, when the NYSE trades that day; else bad input, in the words of every
+    command that takes a trading day."""
+    from lotline.application.handlers.trading_day import check_trading_day
+
+    check_trading_day(on)
+    return on
 
 
 def _accounts(account: list[str] | None) -> tuple[str, ...] | None:
@@ -429,18 +487,26 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
 
 
 @app.command()
-def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("--account")] = None,
-           status: Annotated[str | None, typer.Option(help="proposed, approved, rejected, cancelled, stale, superseded, "
-                                                      "filled or unfilled.")] = None,
+def orders(date_: DateOpt = None,
+           account: Annotated[str | None, typer.Option("--account", help="Only this account (default every "
+                                                       "account you may read).")] = None,
+           status: Annotated[str | None, typer.Option(help="Only orders in this status: proposed, approved, rejected, "
+                                                      "cancelled, stale, superseded, filled or unfilled (default any).")] = None,
+           as_csv: Annotated[bool, typer.Option("--csv", help="Print the blotter as CSV for the trading desk: a header "
+                                                "row, then one row per order.")] = False,
+           wide: Wide = False,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
-    """The day's orders (default today) and where each stands."""
+    """The blotter: the day's orders with account, value, reason, estimated gain and tax,
+    status and fill price; totals per account and per day."""
     from lotline.application.queries import orders_report
     from lotline.application.rendering import show_orders
 
+    if as_json and as_csv:
+        raise InvalidInput("give --json or --csv, not both", "csv")
     with opened(store) as lotline:
-        on = parse_date(date_, "date") or _today(lotline)
+        on = trading_day(parse_date(date_, "date") or _today(lotline))
         report = orders_report(lotline, acting(lotline, as_user, key_file).user, on, account, status)
-    show_orders(on, report, as_json)
+    show_orders(on, report, as_json, as_csv, wide)
 
 
 @app.command()
@@ -580,3 +646,7 @@ def users_revoke_key(user: Annotated[str, typer.Argument(help="The user whose ke
     with opened(store) as lotline:
         revoked = revoke_key(RevokeKey(user=acting(lotline, as_user, key_file), holder=user, reason=reason), lotline)
     show_key_revoked(revoked, as_json)
+
+
+# The listing and exceptions commands live in their own module; importing it registers them.
+import lotline.application.cli_views  # noqa: E402,F401

@@ -404,3 +404,26 @@ class Decision(Aggregate):
     def _check_undecided(self) -> None:
         if self.recorded is not None:
             raise RuleRefused(f"{self.decision_id} is already decided", "date")
+
+
+def estimated_tax(order: ProposedOrder, inputs: DecisionInputs, on: dt.date) -> Decimal:
+    """The tax a sell order is expected to realise at the decision's price: each lot's
+    gain at the account's short- or long-term rate (a loss is a negative amount, tax
+    saved); nothing on a buy or in an account that is not taxable. An estimate for the
+    blotter: the ledger decides the realised gain (wash sales) when the order fills."""
+    from lotline.domain.parameters import TaxStatus
+    from lotline.domain.tax import LONG_TERM, holding_term
+
+    if order.side != "sell" or inputs.tax_status != TaxStatus.TAXABLE:
+        return Decimal("0.00")
+    lots = {lot.lot_id: lot for lot in inputs.lots}
+    tax = inputs.parameters.tax
+    total = Decimal(0)
+    for relief in order.lots:
+        lot = lots.get(relief.lot_id)
+        if lot is None or not lot.quantity:
+            continue
+        gain = relief.quantity * order.price - lot.cost_basis * relief.quantity / lot.quantity
+        term = holding_term(lot.holding_period_start, on)
+        total += gain * (tax.long_term_rate if term == LONG_TERM else tax.short_term_rate)
+    return total.quantize(Decimal("0.01"))

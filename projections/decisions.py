@@ -10,7 +10,8 @@ from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, 
 from sqlalchemy.orm import Session
 
 from lotline.domain.aggregate import DomainEvent
-from lotline.domain.decision import Decision
+from lotline.domain.decision import Decision, estimated_tax
+from lotline.domain.values import CENT
 from lotline.domain.vocabulary import OrderStatus
 from lotline.projections.tracking import Projection, bulk_insert
 
@@ -50,6 +51,8 @@ orders = Table(
     Column("value", String(40), nullable=False),
     Column("fill_price", String(40), nullable=True),
     Column("status_reason", Text, nullable=True),  # why a decision went stale or was left unfilled
+    Column("realised_gain", String(40), nullable=False),  # a sell's gain at the decision's price
+    Column("estimated_tax", String(40), nullable=False),  # the tax that gain is expected to cost
 )
 
 
@@ -92,6 +95,8 @@ class DecisionsAndOrders(Projection):
                             benefit=str(outcome.benefit), status=OrderStatus.PROPOSED,
                             lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
                             value=str(order.value), fill_price=None, status_reason=None,
+                            realised_gain=str(order.realised_gain.quantize(CENT)),
+                            estimated_tax=str(estimated_tax(order, event.inputs, event.date)),
                         ))
             case Decision.OrdersApproved():
                 self._status(session, event.order_ids, OrderStatus.APPROVED)
