@@ -132,6 +132,7 @@ def parse_date(value: str | None, field: str) -> date | None:
 
 
 FIRST_YEAR, LAST_YEAR = 1900, 9999
+NUMBER = re.compile(r"-?\d+(\.\d*)?|-?\.\d+")
 
 
 def check_year(year: int | None, field: str = "year") -> int | None:
@@ -269,10 +270,11 @@ def projections_rebuild(store: Store = None, as_user: AsUser = None, key_file: K
     """Rebuild every read model from the history."""
     from lotline.application.commands import RebuildProjections
     from lotline.application.handlers.read_models import rebuild_projections
-    from lotline.application.rendering import show_rebuilt
+    from lotline.application.rendering import progress_bar, show_rebuilt
 
     with opened(store) as lotline:
-        rebuilt = rebuild_projections(RebuildProjections(user=acting(lotline, as_user, key_file)), lotline)
+        with progress_bar(not as_json, "Rebuilding read models", lotline.store.recorder.max_notification_id() or 0) as advance:
+            rebuilt = rebuild_projections(RebuildProjections(user=acting(lotline, as_user, key_file)), lotline, advance)
     show_rebuilt(rebuilt, as_json)
 
 
@@ -287,13 +289,14 @@ def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help
     from lotline.application.commands import SealHistory
     from lotline.application.handlers.integrity import seal_history
     from lotline.application.queries import verify_store
-    from lotline.application.rendering import show_verification
+    from lotline.application.rendering import progress_bar, show_verification
 
     with opened(store) as lotline:
         who = acting(lotline, as_user, key_file)
         if seal:
             seal_history(SealHistory(user=who), lotline)
-        result = verify_store(lotline, who.user, expect_head)
+        with progress_bar(not as_json, "Verifying the history", lotline.store.recorder.max_notification_id() or 0) as advance:
+            result = verify_store(lotline, who.user, expect_head, advance)
     show_verification(result, as_json)
     if not result.intact:
         raise typer.Exit(1)
@@ -415,7 +418,7 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
     show_prices_loaded(file, loaded, as_json)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # a value may be negative: `risk_aversion -5`
 def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or change.")] = None,
              value: Annotated[str | None, typer.Argument(help="New value (overlay manager).")] = None,
              reason: Annotated[str | None, typer.Option(help="Why the setting changes (required with a value).")] = None,
@@ -427,6 +430,9 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
     from lotline.application.rendering import show_settings
     from lotline.domain.settings import AUTHENTICATION, SETTINGS
 
+    for given in (key, value):
+        if given is not None and given.startswith("-") and not NUMBER.fullmatch(given):
+            raise InvalidInput(f"No such option: {given}", "option")
     if key is not None and key not in SETTINGS and key != AUTHENTICATION:
         raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted([*SETTINGS, AUTHENTICATION]))})", "key")
     with opened(store) as lotline:
@@ -481,7 +487,10 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
         else:
             command = Rebalance(user=who, on=on, accounts=accounts,
                                 workers=workers or os.cpu_count() or 1, pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
-            with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
+            lotline.catch_up()
+            total = len(set(accounts)) if accounts else sum(1 for closed in lotline.views.accounts_closed().values()
+                                                            if not closed)
+            with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}", total) as advance:
                 results = run(command, lotline, advance)
     show_rebalance(on, results, as_json)
 
@@ -574,11 +583,12 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, key
     """Simulated execution of approved orders at the day's close; records the trades."""
     from lotline.application.commands import Fill
     from lotline.application.handlers.execution import fill as run
-    from lotline.application.rendering import show_filled
+    from lotline.application.rendering import progress_bar, show_filled
 
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        filled = run(Fill(user=acting(lotline, as_user, key_file), on=on), lotline)
+        with progress_bar(not as_json, f"Filling {on.isoformat()}") as advance:
+            filled = run(Fill(user=acting(lotline, as_user, key_file), on=on), lotline, advance)
     show_filled(on, filled, as_json)
 
 

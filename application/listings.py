@@ -83,13 +83,16 @@ def _position(lotline: Lotline, uow: UnitOfWork, account_id: str, on: date, clas
         stale = [{"symbol": s, "last_close": closes[s][0].isoformat() if s in closes else None}
                  for s in symbols if s not in closes or closes[s][0] < oldest]
         limits = {name: t.drift_limit for name, t in template.classes.items()}
+    except LotlineError as error:
+        return Position(ZERO, ZERO, {}, [], str(error))
+    try:
         valuation = Valuation.of(cash, holdings, {s: c for s, (_, c) in closes.items()}, class_of,
                                  targets.class_weights, limits, also=[s for s in targets.weights if s in closes],
                                  rounded_to=CENT)
-    except LotlineError as error:
-        return Position(ZERO, ZERO, {}, [], str(error))
+    except LotlineError as error:  # a symbol held without any close: it cannot be valued
+        return Position(ZERO, cash, {}, stale, f"cannot be valued: {error}")
     except KeyError as error:  # a held symbol with no asset class on file
-        return Position(ZERO, ZERO, {}, [], f"no security {error}")
+        return Position(ZERO, cash, {}, stale, f"no security {error}")
     drifts = {c: (d, limits.get(c)) for c, d in valuation.drifts().items()}
     return Position(valuation.total, cash, drifts, stale)
 
@@ -246,18 +249,18 @@ def exceptions_report(lotline: Lotline, user: str, on: date) -> dict[str, Any]:
         failures = [f for f in lotline.views.analysis_failures(on) if f.account_id in readable]
         unsettled = [o for o in lotline.views.orders(on) if o.account_id in readable
                      and o.status in ("stale", "unfilled", "proposed", "approved")]
-    drift, stale_prices, unreadable = [], [], []
+    drift, stale_prices, not_valued = [], [], []
     for row in rows:
         position = _position(lotline, uow, row.account_id, on, class_of, closes, on - timedelta(days=max_age))
+        if position.stale_closes:
+            stale_prices.append({"account": row.account_id, "symbols": position.stale_closes})
         if position.problem:
-            unreadable.append({"account": row.account_id, "problem": position.problem})
+            not_valued.append({"account": row.account_id, "problem": position.problem})
             continue
         for name, (d, limit) in sorted(position.drifts.items()):
             if limit is not None and abs(d) > limit:
                 drift.append({"account": row.account_id, "asset_class": name, "drift": _weight(d),
                               "drift_limit": _weight(limit), "excess": _weight(abs(d) - limit)})
-        if position.stale_closes:
-            stale_prices.append({"account": row.account_id, "symbols": position.stale_closes})
     decided = {d.account_id for d in decisions}
     by_decision: dict[str, list[Any]] = {}
     for order in unsettled:
@@ -282,6 +285,6 @@ def exceptions_report(lotline: Lotline, user: str, on: date) -> dict[str, Any]:
         "cash_requests": [{**_cash_request(r), "overdue": r.due_by is not None and r.due_by < on} for r in requests],
         "decisions": troubled,
         "stale_prices": stale_prices,
-        "unreadable": unreadable,
+        "not_valued": not_valued,
     }
 

@@ -5,6 +5,7 @@ catches the read models up and reads through `lotline.views` (no SQL here)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -276,7 +277,8 @@ def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
     return dict(sorted(listed.items()))
 
 
-def verify_store(lotline: Lotline, user: str, expect_head: str | None = None) -> Verification:
+def verify_store(lotline: Lotline, user: str, expect_head: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> Verification:
     """`verify`: the integrity chain recomputed over the whole history, the head (and a
     head kept outside the store) and every stored market snapshot checked; compliance,
     admin and system."""
@@ -284,4 +286,4 @@ def verify_store(lotline: Lotline, user: str, expect_head: str | None = None) ->
     if expect_head is not None and not HEAD_FORM.match(expect_head.strip()):
         raise InvalidInput(f"must be POSITION:DIGEST (a number, a colon, 64 hex digits), got {shown(expect_head)}",
                            "expect_head")
-    return lotline.verify(expect_head)
+    return lotline.verify(expect_head, progress)

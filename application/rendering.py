@@ -258,17 +258,25 @@ def show_holdings(account: str, report: dict[str, Any], as_json: bool, wide: boo
 # --- the day's analysis ------------------------------------------------------------------
 
 @contextmanager
-def progress_bar(wanted: bool, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal; nothing otherwise (and never with --json)."""
-    if not (wanted and sys.stdout.isatty()):
+def progress_bar(wanted: bool, label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr, with the count done of `total` and the time left,
+    while both stdout and stderr are a terminal; nothing otherwise (and never with
+    --json). A bar yields `advance(n)`; `advance.total(n)` sets the total once known."""
+    if not (wanted and sys.stdout.isatty() and sys.stderr.isatty()):
         yield None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda n: bar.advance(task, n)
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        advance.total = lambda n: bar.update(task, total=n)  # type: ignore[attr-defined]
+        yield advance
 
 
 def show_rebalance(on: date, results: list[AccountResult], as_json: bool) -> None:
@@ -664,7 +672,7 @@ def show_exceptions(report: dict[str, Any], as_json: bool, wide: bool = False) -
     day = report["date"]
     drift, requests, decisions, stale = (report["drift"], report["cash_requests"], report["decisions"],
                                          report["stale_prices"])
-    total = len(drift) + len(requests) + len(decisions) + len(stale) + len(report["unreadable"])
+    total = len(drift) + len(requests) + len(decisions) + len(stale) + len(report["not_valued"])
     out.print(f"Exceptions on {day}: {'none' if not total else plural(total, 'item')}.", markup=False, highlight=False)
     if drift:
         print_table(f"Outside a drift limit: {plural(len({d['account'] for d in drift}), 'account')}",
@@ -687,5 +695,5 @@ def show_exceptions(report: dict[str, Any], as_json: bool, wide: bool = False) -
                     [Column("account"), Column("symbols (last close)", wrap=True)],
                     [[s["account"], ", ".join(f"{x['symbol']} ({x['last_close'] or 'none'})" for x in s["symbols"])]
                      for s in stale], wide, out)
-    for u in report["unreadable"]:
-        out.print(f"unreadable: {u['account']}: {u['problem']}", markup=False, highlight=False)
+    for u in report["not_valued"]:
+        out.print(f"not valued: {u['account']}: {u['problem']}", markup=False, highlight=False)
