@@ -19,8 +19,7 @@ BOB = '  - {id: B, advisor: bob, template: balanced, opened: 2026-02-27, cash: "
 
 
 @pytest.fixture
-def firm(sqlite_cli, tmp_path):
-    cli = sqlite_cli
+def firm(cli, tmp_path):
     assert cli.load(POLICY).code == 0
     assert cli.load("users:\n  - {id: bob, role: advisor}\n", "--as", "root").code == 0
     prices = write_wide_csv(tmp_path / "prices.csv", closes(["VTI", "ITOT", "SCHB", "VOO", "BND", "AGG", "VGIT"],
