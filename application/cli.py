@@ -406,8 +406,9 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
                                                       "ones (with --reason).")] = False,
                 reason: Annotated[str | None, typer.Option(help="Why (required with --correct).")] = None,
                 store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
-    """Load closing prices; bad rows are reported by line and nothing is loaded. A close
-    that differs from a recorded one is refused unless --correct --reason TEXT."""
+    """Load closing prices; bad rows are reported by line and nothing is loaded.
+
+    A close that differs from a recorded one is refused unless --correct --reason TEXT."""
     from lotline.application.commands import LoadPrices
     from lotline.application.handlers.setup import load_prices
     from lotline.application.rendering import show_prices_loaded
@@ -505,8 +506,9 @@ def orders(date_: DateOpt = None,
                                                 "row, then one row per order.")] = False,
            wide: Wide = False,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
-    """The blotter: the day's orders with account, value, reason, estimated gain and tax,
-    status and fill price; totals per account and per day."""
+    """The blotter: the day's orders, their value, reason, estimated tax, status and fill price.
+
+    Totals per account and per day follow the table; --csv prints one row per order for the trading desk."""
     from lotline.application.queries import orders_report
     from lotline.application.rendering import show_orders
 

@@ -132,9 +132,9 @@ def exceptions_command(
                                               "(default today).")] = None,
     wide: Wide = False, store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False,
 ) -> None:
-    """What needs looking at: accounts outside a drift limit, cash requests due and not
-    met, decisions that failed, went stale, wait or were left unfilled, accounts without
-    fresh closes. Exit 0 whatever it finds."""
+    """What needs looking at on a day: drift, cash requests, decisions, stale closes.
+
+    Failed, stale, unfilled or unreleased decisions count too. Exit 0 whatever it finds."""
     from lotline.application.listings import exceptions_report
     from lotline.application.rendering import show_exceptions
 
