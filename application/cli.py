@@ -223,10 +223,12 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
     """Apply a scenario file, all or nothing."""
     from lotline.application.commands import LoadScenario
     from lotline.application.handlers.setup import load_scenario
-    from lotline.application.rendering import show_loaded
+    from lotline.application.rendering import progress_bar, show_loaded
 
     with opened(store, create=True) as lotline:
-        loaded = load_scenario(LoadScenario(path=file, user=acting(lotline, as_user, key_file)), lotline)
+        who = acting(lotline, as_user, key_file)
+        with progress_bar(not as_json, f"Loading {file.name}") as advance:
+            loaded = load_scenario(LoadScenario(path=file, user=who), lotline, advance)
     show_loaded(file, loaded, as_json)
 
 
