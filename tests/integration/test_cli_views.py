@@ -187,3 +187,37 @@ def test_version_negative_values_and_plain_help(firm, capsys):
     for command in ("approve", "orders", "settings", "accounts", "rebalance"):
         text = firm(command, "--help").out
         assert "<str>" not in text and "<bool>" not in text and "<list" not in text, command
+
+
+def _on_a_terminal(firm, *args: str) -> str:
+    """Runs `lotline ARGS` with stdout and stderr on a pseudo-terminal; what it showed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    process = subprocess.Popen([sys.executable, "-m", "lotline.application", *args, "--store", firm.url],
+                               stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    process.wait(timeout=300)
+    os.close(master)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))  # without colours
+
+
+def test_progress_shows_the_total_on_a_terminal_and_never_with_json(firm):
+    shown = _on_a_terminal(firm, "rebalance", "--date", DAY, "--as", "olivia")
+    assert re.search(r"\b\d/3\b", shown) and "/?" not in shown  # three accounts, known before the first
+    assert "Rebalance" in shown
+    quiet = _on_a_terminal(firm, "verify", "--as", "root", "--json")
+    assert quiet.lstrip().startswith("{") and "Verifying" not in quiet
