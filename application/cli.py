@@ -78,7 +78,7 @@ def _lotline(version: Annotated[bool, typer.Option("--version", is_eager=True, c
 
 Store = Annotated[str | None, typer.Option("--store", metavar="URL", help="SQLAlchemy URL of the store (else LOTLINE_STORE, else sqlite:///lotline.db).")]
 AsUser = Annotated[str | None, typer.Option("--as", metavar="USER", help="Acting user (else LOTLINE_USER, else system).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else (default: tables).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else (default: tables and lines for people).")]
 KeyFile = Annotated[Path | None, typer.Option("--key-file", metavar="PATH", help="File holding your key (else LOTLINE_KEY); where one "
                                               "is presented, the key decides who acts.")]
 Wide = Annotated[bool, typer.Option("--wide", help="Show every column however wide the table gets (default: "
@@ -236,12 +236,17 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
 def audit(
     account: Annotated[str | None, typer.Argument(help="Account id (or --firm).")] = None,
     firm: Annotated[bool, typer.Option("--firm", help="Every event of the store (compliance, admin).")] = False,
-    kind: Annotated[str | None, typer.Option(help="With --firm: only this kind (user, security, model, template, "
-                                             "settings, prices, account, decision, scenario_file).")] = None,
-    actor: Annotated[str | None, typer.Option(help="With --firm: only events by this user.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this effective date (YYYY-MM-DD).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this effective date (YYYY-MM-DD).")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False, wide: Wide = False,
+    kind: Annotated[str | None, typer.Option(metavar="K", help="With --firm: only this kind (user, security, model, "
+                                             "template, settings, prices, account, decision, scenario_file; "
+                                             "default every kind).")] = None,
+    actor: Annotated[str | None, typer.Option(metavar="USER", help="With --firm: only events by this user "
+                                              "(default anyone).")] = None,
+    since: Annotated[str | None, typer.Option(metavar="D", help="From this effective date, YYYY-MM-DD (default: "
+                                              "the first).")] = None,
+    until: Annotated[str | None, typer.Option(metavar="D", help="Up to this effective date, YYYY-MM-DD (default: "
+                                              "the last).")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV: a header row, then one row per event (default: "
+                                         "a table).")] = False, wide: Wide = False,
     store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False,
 ) -> None:
     """Every event of an account, or with --firm of the whole store, oldest first."""
@@ -281,7 +286,7 @@ def projections_rebuild(store: Store = None, as_user: AsUser = None, key_file: K
 
 
 @app.command()
-def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help="A head kept outside the store "
+def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", metavar="POSITION:DIGEST", help="A head kept outside the store "
                                                            "(POSITION:DIGEST, as verify or publish printed it): "
                                                            "the store's must be the same.")] = None,
            seal: Annotated[bool, typer.Option("--seal", help="First chain the history recorded before the "
@@ -406,7 +411,7 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
 def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMBOL...) or long (date,symbol,close).")],
                 correct: Annotated[bool, typer.Option("--correct", help="Correct closes that differ from the recorded "
                                                       "ones (with --reason).")] = False,
-                reason: Annotated[str | None, typer.Option(help="Why (required with --correct).")] = None,
+                reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why (required with --correct).")] = None,
                 store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Load closing prices; bad rows are reported by line and nothing is loaded.
 
@@ -424,7 +429,7 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
 @app.command(context_settings={"ignore_unknown_options": True})  # a value may be negative: `risk_aversion -5`
 def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or change.")] = None,
              value: Annotated[str | None, typer.Argument(help="New value (overlay manager).")] = None,
-             reason: Annotated[str | None, typer.Option(help="Why the setting changes (required with a value).")] = None,
+             reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the setting changes (required with a value).")] = None,
              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Firm settings: show them, or change one."""
     from lotline.application.commands import ChangeSetting
@@ -468,10 +473,10 @@ def _accounts(account: list[str] | None) -> tuple[str, ...] | None:
 
 @app.command()
 def rebalance(date_: DateOpt = None, account: AccountOpt = None,
-              workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: the machine's cores).")] = None,
+              workers: Annotated[int | None, typer.Option("--workers", metavar="N", help="Worker processes (default: the machine's cores).")] = None,
               redo: Annotated[bool, typer.Option("--redo", help="A new decision for the named accounts whose decision "
                                                  "that day was rejected, cancelled, stale, unfilled or failed.")] = False,
-              reason: Annotated[str | None, typer.Option(help="Why the decision is redone (with --redo).")] = None,
+              reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the decision is redone (with --redo).")] = None,
               store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
     from lotline.application.commands import Rebalance, RedoDecisions
@@ -550,8 +555,12 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
 
 @app.command()
 def approve(date_: DateOpt = None, account: AccountOpt = None,
-            mandatory_only: Annotated[bool | None, typer.Option("--mandatory-only/--any", help="Only decisions an instruction demands.")] = None,
-            min_benefit: Annotated[str | None, typer.Option("--min-benefit", help="Net-benefit-only decisions need at least this benefit (dollars).")] = None,
+            mandatory_only: Annotated[bool | None, typer.Option("--mandatory-only/--any", help="Only decisions an "
+                                                                "instruction demands, or any (default: the firm "
+                                                                "setting approval_mandatory_only).")] = None,
+            min_benefit: Annotated[str | None, typer.Option("--min-benefit", metavar="X", help="Net-benefit-only "
+                                                            "decisions need at least this benefit, in dollars "
+                                                            "(default: the firm setting approval_min_benefit).")] = None,
             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Release the day's proposed orders that pass the filters (defaults: firm settings)."""
     from lotline.application.commands import Approve
@@ -569,7 +578,7 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
 
 @app.command()
 def reject(date_: DateOpt = None, account: AccountOpt = None,
-           reason: Annotated[str | None, typer.Option(help="Why the orders are rejected (required).")] = None,
+           reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the orders are rejected (required).")] = None,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Reject the day's proposed orders."""
     from lotline.application.commands import Reject
@@ -598,7 +607,7 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, key
 
 @app.command()
 def cancel(date_: DateOpt = None, account: AccountOpt = None,
-           reason: Annotated[str | None, typer.Option(help="Why the approved orders are withdrawn (required).")] = None,
+           reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the approved orders are withdrawn (required).")] = None,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Withdraw approved, unfilled orders (a decision's orders together)."""
     from lotline.application.commands import Cancel
@@ -636,7 +645,7 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
 
 @users_app.command("key")
 def users_key(user: Annotated[str, typer.Argument(help="The user to issue a key to.")],
-              reason: Annotated[str | None, typer.Option(help="Why the key is issued.")] = None,
+              reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the key is issued.")] = None,
               store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Issue USER a key and print it, once (admin). A key USER held is revoked."""
     from lotline.application.commands import IssueKey
@@ -650,7 +659,7 @@ def users_key(user: Annotated[str, typer.Argument(help="The user to issue a key 
 
 @users_app.command("revoke-key")
 def users_revoke_key(user: Annotated[str, typer.Argument(help="The user whose key is revoked.")],
-                     reason: Annotated[str | None, typer.Option(help="Why the key is revoked.")] = None,
+                     reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the key is revoked.")] = None,
                      store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Revoke USER's key (admin)."""
     from lotline.application.commands import RevokeKey
