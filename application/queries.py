@@ -205,7 +205,7 @@ def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str 
                 "price": r.price, "value": r.value, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
                 **({"lots": r.lots} if r.side == "sell" else {}),
                 **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
-                "realised_gain": r.realised_gain, "estimated_tax": r.estimated_tax,
+                "realized_gain": r.realised_gain, "estimated_tax": r.estimated_tax,
                 **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
             }
             for r in rows

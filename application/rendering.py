@@ -318,7 +318,7 @@ def show_rebalance(on: date, results: list[AccountResult], as_json: bool) -> Non
 
 
 BLOTTER_COLUMNS = ["date", "order_id", "decision_id", "account", "side", "symbol", "quantity", "price", "value",
-                   "reason", "mandatory", "status", "fill_price", "realised_gain", "estimated_tax", "lots", "status_reason"]
+                   "reason", "mandatory", "status", "fill_price", "realized_gain", "estimated_tax", "lots", "status_reason"]
 
 
 def show_orders(on: date, report: dict[str, Any], as_json: bool, as_csv: bool = False, wide: bool = False) -> None:
@@ -332,7 +332,7 @@ def show_orders(on: date, report: dict[str, Any], as_json: bool, as_csv: bool = 
         return _orders_csv(orders)
     out = console()
     rows = [[o["account"], o["side"], o["symbol"], quantity(o["quantity"]), money(o["value"]), o["reason"],
-             money(o.get("realised_gain"), signed=True) if o["side"] == "sell" else "",
+             money(o.get("realized_gain"), signed=True) if o["side"] == "sell" else "",
              money(o.get("estimated_tax"), signed=True) if o["side"] == "sell" else "",
              o["status"], price(o.get("fill_price")), o["order_id"]] for o in orders]
     days = sorted({o["date"] for o in orders}) or [on.isoformat()]
@@ -370,7 +370,7 @@ def _totals(name: str, orders: list[dict[str, Any]]) -> list[str]:
         return sum((Decimal(o.get(key) or 0) for o in orders if side is None or o["side"] == side), Decimal(0))
 
     return [name, f"{len(orders):,}", money(total("value", "buy")), money(total("value", "sell")),
-            money(total("realised_gain", "sell"), signed=True), money(total("estimated_tax", "sell"), signed=True)]
+            money(total("realized_gain", "sell"), signed=True), money(total("estimated_tax", "sell"), signed=True)]
 
 
 def _orders_csv(orders: list[dict[str, Any]]) -> None:
@@ -382,7 +382,7 @@ def _orders_csv(orders: list[dict[str, Any]]) -> None:
         why = o.get("unfilled_reason") or o.get("stale_reason") or ""
         writer.writerow([o["date"], o["order_id"], o["decision_id"], o["account"], o["side"], o["symbol"], o["quantity"],
                          o["price"], o["value"], o["reason"], "true" if o["mandatory"] else "false", o["status"],
-                         o.get("fill_price") or "", o.get("realised_gain", ""), o.get("estimated_tax", ""), lots, why])
+                         o.get("fill_price") or "", o.get("realized_gain", ""), o.get("estimated_tax", ""), lots, why])
     sys.stdout.write(out.getvalue())
 
 

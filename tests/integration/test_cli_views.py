@@ -47,11 +47,11 @@ def test_the_blotter_carries_value_reason_estimated_tax_and_its_csv_matches_the_
     sells = [o for o in orders if o["side"] == "sell"]
     assert orders and sells
     for o in orders:
-        assert {"account", "side", "symbol", "quantity", "value", "reason", "status", "realised_gain",
+        assert {"account", "side", "symbol", "quantity", "value", "reason", "status", "realized_gain",
                 "estimated_tax"} <= set(o)
     # H is taxable at the default rates: a sell of gains costs tax, at most the short-term rate.
     for o in sells:
-        gain, tax = Decimal(o["realised_gain"]), Decimal(o["estimated_tax"])
+        gain, tax = Decimal(o["realized_gain"]), Decimal(o["estimated_tax"])
         assert (tax > 0) == (gain > 0) and abs(tax) <= abs(gain) * Decimal("0.37") + Decimal("0.01")
     result = firm("orders", "--date", DAY, "--csv")
     assert result.code == 0
@@ -60,7 +60,7 @@ def test_the_blotter_carries_value_reason_estimated_tax_and_its_csv_matches_the_
     by_id = {o["order_id"]: o for o in orders}
     for row in rows:
         o = by_id[row["order_id"]]
-        for key in ("account", "side", "symbol", "quantity", "value", "reason", "status", "realised_gain",
+        for key in ("account", "side", "symbol", "quantity", "value", "reason", "status", "realized_gain",
                     "estimated_tax", "price", "date"):
             assert row[key] == str(o[key]), key
     firm("approve", "--date", DAY, "--as", "olivia")
@@ -155,9 +155,13 @@ def test_exceptions_name_drift_cash_requests_waiting_decisions_failures_and_stal
 
 def test_tables_fit_80_columns_without_cut_headers(firm, monkeypatch):
     decided(firm)
+    firm("approve", "--date", DAY, "--account", "H", "--as", "olivia")
+    firm("fill", "--date", DAY, "--as", "olivia")
     monkeypatch.setenv("COLUMNS", "80")
     for args in (("orders", "--date", DAY), ("holdings", "H", "--as-of", DAY), ("accounts",), ("audit", "H"),
-                 ("lots", "H"), ("exceptions", "--date", DAY), ("audit", "--firm", "--as", "root"), ("settings",)):
+                 ("lots", "H"), ("gains", "H", "--year", "2026"), ("exceptions", "--date", DAY),
+                 ("audit", "--firm", "--as", "root"), ("settings",), ("models",), ("templates",), ("securities",),
+                 ("users",), ("cash-requests",), ("prices",)):
         result = firm(*args)
         assert result.code == 0, (args, result.err)
         lines = result.out.splitlines()
