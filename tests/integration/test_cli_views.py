@@ -146,7 +146,14 @@ def test_exceptions_name_drift_cash_requests_waiting_decisions_failures_and_stal
     states = {d["account"]: d["state"] for d in after["decisions"]}
     assert states["F"] == "failed" and states["N"] == "proposed"
     assert firm("exceptions", "--date", DAY).code == 0
+    # H's account changes after the analysis: its decision goes stale on release, and says why.
+    assert firm.load(f'cash_movements:\n  - {{account: H, date: {DAY}, amount: "100", reason: "gift"}}\n',
+                     "--as", "alice").code == 0
+    firm("approve", "--date", DAY, "--account", "H", "--as", "olivia")
+    stale = {d["account"]: d for d in firm("exceptions", "--date", DAY, "--json").json()["decisions"]}
+    assert stale["H"]["state"] == "stale" and stale["H"]["reason"]
     mine = firm("exceptions", "--date", DAY, "--as", "bob", "--json").json()
+    assert [d["account"] for d in mine["decisions"]] == ["B"]  # bob's all-cash account waits for release
     assert all(item["account"] == "B" for key in ("drift", "cash_requests", "decisions", "stale_prices")
                for item in mine[key])
 
