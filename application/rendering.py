@@ -76,6 +76,8 @@ def print_table(title: str, columns: list[Column], rows: list[list[str]], wide: 
             keep.remove(max(droppable, key=lambda i: (columns[i].rank, i)))
     if title:
         out.print(title, markup=False, highlight=False)
+    if not rows:  # the title says there are none
+        return []
     out.print(_table(columns, rows, keep))
     dropped = [columns[i].header for i in range(len(columns)) if i not in keep]
     if dropped:
