@@ -18,6 +18,7 @@ from typing import Any
 
 from lotline.application.lotline import Lotline
 from lotline.domain.decision import ClassPosition, Decision, LotRecord, ProposedOrder
+from lotline.domain.ledger import pro_rata
 from lotline.domain.model import Model
 from lotline.domain.parameters import RestrictionRule, TaxStatus
 from lotline.domain.security import Security
@@ -111,10 +112,6 @@ class DecisionFacts:
     def raised(self) -> Decimal:
         return sum((o.value for o in self.orders if o.side == "sell"), ZERO)
 
-    def cost(self) -> Decimal:
-        bp = Decimal(self.event.inputs.settings.get("trading_cost_bp", ZERO))
-        return (sum((o.value for o in self.orders), ZERO) * bp / Decimal(10_000)).quantize(CENT)
-
     def security_weights(self, order: ProposedOrder) -> tuple[Decimal, Decimal, Decimal]:
         """The order's security: its weight of account value before trading, after this
         order, and in the target."""
@@ -122,14 +119,16 @@ class DecisionFacts:
         price = inputs.prices.get(order.symbol, order.price)
         held = sum((lot.quantity for lot in inputs.lots if lot.symbol == order.symbol), ZERO) * price
         after = held + (order.value if order.side == "buy" else -order.value)
-        value, after_value = inputs.total_value, inputs.total_value - self.cost()
-        if value <= 0 or after_value <= 0:
-            return ZERO, ZERO, self.target_weights.get(order.symbol, ZERO)
-        return ((held / value).quantize(WEIGHT), (after / after_value).quantize(WEIGHT),
-                self.target_weights.get(order.symbol, ZERO))
+        value = inputs.total_value
+        target = self.target_weights.get(order.symbol, ZERO)
+        if value <= 0:
+            return ZERO, ZERO, target
+        return (held / value).quantize(WEIGHT), (after / value).quantize(WEIGHT), target
 
     def cash_after(self) -> Decimal:
-        return self.event.inputs.cash + self.raised() - self.spent() - self.cost()
+        """Cash once the orders are filled at the decision's prices (a fill charges no
+        trading cost: the objective's cost term is an estimate of spread and fees)."""
+        return self.event.inputs.cash + self.raised() - self.spent()
 
 
 def decision_facts(event: Decision.DecisionRecorded, class_of: Mapping[str, str],
@@ -137,28 +136,39 @@ def decision_facts(event: Decision.DecisionRecorded, class_of: Mapping[str, str]
     inputs, outcome = event.inputs, event.outcome
     taxable = inputs.tax_status == TaxStatus.TAXABLE
     lots = {lot.lot_id: lot for lot in inputs.lots}
-    lot_sales = {o.order_id: tuple(_lot_sale(lots[r.lot_id], r.quantity, o.price, event.date, inputs, taxable)
-                                   for r in o.lots if r.lot_id in lots)
-                 for o in outcome.orders if o.side == "sell"}
+    lot_sales = {o.order_id: _lot_sales(o, lots, event.date, inputs, taxable) for o in outcome.orders
+                 if o.side == "sell"}
     facts = DecisionFacts(event, class_of, target_weights, {}, lot_sales, taxable)
     return DecisionFacts(event, class_of, target_weights, class_drifts(facts, outcome.classes), lot_sales, taxable)
 
 
-def _lot_sale(lot: LotRecord, quantity: Decimal, price: Decimal, on: dt.date, inputs: Any, taxable: bool) -> LotSale:
-    basis = (lot.cost_basis * quantity / lot.quantity).quantize(CENT) if lot.quantity else ZERO
-    proceeds = (quantity * price).quantize(CENT)
-    gain = proceeds - basis
-    term = holding_term(lot.holding_period_start, on)
-    tax = inputs.parameters.tax
-    rate = (tax.long_term_rate if term == LONG_TERM else tax.short_term_rate) if taxable else None
-    return LotSale(lot.lot_id, quantity, basis, proceeds, gain, term, rate,
-                   (gain * rate).quantize(CENT) if rate is not None else ZERO)
+def _lot_sales(order: ProposedOrder, lots: Mapping[str, LotRecord], on: dt.date, inputs: Any,
+               taxable: bool) -> tuple[LotSale, ...]:
+    """The order's lots as the ledger relieves them: its value split across them share
+    by share in order, each lot's basis pro rata (``domain.ledger.pro_rata``)."""
+    out = []
+    proceeds_left, shares_left = order.value, order.quantity
+    rates = inputs.parameters.tax
+    for relief in order.lots:
+        lot = lots.get(relief.lot_id)
+        if lot is None:
+            continue
+        proceeds = pro_rata(proceeds_left, relief.quantity, shares_left)
+        proceeds_left -= proceeds
+        shares_left -= relief.quantity
+        basis = pro_rata(lot.cost_basis, relief.quantity, lot.quantity)
+        gain = proceeds - basis
+        term = holding_term(lot.holding_period_start, on)
+        rate = (rates.long_term_rate if term == LONG_TERM else rates.short_term_rate) if taxable else None
+        out.append(LotSale(lot.lot_id, relief.quantity, basis, proceeds, gain, term, rate,
+                           (gain * rate).quantize(CENT) if rate is not None else ZERO))
+    return tuple(out)
 
 
 def class_drifts(facts: DecisionFacts, classes: tuple[ClassPosition, ...]) -> dict[str, ClassDrift]:
-    """Each class's weight after the orders: its recorded weight moved by the orders'
-    values (cash by the sales less the buys and the trading cost), over the account's
-    value less the trading cost."""
+    """Each class's weight once the orders are filled at the decision's prices: its
+    recorded weight moved by the orders' values (cash by the sales less the buys), of
+    the same account value."""
     value = facts.event.inputs.total_value
     moved: dict[str, Decimal] = {}
     for order in facts.orders:
@@ -167,13 +177,10 @@ def class_drifts(facts: DecisionFacts, classes: tuple[ClassPosition, ...]) -> di
         if asset_class is not None:
             moved[asset_class] = moved.get(asset_class, ZERO) + signed
         moved[CASH] = moved.get(CASH, ZERO) - signed
-    cost = facts.cost()
-    moved[CASH] = moved.get(CASH, ZERO) - cost
-    after_value = value - cost
     out = {}
     for c in classes:
         held = c.weight * value + moved.get(c.asset_class, ZERO)
-        weight_after = (held / after_value).quantize(WEIGHT) if after_value > 0 else ZERO
+        weight_after = (held / value).quantize(WEIGHT) if value > 0 else ZERO
         out[c.asset_class] = ClassDrift(c.asset_class, c.weight, c.target_weight, c.drift_limit, weight_after)
     return out
 

@@ -139,7 +139,7 @@ def test_required_cash_is_raised():
     assert result.cash_after >= 100_000.0
     assert result.sells
     # Every sale raises the cash; one that realises a loss is named a harvest.
-    assert all(o.reason == (OrderReason.HARVEST if o.gain < 0 else OrderReason.CASH) for o in result.sells)
+    assert all(o.reason == (OrderReason.HARVEST if o.gain < 0 else OrderReason.CASH_REQUEST) for o in result.sells)
     assert "required_cash" not in result.softened
 
 

@@ -22,10 +22,10 @@ def test_codes_are_the_strings_stored_and_every_code_has_its_words():
 
 def test_a_stored_outcome_loads_into_the_enums_and_serialises_as_it_was_stored():
     sale = ProposedOrder(order_id="ACC-1/2026-03-02/1", side="sell", symbol="VTI", quantity=D(1), price=D(250),
-                         value=D(250), reason=OrderReason.DRIFT)
+                         value=D(250), reason=OrderReason.DRIFT_LIMIT)
     stored = DecisionOutcome(trade=True, reasons=(Trigger.DRIFT_LIMIT,), benefit=D(0), threshold=D(10), before=ZERO,
                              after=ZERO, classes=(), orders=(sale,)).model_dump_json()
-    assert '"reasons":["drift_limit"]' in stored and '"reason":"drift"' in stored
+    assert '"reasons":["drift_limit"]' in stored and '"reason":"drift_limit"' in stored
     loaded = DecisionOutcome.model_validate(json.loads(stored))
     assert loaded.reasons == (Trigger.DRIFT_LIMIT,) and type(loaded.orders[0].reason) is OrderReason
     assert loaded.model_dump_json() == stored
