@@ -299,9 +299,9 @@ def drift_limit_order_sentence(facts: DecisionFacts, order: ProposedOrder) -> st
         return (f"{drift.asset_class} is beyond its drift limit of {percent(drift.limit or ZERO)} "
                 f"(drift {signed_percent(drift.drift)}); the limit is mandatory{anyway}.")
     if cash is not None and cash.beyond_limit and selling == (cash.drift < 0):
+        flow = "sales bring in more than its buys spend" if selling else "buys spend more than its sales bring in"
         return (f"Cash is beyond its drift limit of {percent(cash.limit or ZERO)} (drift {signed_percent(cash.drift)}) "
-                f"and the decision's {'sales bring in more than its buys spend' if selling else 'buys spend more than its sales bring in'}"
-                f"; the limit is mandatory{anyway}.")
+                f"and the decision's {flow}; the limit is mandatory{anyway}.")
     beyond = [d.asset_class for d in facts.classes.values() if d.beyond_limit]
     return (f"The decision brings {', '.join(beyond) or 'a class'} back within its drift limit, which is mandatory; "
             f"this {trade} is part of that trade list{anyway}.")
