@@ -193,7 +193,8 @@ def headline_sentence(facts: DecisionFacts) -> str:
     if outcome.trade:
         return f"The decision trades: {count} order{'s' if count != 1 else ''} proposed."
     if count:
-        return f"The decision does not trade; it records the {count} order{'s' if count != 1 else ''} it would have proposed."
+        plural = "s" if count != 1 else ""
+        return f"The decision does not trade; it records the {count} order{plural} it would have proposed."
     return "The decision does not trade and considered no orders."
 
 
@@ -216,7 +217,8 @@ def drift_limit_trigger_sentence(drift: ClassDrift) -> str:
 
 def net_benefit_trigger_sentence(facts: DecisionFacts) -> str:
     outcome = facts.event.outcome
-    return f"The net benefit of the trades, {money(outcome.benefit)}, exceeds the threshold of {money(outcome.threshold)}."
+    return (f"The net benefit of the trades, {money(outcome.benefit)}, exceeds the threshold of "
+            f"{money(outcome.threshold)}.")
 
 
 def no_trade_sentence(facts: DecisionFacts, why: str) -> str:
@@ -324,8 +326,8 @@ def harvest_order_sentence(facts: DecisionFacts, order: ProposedOrder) -> str:
         return (f"The sale harvests a loss of {money(-order.realised_gain)}, which lowers the client's tax by "
                 f"{money(saved)}.")
     sold = _sales_in_class(facts, order, R.HARVEST)
-    return (f"The purchase replaces the sale of {', '.join(sold) or 'a security'} at a loss in the same class, "
-            f"keeping the class near its target while the loss is harvested.")
+    return (f"The purchase replaces {', '.join(sold) or 'a security'}, sold at a loss to harvest it, in the same "
+            f"class: the class keeps its exposure while the loss lowers the client's tax.")
 
 
 def transition_order_sentence(facts: DecisionFacts, order: ProposedOrder) -> str:
@@ -352,13 +354,22 @@ def fund_purchase_order_sentence(facts: DecisionFacts, order: ProposedOrder) -> 
 def rebalance_order_sentence(facts: DecisionFacts, order: ProposedOrder) -> str:
     before, after, target = facts.security_weights(order)
     drift = facts.classes.get(facts.class_of_order(order) or "")
-    pays = f"the decision's net benefit, {money(facts.event.outcome.benefit)}, pays for the trade list"
+    outcome = facts.event.outcome
+    if not outcome.trade:
+        pays = (f"the trade list's net benefit, {money(outcome.benefit)}, is what the decision weighed against its "
+                f"threshold of {money(outcome.threshold)}")
+    elif outcome.benefit > 0:
+        pays = f"the decision's net benefit, {money(outcome.benefit)}, pays for the trade list"
+    else:
+        pays = (f"it belongs to the trade list the decision's mandatory triggers demand (net benefit "
+                f"{money(outcome.benefit)})")
     if abs(after - target) < abs(before - target):
         return (f"The order moves {order.symbol} toward its target weight of {percent(target)} ({percent(before)} "
                 f"before trading, {percent(after)} after); {pays}.")
     if drift is not None and abs(drift.drift_after) < abs(drift.drift):
         return f"The order moves {drift.asset_class} toward its target; {pays}."
-    return (f"The order is part of a trade list that lowers tracking risk, tax and cost together: {pays}; "
+    return (f"The order is part of the trade list as a whole, weighed on tracking risk, tax and cost together: "
+            f"{pays}; "
             f"{order.symbol} weighs {percent(before)} before trading and {percent(after)} after, against a target "
             f"of {percent(target)}.")
 
@@ -375,7 +386,8 @@ REASON_SENTENCES: dict[str, Callable[[DecisionFacts, ProposedOrder], str]] = {
 
 
 def lot_sentence(lot: LotSale, tax_status: str) -> str:
-    size = f"Lot {lot.lot_id}: {lot.quantity} shares, cost basis {money(lot.cost_basis)}, proceeds {money(lot.proceeds)}"
+    size = (f"Lot {lot.lot_id}: {lot.quantity} shares, cost basis {money(lot.cost_basis)}, "
+            f"proceeds {money(lot.proceeds)}")
     if lot.gain == 0:
         return f"{size}: neither gain nor loss."
     kind = "gain" if lot.gain > 0 else "loss"
