@@ -57,7 +57,8 @@ class OrderReason(_Worded):
     - `drift_limit`: the order's class (or cash) is beyond its drift limit before
       trading, and the order moves it back toward its target;
     - `cash_request`: a sale raising the cash the account requires (its reserve plus due
-      cash requests) when it holds less;
+      cash requests): a lot kept for it when orders are rounded, or, when the account
+      holds less than it requires, a sale nothing else explains;
     - `restriction`: a sale of a position the client's do-not-hold restriction forbids;
     - `harvest`: a sale realising a loss (never a gain) in a taxable account that
       harvests losses, and a purchase replacing such a sale in the same class;
