@@ -65,7 +65,8 @@ class OrderReason(_Worded):
     - `transition`: a sale of a security not in the account's target (it left the
       model, or a legacy position), and a purchase replacing it in the same class;
     - `fund_purchase`: a purchase investing cash the account holds beyond what it
-      requires (the decision's buys spend more than its sales bring in);
+      requires (the decision's buys spend more than its sales bring in, and so does
+      the purchase's class);
     - `rebalance`: otherwise; a move toward the target within the limits, made because
       the net benefit pays for it."""
 

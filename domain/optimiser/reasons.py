@@ -30,12 +30,13 @@ A purchase's reason is the first that holds:
 2. `harvest`: the decision makes a harvest sale in the same class (the purchase
    replaces it);
 3. `transition`: the decision makes a transition sale in the same class;
-4. `drift_limit`: cash is beyond its drift limit and over its target, and the
-   decision's buys spend more than its sales bring in (the purchase invests it);
-5. `fund_purchase`: the account holds more cash than it requires and the decision's
-   buys spend at least the minimum trade value more than its sales bring in (the
-   purchase invests that cash);
-6. `rebalance` otherwise.
+4. `drift_limit`: cash is beyond its drift limit and over its target, the decision's
+   buys spend more than its sales bring in, and so does the purchase's class (the
+   purchase invests the cash);
+5. `fund_purchase`: the account holds more cash than it requires, the decision's buys
+   spend at least the minimum trade value more than its sales bring in, and the
+   purchase's class takes in more than it sells (the purchase invests that cash);
+6. `rebalance` otherwise (a swap within a class its sales shrink, for one).
 
 A class's own breach comes before a harvest or a transition (the limit is mandatory);
 the account's want of cash, and cash's own breach, after them: any sale raises cash
@@ -126,18 +127,26 @@ def order_reasons(
             sale[i] = R.REBALANCE
 
     replaced = {(portfolio.asset_classes[i], reason) for i, reason in sale.items()}
+    # Dollars each class takes in net: a purchase in a class its sales shrink is a swap
+    # within the class, not cash put to work.
+    flow: dict[str, float] = {}
+    for i, dollars in zip(bought.tolist(), buy_dollars[bought].tolist()):
+        flow[portfolio.asset_classes[i]] = flow.get(portfolio.asset_classes[i], 0.0) + dollars
+    for i, dollars in zip(securities, sell_dollars[sold].tolist()):
+        flow[portfolio.asset_classes[i]] = flow.get(portfolio.asset_classes[i], 0.0) - dollars
     purchases = []
     for i in bought.tolist():
         asset_class = portfolio.asset_classes[i]
+        takes_cash = flow[asset_class] > 0
         if pressure.get(asset_class) == -1:
             purchases.append(R.DRIFT_LIMIT)
         elif (asset_class, R.HARVEST) in replaced:
             purchases.append(R.HARVEST)
         elif (asset_class, R.TRANSITION) in replaced:
             purchases.append(R.TRANSITION)
-        elif cash_pressure == 1 and spent > raised:
+        elif cash_pressure == 1 and spent > raised and takes_cash:
             purchases.append(R.DRIFT_LIMIT)
-        elif invests_cash:
+        elif invests_cash and takes_cash:
             purchases.append(R.FUND_PURCHASE)
         else:
             purchases.append(R.REBALANCE)

@@ -501,5 +501,8 @@ def test_a_purchase_replaces_a_harvest_or_a_transition_in_its_class_invests_cash
     # ...unless the sales pay for it (or it spends less than the minimum trade more).
     assert reasons_of(prob, ["V1"], bought={"BND": 5_000.0})["BND"] == R.REBALANCE
     assert reasons_of(prob, ["I1"], bought={"BND": 1_250.0})["BND"] == R.REBALANCE
+    # Bought in a class its sales shrink, a purchase is a swap within the class, not cash put to work.
+    assert reasons_of(prob, ["V1"], bought={"BND": 5_000.0, "SCHB": 10_000.0, "VXUS": 12_000.0}) == {
+        "V1": R.REBALANCE, "SCHB": R.REBALANCE, "BND": R.FUND_PURCHASE, "VXUS": R.FUND_PURCHASE}
     # A harvest sale in another class is replaced by nothing here.
     assert reasons_of(prob, ["B1"], bought={"SCHB": 14_000.0})["SCHB"] == R.REBALANCE
