@@ -217,14 +217,14 @@ class StructuredKKT:
         # The residual basis column by column, each contiguous.
         self.residual_columns = [np.ascontiguousarray(c) for c in self.residual_basis.T]
 
-    def factor(self, W):
+    def factor(self, d: np.ndarray):
         qp = self.qp
         n, nu, m = self.n, self.nu, self.m
         starts, segment_of, u = self.starts, self.segment_of, self.u
         upper_index = qp.upper_index
         rows, rows_t = qp.rows, self.rows_t
-        di = np.frombuffer(W["di"], dtype=np.float64)
-        d_rows = np.frombuffer(W["d"], dtype=np.float64)[n + nu :].copy()
+        di = 1.0 / d
+        d_rows = d[n + nu :].copy()
         di2 = di * di
         di_bounds = di[: n + nu].copy()
         di2_bounds = di2[: n + nu]
@@ -360,9 +360,7 @@ def _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds, chol_row
     `inverse_h_rows`) and the Cholesky factor of the rows' Schur complement: the dense
     rows are eliminated by that complement, the bounds by their scaling."""
 
-    def solve(x, _y, z) -> None:
-        bx = np.frombuffer(x, dtype=np.float64)
-        bz = np.frombuffer(z, dtype=np.float64)
+    def solve(bx: np.ndarray, bz: np.ndarray) -> None:
         bound_z = di2_bounds * bz[: n + nu]
         r1 = bx - bound_z[:n]
         if nu:
@@ -397,13 +395,13 @@ class DenseKKT:
         self.hessian = qp.dense_hessian()
         self.rows_t = np.ascontiguousarray(qp.rows.T)
 
-    def factor(self, W):
+    def factor(self, d: np.ndarray):
         qp = self.qp
         n, nu = self.n, self.nu
         upper_index, rows, rows_t = qp.upper_index, qp.rows, self.rows_t
         r = rows.shape[0]
-        di = np.frombuffer(W["di"], dtype=np.float64)
-        d_rows = np.frombuffer(W["d"], dtype=np.float64)[n + nu :].copy()
+        di = 1.0 / d
+        d_rows = d[n + nu :].copy()
         di2 = di * di
         di_bounds = di[: n + nu].copy()
         di2_bounds = di2[: n + nu]
@@ -428,67 +426,175 @@ class DenseKKT:
 DENSE_KKT_LIMIT = 150
 
 
-def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict | None = None) -> QPSolution:
-    """Solve with cvxopt's coneqp and the structured KKT solver. ``start`` (x, s, z as
-    arrays) warm-starts from a nearby solution, e.g. the previous solve of the day."""
-    opts = dict(DEFAULT_SOLVER_OPTIONS)
-    if options:
-        opts = {**opts, **{k: v for k, v in options.items() if k != "kkt"}}
-    dense = (options or {}).get("kkt", "dense" if qp.size <= DENSE_KKT_LIMIT else "structured") == "dense"
-    kkt = DenseKKT(qp) if dense else StructuredKKT(qp)
-    segmented, u = qp.segmented, qp.signs
-    segment_of = np.repeat(np.arange(len(qp.segment_starts)), qp.segment_lengths)
-    segments = len(qp.segment_starts)
-    specific, loadings = qp.segment_alpha, qp.segment_loadings
+class _Operators:
+    """P, G and G' of the problem as numpy products (G = [-I; I[upper]; rows])."""
+
+    def __init__(self, qp: StructuredQP, kkt) -> None:
+        self.n, self.nu = qp.size, len(qp.upper_index)
+        self.upper_index, self.rows, self.rows_t = qp.upper_index, qp.rows, kkt.rows_t
+        self.segmented, self.u = qp.segmented, qp.signs
+        self.segments = len(qp.segment_starts)
+        self.segment_of = np.repeat(np.arange(self.segments), qp.segment_lengths)
+        self.specific, self.loadings = qp.segment_alpha, qp.segment_loadings
+        self.dense = getattr(kkt, "hessian", None)
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense @ x
+        out = np.zeros(self.n)
+        if self.segmented:
+            t = np.bincount(self.segment_of, self.u * x[: self.segmented], self.segments)
+            qt = self.specific * t + self.loadings @ (t @ self.loadings)
+            out[: self.segmented] = self.u * qt[self.segment_of]
+        return out
+
+    def inequalities(self, x: np.ndarray) -> np.ndarray:
+        n, nu = self.n, self.nu
+        out = np.empty(n + nu + self.rows.shape[0])
+        np.negative(x, out=out[:n])
+        out[n : n + nu] = x[self.upper_index]
+        out[n + nu :] = self.rows @ x
+        return out
+
+    def inequalities_t(self, v: np.ndarray) -> np.ndarray:
+        n, nu = self.n, self.nu
+        out = self.rows_t @ v[n + nu :]
+        out -= v[:n]
+        if nu:
+            out[self.upper_index] += v[n : n + nu]
+        return out
+
+
+# The fraction of the way to the cone's boundary an iterate moves (cvxopt's STEP).
+_STEP = 0.99
+
+
+def _max_step(s: np.ndarray, ds: np.ndarray, z: np.ndarray, dz: np.ndarray) -> float:
+    """The largest a with s + a ds >= 0 and z + a dz >= 0 (inf where nothing binds)."""
+    ratio = np.concatenate([ds / s, dz / z]).min()
+    return np.inf if ratio >= 0.0 else -1.0 / ratio
+
+
+def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
+    """A primal-dual interior-point method for the problem's linear inequalities,
+    cvxopt's ``coneqp`` restricted to the nonnegative orthant: the same starting
+    point, Nesterov-Todd scaling (for this cone, d = sqrt(s / z)), Mehrotra predictor
+    and corrector, step 0.99 of the way to the boundary, and the same stopping rule
+    and tolerances. It exists because at these sizes cvxopt's general cone machinery
+    (dozens of Python-level BLAS calls per iteration) costs several times the
+    iteration's arithmetic; here an iteration is a KKT factorisation, two KKT solves
+    and a few vector operations. Single-threaded numpy, no randomness: the same
+    problem and start give the same bits."""
+    ops = _Operators(qp, kkt)
+    n = ops.n
+    q = qp.q
+    h = qp.inequality_rhs()
+    cone = len(h)
+    abstol, reltol, feastol = opts["abstol"], opts["reltol"], opts["feastol"]
+    maxiters = int(opts["maxiters"])
+    resx0 = max(1.0, float(np.sqrt(q @ q)))
+    resz0 = max(1.0, float(np.sqrt(h @ h)))
+
+    if start is None:
+        # cvxopt's default: the KKT solution with identity scaling, shifted inside.
+        solve = kkt.factor(np.ones(cone))
+        x, bz = -q.copy(), h.copy()
+        solve(x, bz)
+        s, z = -bz, bz.copy()
+        for v in (s, z):
+            shift = float(-v.min()) if cone else -1.0
+            if shift >= -1e-8 * max(float(np.sqrt(v @ v)), 1.0):
+                v += 1.0 + shift
+    else:
+        x = np.array(start["x"], dtype=np.float64)
+        s = np.array(start["s"], dtype=np.float64)
+        z = np.array(start["z"], dtype=np.float64)
+        if cone and (s.min() <= 0.0 or z.min() <= 0.0):
+            raise ValueError("initial s and z must be strictly positive")
+
+    status = "unknown"
+    iterations = 0
+    for iterations in range(maxiters + 1):
+        px = ops.hessian(x)
+        gx = ops.inequalities(x)
+        rx = px + q + ops.inequalities_t(z)
+        rz = gx + s - h
+        gap = float(s @ z)
+        pcost = float(0.5 * (x @ px) + q @ x)
+        dcost = pcost + float(z @ (gx - h))
+        if pcost < 0.0:
+            relgap = gap / -pcost
+        elif dcost > 0.0:
+            relgap = gap / dcost
+        else:
+            relgap = None
+        pres = float(np.sqrt(rz @ rz)) / resz0
+        dres = float(np.sqrt(rx @ rx)) / resx0
+        if pres <= feastol and dres <= feastol and (gap <= abstol or (relgap is not None and relgap <= reltol)):
+            status = "optimal"
+            break
+        if iterations == maxiters:
+            break
+        d = np.sqrt(s / z)
+        try:
+            solve = kkt.factor(d)
+        except ArithmeticError:
+            if iterations == 0:
+                raise ValueError("the KKT system is singular at the starting point") from None
+            break  # cvxopt's answer too: the last iterate, status unknown
+        mu = gap / cone
+
+        # Predictor: the affine-scaling direction (complementarity driven to zero).
+        dx, wdz = -rx, s - rz
+        solve(dx, wdz)
+        dz = wdz / d
+        ds = -s - d * wdz
+        step = min(1.0, _max_step(s, ds, z, dz))
+        sigma = min(1.0, max(0.0, 1.0 - step + float(ds @ dz) / gap * step * step)) ** 3
+
+        # Corrector: centred, with the predictor's second-order term.
+        target = (ds * dz - sigma * mu) / z
+        dx2, wdz2 = -rx, s - rz + target
+        solve(dx2, wdz2)
+        dz = wdz2 / d
+        ds = -s - target - d * wdz2
+        step = min(1.0, _STEP * _max_step(s, ds, z, dz))
+        x += step * dx2
+        s += step * ds
+        z += step * dz
+
+    return QPSolution(z=x, status=status, iterations=iterations, slacks=s, duals=z)
+
+
+def _cvxopt(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
+    """The same problem through cvxopt's ``coneqp`` with the same KKT solver: the
+    reference the interior-point method above is checked against."""
+    ops = _Operators(qp, kkt)
+    n, nu = ops.n, ops.nu
 
     # cvxopt's operator interface: y := alpha * P x + beta * y (keywords as named).
     def hessian(x, y, alpha=1.0, beta=0.0) -> None:
-        xv = np.frombuffer(x, dtype=np.float64)
-        yv = np.frombuffer(y, dtype=np.float64)
-        if beta == 0.0:
-            yv[:] = 0.0
-        elif beta != 1.0:
-            yv *= beta
-        if segmented:
-            t = np.bincount(segment_of, u * xv[:segmented], segments)
-            qt = specific * t + loadings @ (t @ loadings)
-            yv[:segmented] += (alpha * u) * qt[segment_of]
-
-    n, nu = qp.size, len(qp.upper_index)
-    upper_index, rows, rows_t = qp.upper_index, qp.rows, kkt.rows_t
+        _combine(np.frombuffer(y, dtype=np.float64), ops.hessian(np.frombuffer(x, dtype=np.float64)), alpha, beta)
 
     def inequalities(x, y, trans="N", alpha=1.0, beta=0.0) -> None:
-        # G = [-I; I[upper]; rows] applied directly: cheaper than a sparse G whose
-        # dense rows hold most of its nonzeros.
         xv = np.frombuffer(x, dtype=np.float64)
-        yv = np.frombuffer(y, dtype=np.float64)
-        if trans == "N":
-            product = np.empty(n + nu + rows.shape[0])
-            np.negative(xv, out=product[:n])
-            product[n : n + nu] = xv[upper_index]
-            product[n + nu :] = rows @ xv
-        else:
-            product = rows_t @ xv[n + nu :]
-            product -= xv[:n]
-            if nu:
-                product[upper_index] += xv[n : n + nu]
-        if beta == 0.0:
-            np.multiply(product, alpha, out=yv)
-        else:
-            yv *= beta
-            yv += alpha * product
+        product = ops.inequalities(xv) if trans == "N" else ops.inequalities_t(xv)
+        _combine(np.frombuffer(y, dtype=np.float64), product, alpha, beta)
+
+    def factor(W):
+        solve = kkt.factor(np.frombuffer(W["d"], dtype=np.float64))
+
+        def cvxopt_solve(x, _y, z) -> None:
+            solve(np.frombuffer(x, dtype=np.float64), np.frombuffer(z, dtype=np.float64))
+
+        return cvxopt_solve
 
     initvals = None
     if start is not None:
         initvals = {"x": matrix(start["x"]), "s": matrix(start["s"]), "z": matrix(start["z"])}
+    options = {key: opts[key] for key in ("show_progress", "abstol", "reltol", "feastol", "maxiters", "refinement")}
     result = solvers.coneqp(
-        hessian,
-        matrix(qp.q),
-        inequalities,
-        matrix(qp.inequality_rhs()),
-        kktsolver=kkt.factor,
-        initvals=initvals,
-        options=opts,
+        hessian, matrix(qp.q), inequalities, matrix(qp.inequality_rhs()), kktsolver=factor, initvals=initvals, options=options
     )
     return QPSolution(
         z=np.array(result["x"], dtype=np.float64).ravel(),
@@ -497,3 +603,24 @@ def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict 
         slacks=np.array(result["s"], dtype=np.float64).ravel(),
         duals=np.array(result["z"], dtype=np.float64).ravel(),
     )
+
+
+def _combine(y: np.ndarray, product: np.ndarray, alpha: float, beta: float) -> None:
+    if beta == 0.0:
+        np.multiply(product, alpha, out=y)
+    else:
+        y *= beta
+        y += alpha * product
+
+
+def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict | None = None) -> QPSolution:
+    """Solve with the interior-point method above and the structured KKT solver.
+    ``start`` (x, s, z as arrays) warm-starts from a nearby solution, e.g. the
+    previous solve of the day. Options: the tolerances of ``DEFAULT_SOLVER_OPTIONS``,
+    ``"kkt"`` (``"dense"`` / ``"structured"``), ``"solver"`` (``"cvxopt"`` for cvxopt's
+    ``coneqp`` instead, the reference)."""
+    opts = {**DEFAULT_SOLVER_OPTIONS, **(options or {})}
+    kkt_kind = opts.pop("kkt", "dense" if qp.size <= DENSE_KKT_LIMIT else "structured")
+    kkt = DenseKKT(qp) if kkt_kind == "dense" else StructuredKKT(qp)
+    backend = _cvxopt if opts.pop("solver", "interior") == "cvxopt" else _interior_point
+    return backend(qp, kkt, start, opts)

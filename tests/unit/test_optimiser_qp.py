@@ -74,11 +74,9 @@ def test_kkt_solve_has_a_tiny_backward_error_even_at_extreme_scalings(scale, kkt
     # Interior-point scalings late in a solve: some constraints tight (d -> 0), some
     # slack (d -> infinity), spanning many orders of magnitude.
     d = np.exp(rng.uniform(-9, 9, rows)) * scale
-    w = {"d": matrix(d), "di": matrix(1.0 / d)}
     bx, bz = rng.normal(size=qp.size), rng.normal(size=rows)
-    x, z = matrix(bx.copy()), matrix(bz.copy())
-    kkt_class(qp).factor(w)(x, matrix(0.0, (0, 1)), z)
-    ux, uz = np.array(x).ravel(), np.array(z).ravel()
+    ux, uz = bx.copy(), bz.copy()
+    kkt_class(qp).factor(d)(ux, uz)  # in place: ux, and W uz
     kkt = np.block([[qp.dense_hessian(), g.T / d], [g, -np.diag(d)]])
     solution = np.concatenate([ux, uz])
     residual = kkt @ solution - np.concatenate([bx, bz])
