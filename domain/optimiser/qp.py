@@ -469,24 +469,23 @@ class _Operators:
 _STEP = 0.99
 
 
-def _max_step(s: np.ndarray, ds: np.ndarray, z: np.ndarray, dz: np.ndarray) -> float:
-    """The largest a with s + a ds >= 0 and z + a dz >= 0 (inf where nothing binds)."""
-    ratio = np.concatenate([ds / s, dz / z]).min()
-    return np.inf if ratio >= 0.0 else -1.0 / ratio
+def _step_to_boundary(ratio_min: float) -> float:
+    """The largest a with 1 + a * ratio >= 0 for every ratio, given the smallest."""
+    return np.inf if ratio_min >= 0.0 else -1.0 / ratio_min
 
 
 def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
     """A primal-dual interior-point method for the problem's linear inequalities,
     cvxopt's ``coneqp`` restricted to the nonnegative orthant: the same starting
-    point, Nesterov-Todd scaling (for this cone, d = sqrt(s / z)), Mehrotra predictor
-    and corrector, step 0.99 of the way to the boundary, and the same stopping rule
-    and tolerances. It exists because at these sizes cvxopt's general cone machinery
-    (dozens of Python-level BLAS calls per iteration) costs several times the
-    iteration's arithmetic; here an iteration is a KKT factorisation, two KKT solves
-    and a few vector operations. Single-threaded numpy, no randomness: the same
-    problem and start give the same bits."""
+    point, Nesterov-Todd scaling (for this cone d = sqrt(s / z), lambda = sqrt(s z)),
+    Mehrotra predictor and corrector, step 0.99 of the way to the boundary, and the
+    same stopping rule and tolerances (its iterates agree with cvxopt's to rounding).
+    It exists because at these sizes cvxopt's general cone machinery (dozens of
+    Python-level BLAS calls per iteration) costs several times the iteration's
+    arithmetic; here an iteration is a KKT factorisation, two KKT solves and a few
+    vector operations. Single-threaded numpy, no randomness: the same problem and
+    start give the same bits."""
     ops = _Operators(qp, kkt)
-    n = ops.n
     q = qp.q
     h = qp.inequality_rhs()
     cone = len(h)
@@ -511,30 +510,39 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         z = np.array(start["z"], dtype=np.float64)
         if cone and (s.min() <= 0.0 or z.min() <= 0.0):
             raise ValueError("initial s and z must be strictly positive")
+    if cone == 0:  # nothing to decide
+        return QPSolution(z=x, status="optimal", iterations=0, slacks=s, duals=z)
+    zh = float(z @ h)
 
     status = "unknown"
     iterations = 0
     for iterations in range(maxiters + 1):
         px = ops.hessian(x)
         gx = ops.inequalities(x)
-        rx = px + q + ops.inequalities_t(z)
-        rz = gx + s - h
+        rx = ops.inequalities_t(z)
+        rx += px
+        rx += q
+        rz = gx + s
+        rz -= h
         gap = float(s @ z)
         pcost = float(0.5 * (x @ px) + q @ x)
-        dcost = pcost + float(z @ (gx - h))
+        dcost = pcost + float(z @ gx) - zh
         if pcost < 0.0:
             relgap = gap / -pcost
         elif dcost > 0.0:
             relgap = gap / dcost
         else:
             relgap = None
-        pres = float(np.sqrt(rz @ rz)) / resz0
-        dres = float(np.sqrt(rx @ rx)) / resx0
-        if pres <= feastol and dres <= feastol and (gap <= abstol or (relgap is not None and relgap <= reltol)):
+        if (
+            float(np.sqrt(rz @ rz)) <= feastol * resz0
+            and float(np.sqrt(rx @ rx)) <= feastol * resx0
+            and (gap <= abstol or (relgap is not None and relgap <= reltol))
+        ):
             status = "optimal"
             break
         if iterations == maxiters:
             break
+        lam = np.sqrt(s * z)
         d = np.sqrt(s / z)
         try:
             solve = kkt.factor(d)
@@ -542,26 +550,37 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
             if iterations == 0:
                 raise ValueError("the KKT system is singular at the starting point") from None
             break  # cvxopt's answer too: the last iterate, status unknown
-        mu = gap / cone
+        np.negative(rx, out=rx)
+        rz -= s  # -(right-hand side) of the scaled complementarity, both solves
 
-        # Predictor: the affine-scaling direction (complementarity driven to zero).
-        dx, wdz = -rx, s - rz
+        # Predictor, in scaled coordinates (ds~ = ds / d, dz~ = d dz): the affine
+        # direction, complementarity driven to zero. ds~ = -lambda - dz~.
+        dx = rx.copy()
+        wdz = -rz
         solve(dx, wdz)
-        dz = wdz / d
-        ds = -s - d * wdz
-        step = min(1.0, _max_step(s, ds, z, dz))
-        sigma = min(1.0, max(0.0, 1.0 - step + float(ds @ dz) / gap * step * step)) ** 3
+        ratio = wdz / lam  # dz~ / lambda; ds~ / lambda = -1 - ratio
+        step = min(1.0, _step_to_boundary(min(float(ratio.min()), -1.0 - float(ratio.max()))))
+        dsdz = -float(lam @ wdz) - float(wdz @ wdz)
+        sigma = min(1.0, max(0.0, 1.0 - step + dsdz / gap * step * step)) ** 3
 
-        # Corrector: centred, with the predictor's second-order term.
-        target = (ds * dz - sigma * mu) / z
-        dx2, wdz2 = -rx, s - rz + target
+        # Corrector: centred, with the predictor's second-order term e.
+        e = -lam - wdz
+        e *= wdz
+        e -= sigma * gap / cone
+        dx2 = rx
+        wdz2 = e / z
+        wdz2 -= rz
         solve(dx2, wdz2)
-        dz = wdz2 / d
-        ds = -s - target - d * wdz2
-        step = min(1.0, _STEP * _max_step(s, ds, z, dz))
+        ds = -lam - wdz2
+        ds -= e / lam
+        ratio_s, ratio_z = ds / lam, wdz2 / lam
+        step = min(1.0, _STEP * _step_to_boundary(min(float(ratio_s.min()), float(ratio_z.min()))))
         x += step * dx2
+        ds *= d
         s += step * ds
-        z += step * dz
+        wdz2 /= d
+        z += step * wdz2
+        zh = float(z @ h)
 
     return QPSolution(z=x, status=status, iterations=iterations, slacks=s, duals=z)
 
