@@ -639,6 +639,10 @@ def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict 
     ``"kkt"`` (``"dense"`` / ``"structured"``), ``"solver"`` (``"cvxopt"`` for cvxopt's
     ``coneqp`` instead, the reference)."""
     opts = {**DEFAULT_SOLVER_OPTIONS, **(options or {})}
+    if qp.size == 0:  # nothing to decide: the rows hold or they cannot
+        h = qp.inequality_rhs()
+        status = "optimal" if np.all(h >= 0.0) else "infeasible"
+        return QPSolution(z=np.zeros(0), status=status, iterations=0, slacks=h, duals=np.zeros(len(h)))
     kkt_kind = opts.pop("kkt", "dense" if qp.size <= DENSE_KKT_LIMIT else "structured")
     kkt = DenseKKT(qp) if kkt_kind == "dense" else StructuredKKT(qp)
     backend = _cvxopt if opts.pop("solver", "interior") == "cvxopt" else _interior_point
