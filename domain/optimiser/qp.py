@@ -1,4 +1,5 @@
-"""A QP solver for the shape every rebalancing problem has, on cvxopt's interior point.
+"""A QP solver for the shape every rebalancing problem has: an interior-point method
+(cvxopt's ``coneqp`` algorithm, in numpy) over a KKT solver that exploits the shape.
 
     minimise    1/2 z'Pz + q'z
     subject to  z >= 0,  z[upper_index] <= upper,  rows @ z <= rhs
@@ -17,6 +18,12 @@ iteration (N = buys + lots, thousands), cubic in N. Here each iteration costs a 
 passes over N plus S x k and r x r algebra; see ``StructuredKKT``. Small problems
 (under ``DENSE_KKT_LIMIT`` variables) take ``DenseKKT``, where one LAPACK call beats
 many small numpy ones.
+
+Why our own interior-point loop: cvxopt's ``coneqp`` runs the same algorithm through
+general cone machinery, dozens of Python-level BLAS calls per iteration, which at
+these sizes cost several times the iteration's arithmetic. ``_interior_point`` is that
+algorithm on the nonnegative orthant alone, with the same iterates to rounding;
+cvxopt stays as the reference (``{"solver": "cvxopt"}``) the tests hold it to.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from cvxopt import matrix, solvers, spmatrix
 from scipy.linalg import lapack
 
 # The objective is in fractions of account value: abstol 1e-9 is a cent on $10M.
@@ -99,8 +105,11 @@ class StructuredQP:
         q = np.diag(self.segment_alpha) + self.segment_loadings @ self.segment_loadings.T
         return m.T @ q @ m
 
-    def inequality_matrix(self) -> spmatrix:
-        """G of cvxopt's G z <= h: lower bounds, upper bounds, then the dense rows."""
+    def inequality_matrix(self):
+        """G of cvxopt's G z <= h (a cvxopt spmatrix): lower bounds, upper bounds, then
+        the dense rows."""
+        from cvxopt import spmatrix
+
         n = self.size
         u = len(self.upper_index)
         r_idx, c_idx = np.nonzero(self.rows)
@@ -127,6 +136,13 @@ def _cholesky(a: np.ndarray) -> np.ndarray:
 
 def _cholesky_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
     x, info = lapack.dpotrs(factor, b, lower=1)
+    if info != 0:
+        raise ArithmeticError("KKT solve failed")
+    return x
+
+
+def _triangular_solve(factor: np.ndarray, b: np.ndarray, transpose: int = 0) -> np.ndarray:
+    x, info = lapack.dtrtrs(factor, b, lower=1, trans=transpose)
     if info != 0:
         raise ArithmeticError("KKT solve failed")
     return x
@@ -214,8 +230,6 @@ class StructuredKKT:
         self.rows_t = np.ascontiguousarray(rows.T)
         self.tail_rows = rows[:, m:]  # columns outside the segments (slacks)
         self.tail_t = np.ascontiguousarray(self.tail_rows.T)
-        # The residual basis column by column, each contiguous.
-        self.residual_columns = [np.ascontiguousarray(c) for c in self.residual_basis.T]
 
     def factor(self, d: np.ndarray):
         qp = self.qp
@@ -223,14 +237,13 @@ class StructuredKKT:
         starts, segment_of, u = self.starts, self.segment_of, self.u
         upper_index = qp.upper_index
         rows, rows_t = qp.rows, self.rows_t
-        di = 1.0 / d
-        d_rows = d[n + nu :].copy()
-        di2 = di * di
-        di_bounds = di[: n + nu].copy()
-        di2_bounds = di2[: n + nu]
-        delta = di2[:n].copy()
+        # d is the caller's to keep: the solve below holds on to slices of it.
+        di_bounds = 1.0 / d[: n + nu]
+        di2_bounds = di_bounds * di_bounds
+        d_rows = d[n + nu :]
+        delta = di2_bounds[:n].copy()
         if nu:
-            delta[upper_index] += di2[n : n + nu]
+            delta[upper_index] += di2_bounds[n:]
         inv = 1.0 / delta
         inv_tail = inv[m:]
         loadings = qp.segment_loadings
@@ -298,12 +311,16 @@ class StructuredKKT:
             C = self.row_segments
             E, D = self.residual_basis, self.residual_mix
             if E.shape[1]:
-                # H0^-1 E and the segment sums of g E, column by column into place.
-                h0_e = np.empty_like(E)
-                g_sums = np.empty((segments, E.shape[1]))
-                for i, column in enumerate(self.residual_columns):
-                    h0_e[:, i] = inverse_h_segments(column, woodbury=False)
-                    g_sums[:, i] = np.bincount(segment_of, g * column, segments)
+                # H0^-1 E (inverse_h_segments without Woodbury, on all columns at once)
+                # and the segment sums of g E. Segments are contiguous runs, so sums
+                # are reduceat over their starts; the pivots' own terms zeroed first.
+                ue = ua[:, None] * E
+                masked = ue.copy()
+                masked[pivots] = 0.0
+                others_e = np.add.reduceat(masked, starts, axis=0)
+                h0_e = a[:, None] * E - g[:, None] * (alpha[:, None] * (others_e + ue[pivots]))[segment_of]
+                h0_e[pivots] = pivot_self[:, None] * E[pivots] - pivot_rest[:, None] * others_e
+                g_sums = np.add.reduceat(g[:, None] * E, starts, axis=0)
                 B = g_sums @ D
                 residual_part = D.T @ (E.T @ h0_e) @ D
             else:
@@ -386,7 +403,8 @@ class DenseKKT:
 
     Below a few hundred variables one LAPACK Cholesky of P + diag(delta) costs less
     than the dozens of numpy calls the structured path makes. The dense rows are kept
-    out of it just the same (Schur complement with -W^2), for the same reason."""
+    out of it just the same (Schur complement with -W^2), for the same reason: with
+    H = L L' and Y = L^-1 rows', the complement is Y'Y + W_rows^2."""
 
     def __init__(self, qp: StructuredQP) -> None:
         self.qp = qp
@@ -394,31 +412,48 @@ class DenseKKT:
         self.nu = len(qp.upper_index)
         self.hessian = qp.dense_hessian()
         self.rows_t = np.ascontiguousarray(qp.rows.T)
+        self.diagonal = np.arange(self.n) * (self.n + 1)
 
     def factor(self, d: np.ndarray):
         qp = self.qp
         n, nu = self.n, self.nu
-        upper_index, rows, rows_t = qp.upper_index, qp.rows, self.rows_t
-        r = rows.shape[0]
-        di = 1.0 / d
-        d_rows = d[n + nu :].copy()
-        di2 = di * di
-        di_bounds = di[: n + nu].copy()
-        di2_bounds = di2[: n + nu]
-        h = self.hessian.copy()
-        h.flat[:: n + 1] += di2[:n]
+        upper_index, rows_t = qp.upper_index, self.rows_t
+        r = rows_t.shape[1]
+        di_bounds = 1.0 / d[: n + nu]
+        di2_bounds = di_bounds * di_bounds
+        d_rows = d[n + nu :]
+        delta = di2_bounds[:n].copy()
         if nu:
-            h.flat[upper_index * (n + 1)] += di2[n : n + nu]
-        chol = _cholesky(h)
-        chol_rows = x_rows = None
+            delta[upper_index] += di2_bounds[n:]
+        h = self.hessian.copy()
+        h.reshape(-1)[self.diagonal] += delta
+        chol = _cholesky(h)  # LAPACK reads the lower triangle only
         if r:
-            x_rows = _cholesky_solve(chol, rows_t)
-            schur = rows @ x_rows
-            schur = (schur + schur.T) * 0.5
+            y_rows = _triangular_solve(chol, rows_t)
+            schur = y_rows.T @ y_rows
             schur.flat[:: r + 1] += d_rows * d_rows
             chol_rows = _cholesky(schur)
-        return _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds, chol_rows,
-                          lambda v: _cholesky_solve(chol, v), lambda v: x_rows @ v)
+
+        def solve(bx: np.ndarray, bz: np.ndarray) -> None:
+            bound_z = di2_bounds * bz[: n + nu]
+            r1 = bx - bound_z[:n]
+            if nu:
+                r1[upper_index] += bound_z[n:]
+            y = _triangular_solve(chol, r1)
+            if r:
+                v_rows = _cholesky_solve(chol_rows, y_rows.T @ y - bz[n + nu :])
+                y -= y_rows @ v_rows
+                bz[n + nu :] = d_rows * v_rows
+            ux = _triangular_solve(chol, y, transpose=1)
+            gx = np.empty(n + nu)
+            np.negative(ux, out=gx[:n])
+            gx[n:] = ux[upper_index]
+            gx -= bz[: n + nu]
+            gx *= di_bounds
+            bz[: n + nu] = gx
+            bx[:] = ux
+
+        return solve
 
 
 # Below this many variables the dense KKT path is faster (measured: about 2x at 80
@@ -437,6 +472,15 @@ class _Operators:
         self.segment_of = np.repeat(np.arange(self.segments), qp.segment_lengths)
         self.specific, self.loadings = qp.segment_alpha, qp.segment_loadings
         self.dense = getattr(kkt, "hessian", None)
+        if self.dense is not None:
+            # Small problems: G as a dense matrix, one BLAS call each way.
+            g = np.zeros((self.n + self.nu + self.rows.shape[0], self.n))
+            g.reshape(-1)[np.arange(self.n) * (self.n + 1)] = -1.0
+            g[self.n + np.arange(self.nu), self.upper_index] = 1.0
+            g[self.n + self.nu :] = self.rows
+            self.g, self.g_t = g, np.ascontiguousarray(g.T)
+            self.inequalities = self.g.__matmul__
+            self.inequalities_t = self.g_t.__matmul__
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         if self.dense is not None:
@@ -588,6 +632,8 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
 def _cvxopt(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
     """The same problem through cvxopt's ``coneqp`` with the same KKT solver: the
     reference the interior-point method above is checked against."""
+    from cvxopt import matrix, solvers
+
     ops = _Operators(qp, kkt)
     n, nu = ops.n, ops.nu
 
@@ -601,7 +647,8 @@ def _cvxopt(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution
         _combine(np.frombuffer(y, dtype=np.float64), product, alpha, beta)
 
     def factor(W):
-        solve = kkt.factor(np.frombuffer(W["d"], dtype=np.float64))
+        # A copy: cvxopt updates W in place, the solve keeps using its scaling.
+        solve = kkt.factor(np.array(W["d"], dtype=np.float64).ravel())
 
         def cvxopt_solve(x, _y, z) -> None:
             solve(np.frombuffer(x, dtype=np.float64), np.frombuffer(z, dtype=np.float64))
