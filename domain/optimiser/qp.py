@@ -227,6 +227,7 @@ class StructuredKKT:
         else:
             self.row_segments = np.zeros((rows.shape[0], 0))
             self.residual_basis, self.residual_mix = np.zeros((0, 0)), np.zeros((0, rows.shape[0]))
+        self.residual_basis_t = np.ascontiguousarray(self.residual_basis.T)
         self.rows_t = np.ascontiguousarray(rows.T)
         self.tail_rows = rows[:, m:]  # columns outside the segments (slacks)
         self.tail_t = np.ascontiguousarray(self.tail_rows.T)
@@ -311,16 +312,11 @@ class StructuredKKT:
             C = self.row_segments
             E, D = self.residual_basis, self.residual_mix
             if E.shape[1]:
-                # H0^-1 E (inverse_h_segments without Woodbury, on all columns at once)
-                # and the segment sums of g E. Segments are contiguous runs, so sums
-                # are reduceat over their starts; the pivots' own terms zeroed first.
-                ue = ua[:, None] * E
-                masked = ue.copy()
-                masked[pivots] = 0.0
-                others_e = np.add.reduceat(masked, starts, axis=0)
-                h0_e = a[:, None] * E - g[:, None] * (alpha[:, None] * (others_e + ue[pivots]))[segment_of]
-                h0_e[pivots] = pivot_self[:, None] * E[pivots] - pivot_rest[:, None] * others_e
-                g_sums = np.add.reduceat(g[:, None] * E, starts, axis=0)
+                h0_e = np.empty_like(E)
+                g_sums = np.empty((segments, E.shape[1]))
+                for i, column in enumerate(self.residual_basis_t):
+                    h0_e[:, i] = inverse_h_segments(column, woodbury=False)
+                    g_sums[:, i] = np.bincount(segment_of, g * column, segments)
                 B = g_sums @ D
                 residual_part = D.T @ (E.T @ h0_e) @ D
             else:
