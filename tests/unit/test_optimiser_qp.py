@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from cvxopt import matrix, solvers
 
+from lotline.domain.optimiser import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput, optimise
 from lotline.domain.optimiser.qp import DEFAULT_SOLVER_OPTIONS, DenseKKT, StructuredKKT, StructuredQP, solve_structured
+from lotline.domain.risk import RiskModel
 
 
 def random_qp(seed: int, securities=12, lots=30, factors=3, rows=5, slacks=2, with_buys=True) -> StructuredQP:
@@ -228,3 +230,61 @@ def test_a_problem_without_variables_is_answered_not_crashed():
     solution = solve_structured(qp)
     assert solution.z.shape == (0,)
     assert solution.status == ("optimal" if np.all(qp.rhs >= 0) else "infeasible")
+
+
+def account(seed: int) -> Problem:
+    """A small random account through the public inputs: four securities in three
+    classes, lots at gains and losses, sometimes a gain budget or a cash request."""
+    rng = np.random.default_rng(seed)
+    universe = [("AAA", "us_equity", "g1"), ("BBB", "us_equity", "g2"), ("CCC", "bonds", "g3"), ("DDD", "intl_equity", "g4")]
+    prices = rng.uniform(20, 300, len(universe))
+    targets = np.array([0.35, 0.25, 0.3, 0.08])
+    securities = tuple(
+        SecurityInput(s, c, g, float(p), float(t), True, False) for (s, c, g), p, t in zip(universe, prices, targets)
+    )
+    lots = []
+    for j in range(12):
+        i = int(rng.integers(0, len(universe)))
+        quantity = float(rng.integers(10, 400))
+        basis = quantity * prices[i] * float(np.exp(rng.normal(0.0, 0.3)))
+        lots.append(LotInput(f"L{j}", universe[i][0], quantity, round(basis, 2), float(rng.choice([0.2, 0.37])), True, False))
+    risk = RiskModel(
+        tuple(s for s, _, _ in universe),
+        rng.normal(0.15, 0.05, (len(universe), 2)),
+        rng.uniform(2e-4, 4e-3, len(universe)),
+    )
+    limits = (
+        ClassLimit("us_equity", 0.6, 0.03),
+        ClassLimit("bonds", 0.3, 0.03),
+        ClassLimit("intl_equity", 0.08, 0.03),
+        ClassLimit("cash", 0.02, 0.03),
+    )
+    value = sum(lot.quantity * prices[[s for s, _, _ in universe].index(lot.symbol)] for lot in lots)
+    return Problem(
+        securities,
+        tuple(lots),
+        float(rng.uniform(0.0, 0.05) * value),
+        float(0.03 * value if seed % 3 == 0 else 0.0),
+        limits,
+        float(0.005 * value) if seed % 2 == 0 else None,
+        risk,
+        OptimiserSettings(),
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_analysis_gives_the_same_orders_as_with_cvxopts_solver(seed):
+    problem = account(seed)
+    ours = optimise(problem)
+    reference = optimise(problem, solver_options={"solver": "cvxopt"})
+    assert [(o.symbol, o.shares) for o in ours.buys] == [(o.symbol, o.shares) for o in reference.buys]
+    assert [(o.lot_id, o.shares) for o in ours.sells] == [(o.lot_id, o.shares) for o in reference.sells]
+    assert ours.softened == reference.softened and ours.solves == reference.solves
+    assert ours.objective_after.total == pytest.approx(reference.objective_after.total, rel=1e-9)
+
+
+def test_the_analysis_is_bit_for_bit_repeatable():
+    problem = account(3)
+    first, second = optimise(problem), optimise(problem)
+    assert first == second
+    assert np.array([d for _, d in first.continuous.buys]).tobytes() == np.array([d for _, d in second.continuous.buys]).tobytes()
