@@ -552,8 +552,6 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
             raise ValueError("initial s and z must be strictly positive")
     if cone == 0:  # nothing to decide
         return QPSolution(z=x, status="optimal", iterations=0, slacks=s, duals=z)
-    zh = float(z @ h)
-
     status = "unknown"
     iterations = 0
     for iterations in range(maxiters + 1):
@@ -566,7 +564,7 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         rz -= h
         gap = float(s @ z)
         pcost = float(0.5 * (x @ px) + q @ x)
-        dcost = pcost + float(z @ gx) - zh
+        dcost = pcost + float(z @ rz) - gap  # pcost + z'(G x - h)
         if pcost < 0.0:
             relgap = gap / -pcost
         elif dcost > 0.0:
@@ -583,7 +581,7 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         if iterations == maxiters:
             break
         lam = np.sqrt(s * z)
-        d = np.sqrt(s / z)
+        d = s / lam  # sqrt(s / z)
         try:
             solve = kkt.factor(d)
         except ArithmeticError:
@@ -600,27 +598,31 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         solve(dx, wdz)
         ratio = wdz / lam  # dz~ / lambda; ds~ / lambda = -1 - ratio
         step = min(1.0, _step_to_boundary(min(float(ratio.min()), -1.0 - float(ratio.max()))))
-        dsdz = -float(lam @ wdz) - float(wdz @ wdz)
+        minus_ds = lam + wdz  # -ds~
+        dsdz = -float(minus_ds @ wdz)
         sigma = min(1.0, max(0.0, 1.0 - step + dsdz / gap * step * step)) ** 3
 
-        # Corrector: centred, with the predictor's second-order term e.
-        e = -lam - wdz
-        e *= wdz
-        e -= sigma * gap / cone
+        # Corrector: centred, with the predictor's second-order term; minus_e is
+        # -(ds~ dz~ - sigma mu).
+        minus_e = minus_ds
+        minus_e *= wdz
+        minus_e += sigma * gap / cone
         dx2 = rx
-        wdz2 = e / z
+        wdz2 = minus_e / z
+        np.negative(wdz2, out=wdz2)
         wdz2 -= rz
         solve(dx2, wdz2)
-        ds = -lam - wdz2
-        ds -= e / lam
-        ratio_s, ratio_z = ds / lam, wdz2 / lam
-        step = min(1.0, _STEP * _step_to_boundary(min(float(ratio_s.min()), float(ratio_z.min()))))
+        ds = minus_e / lam
+        ds -= lam
+        ds -= wdz2
+        ratio = np.minimum(ds, wdz2)
+        ratio /= lam
+        step = min(1.0, _STEP * _step_to_boundary(float(ratio.min())))
         x += step * dx2
         ds *= d
         s += step * ds
         wdz2 /= d
         z += step * wdz2
-        zh = float(z @ h)
 
     return QPSolution(z=x, status=status, iterations=iterations, slacks=s, duals=z)
 
