@@ -1,4 +1,5 @@
-"""The structured QP solver against cvxopt's generic dense path."""
+"""The structured QP solver: its KKT solves, our interior-point method against cvxopt's coneqp
+(generic dense path, and the same KKT solver), the whole analysis on either."""
 
 from __future__ import annotations
 
@@ -145,7 +146,7 @@ def test_operators_follow_cvxopts_interface_under_refinement(kkt):
     # Iterative refinement calls P and G with alpha and beta keywords and both
     # transposes: the function-valued operators must honour all of them.
     qp = random_qp(8)
-    refined = solve_structured(qp, {"kkt": kkt, "refinement": 2})
+    refined = solve_structured(qp, {"kkt": kkt, "refinement": 2, "solver": "cvxopt"})
     assert refined.status == "optimal"
     assert qp.objective(refined.z) == pytest.approx(qp.objective(dense_solve(qp)), rel=1e-7, abs=1e-10)
 
