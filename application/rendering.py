@@ -320,7 +320,7 @@ def show_rebalance(on: date, results: list[AccountResult], as_json: bool) -> Non
 
 
 BLOTTER_COLUMNS = ["date", "order_id", "decision_id", "account", "side", "symbol", "quantity", "price", "value",
-                   "reason", "mandatory", "status", "fill_price", "realized_gain", "estimated_tax", "lots", "status_reason"]
+                   "reason", "mandatory", "status", "fill_price", "realised_gain", "estimated_tax", "lots", "status_reason"]
 
 
 def show_orders(on: date, report: dict[str, Any], as_json: bool, as_csv: bool = False, wide: bool = False) -> None:
@@ -334,7 +334,7 @@ def show_orders(on: date, report: dict[str, Any], as_json: bool, as_csv: bool = 
         return _orders_csv(orders)
     out = console()
     rows = [[o["account"], o["side"], o["symbol"], quantity(o["quantity"]), money(o["value"]), o["reason"],
-             money(o.get("realized_gain"), signed=True) if o["side"] == "sell" else "",
+             money(o.get("realised_gain"), signed=True) if o["side"] == "sell" else "",
              money(o.get("estimated_tax"), signed=True) if o["side"] == "sell" else "",
              o["status"], price(o.get("fill_price")), o["order_id"]] for o in orders]
     days = sorted({o["date"] for o in orders}) or [on.isoformat()]
@@ -372,7 +372,7 @@ def _totals(name: str, orders: list[dict[str, Any]]) -> list[str]:
         return sum((Decimal(o.get(key) or 0) for o in orders if side is None or o["side"] == side), Decimal(0))
 
     return [name, f"{len(orders):,}", money(total("value", "buy")), money(total("value", "sell")),
-            money(total("realized_gain", "sell"), signed=True), money(total("estimated_tax", "sell"), signed=True)]
+            money(total("realised_gain", "sell"), signed=True), money(total("estimated_tax", "sell"), signed=True)]
 
 
 def _orders_csv(orders: list[dict[str, Any]]) -> None:
@@ -384,30 +384,33 @@ def _orders_csv(orders: list[dict[str, Any]]) -> None:
         why = o.get("unfilled_reason") or o.get("stale_reason") or ""
         writer.writerow([o["date"], o["order_id"], o["decision_id"], o["account"], o["side"], o["symbol"], o["quantity"],
                          o["price"], o["value"], o["reason"], "true" if o["mandatory"] else "false", o["status"],
-                         o.get("fill_price") or "", o.get("realized_gain", ""), o.get("estimated_tax", ""), lots, why])
+                         o.get("fill_price") or "", o.get("realised_gain", ""), o.get("estimated_tax", ""), lots, why])
     sys.stdout.write(out.getvalue())
 
 
 def show_explanation(report: dict[str, Any], as_json: bool) -> None:
+    """The decision's sentences (``application.explanation``), then each order's."""
     if as_json:
         return emit_json(report)
     out = console()
-    out.print(f"[bold]{report['decision_id']}[/]: {'trades' if report['trade'] else 'does not trade'} "
-              f"(recorded {report['recorded_at']} by {report['actor']} as {report['role']})")
-    for t in report["triggers"]:
-        out.print(f"  - {t['trigger']}: {t['meaning']}")
-    b, a = report["objective_before"], report["objective_after"]
-    out.print(f"Objective in dollars, before -> after: tracking {b['tracking']} -> {a['tracking']}, "
-              f"tax {b['tax']} -> {a['tax']}, cost {b['cost']} -> {a['cost']}, total {b['total']} -> {a['total']}")
-    out.print(f"Net benefit {report['benefit']} against a threshold of {report['threshold']} "
-              f"on an account worth {report['total_value']}.")
+    out.print(f"[bold]{report['decision_id']}[/] (recorded {report['recorded_at']} by {report['actor']} as "
+              f"{report['role']})", highlight=False)
+    _say(out, report["sentences"])
     listed = report.get("orders_proposed", report.get("orders_considered", []))
-    out.print("Orders proposed:" if report["trade"] else "Orders it would have proposed:" if listed else "No orders.")
-    for o in listed:
-        lots = "; lots " + ", ".join(f"{x['lot_id']} x {x['quantity']}" for x in o["lots"]) if o["lots"] else ""
-        out.print(f"  {o['side']} {o['quantity']} {o['symbol']} at {o['price']} ({o['value']}): {o['why']}{lots}")
-    for note in report["notes"]:
-        out.print(f"note: {note}")
+    if listed:
+        out.print("Orders proposed:" if report["trade"] else "Orders it would have proposed:")
+    for order in listed:
+        out.print(f"  {order['explanation'][0]} [{order['reason']}]", highlight=False, markup=False)
+        _say(out, order["explanation"][1:], indent="    ")
+    for heading, lines in (("Notes:", report["notes"]), ("Warnings:", report.get("warnings", []))):
+        if lines:
+            out.print(heading)
+            _say(out, lines)
+
+
+def _say(out: Any, sentences: list[str], indent: str = "  ") -> None:
+    for sentence in sentences:
+        out.print(f"{indent}{sentence}", highlight=False, markup=False, soft_wrap=True)
 
 
 def show_replay(decision: str, outcome: ReplayOutcome, as_json: bool) -> None:

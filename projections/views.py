@@ -120,8 +120,8 @@ class OrderRow:
     value: str
     fill_price: str | None
     status_reason: str | None
-    realised_gain: str = "0.00"
-    estimated_tax: str = "0.00"
+    realised_gain: str | None = None  # a sale's, at the decision's price
+    estimated_tax: str | None = None  # the tax a sale's gain is expected to cost
 
 
 @dataclass(frozen=True)
