@@ -7,6 +7,8 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+import lotline.infrastructure.sqlalchemy_lean  # noqa: F401 (before the store loads eventsourcing_sqlalchemy)
+
 from lotline.infrastructure.eventstore import PydanticMapper
 
 

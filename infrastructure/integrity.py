@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import lotline.infrastructure.sqlalchemy_lean  # noqa: F401 (first: before eventsourcing_sqlalchemy)
 from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
