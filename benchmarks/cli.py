@@ -5,6 +5,7 @@ positions and 100 lots each), several runs each, median and min.
     python benchmarks/cli.py                    # 10,000 accounts (the reported figures)
     python benchmarks/cli.py --accounts 500     # a quick look on a smaller firm
     python benchmarks/cli.py --runs 9
+    python benchmarks/cli.py --reference ../main   # beside another checkout, runs interleaved
 
 The firm is written once to a cache folder (`--cache`, default
 ~/.cache/lotline-bench) and reused by later runs: it takes minutes at 10,000 accounts.
@@ -14,7 +15,10 @@ filled, so `orders`, `explain` and `replay` have a decision with orders to read.
 Each command runs as a fresh process (`python -m lotline.application`), its output
 discarded, the way a user meets it. Goals: `--help` <= 0.25 s; `holdings`, `lots`,
 `orders --account`, `explain` <= 0.5 s; `replay` <= 1 s. A `python -c pass` run is
-printed beside them: the interpreter's own floor on this machine."""
+printed beside them: the interpreter's own floor on this machine. With `--reference
+DIR` (another checkout of Lotline), each command also runs with that checkout's code,
+alternating with this one's, and the ratio of the medians is printed: on a busy
+machine the ratio is steadier than either time."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,12 +85,23 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+def reference_path(checkout: Path) -> str:
+    """A folder holding `lotline/` made of the checkout's layer folders, for PYTHONPATH
+    (it takes precedence over the editable install of this checkout)."""
+    folder = Path(tempfile.mkdtemp(prefix="lotline-reference-")) / "lotline"
+    folder.mkdir()
+    for layer in ("domain", "application", "infrastructure", "projections"):
+        (folder / layer).symlink_to(checkout.resolve() / layer)
+    return str(folder.parent)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lotline-bench")
+    parser.add_argument("--reference", type=Path, help="another checkout to time the same commands against")
     args = parser.parse_args()
     from daily_run import DAY
 
@@ -103,16 +119,27 @@ def main() -> None:
         f"orders --account {account}": ([*lotline, "orders", "--date", day, "--account", account, "--store", store], 0.5),
         f"explain {decision}": ([*lotline, "explain", decision, "--store", store], 0.5),
         f"replay {decision}": ([*lotline, "replay", decision, "--store", store], 1.0),
+        # A write command that checks the trading day; nothing is left to release, so it records nothing.
+        "approve (nothing to release)": ([*lotline, "approve", "--date", day, "--store", store], None),
     }
     env = {**os.environ, "LOTLINE_USER": "olivia"}
+    other = {**env, "PYTHONPATH": reference_path(args.reference)} if args.reference else None
     for argv, _ in commands.values():  # warm the file cache and the bytecode once
         timed(argv, env)
+        if other:
+            timed(argv, other)
     print(f"{args.accounts:,} accounts, {args.runs} runs each (whole process, seconds)")
-    print(f"{'command':<34} {'median':>7} {'min':>7} {'goal':>6}")
+    print(f"{'command':<34} {'median':>7} {'min':>7} {'goal':>6}" + ("   reference median  ratio" if other else ""))
     for name, (argv, goal) in commands.items():
-        runs = [timed(argv, env) for _ in range(args.runs)]
-        mark = "" if goal is None else f"{goal:>6.2f}" + (" ok" if statistics.median(runs) <= goal else " MISSED")
-        print(f"{name:<34} {statistics.median(runs):>7.3f} {min(runs):>7.3f} {mark}")
+        runs, theirs = [], []
+        for _ in range(args.runs):
+            runs.append(timed(argv, env))
+            if other:
+                theirs.append(timed(argv, other))
+        mark = "" if goal is None else f"{goal:>6.2f}" + (" ok    " if statistics.median(runs) <= goal else " MISSED")
+        against = (f"   {statistics.median(theirs):>16.3f} {statistics.median(runs) / statistics.median(theirs):>6.2f}"
+                   if other else "")
+        print(f"{name:<34} {statistics.median(runs):>7.3f} {min(runs):>7.3f} {mark:<13}{against}")
 
 
 if __name__ == "__main__":
