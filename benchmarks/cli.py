@@ -11,6 +11,8 @@ The firm is written once to a cache folder (`--cache`, default
 ~/.cache/lotline-bench) and reused by later runs: it takes minutes at 10,000 accounts.
 After writing it, a few accounts are analysed on the benchmark's day, approved and
 filled, so `orders`, `explain` and `replay` have a decision with orders to read.
+Delete the cached file after a change to what the analysis decides (reason codes, the
+optimiser): `replay` compares with the decision as recorded, and exits 1 otherwise.
 
 Each command runs as a fresh process (`python -m lotline.application`), its output
 discarded, the way a user meets it. Goals: `--help` <= 0.25 s; `holdings`, `lots`,
