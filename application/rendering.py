@@ -544,37 +544,12 @@ def show_demo_start(accounts: int, url: str, as_json: bool) -> None:
 
 
 def show_demo(report: DemoReport, as_json: bool) -> None:
-    if as_json:
-        return emit_json({
-            "accounts": report.accounts,
-            "days": [{"date": d.day.isoformat(), "analysed": d.analysed, "trading": d.trading,
-                      "reasons": dict(d.reasons), "failed": d.failed, "orders": d.orders, "filled": d.filled,
-                      "cash_requests_fulfilled": d.cash_requests} for d in report.days],
-            "realised": {"short_term": str(report.short_term), "long_term": str(report.long_term),
-                         "estimated_tax": str(report.tax), "losses_harvested": str(report.harvested)},
-            "drift": {"mean_worst_before": str(report.drift_before.quantize(Decimal("0.0001"))),
-                      "mean_worst_after": str(report.drift_after.quantize(Decimal("0.0001")))},
-            "total_value": str(report.value),
-        })
-    from rich.table import Table
+    from lotline.application.demo_rendering import demo_json
+    from lotline.application.demo_rendering import show_demo as show
 
-    out = console()
-    table = Table(title=f"Demo firm: {report.accounts} accounts, {len(report.days)} trading days")
-    for column in ("day", "analysed", "traded", "cash request", "restriction", "drift limit", "net benefit",
-                   "no trade", "failed", "orders filled", "cash requests met"):
-        table.add_column(column, justify="right" if column != "day" else "left")
-    for d in report.days:
-        table.add_row(d.day.isoformat(), str(d.analysed), str(d.trading), str(d.reasons.get("cash_request", 0)),
-                      str(d.reasons.get("restriction", 0)), str(d.reasons.get("drift_limit", 0)),
-                      str(d.reasons.get("net_benefit", 0)), str(d.analysed - d.trading - d.failed), str(d.failed),
-                      str(d.filled), str(d.cash_requests))
-    out.print(table)
-    pct = lambda x: f"{x * 100:.2f}%"  # noqa: E731
-    out.print(f"Taxable accounts realised {report.short_term} short term and {report.long_term} long term "
-              f"(estimated tax {report.tax}); losses harvested {report.harvested}.")
-    out.print(f"Worst asset-class drift per account, mean: {pct(report.drift_before)} before, "
-              f"{pct(report.drift_after)} after (largest: {pct(report.worst_before)} before, {pct(report.worst_after)} after).")
-    out.print(f"Firm assets {report.value}. Next: lotline explain DEMO-0001/{report.days[0].day.isoformat()} --as carol")
+    if as_json:
+        return emit_json(demo_json(report))
+    show(report, console())
 
 
 # --- what exists, and what needs looking at ------------------------------------------------

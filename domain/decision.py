@@ -26,7 +26,7 @@ NO_ORDERS = Trigger.NO_ORDERS_AFTER_ROUNDING
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class LotRecord(_Record):
