@@ -1,0 +1,164 @@
+"""The Kafka side of the relay (kafka-python, imported only here): reaching the broker,
+creating the topic, and sending one window of messages that counts as sent only when
+the broker acknowledged every one of them (`acks=all`, an idempotent producer, so
+retries inside a window neither duplicate nor reorder)."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lotline.domain.errors import InvalidInput, LotlineError
+from lotline.domain.values import shown
+
+DEFAULT_PARTITIONS = 6
+# Short enough that a broker that went away is noticed in seconds, not minutes.
+REQUEST_TIMEOUT_MS = 10_000
+DELIVERY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 3.0
+LINGER_MS = 5
+BATCH_BYTES = 512 * 1024
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+
+class BrokerUnreachable(LotlineError):
+    """No broker answers at the bootstrap address (exit 2 at start; retried while following)."""
+
+    def __init__(self, address: str, problem: str) -> None:
+        self.address = address
+        self.problem = problem
+        super().__init__(f"cannot reach Kafka broker at {address} ({problem})")
+
+
+class DeliveryFailed(LotlineError):
+    """The broker did not acknowledge a window: nothing of it counts as published."""
+
+
+@dataclass(frozen=True)
+class Message:
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def parse_bootstrap(text: str) -> list[tuple[str, int]]:
+    """`HOST:PORT[,HOST:PORT...]`, checked (InvalidInput on `bootstrap` otherwise)."""
+    servers = []
+    for part in (text or "").split(","):
+        match = re.fullmatch(r"\s*(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\s*", part)
+        if not match or not 0 < int(match.group(2)) < 65536:
+            raise InvalidInput(f"must be HOST:PORT (several separated by commas), got {shown(text)}", "bootstrap")
+        servers.append((match.group(1).strip("[]"), int(match.group(2))))
+    return servers
+
+
+def probe(servers: Sequence[tuple[str, int]], timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A TCP connection to one of the bootstrap servers, within seconds; else
+    BrokerUnreachable naming the first address and why."""
+    problems = []
+    for host, port in servers:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return
+        except OSError as error:
+            problems.append(error.strerror or type(error).__name__ if not isinstance(error, socket.timeout)
+                            else f"no answer within {timeout:g} s")
+    host, port = servers[0]
+    raise BrokerUnreachable(f"{host}:{port}", problems[0] if problems else "no address")
+
+
+class KafkaRelay:
+    """One idempotent producer for one topic, with the topic's partitions known so each
+    key's partition is computed once (Kafka's own murmur2 partitioner, so any client
+    agrees where a key goes)."""
+
+    def __init__(self, bootstrap: str, topic: str, client_id: str = "lotline-relay") -> None:
+        self.servers = parse_bootstrap(bootstrap)
+        self.bootstrap = ",".join(f"{h}:{p}" for h, p in self.servers)
+        self.topic = topic
+        self.client_id = client_id
+        self._producer: Any = None
+        self._partitions: int | None = None
+        self._partition_of: dict[bytes, int] = {}
+
+    def connect(self, partitions: int = DEFAULT_PARTITIONS, replication: int = 1) -> None:
+        """Reaches the broker (BrokerUnreachable within seconds otherwise) and creates
+        the topic when it is missing."""
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        probe(self.servers)
+        try:
+            self.ensure_topic(partitions, replication)
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all", enable_idempotence=True,
+                linger_ms=LINGER_MS, batch_size=BATCH_BYTES, max_request_size=MAX_REQUEST_BYTES,
+                request_timeout_ms=REQUEST_TIMEOUT_MS, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+                max_block_ms=REQUEST_TIMEOUT_MS,
+            )
+            found = self._producer.partitions_for(self.topic)
+        except KafkaError as error:
+            self.close()
+            raise BrokerUnreachable(self.bootstrap, f"{type(error).__name__}: {error}") from None
+        self._partitions = len(found)
+        self._partition_of.clear()
+
+    def ensure_topic(self, partitions: int, replication: int) -> bool:
+        """Creates the topic with `partitions` partitions when the cluster does not have
+        it; True when it was created."""
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id,
+                                 request_timeout_ms=REQUEST_TIMEOUT_MS)
+        try:
+            if self.topic in set(admin.list_topics()):
+                return False
+            try:
+                admin.create_topics([NewTopic(self.topic, num_partitions=partitions, replication_factor=replication)])
+            except TopicAlreadyExistsError:
+                return False
+            return True
+        finally:
+            admin.close()
+
+    def send(self, messages: Sequence[Message]) -> None:
+        """Sends a window of messages and waits until the broker acknowledged every one;
+        DeliveryFailed otherwise (then none of the window counts as published)."""
+        from kafka.errors import KafkaError
+        from kafka.partitioner.default import murmur2
+
+        if not messages:
+            return
+        producer, topic, count = self._producer, self.topic, self._partitions
+        partition_of = self._partition_of
+        futures = []
+        try:
+            for message in messages:
+                key = message.key
+                partition = partition_of.get(key)
+                if partition is None:
+                    if len(partition_of) > 100_000:
+                        partition_of.clear()
+                    partition = partition_of[key] = (murmur2(key) & 0x7FFFFFFF) % count
+                futures.append(producer.send(topic, key=key, value=message.value, headers=message.headers,
+                                             partition=partition))
+            producer.flush(timeout=DELIVERY_TIMEOUT_MS / 1000 + 5)
+        except KafkaError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from None
+        for future in futures:
+            if not future.is_done:
+                raise DeliveryFailed("the broker did not acknowledge the window in time")
+            if future.failed():
+                raise DeliveryFailed(f"{type(future.exception).__name__}: {future.exception}")
+
+    def close(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=5)
+            except Exception:  # noqa: BLE001 - closing a producer whose broker is gone
+                pass
+            self._producer = None

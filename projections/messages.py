@@ -1,0 +1,159 @@
+"""The messages the Kafka relay sends, and their JSON Schemas.
+
+One message per recorded event: key = the account id (for an event of no account, its
+aggregate's `kind:id`), value = JSON with `event_id` (stable: derived from the stream
+and version, so a message sent twice carries the same id), `position`, `type`,
+`class_version`, `kind`, `id`, `account`, `version`, `timestamp`, `effective_date`,
+`actor`, `role`, `auth`, `on_behalf_of`, `reason`, `data` and `chain_digest`; headers
+`type` and `event_id`. What a message shows of its event (account, data, who acted) is
+what the audit trail shows: `projections/audit.py` (`account_of`, `event_data`).
+
+Types are the event classes' qualified names (`Account.TradeExecuted`,
+`Decision.OrderFilled`): several aggregates have a `Created`. Each type's schema is
+generated from its pydantic event model and carries its `class_version` (in `$id`,
+the title and a `const`), so a consumer picks the schema of the version it reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID, uuid5
+
+from lotline.domain.account import Account
+from lotline.domain.aggregate import ENVELOPE, ID_NAMESPACE, DomainEvent
+from lotline.domain.decision import Decision
+from lotline.projections.audit import KINDS, DecisionSummary, account_of, event_data
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_BASE = "https://lotline.dev/schemas/events"
+EVENT_IDS = uuid5(ID_NAMESPACE, "kafka-event-ids")
+
+
+def message_type(cls: type) -> str:
+    return cls.__qualname__
+
+
+def event_classes() -> list[type[DomainEvent]]:
+    """Every recorded event class of every aggregate, in a fixed order."""
+    found = []
+    for aggregate in KINDS:
+        for name, value in sorted(vars(aggregate).items()):
+            if (isinstance(value, type) and issubclass(value, DomainEvent) and not name.startswith("_")
+                    and value.aggregate_class is aggregate):
+                found.append(value)
+    return found
+
+
+def published_by_default() -> list[type[DomainEvent]]:
+    """Every trade, order, fill and decision event: an account's trades, and every event
+    of the day's decisions (recorded, failed, approved, rejected, cancelled, stale,
+    unfilled, filled)."""
+    return [cls for cls in event_classes()
+            if cls.aggregate_class is Decision or cls in (Account.TradeRecorded, Account.TradeExecuted)]
+
+
+def event_id(originator_id: UUID | str, version: int) -> str:
+    """The event's stable id: one stream and version, one id, however often it is sent."""
+    return str(uuid5(EVENT_IDS, f"{originator_id}:{version}"))
+
+
+def build_message(event: DomainEvent, position: int, kind: str, key: str,
+                  chain_digest: str | None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """The message of one event: (key, value, headers)."""
+    cls = type(event)
+    account = account_of(event, kind, key)
+    the_id = event_id(event.originator_id, event.originator_version)
+    name = message_type(cls)
+    envelope = {
+        "event_id": the_id,
+        "position": position,
+        "type": name,
+        "class_version": cls.class_version,
+        "kind": kind,
+        "id": key,
+        "account": account,
+        "version": event.originator_version,
+        "timestamp": event.timestamp.isoformat(),
+        "effective_date": event.effective_date.isoformat(),
+        "actor": event.actor,
+        "role": event.role,
+        "auth": event.auth,
+        "on_behalf_of": event.on_behalf_of,
+        "reason": event.reason,
+        "chain_digest": chain_digest,
+    }
+    # The data is spliced in as the JSON the trails show, not parsed and dumped again.
+    value = json.dumps(envelope, separators=(",", ":"))[:-1] + ',"data":' + event_data(event) + "}"
+    message_key = account if account is not None else f"{kind}:{key}"
+    return message_key.encode(), value.encode(), [("type", name.encode()), ("event_id", the_id.encode())]
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+def _data_schema(cls: type[DomainEvent]) -> dict[str, Any]:
+    """The schema of a type's `data`: its event model's own fields (the envelope is in
+    the message), a decision as its summary."""
+    model = DecisionSummary if cls is Decision.DecisionRecorded else cls
+    schema = model.model_json_schema(mode="serialization")
+    schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k not in ENVELOPE}
+    schema["required"] = [k for k in schema.get("required", []) if k not in ENVELOPE]
+    return schema
+
+
+_NULLABLE_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+
+
+def message_schema(cls: type[DomainEvent]) -> dict[str, Any]:
+    """The JSON Schema of one message type's value, at its event's `class_version`."""
+    name, version = message_type(cls), cls.class_version
+    data = _data_schema(cls)
+    definitions = data.pop("$defs", {})
+    properties: dict[str, Any] = {
+        "event_id": {"type": "string", "format": "uuid", "description": "stable: the same event always has the same id"},
+        "position": {"type": "integer", "minimum": 1, "description": "the event's global position in the store"},
+        "type": {"const": name},
+        "class_version": {"const": version},
+        "kind": {"type": "string", "description": "the kind of aggregate (as audit --firm --kind names it)"},
+        "id": {"type": "string", "description": "the aggregate's business id"},
+        "account": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "the account, if the event has one"},
+        "version": {"type": "integer", "minimum": 1, "description": "the event's version in its stream"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "effective_date": {"type": "string", "format": "date"},
+        "actor": {"type": "string"},
+        "role": {"type": "string"},
+        "auth": {"enum": ["asserted", "key"]},
+        "on_behalf_of": _NULLABLE_TEXT,
+        "reason": _NULLABLE_TEXT,
+        "chain_digest": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}],
+                         "description": "the event's digest in the store's integrity chain (lotline verify)"},
+        "data": data,
+    }
+    schema = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"{SCHEMA_BASE}/{name}/v{version}.json",
+        "title": f"{name} v{version}",
+        "description": (cls.__doc__ or name).strip().splitlines()[0],
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    if definitions:
+        schema["$defs"] = definitions
+    return schema
+
+
+def message_schemas() -> dict[str, dict[str, Any]]:
+    """Every message type's schema, by type (deterministic: same code, same schemas)."""
+    return {message_type(cls): message_schema(cls) for cls in event_classes()}
+
+
+def stored_topics(classes: list[type[DomainEvent]]) -> Iterator[str]:
+    """The stored topics of these classes, as any store may spell them."""
+    from lotline.infrastructure.eventstore import event_topic
+
+    for cls in classes:
+        topic = event_topic(cls)
+        yield topic
+        yield "lotline." + topic
