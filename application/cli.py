@@ -593,6 +593,8 @@ def publish(bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bo
             partitions: Annotated[int, typer.Option(help="Partitions of the topic when it is created.")] = 6,
             replication: Annotated[int, typer.Option(help="Replication factor of the topic when it is created.")] = 1,
             interval: Annotated[float, typer.Option(help="Seconds between polls with --follow.")] = 0.25,
+            batch: Annotated[int, typer.Option(help="Positions sent, acknowledged and recorded at a time (the most "
+                                               "a killed relay sends again).")] = 10_000,
             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Relay recorded events to Kafka from the position last published to the topic."""
     import json
@@ -603,7 +605,7 @@ def publish(bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bo
     from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed
 
     command = Publish(user="system", bootstrap=bootstrap, topic=topic, every_event=every_event, follow=follow,
-                      partitions=partitions, replication=replication, interval=interval)
+                      partitions=partitions, replication=replication, interval=interval, batch=batch)
     check(command)  # bad input before the store is opened
 
     def say(line: str) -> None:
@@ -634,8 +636,9 @@ def publish(bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bo
 
 @app.command()
 def schemas(message_type: Annotated[str | None, typer.Argument(help="One message type, e.g. Account.TradeExecuted.")] = None,
-            as_json: Json = False) -> None:
-    """The JSON Schema of every message `publish` sends (or of one type)."""
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """The JSON Schema of every message `publish` sends (or of one type); they ship with
+    the package (generated from its event models), so no store is read."""
     import json
 
     from lotline.projections.messages import message_schemas, message_type as type_name, published_by_default

@@ -173,4 +173,5 @@ class Publish(Command):
     follow: bool = False
     partitions: int = 6  # when the topic is created
     replication: int = 1  # when the topic is created
+    batch: int = 10_000  # positions sent and acknowledged at a time: the most a kill -9 makes the relay send again
     interval: float = 0.25  # seconds between polls while following

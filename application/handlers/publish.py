@@ -20,7 +20,6 @@ from lotline.domain.errors import InvalidInput, LotlineError
 from lotline.domain.roles import Permission
 from lotline.domain.values import shown
 
-WINDOW = 10_000  # positions read and acknowledged at a time: the most a kill -9 can make the relay send twice
 STREAMS_KEPT = 200_000
 BACKOFF_FIRST, BACKOFF_MOST = 1.0, 30.0
 TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -52,6 +51,8 @@ def check(cmd: Publish) -> None:
         raise InvalidInput(f"must be between 1 and 10000, got {cmd.partitions}", "partitions")
     if not 1 <= cmd.replication <= 100:
         raise InvalidInput(f"must be between 1 and 100, got {cmd.replication}", "replication")
+    if not 1 <= cmd.batch <= 1_000_000:
+        raise InvalidInput(f"must be between 1 and 1000000, got {cmd.batch}", "batch")
     if not 0 < cmd.interval <= 3600:
         raise InvalidInput(f"must be more than 0 and at most 3600 seconds, got {cmd.interval}", "interval")
 
@@ -67,10 +68,10 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
 
     check(cmd)
     authorise(lotline.fresh(), cmd.user, Permission.PUBLISH, lotline.today(), lotline.clock())
+    relay = KafkaRelay(cmd.bootstrap, cmd.topic)
+    relay.connect(cmd.partitions, cmd.replication)  # a broker out of reach: nothing recorded, not even the table
     log = RelayLog(lotline.store.recorder)
     log.create_table()
-    relay = KafkaRelay(cmd.bootstrap, cmd.topic)
-    relay.connect(cmd.partitions, cmd.replication)
     topics = None if cmd.every_event else set(stored_topics(published_by_default()))
     messages = Messages(lotline, log)
     position = log.position(cmd.topic)
@@ -81,7 +82,7 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
             try:
                 newest = log.newest_position()
                 while position < newest:
-                    upto = min(position + WINDOW, newest)
+                    upto = min(position + cmd.batch, newest)
                     batch = messages.of(log.window(position, upto, topics))
                     relay.send(batch)
                     log.record(cmd.topic, upto)  # only now: the broker has every message up to here

@@ -1,0 +1,259 @@
+"""The Kafka relay (`lotline publish`) against a real Kafka-protocol broker (Tansu):
+every event published, once or more, with no gap, in order per key, resumed from the
+recorded position, and a relay killed at random points loses nothing; the messages
+validate against the schemas `lotline schemas` prints; an unreachable broker is one
+line and exit 2, fast, with nothing recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from tests.conftest import Cli
+from tests.kafka_broker import free_port
+
+DEMO_DAYS = ("2026-03-02", "2026-03-03")
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo firm (5 accounts, 2 days of the workflow: decisions, approvals, fills),
+    built once; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    out = subprocess.run([sys.executable, "-m", "lotline.application", "demo", "--accounts", "5", "--days", "2",
+                          "--store", f"sqlite:///{path}", "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return path
+
+
+@pytest.fixture
+def demo_cli(demo_store: Path, tmp_path: Path, capsys, monkeypatch) -> Cli:
+    copy = tmp_path / "lotline.db"
+    shutil.copy(demo_store, copy)
+    return Cli(f"sqlite:///{copy}", capsys, monkeypatch, tmp_path)
+
+
+def stored_events(url: str) -> list[tuple[int, str]]:
+    """(position, stored topic) of every event in the store, oldest first."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [(int(p), t) for p, t in connection.execute(text("SELECT id, topic FROM lotline_events ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def published_topics() -> set[str]:
+    from lotline.projections.messages import published_by_default, stored_topics
+
+    return set(stored_topics(published_by_default()))
+
+
+def values(records: list) -> list[dict]:
+    return [json.loads(r.value) for r in records]
+
+
+def assert_per_key_order(records: list) -> None:
+    firsts: dict[bytes, list[int]] = defaultdict(list)
+    seen: set[int] = set()
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        position = json.loads(record.value)["position"]
+        if position not in seen:
+            seen.add(position)
+            firsts[record.key].append(position)
+    for key, positions in firsts.items():
+        assert positions == sorted(positions), f"events of {key!r} out of order: {positions}"
+
+
+def test_publish_sends_every_trade_order_fill_and_decision_event_once_with_the_contracts_fields(
+        demo_cli: Cli, kafka_broker):
+    from jsonschema import Draft202012Validator
+
+    done = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-all", "--json")
+    assert done.code == 0, done.err
+    report = done.json()
+    events = stored_events(demo_cli.url)
+    expected = [p for p, topic in events if topic in published_topics()]
+    assert report["published"] == len(expected) > 0
+    assert report["position"] == events[-1][0]
+
+    records = kafka_broker.read_all("relay-all")
+    messages = values(records)
+    assert sorted(m["position"] for m in messages) == expected  # each once, none missing
+    types = {m["type"] for m in messages}
+    assert {"Account.TradeExecuted", "Decision.DecisionRecorded", "Decision.OrdersApproved",
+            "Decision.OrderFilled"} <= types
+    assert_per_key_order(records)
+
+    # The contract's fields, key and headers; the chain digest is the store's.
+    engine = create_engine(demo_cli.url)
+    with engine.connect() as connection:
+        digests = dict(connection.execute(text("SELECT position, digest FROM event_chain")).all())
+    engine.dispose()
+    schemas = json.loads(demo_cli("schemas", "--json").out)["schemas"]
+    for record, message in zip(records, messages):
+        assert {"event_id", "position", "type", "account", "version", "timestamp", "effective_date", "actor",
+                "role", "data", "chain_digest"} <= message.keys()
+        assert record.key.decode() == message["account"]
+        assert dict(record.headers) == {"type": message["type"].encode(), "event_id": message["event_id"].encode()}
+        assert message["chain_digest"] == digests[message["position"]]
+        Draft202012Validator(schemas[message["type"]]).validate(message)
+
+    # The audit trail shows each event as the message does (one function for both).
+    trail = {e["position"]: e for e in demo_cli("audit", "DEMO-0001", "--json").json()["events"]}
+    for message in messages:
+        if message["account"] == "DEMO-0001":
+            shown = trail[message["position"]]
+            assert (shown["actor"], shown["role"], shown["data"]) == (message["actor"], message["role"], message["data"])
+            assert shown["effective_date"] == message["effective_date"]
+
+    # A message that breaks its schema is caught: the validation can fail.
+    filled = next(m for m in messages if m["type"] == "Account.TradeExecuted")
+    broken = {**filled, "data": {**filled["data"], "quantity": 3}}
+    assert not Draft202012Validator(schemas["Account.TradeExecuted"]).is_valid(broken)
+
+
+def test_event_ids_are_stable_and_all_publishes_every_event(demo_cli: Cli, kafka_broker):
+    first = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-every-a", "--all", "--json")
+    second = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-every-b", "--all", "--json")
+    assert first.code == second.code == 0, first.err + second.err
+    events = stored_events(demo_cli.url)
+    a = values(kafka_broker.read_all("relay-every-a"))
+    b = values(kafka_broker.read_all("relay-every-b"))
+    assert sorted(m["position"] for m in a) == [p for p, _ in events]
+    # Two relays of the same history: the same ids (a consumer can drop what it has seen).
+    assert {m["position"]: m["event_id"] for m in a} == {m["position"]: m["event_id"] for m in b}
+    assert len({m["event_id"] for m in a}) == len(a)
+    schemas = json.loads(demo_cli("schemas", "--json").out)["schemas"]
+    from jsonschema import Draft202012Validator
+
+    for message in a:
+        Draft202012Validator(schemas[message["type"]]).validate(message)
+    # An event of no account is keyed by its aggregate's kind and id.
+    users = [m for m in a if m["type"] == "User.Added"]
+    assert users and all(m["account"] is None for m in users)
+
+
+def test_publish_resumes_from_the_recorded_position_and_sends_only_new_events(cli: Cli, kafka_broker):
+    topic = f"relay-resume-{cli.url.rsplit('/', 1)[-1].replace('.', '-')}"
+    built = cli("demo", "--accounts", "3", "--days", "1", "--json")
+    assert built.code == 0, built.err
+    first = cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--json")
+    assert first.code == 0, first.err
+    again = cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--json")
+    assert again.json()["published"] == 0 and again.json()["position"] == first.json()["position"]
+
+    # Another trading day: decisions, approvals and fills are new events.
+    for step in (("rebalance", "--date", "2026-03-03", "--as", "olivia"), ("approve", "--date", "2026-03-03", "--as", "olivia"),
+                 ("fill", "--date", "2026-03-03", "--as", "olivia")):
+        assert cli(*step).code == 0
+    later = cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--json")
+    assert later.code == 0, later.err
+    events = stored_events(cli.url)
+    expected = [p for p, t in events if t in published_topics()]
+    new = [p for p in expected if p > first.json()["position"]]
+    assert later.json()["published"] == len(new) > 0
+    records = kafka_broker.read_all(topic)
+    assert sorted(json.loads(r.value)["position"] for r in records) == expected  # no repeat, no gap
+    assert_per_key_order(records)
+
+
+def test_an_unreachable_broker_is_one_line_and_exit_2_fast_with_nothing_recorded(demo_cli: Cli):
+    port = free_port()  # nothing listens there
+    before = stored_events(demo_cli.url)
+    started = time.monotonic()
+    done = demo_cli("publish", "--bootstrap", f"127.0.0.1:{port}")
+    assert done.code == 2
+    assert time.monotonic() - started < 10
+    assert done.err.strip() == done.err.strip().splitlines()[0]
+    assert f"cannot reach Kafka broker at 127.0.0.1:{port}" in done.err
+    assert stored_events(demo_cli.url) == before
+    engine = create_engine(demo_cli.url)
+    assert "relay_positions" not in inspect(engine).get_table_names()
+    engine.dispose()
+    # Bad input is refused before any broker is tried; only system and admin publish.
+    assert demo_cli("publish", "--bootstrap", "nohost").code == 2
+    assert demo_cli("publish", "--bootstrap", f"127.0.0.1:{port}", "--topic", "bad topic").code == 2
+    refused = demo_cli("publish", "--bootstrap", f"127.0.0.1:{port}", "--as", "olivia")
+    assert refused.code == 1 and "publish" in refused.err
+
+
+def test_a_relay_killed_at_random_points_loses_nothing_and_resends_at_most_the_unacknowledged_batch(
+        tmp_path: Path, kafka_broker):
+    from benchmarks.ledger import write_history
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    write_history(url, accounts=40, events=30_000, seed=3)
+    topic, batch, kills = "relay-kills", 500, 10
+    kafka_broker.create_topic(topic, partitions=6)
+    once = [sys.executable, "-m", "lotline.application", "publish", "--bootstrap", kafka_broker.bootstrap,
+            "--topic", topic, "--all", "--batch", str(batch), "--store", url]
+    command = [*once, "--follow", "--interval", "0.05"]
+    env = {**os.environ, "LOTLINE_USER": "system"}
+    rng = random.Random(20261127)
+    newest = stored_events(url)[-1][0]
+    interrupted = 0
+    for _ in range(kills):
+        relay = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.6, 2.0))
+        relay.send_signal(signal.SIGKILL)
+        relay.wait()
+        position = recorded_position(url, topic)
+        interrupted += 0 < position < newest
+    assert interrupted > 0, "no kill landed while the relay was publishing"
+    done = subprocess.run([*once, "--json"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["position"] == newest
+
+    records = kafka_broker.read_all(topic)
+    positions = [json.loads(r.value)["position"] for r in records]
+    assert set(positions) == {p for p, _ in stored_events(url)}  # every event, no gap
+    duplicates = len(positions) - len(set(positions))
+    assert duplicates <= kills * batch
+    assert_per_key_order(records)
+    ids = {}
+    for record in records:  # a re-sent event carries the same id
+        message = json.loads(record.value)
+        assert ids.setdefault(message["position"], message["event_id"]) == message["event_id"]
+
+
+def recorded_position(url: str, topic: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if "relay_positions" not in inspect(connection).get_table_names():
+                return 0
+            found = connection.execute(text("SELECT position FROM relay_positions WHERE topic = :t"), {"t": topic}).scalar()
+            return int(found or 0)
+    finally:
+        engine.dispose()
+
+
+def test_schemas_are_generated_from_the_event_models_with_their_class_version(demo_cli: Cli):
+    from lotline.domain.security import Security
+    from lotline.projections.messages import event_classes, message_type
+
+    listed = demo_cli("schemas", "--json")
+    assert listed.code == 0
+    schemas = listed.json()["schemas"]
+    assert set(schemas) == {message_type(cls) for cls in event_classes()}
+    assert demo_cli("schemas", "--json").json() == listed.json()  # deterministic
+    listed_v2 = schemas["Security.Listed"]
+    assert listed_v2["$id"].endswith(f"/v{Security.Listed.class_version}.json")
+    assert listed_v2["properties"]["class_version"] == {"const": Security.Listed.class_version}
+    assert "wash_group" in listed_v2["properties"]["data"]["properties"]
+    one = demo_cli("schemas", "Account.TradeExecuted")
+    assert json.loads(one.out) == schemas["Account.TradeExecuted"]
+    assert demo_cli("schemas", "Account.Nothing").code == 2
