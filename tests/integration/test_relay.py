@@ -194,8 +194,8 @@ def test_a_relay_killed_at_random_points_loses_nothing_and_resends_at_most_the_u
     from benchmarks.ledger import write_history
 
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    write_history(url, accounts=40, events=30_000, seed=3)
-    topic, batch, kills = "relay-kills", 500, 10
+    write_history(url, accounts=40, events=20_000, seed=3)
+    topic, batch, kills = "relay-kills", 200, 10
     kafka_broker.create_topic(topic, partitions=6)
     once = [sys.executable, "-m", "lotline.application", "publish", "--bootstrap", kafka_broker.bootstrap,
             "--topic", topic, "--all", "--batch", str(batch), "--store", url]
@@ -204,13 +204,20 @@ def test_a_relay_killed_at_random_points_loses_nothing_and_resends_at_most_the_u
     rng = random.Random(20261127)
     newest = stored_events(url)[-1][0]
     interrupted = 0
-    for _ in range(kills):
-        relay = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.6, 2.0))
+    for kill in range(kills):
+        before = recorded_position(url, topic)
+        relay = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if kill % 2:
+            time.sleep(rng.uniform(0.2, 2.0))  # anywhere: starting, connecting, sending
+        else:
+            # Once it is publishing (however slow the machine), a random short moment later.
+            deadline = time.monotonic() + 30
+            while recorded_position(url, topic) == before and relay.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
         relay.send_signal(signal.SIGKILL)
         relay.wait()
-        position = recorded_position(url, topic)
-        interrupted += 0 < position < newest
+        interrupted += before < recorded_position(url, topic) < newest
     assert interrupted > 0, "no kill landed while the relay was publishing"
     done = subprocess.run([*once, "--json"], env=env,
                           capture_output=True, text=True, timeout=120)
