@@ -264,3 +264,33 @@ def test_schemas_are_generated_from_the_event_models_with_their_class_version(de
     one = demo_cli("schemas", "Account.TradeExecuted")
     assert json.loads(one.out) == schemas["Account.TradeExecuted"]
     assert demo_cli("schemas", "Account.Nothing").code == 2
+
+
+def test_the_example_consumer_prints_each_fill_once(demo_cli: Cli, kafka_broker):
+    """examples/consumer.py, as the README runs it: every fill the relay sent, once,
+    even when the relay sent them twice."""
+    topic = "relay-consumer"
+    for _ in range(2):  # a second topic position: the same events sent again, as after a kill -9
+        assert demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", topic).code == 0
+        reset_position(demo_cli.url, topic)
+    fills = [m for m in values(kafka_broker.read_all(topic)) if m["type"] == "Account.TradeExecuted"]
+    assert fills
+    example = Path(__file__).resolve().parents[2] / "examples" / "consumer.py"
+    out = subprocess.run([sys.executable, str(example), "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
+                          "--from-beginning", "--exit-when-idle", "3"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == len(fills) // 2
+    for fill in fills:  # each fill on one line, with what was traded
+        data = fill["data"]
+        shown = [line for line in lines if f"(order {data['order_id']}" in line]
+        assert len(shown) == 1
+        assert shown[0].startswith(f"{data['date']} {fill['account']}: {data['side']} {data['quantity']} "
+                                   f"{data['symbol']} @ {data['price']}")
+
+
+def reset_position(url: str, topic: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM relay_positions WHERE topic = :t"), {"t": topic})
+    engine.dispose()
