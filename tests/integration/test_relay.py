@@ -283,7 +283,7 @@ def test_the_example_consumer_prints_each_fill_once(demo_cli: Cli, kafka_broker)
     assert len(lines) == len(fills) // 2
     for fill in fills:  # each fill on one line, with what was traded
         data = fill["data"]
-        shown = [line for line in lines if f"(order {data['order_id']}" in line]
+        shown = [line for line in lines if f"(order {data['order_id']};" in line or f"(order {data['order_id']})" in line]
         assert len(shown) == 1
         assert shown[0].startswith(f"{data['date']} {fill['account']}: {data['side']} {data['quantity']} "
                                    f"{data['symbol']} @ {data['price']}")
