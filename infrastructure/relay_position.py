@@ -36,6 +36,7 @@ class LoggedEvent:
     topic: str
     state: bytes
     chain_digest: str | None  # None for an event recorded before the chain (not yet sealed)
+    recorded_at: str | None = None  # when the store recorded it (its chain entry's time)
 
 
 class RelayLog:
@@ -84,7 +85,8 @@ class RelayLog:
             sqlite = session.bind.dialect.name == "sqlite"
             raw_id = type_coerce(table.c.originator_id, LargeBinary) if sqlite else table.c.originator_id
             query = (
-                select(table.c.id, raw_id, table.c.originator_version, table.c.topic, table.c.state, event_chain.c.digest)
+                select(table.c.id, raw_id, table.c.originator_version, table.c.topic, table.c.state, event_chain.c.digest,
+                       event_chain.c.recorded_at)
                 .outerjoin(event_chain, event_chain.c.position == table.c.id)
                 .where(table.c.id > after, table.c.id <= upto)
                 .order_by(table.c.id)
@@ -94,13 +96,13 @@ class RelayLog:
             rows = session.execute(query).all()
         ids: dict[Any, str] = {}
         found = []
-        for position, raw, version, topic, state, digest in rows:
+        for position, raw, version, topic, state, digest, recorded_at in rows:
             key = bytes(raw) if isinstance(raw, memoryview) else raw
             stream = ids.get(key)
             if stream is None:
                 stream = ids[key] = canonical_id(key)
             found.append(LoggedEvent(int(position), stream, int(version), topic,
-                                     bytes(state) if not isinstance(state, bytes) else state, digest))
+                                     bytes(state) if not isinstance(state, bytes) else state, digest, recorded_at))
         return found
 
     def first_events(self, originator_ids: Sequence[str]) -> list[LoggedEvent]:

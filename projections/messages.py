@@ -4,7 +4,8 @@ One message per recorded event: key = the account id (for an event of no account
 aggregate's `kind:id`), value = JSON with `event_id` (stable: derived from the stream
 and version, so a message sent twice carries the same id), `position`, `type`,
 `class_version`, `kind`, `id`, `account`, `version`, `timestamp`, `effective_date`,
-`actor`, `role`, `auth`, `on_behalf_of`, `reason`, `data` and `chain_digest`; headers
+`actor`, `role`, `auth`, `on_behalf_of`, `reason`, `data`, `chain_digest` and
+`recorded_at` (when the store recorded it; `timestamp` is when the command acted); headers
 `type` and `event_id`. What a message shows of its event (account, data, who acted) is
 what the audit trail shows: `projections/audit.py` (`account_of`, `event_data`).
 
@@ -71,8 +72,8 @@ def _text(value: str | None) -> str:
     return "null" if value is None else quoted(value)
 
 
-def build_message(event: DomainEvent, position: int, kind: str, key: str,
-                  chain_digest: str | None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+def build_message(event: DomainEvent, position: int, kind: str, key: str, chain_digest: str | None,
+                  recorded_at: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """The message of one event: (key, value, headers). The value is written out field
     by field (the relay's hot loop); its data is the JSON the trails show, spliced in."""
     cls = type(event)
@@ -85,7 +86,7 @@ def build_message(event: DomainEvent, position: int, kind: str, key: str,
         f'"timestamp":"{event.timestamp.isoformat()}","effective_date":"{event.effective_date.isoformat()}",'
         f'"actor":{quoted(event.actor)},"role":{quoted(event.role)},"auth":{quoted(event.auth)},'
         f'"on_behalf_of":{_text(event.on_behalf_of)},"reason":{_text(event.reason)},'
-        f'"chain_digest":{_text(chain_digest)},"data":{event_data(event)}}}'
+        f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{event_data(event)}}}'
     )
     message_key = account if account is not None else f"{kind}:{key}"
     return message_key.encode(), value.encode(), [("type", name.encode()), ("event_id", the_id.encode())]
@@ -129,6 +130,8 @@ def message_schema(cls: type[DomainEvent]) -> dict[str, Any]:
         "reason": _NULLABLE_TEXT,
         "chain_digest": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}],
                          "description": "the event's digest in the store's integrity chain (lotline verify)"},
+        "recorded_at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+                        "description": "when the store recorded the event (its chain entry's time)"},
         "data": data,
     }
     schema = {

@@ -145,7 +145,7 @@ class Messages:
         built = []
         for logged, event in events:
             kind, key = streams.get(logged.originator_id) or ("unknown", logged.originator_id)
-            built.append(Message(*build_message(event, logged.id, kind, key, logged.chain_digest)))
+            built.append(Message(*build_message(event, logged.id, kind, key, logged.chain_digest, logged.recorded_at)))
         return built
 
     def _read(self, logged: Any) -> Any:

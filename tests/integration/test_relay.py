@@ -294,3 +294,10 @@ def reset_position(url: str, topic: str) -> None:
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM relay_positions WHERE topic = :t"), {"t": topic})
     engine.dispose()
+
+
+def test_the_kafka_clients_load_only_when_the_relay_runs():
+    probe = ("import sys, lotline.application.cli; "
+             "print(sorted(m for m in ('kafka', 'confluent_kafka') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
