@@ -16,7 +16,9 @@ the title and a `const`), so a consumer picks the schema of the version it reads
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import datetime
 from hashlib import sha1
 from json.encoder import encode_basestring_ascii as quoted
 from typing import Any
@@ -74,19 +76,58 @@ def _text(value: str | None) -> str:
 
 def build_message(event: DomainEvent, position: int, kind: str, key: str, chain_digest: str | None,
                   recorded_at: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """The message of one event: (key, value, headers). The value is written out field
-    by field (the relay's hot loop); its data is the JSON the trails show, spliced in."""
+    """The message of one event: (key, value, headers); its data is the JSON the trails show."""
     cls = type(event)
-    account = account_of(event, kind, key)
-    the_id = event_id(event.originator_id, event.originator_version)
+    return _message(cls, position, kind, key, account_of(event, kind, key), event.originator_id,
+                    event.originator_version, event.timestamp.isoformat(), event.effective_date.isoformat(),
+                    event.actor, event.role, event.auth, event.on_behalf_of, event.reason, chain_digest, recorded_at,
+                    event_data(event))
+
+
+def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originator_id: str, version: int, position: int,
+                        kind: str, key: str, chain_digest: str | None,
+                        recorded_at: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]] | None:
+    """The same message as `build_message` of the decoded event, straight from its stored
+    JSON (the relay's hot loop: decoding every event through its model is most of the
+    relay's cost). Only where the stored state is what the class writes today: every
+    field present, the current `class_version`, shown in the trails as its own fields
+    (not a decision's summary); None otherwise, and the caller decodes the event."""
+    if cls.class_version != 1 or cls is Decision.DecisionRecorded or state.keys() != _stored_fields(cls):
+        return None
+    envelope = ENVELOPE
+    data = {k: v for k, v in state.items() if k not in envelope}
+    account = data["account_id"] if cls.aggregate_class is Decision else (key if kind == "account" else None)
+    return _message(cls, position, kind, key, account, originator_id, version,
+                    datetime.fromisoformat(state["timestamp"]).isoformat(), state["effective_date"], state["actor"],
+                    state["role"], state["auth"], state["on_behalf_of"], state["reason"], chain_digest, recorded_at,
+                    # As pydantic writes JSON: compact, UTF-8 as it is.
+                    json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _stored_fields(cls: type[DomainEvent]) -> frozenset[str]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = frozenset(cls.model_fields) - {"originator_id", "originator_version"}
+    return fields
+
+
+def _message(cls: type, position: int, kind: str, key: str, account: str | None, originator_id: Any, version: int,
+             timestamp: str, effective_date: str, actor: str, role: str, auth: str, on_behalf_of: str | None,
+             reason: str | None, chain_digest: str | None, recorded_at: str | None,
+             data: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """The value written out field by field (faster than building a dict to dump)."""
+    the_id = event_id(originator_id, version)
     name = message_type(cls)
     value = (
         f'{{"event_id":"{the_id}","position":{int(position)},"type":"{name}","class_version":{cls.class_version},'
-        f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},"version":{int(event.originator_version)},'
-        f'"timestamp":"{event.timestamp.isoformat()}","effective_date":"{event.effective_date.isoformat()}",'
-        f'"actor":{quoted(event.actor)},"role":{quoted(event.role)},"auth":{quoted(event.auth)},'
-        f'"on_behalf_of":{_text(event.on_behalf_of)},"reason":{_text(event.reason)},'
-        f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{event_data(event)}}}'
+        f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},"version":{int(version)},'
+        f'"timestamp":"{timestamp}","effective_date":"{effective_date}",'
+        f'"actor":{quoted(actor)},"role":{quoted(role)},"auth":{quoted(auth)},'
+        f'"on_behalf_of":{_text(on_behalf_of)},"reason":{_text(reason)},'
+        f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{data}}}'
     )
     message_key = account if account is not None else f"{kind}:{key}"
     return message_key.encode(), value.encode(), [("type", name.encode()), ("event_id", the_id.encode())]

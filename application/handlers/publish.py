@@ -7,8 +7,10 @@ in position order (the key is the account), so per-key order holds."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,22 +132,33 @@ class Messages:
     def of(self, window: Sequence[Any]) -> list[Any]:
         from lotline.infrastructure.kafka_relay import Message
         from lotline.projections.audit import stream_of
-        from lotline.projections.messages import build_message
 
-        events = [(logged, self._read(logged)) for logged in window]
         streams = self._streams
         if len(streams) > STREAMS_KEPT:
             streams.clear()
-        for logged, event in events:
-            if event.originator_version == 1:
-                streams[logged.originator_id] = stream_of(event)
-        unknown = sorted({logged.originator_id for logged, _ in events} - streams.keys())
+        for logged in window:  # a stream's first event names it
+            if logged.originator_version == 1:
+                streams[logged.originator_id] = stream_of(self._read(logged))
+        unknown = sorted({logged.originator_id for logged in window} - streams.keys())
         for first in self._log.first_events(unknown):
             streams[first.originator_id] = stream_of(self._read(first))
-        built = []
-        for logged, event in events:
-            kind, key = streams.get(logged.originator_id) or ("unknown", logged.originator_id)
-            built.append(Message(*build_message(event, logged.id, kind, key, logged.chain_digest, logged.recorded_at)))
+        return [Message(*self._message(logged)) for logged in window]
+
+    def _message(self, logged: Any) -> tuple:
+        from lotline.infrastructure.eventstore import resolve_event_topic
+        from lotline.projections.messages import build_message, message_from_stored
+
+        kind, key = self._streams.get(logged.originator_id) or ("unknown", logged.originator_id)
+        try:
+            raw = logged.state
+            state = json.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
+            built = message_from_stored(resolve_event_topic(logged.topic), state, logged.originator_id,
+                                        logged.originator_version, logged.id, kind, key, logged.chain_digest,
+                                        logged.recorded_at)
+        except Exception:  # noqa: BLE001 - not the common shape: decoded through its model below, which names the problem
+            built = None
+        if built is None:
+            built = build_message(self._read(logged), logged.id, kind, key, logged.chain_digest, logged.recorded_at)
         return built
 
     def _read(self, logged: Any) -> Any:

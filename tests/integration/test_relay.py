@@ -301,3 +301,38 @@ def test_the_kafka_clients_load_only_when_the_relay_runs():
              "print(sorted(m for m in ('kafka', 'confluent_kafka') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_messages_built_from_the_stored_json_equal_those_of_the_decoded_events(demo_cli: Cli):
+    """The relay's fast path (the stored JSON, not the decoded event) sends exactly the
+    message the decoded event makes, for every event of a store that has one."""
+    import zlib
+
+    from lotline.application.handlers.publish import Messages
+    from lotline.application.lotline import Lotline
+    from lotline.infrastructure.eventstore import resolve_event_topic
+    from lotline.infrastructure.relay_position import RelayLog
+    from lotline.projections.messages import build_message, message_from_stored
+
+    # A reason and a name beyond ASCII, as a person may type them.
+    assert demo_cli("settings", "trade_threshold_bp", "7", "--as", "olivia", "--reason", "Überprüfung — 季度").code == 0
+    assert demo_cli("load", str(demo_cli.write("u.yaml", "users:\n  - {id: zoë, role: advisor}\n")), "--as", "root").code == 0
+    with Lotline(demo_cli.url) as lotline:
+        log = RelayLog(lotline.store.recorder)
+        window = log.window(0, log.newest_position(), None)
+        messages = Messages(lotline, log)
+        messages.of(window)  # learns every stream's kind and id
+        fast = 0
+        for logged in window:
+            kind, key = messages._streams[logged.originator_id]
+            raw = logged.state
+            state = json.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
+            stored = message_from_stored(resolve_event_topic(logged.topic), state, logged.originator_id,
+                                         logged.originator_version, logged.id, kind, key, logged.chain_digest,
+                                         logged.recorded_at)
+            decoded = build_message(lotline.store.mapper.to_domain_event(logged), logged.id, kind, key,
+                                    logged.chain_digest, logged.recorded_at)
+            if stored is not None:
+                fast += 1
+                assert stored == decoded, logged.topic
+    assert fast > len(window) / 2
