@@ -96,7 +96,9 @@ def measure_lag(bootstrap: str, accounts: int, folder: Path) -> dict:
     lotline("publish", "--bootstrap", bootstrap, "--topic", topic, "--store", url, env=env)
     follower = subprocess.Popen([sys.executable, "-m", "lotline.application", "publish", "--bootstrap", bootstrap,
                                  "--topic", topic, "--follow", "--store", url], env={**os.environ, **env},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    follower.stdout.readline()  # "following the store into ... from position P": it is connected and polling
+    threading.Thread(target=lambda: [None for _ in follower.stdout], daemon=True).start()  # drain what it prints
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     consumer.assign(partitions)

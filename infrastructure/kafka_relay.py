@@ -23,7 +23,7 @@ from lotline.domain.values import shown
 DEFAULT_PARTITIONS = 6
 # Short enough that a broker that went away is noticed in seconds, not minutes.
 REQUEST_TIMEOUT_MS = 10_000
-DELIVERY_TIMEOUT_MS = 30_000
+DELIVERY_TIMEOUT_MS = 15_000
 CONNECT_TIMEOUT_S = 3.0
 LINGER_MS = 5
 BATCH_BYTES = 512 * 1024
@@ -168,6 +168,10 @@ class KafkaRelay:
         if left:
             raise DeliveryFailed(f"{left} messages not acknowledged in time"
                                  + (f" ({self._broker_errors[-1]})" if self._broker_errors else ""))
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
 
     def close(self) -> None:
         if self._producer is not None:

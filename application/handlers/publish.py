@@ -59,11 +59,10 @@ def check(cmd: Publish) -> None:
         raise InvalidInput(f"must be more than 0 and at most 3600 seconds, got {cmd.interval}", "interval")
 
 
-def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | None = None,
-            polls: int | None = None) -> Published:
-    """Publishes what is there (and with `follow`, keeps polling; `polls` bounds that for
-    tests). BrokerUnreachable when no broker answers at start; while following, a broker
-    that goes away is retried with back-off."""
+def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | None = None) -> Published:
+    """Publishes what is there (and with `follow`, keeps polling until stopped).
+    BrokerUnreachable when no broker answers at start; while following, a broker that
+    goes away is retried with back-off, the recorded position kept."""
     from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed, KafkaRelay
     from lotline.infrastructure.relay_position import RelayLog
     from lotline.projections.messages import published_by_default, stored_topics
@@ -77,11 +76,15 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
     topics = None if cmd.every_event else set(stored_topics(published_by_default()))
     messages = Messages(lotline, log)
     position = log.position(cmd.topic)
-    total, backoff, polled = 0, BACKOFF_FIRST, 0
+    if cmd.follow and say is not None:
+        say(f"following the store into {cmd.topic} from position {position}")
+    total, backoff = 0, BACKOFF_FIRST
     try:
         while True:
             sent_now = 0
             try:
+                if not relay.connected:
+                    relay.connect(cmd.partitions, cmd.replication)
                 newest = log.newest_position()
                 while position < newest:
                     upto = min(position + cmd.batch, newest)
@@ -99,20 +102,13 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
                     warn(f"Kafka: {error}; position {position} kept, retrying in {backoff:g} s")
                 time.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MOST)
-                relay.close()
-                try:
-                    relay.connect(cmd.partitions, cmd.replication)
-                except BrokerUnreachable:
-                    pass  # retried at the next turn, after a longer wait
+                relay.close()  # connected again at the next turn
                 continue
             total += sent_now
             if not cmd.follow:
                 break
             if sent_now and say is not None:
                 say(f"published {sent_now} events to {cmd.topic}, last position {position}")
-            polled += 1
-            if polls is not None and polled >= polls:
-                break
             time.sleep(cmd.interval)
     finally:
         relay.close()

@@ -336,3 +336,42 @@ def test_messages_built_from_the_stored_json_equal_those_of_the_decoded_events(d
                 fast += 1
                 assert stored == decoded, logged.topic
     assert fast > len(window) / 2
+
+
+def test_a_following_relay_outlives_a_broker_outage_and_sends_what_was_recorded_meanwhile(demo_cli: Cli, tmp_path: Path):
+    from tests.kafka_broker import TansuBroker
+
+    broker = TansuBroker(free_port(), tmp_path / "tansu.log")
+    broker.start()
+    topic = "relay-outage"
+    url = demo_cli.url
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "lotline.application", "publish", "--bootstrap", broker.bootstrap, "--topic", topic,
+         "--all", "--follow", "--interval", "0.1", "--store", url],
+        env={**os.environ, "LOTLINE_USER": "system"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "following" in follower.stdout.readline()
+        wait_for_position(url, topic, stored_events(url)[-1][0])
+        broker.stop()
+        # Recorded while the broker is away.
+        assert demo_cli("settings", "trade_threshold_bp", "9", "--as", "olivia", "--reason", "outage").code == 0
+        newest = stored_events(url)[-1][0]
+        time.sleep(1.0)
+        assert recorded_position(url, topic) < newest  # not acknowledged: the position stays
+        broker.start()
+        broker.create_topic(topic, partitions=6)
+        wait_for_position(url, topic, newest, seconds=90)
+        assert follower.poll() is None  # it kept running through the outage
+        positions = {json.loads(r.value)["position"] for r in broker.read_all(topic)}
+        assert newest in positions
+    finally:
+        follower.send_signal(signal.SIGKILL)
+        follower.wait()
+        broker.stop()
+
+
+def wait_for_position(url: str, topic: str, position: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while recorded_position(url, topic) < position:
+        assert time.monotonic() < deadline, f"the relay did not reach position {position} within {seconds} s"
+        time.sleep(0.1)
