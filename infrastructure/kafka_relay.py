@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lotline.domain.errors import InvalidInput, LotlineError
 from lotline.domain.values import shown
@@ -43,8 +42,7 @@ class DeliveryFailed(LotlineError):
     """The broker did not acknowledge a window: nothing of it counts as published."""
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     key: bytes
     value: bytes
     headers: list[tuple[str, bytes]]

@@ -16,13 +16,14 @@ the title and a `const`), so a consumer picks the schema of the version it reads
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from hashlib import sha1
 from json.encoder import encode_basestring_ascii as quoted
 from typing import Any
 from uuid import UUID, uuid5
+
+import orjson
 
 from lotline.domain.account import Account
 from lotline.domain.aggregate import ENVELOPE, ID_NAMESPACE, DomainEvent
@@ -100,8 +101,8 @@ def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originato
     return _message(cls, position, kind, key, account, originator_id, version,
                     datetime.fromisoformat(state["timestamp"]).isoformat(), state["effective_date"], state["actor"],
                     state["role"], state["auth"], state["on_behalf_of"], state["reason"], chain_digest, recorded_at,
-                    # As pydantic writes JSON: compact, UTF-8 as it is.
-                    json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+                    # As pydantic writes JSON (compact, UTF-8 as it is), and as fast.
+                    orjson.dumps(data).decode())
 
 
 _FIELDS: dict[type, frozenset[str]] = {}

@@ -7,7 +7,6 @@ in position order (the key is the account), so per-key order holds."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import zlib
@@ -141,13 +140,15 @@ class Messages:
         return [Message(*self._message(logged)) for logged in window]
 
     def _message(self, logged: Any) -> tuple:
+        import orjson
+
         from lotline.infrastructure.eventstore import resolve_event_topic
         from lotline.projections.messages import build_message, message_from_stored
 
         kind, key = self._streams.get(logged.originator_id) or ("unknown", logged.originator_id)
         try:
             raw = logged.state
-            state = json.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
+            state = orjson.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
             built = message_from_stored(resolve_event_topic(logged.topic), state, logged.originator_id,
                                         logged.originator_version, logged.id, kind, key, logged.chain_digest,
                                         logged.recorded_at)
