@@ -7,11 +7,10 @@ and at most the last unacknowledged window is sent again."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, func, select, type_coerce
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, func, select
 
 from lotline.infrastructure.integrity import Head, canonical_id, event_chain, read_head
 
@@ -26,8 +25,7 @@ relay_positions = Table(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedEvent:
+class LoggedEvent(NamedTuple):
     """One stored event as the relay reads it (a notification of the library's log)."""
 
     id: int  # its position
@@ -79,21 +77,21 @@ class RelayLog:
 
     def window(self, after: int, upto: int, topics: Iterable[str] | None) -> list[LoggedEvent]:
         """The events at positions after `after` up to `upto`, oldest first, of the given
-        stored topics (every event when None), each with its chain digest."""
-        table = self._events
+        stored topics (every event when None), each with its chain digest and time.
+        Plain driver rows, as `verify` reads them: this read is a fifth of the relay's cost."""
+        events, chain = self._events.name, event_chain.name
         with self.recorder.transaction(commit=False) as session:
-            sqlite = session.bind.dialect.name == "sqlite"
-            raw_id = type_coerce(table.c.originator_id, LargeBinary) if sqlite else table.c.originator_id
-            query = (
-                select(table.c.id, raw_id, table.c.originator_version, table.c.topic, table.c.state, event_chain.c.digest,
-                       event_chain.c.recorded_at)
-                .outerjoin(event_chain, event_chain.c.position == table.c.id)
-                .where(table.c.id > after, table.c.id <= upto)
-                .order_by(table.c.id)
-            )
+            connection = session.connection()
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            sql = (f"SELECT e.id, e.originator_id, e.originator_version, e.topic, e.state, c.digest, c.recorded_at "
+                   f"FROM {events} e LEFT OUTER JOIN {chain} c ON c.position = e.id "
+                   f"WHERE e.id > {mark} AND e.id <= {mark}")
+            parameters: list[Any] = [after, upto]
             if topics is not None:
-                query = query.where(table.c.topic.in_(sorted(set(topics))))
-            rows = session.execute(query).all()
+                wanted = sorted(set(topics))
+                sql += f" AND e.topic IN ({', '.join([mark] * len(wanted))})"
+                parameters += wanted
+            rows = connection.exec_driver_sql(sql + " ORDER BY e.id", tuple(parameters)).fetchall()
         ids: dict[Any, str] = {}
         found = []
         for position, raw, version, topic, state, digest, recorded_at in rows:
@@ -101,8 +99,8 @@ class RelayLog:
             stream = ids.get(key)
             if stream is None:
                 stream = ids[key] = canonical_id(key)
-            found.append(LoggedEvent(int(position), stream, int(version), topic,
-                                     bytes(state) if not isinstance(state, bytes) else state, digest, recorded_at))
+            found.append(LoggedEvent(position, stream, version, topic,
+                                     state if isinstance(state, bytes) else bytes(state), digest, recorded_at))
         return found
 
     def first_events(self, originator_ids: Sequence[str]) -> list[LoggedEvent]:
