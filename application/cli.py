@@ -671,5 +671,80 @@ def users_revoke_key(user: Annotated[str, typer.Argument(help="The user whose ke
     show_key_revoked(revoked, as_json)
 
 
+# --- the Kafka relay: `publish` and `schemas` (handlers/publish.py, projections/messages.py) ---
+
+@app.command()
+def publish(bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT...].")],
+            topic: Annotated[str, typer.Option(help="Topic to publish to.")] = "lotline.events",
+            every_event: Annotated[bool, typer.Option("--all", help="Every event, not only trade, order, fill and "
+                                                      "decision events.")] = False,
+            follow: Annotated[bool, typer.Option("--follow", help="Keep polling for new events (stop with Ctrl-C).")] = False,
+            partitions: Annotated[int, typer.Option(help="Partitions of the topic when it is created.")] = 6,
+            replication: Annotated[int, typer.Option(help="Replication factor of the topic when it is created.")] = 1,
+            interval: Annotated[float, typer.Option(help="Seconds between polls with --follow.")] = 0.25,
+            batch: Annotated[int, typer.Option(help="Positions sent, acknowledged and recorded at a time (the most "
+                                               "a killed relay sends again).")] = 10_000,
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """Relay recorded events to Kafka from the position last published to the topic."""
+    import json
+
+    from lotline.application.commands import Publish
+    from lotline.application.handlers.publish import check
+    from lotline.application.handlers.publish import publish as run
+    from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed
+
+    command = Publish(user="system", bootstrap=bootstrap, topic=topic, every_event=every_event, follow=follow,
+                      partitions=partitions, replication=replication, interval=interval, batch=batch)
+    check(command)  # bad input before the store is opened
+
+    def say(line: str) -> None:
+        if not as_json:
+            print(line, flush=True)
+
+    def warn(line: str) -> None:
+        print(f"lotline: {one_line(line)}", file=sys.stderr, flush=True)
+
+    with opened(store) as lotline:
+        command = command.model_copy(update={"user": acting(lotline, as_user, key_file)})
+        try:
+            done = run(command, lotline, say, warn)
+        except BrokerUnreachable as error:
+            print(f"lotline: error: {one_line(str(error))}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except DeliveryFailed as error:
+            print(f"lotline: error: Kafka did not acknowledge the events sent ({one_line(str(error), 300)}); the "
+                  "recorded position was kept: run publish again to resume", file=sys.stderr)
+            raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps({"topic": done.topic, "published": done.published, "position": done.position,
+                          "head": done.head}))
+    else:
+        print(f"published {done.published} events to {done.topic}, last position {done.position}"
+              + (f" (head {done.head})" if done.head else ""))
+
+
+@app.command()
+def schemas(message_type: Annotated[str | None, typer.Argument(help="One message type, e.g. Account.TradeExecuted.")] = None,
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """The JSON Schema of every message `publish` sends (or of one type), from the package's event models."""
+    import json
+
+    from lotline.projections.messages import message_schemas, message_type as type_name, published_by_default
+
+    found = message_schemas()
+    if message_type is not None:
+        if message_type not in found:
+            raise InvalidInput(f"unknown message type {shown(message_type)} (lotline schemas lists them)", "type")
+        print(json.dumps(found[message_type], indent=None if as_json else 2))
+        return
+    if as_json:
+        print(json.dumps({"schemas": found}))
+        return
+    default = {type_name(cls) for cls in published_by_default()}
+    for name, schema in found.items():
+        print(f"{name:34} v{schema['properties']['class_version']['const']}  {schema['$id']}"
+              + ("" if name in default else "  (with --all)"))
+
+
 # The listing and exceptions commands live in their own module; importing it registers them.
 import lotline.application.cli_views  # noqa: E402,F401
