@@ -171,14 +171,15 @@ def analyse(
         triggers.append(Trigger.CASH_REQUEST)
     if any(values[s] > 0 for s in do_not_hold if s in values):
         triggers.append(Trigger.RESTRICTION)
-    if valuation.breached():
+    breached = valuation.breached()
+    if breached:
         triggers.append(Trigger.DRIFT_LIMIT)
     # Trading back only to the edge of a breached limit would breach it again with the
     # next day's prices: a breach is traded back inside a band within the limit.
     band = settings["drift_band"] if Trigger.DRIFT_LIMIT in triggers else Decimal(1)
     class_limits = tuple(
         ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)),
-                   drift_limit=float(limits[c] * band))
+                   drift_limit=float(limits[c] * band), beyond_limit=c in breached)
         for c in sorted(limits)
     )
 
@@ -207,8 +208,9 @@ def analyse(
     warnings = ()
     if short:
         warnings = (
-            f"price history shorter than the {risk.lookback}-day look-back for {', '.join(short)}: the risk model "
-            "treats each wash group as one security and gives a security without enough history a fallback variance",
+            f"The price history of {', '.join(short)} is shorter than the risk model's {risk.lookback}-day look-back: "
+            "it treats each wash group as one security and gives a security without enough history a fallback "
+            "variance.",
         )
     return Analysis(
         on=on,
