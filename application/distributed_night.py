@@ -16,7 +16,7 @@ from datetime import date
 
 from lotline.application.account_analysis import DayContext, day_context
 from lotline.application.authorisation import authorise
-from lotline.application.batch_analysis import AccountResult, _record_failure, rebalance_accounts
+from lotline.application.batch_analysis import AccountResult, rebalance_accounts
 from lotline.application.commands import Rebalance
 from lotline.application.handlers.analysis import _open_accounts, _result_of_row
 from lotline.application.handlers.trading_day import check_trading_day
@@ -109,6 +109,7 @@ class WorkerReport:
     failed: int = 0
     already_decided: int = 0
     not_tasks: int = 0
+    other_store: int = 0
 
 
 def run_worker(lotline: Lotline, who: Identity, servers: list[str], group: str | None = None,
@@ -143,7 +144,16 @@ def run_worker(lotline: Lotline, who: Identity, servers: list[str], group: str |
                 batches.setdefault(key, []).append(t.account)
             for (on, market, risk, settings_version, user, role, auth), accounts in batches.items():
                 actor = Actor(user, Role(role), on, lotline.clock(), None, Auth(auth))
-                for result in _analyse_batch(lotline, days, accounts, on, market, risk, settings_version, actor):
+                results = _analyse_batch(lotline, days, accounts, on, market, risk, settings_version, actor)
+                if results is None:
+                    # Another store's night (a worker pointed at the wrong --store, an old
+                    # task): recording failures here would end that night wrongly.
+                    report.other_store += len(accounts)
+                    if say is not None:
+                        say(f"skipped {len(accounts)} task(s) of {on.isoformat()}: their market snapshot "
+                            f"{market[:12]} is not in this store (is --store the bootstrap's?)")
+                    continue
+                for result in results:
                     if result.existing:
                         report.already_decided += 1
                     elif result.failure:
@@ -157,14 +167,13 @@ def run_worker(lotline: Lotline, who: Identity, servers: list[str], group: str |
 
 
 def _analyse_batch(lotline: Lotline, days: DayContexts, accounts: list[str], on: date, market: str, risk: str,
-                   settings_version: int, actor: Actor) -> list[AccountResult]:
+                   settings_version: int, actor: Actor) -> list[AccountResult] | None:
+    """The batch's results; None when this store cannot rebuild the day the tasks name
+    (tasks of another store's night): nothing is recorded for them."""
     try:
         context = days.get(on, market, risk, settings_version)
-    except DayUnavailable as error:
-        # The task names a day this store cannot rebuild: recorded as each account's failure,
-        # so the night ends instead of waiting for a decision that can never come.
-        stub = DayContext(on, settings_version, {}, None, market, None)  # type: ignore[arg-type]
-        return [_record_failure(lotline, a, stub, actor, str(error)) for a in accounts]
+    except DayUnavailable:
+        return None
     return rebalance_accounts(lotline, accounts, context, actor)
 
 
@@ -193,8 +202,7 @@ class DayContexts:
 def recorded_day(lotline: Lotline, on: date, market: str, risk: str, settings_version: int) -> DayContext:
     snapshot = lotline.snapshots.load(market)
     if snapshot is None or snapshot.date != on:
-        raise DayUnavailable(f"the market snapshot {market[:12]} of {on.isoformat()} is not in the store: "
-                             "is this worker's --store the bootstrap's?")
+        raise DayUnavailable(f"the market snapshot {market[:12]} of {on.isoformat()} is not in the store")
     recorded = lotline.store.repository.get(FirmSettings.ID, version=settings_version) if settings_version else None
     settings = effective_settings(recorded)
     model = snapshot.risk_model(int(settings["risk_lookback_days"]), int(settings["risk_min_returns"]))

@@ -75,6 +75,15 @@ def parse_bootstrap(value: str | None) -> list[str]:
     return servers
 
 
+def parse_topic(value: str | None) -> str:
+    """A Kafka topic name (default `TOPIC`)."""
+    if value is None:
+        return TOPIC
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value) or value in (".", ".."):
+        raise InvalidInput(f"must be a Kafka topic name (letters, digits, '.', '_', '-'), got {value[:80]!r}", "topic")
+    return value
+
+
 def _unreachable(servers: list[str], error: Exception) -> InvalidInput:
     return InvalidInput(f"cannot reach the Kafka broker at {','.join(servers)}: {type(error).__name__}", "bootstrap")
 
