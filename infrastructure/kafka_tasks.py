@@ -126,12 +126,23 @@ class TaskPublisher:
         except KafkaError as error:
             raise _unreachable(servers, error) from None
 
-    def publish(self, tasks: Iterable[AnalysisTask]) -> int:
-        sent = [self._producer.send(self.topic, key=t.account.encode(), value=t.to_bytes()) for t in tasks]
+    def publish(self, tasks: Iterable[AnalysisTask], chunk: int = 2000) -> int:
+        """Sends the tasks, `chunk` at a time acknowledged before the next (so a night of
+        any size holds one chunk's futures); raises when the broker refused one."""
+        count, sent = 0, []
+        for task in tasks:
+            sent.append(self._producer.send(self.topic, key=task.account.encode(), value=task.to_bytes()))
+            if len(sent) >= chunk:
+                count += self._acknowledged(sent)
+        return count + self._acknowledged(sent)
+
+    def _acknowledged(self, sent: list) -> int:
         self._producer.flush()
         for future in sent:
-            future.get(timeout=CONNECT_TIMEOUT_MS / 1000)  # raises when the broker refused one
-        return len(sent)
+            future.get(timeout=CONNECT_TIMEOUT_MS / 1000)
+        count = len(sent)
+        sent.clear()
+        return count
 
     def close(self) -> None:
         self._producer.close(timeout=5)

@@ -127,6 +127,9 @@ def test_an_unreachable_broker_is_bad_input_and_records_nothing(postgres):
                             timeout=120)
     assert worker.returncode == 2, worker.stderr
     assert len(worker.stderr.strip().splitlines()) == 1 and dead in worker.stderr
+    malformed = subprocess.run([*LOTLINE, "rebalance", "--bootstrap", "kafka:ninety", "--date", START.isoformat(),
+                                "--store", url, "--as", "olivia"], capture_output=True, text=True, timeout=120)
+    assert malformed.returncode == 2 and "bootstrap" in malformed.stderr and "kafka:ninety" in malformed.stderr
     assert store_contents(url) == before
 
 
