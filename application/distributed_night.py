@@ -27,7 +27,7 @@ from lotline.domain.errors import LotlineError
 from lotline.domain.roles import Permission, Role
 from lotline.domain.settings import FirmSettings, effective_settings
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 DEFAULT_TIMEOUT = 6 * 3600.0
 NAMED_OPEN = 20  # a timeout names this many open accounts, then counts the rest
 
