@@ -202,7 +202,7 @@ def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str 
                 "order_id": r.order_id, "decision_id": r.decision_id, "account": r.account_id,
                 "date": r.date.isoformat(), "side": r.side, "symbol": r.symbol, "quantity": r.quantity,
                 "price": r.price, "value": r.value, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
-                **({"lots": r.lots} if r.side == "sell" else {}),
+                **({"lots": r.lots, "realised_gain": r.realised_gain} if r.side == "sell" else {}),
                 **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
                 **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
             }

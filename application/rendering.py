@@ -259,25 +259,28 @@ def show_orders(on: date, report: dict[str, Any], as_json: bool) -> None:
 
 
 def show_explanation(report: dict[str, Any], as_json: bool) -> None:
+    """The decision's sentences (``application.explanation``), then each order's."""
     if as_json:
         return emit_json(report)
     out = console()
-    out.print(f"[bold]{report['decision_id']}[/]: {'trades' if report['trade'] else 'does not trade'} "
-              f"(recorded {report['recorded_at']} by {report['actor']} as {report['role']})")
-    for t in report["triggers"]:
-        out.print(f"  - {t['trigger']}: {t['meaning']}")
-    b, a = report["objective_before"], report["objective_after"]
-    out.print(f"Objective in dollars, before -> after: tracking {b['tracking']} -> {a['tracking']}, "
-              f"tax {b['tax']} -> {a['tax']}, cost {b['cost']} -> {a['cost']}, total {b['total']} -> {a['total']}")
-    out.print(f"Net benefit {report['benefit']} against a threshold of {report['threshold']} "
-              f"on an account worth {report['total_value']}.")
+    out.print(f"[bold]{report['decision_id']}[/] (recorded {report['recorded_at']} by {report['actor']} as "
+              f"{report['role']})", highlight=False)
+    _say(out, report["sentences"])
     listed = report.get("orders_proposed", report.get("orders_considered", []))
-    out.print("Orders proposed:" if report["trade"] else "Orders it would have proposed:" if listed else "No orders.")
-    for o in listed:
-        lots = "; lots " + ", ".join(f"{x['lot_id']} x {x['quantity']}" for x in o["lots"]) if o["lots"] else ""
-        out.print(f"  {o['side']} {o['quantity']} {o['symbol']} at {o['price']} ({o['value']}): {o['why']}{lots}")
-    for note in report["notes"]:
-        out.print(f"note: {note}")
+    if listed:
+        out.print("Orders proposed:" if report["trade"] else "Orders it would have proposed:")
+    for order in listed:
+        out.print(f"  {order['explanation'][0]} [{order['reason']}]", highlight=False, markup=False)
+        _say(out, order["explanation"][1:], indent="    ")
+    for heading, lines in (("Notes:", report["notes"]), ("Warnings:", report.get("warnings", []))):
+        if lines:
+            out.print(heading)
+            _say(out, lines)
+
+
+def _say(out: Any, sentences: list[str], indent: str = "  ") -> None:
+    for sentence in sentences:
+        out.print(f"{indent}{sentence}", highlight=False, markup=False, soft_wrap=True)
 
 
 def show_replay(decision: str, outcome: ReplayOutcome, as_json: bool) -> None:

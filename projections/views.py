@@ -77,6 +77,7 @@ class OrderRow:
     value: str
     fill_price: str | None
     status_reason: str | None
+    realised_gain: str | None = None  # a sale's, at the decision's price
 
 
 @dataclass(frozen=True)
@@ -271,4 +272,4 @@ def _decision(row: Any) -> DecisionRow:
 def _order(row: Any) -> OrderRow:
     return OrderRow(row.order_id, row.decision_id, row.account_id, row.date, row.side, row.symbol, row.quantity,
                     row.price, row.reason, row.mandatory, row.benefit, row.status, json.loads(row.lots), row.value,
-                    row.fill_price, row.status_reason)
+                    row.fill_price, row.status_reason, row.realised_gain)
