@@ -77,12 +77,12 @@ def read_input(prices: Path, scenario: Path, start: date | None, end: date | Non
     try:
         closes, prices_sha256 = read_price_file_and_digest(prices)
     except InvalidInput as error:
-        raise InvalidInput(error.detail, f"prices.{error.field}" if error.field else "prices") from None
+        raise InvalidInput(error.detail, _under("prices", error.field)) from None
     try:
         parsed = read_scenario(scenario)
         scenario_sha256 = hashlib.sha256(scenario.read_bytes()).hexdigest()
     except InvalidInput as error:
-        raise InvalidInput(error.detail, f"scenario.{error.field}" if error.field else "scenario") from None
+        raise InvalidInput(error.detail, _under("scenario", error.field)) from None
     except OSError as error:
         raise InvalidInput(f"cannot read {scenario}: {error.strerror}", "scenario") from None
     known = {s.symbol for s in parsed.securities}
@@ -102,6 +102,11 @@ def read_input(prices: Path, scenario: Path, start: date | None, end: date | Non
         raise InvalidInput(f"no NYSE trading day of {prices.name} between {first if start or as_of else 'its start'} "
                            f"and {last if end else 'its end'}", "start" if start else "prices")
     return BacktestInput(parsed, scenario.name, scenario_sha256, closes, prices.name, prices_sha256, days, strategies)
+
+
+def _under(option: str, field: str | None) -> str:
+    """A file's error named by the option that gave the file (`prices`, `scenario`)."""
+    return option if field in (None, "file") else f"{option}.{field}"
 
 
 # --- running one strategy -----------------------------------------------------------
