@@ -100,16 +100,19 @@ def day_context(lotline: Lotline, on: date) -> DayContext:
     lookback = int(settings["risk_lookback_days"])
     with lotline.reading():
         symbols = lotline.views.symbols()
-        closes = lotline.prices.history(symbols, on)
+        closes = lotline.prices.history(symbols, on, last=lookback + 1)  # what the snapshot keeps
     splits = {}
+    securities = {}
     for symbol in symbols:
         security = uow.find(Security, symbol)
-        if security is not None and security.splits:
-            splits[symbol] = list(security.splits)
+        if security is not None:
+            securities[symbol] = security  # read once for the day: every account's history uses them
+            if security.splits:
+                splits[symbol] = list(security.splits)
     snapshot = MarketSnapshot.build(on, closes, splits, lookback + 1)
     risk = snapshot.risk_model(lookback, int(settings["risk_min_returns"]))
     return DayContext(on, settings_aggregate.version if settings_aggregate else 0, settings, snapshot,
-                      snapshot.digest(), risk)
+                      snapshot.digest(), risk, securities=securities)
 
 
 Decide = Callable[["Analysis", str], DecisionOutcome]
