@@ -478,7 +478,6 @@ class _Tracker:
             taxes, carry_short, carry_long = metrics.taxes_by_year(earlier, track.short_rate, track.long_rate,
                                                                    years[:-1])
             last_year = [g for g in gains if g.on.year == end.year]
-            last_tax, _, _ = metrics.taxes_by_year(last_year, track.short_rate, track.long_rate, [end.year])
             # The losses carried into the last year are netted with it too.
             last_tax_with_carry = metrics.net_year(
                 sum((g.amount for g in last_year if g.term == "short"), ZERO) + carry_short,
