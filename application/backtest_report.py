@@ -47,6 +47,10 @@ def show_backtest(results: Sequence[StrategyResult], as_json: bool) -> None:
                       f"{r.tracking_error_annual:.2%}", f"{r.mean_abs_class_drift:.2%}", f"{r.turnover_annual:.0%}",
                       str(r.trades))
     out = console()
+    if not sys.stdout.isatty():
+        from rich.console import Console
+
+        out = Console(width=160)  # a file or a pipe gets every column whole
     out.print(table)
     alpha = tax_alpha(results)
     if alpha is not None:
