@@ -560,6 +560,10 @@ def run_backtest(given: BacktestInput, day_done: DayDone | None = None,
     import queue as queues
     from concurrent.futures import ProcessPoolExecutor
 
+    # One BLAS thread per worker, as the CLI sets for itself: an account's problems are
+    # small, and threads of two workers spinning for the same cores cost more than they give.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     context = multiprocessing.get_context("spawn")
     told = context.Queue()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start, initargs=(told,)) as pool:

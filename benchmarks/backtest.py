@@ -13,13 +13,19 @@ Figures on a shared machine are noisy: the processor times are the steadier meas
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
-from pathlib import Path
+import os
 
-from lotline.application.backtest import document, read_input, run_backtest
-from lotline.application.synthetic_market import write_files
+# One BLAS thread, as `lotline` sets for itself (before numpy is first imported).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from lotline.application.backtest import document, read_input, run_backtest  # noqa: E402
+from lotline.application.synthetic_market import write_files  # noqa: E402
 
 
 def main() -> None:
