@@ -540,7 +540,8 @@ def _wash_inputs(account: Any, wash_group: Callable[[str], str],
         if isinstance(event, (Account.TradeRecorded, Account.TradeExecuted)) and event.side == "buy" and event.lot_id:
             acquisitions.append(metrics.Acquisition(event.lot_id, wash_group(event.symbol), event.date))
         elif isinstance(event, Account.LotsTransferredIn):
-            acquisitions += [metrics.Acquisition(lot.lot_id, wash_group(lot.symbol), lot.acquired) for lot in event.lots]
+            acquisitions += [metrics.Acquisition(lot.lot_id, wash_group(lot.symbol), lot.acquired)
+                             for lot in event.lots]
     losses = [metrics.LossSale(r.lot_id, wash_group(r.symbol), r.date) for r in realised if r.proceeds < r.cost_basis]
     return acquisitions, losses
 

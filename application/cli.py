@@ -24,19 +24,65 @@ if TYPE_CHECKING:
     from lotline.application.identity import Identity
     from lotline.application.lotline import Lotline
 
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+
+class ListsByDefault(TyperGroup):
+    """A group whose `list` command runs when no other is named: `lotline prices`,
+    `lotline prices VTI --since D`, `lotline users --json`."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+def _type_label(self, ctx):  # type: ignore[no-untyped-def]
+    """Help shows an option's metavar (`D`, `USER`) or a plain word for its value, and
+    nothing for a flag, instead of Python type names (`<str>`, `<bool>`)."""
+    if self.metavar is not None:
+        return self.metavar
+    if isinstance(self, TyperArgument) or getattr(self, "is_flag", False) or getattr(self, "count", False):
+        return None
+    label = {"int": "N", "float": "X", "path": "PATH"}.get(self.bare_type().lower().strip("<>"), "TEXT")
+    return f"{label}..." if getattr(self, "multiple", False) else label
+
+
+TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign]
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Lotline: event-sourced, tax-aware daily rebalancing.")
-prices_app = typer.Typer(no_args_is_help=True, help="Market data.")
+prices_app = typer.Typer(cls=ListsByDefault, help="Market data: `lotline prices [SYMBOL] [--since D]` lists the closes on file.")
 projections_app = typer.Typer(no_args_is_help=True, help="Read models.")
-users_app = typer.Typer(no_args_is_help=True, help="Users' keys.")
+users_app = typer.Typer(cls=ListsByDefault, help="Users: `lotline users` lists them and their roles; keys.")
 app.add_typer(prices_app, name="prices")
 app.add_typer(projections_app, name="projections")
 app.add_typer(users_app, name="users")
 
-Store = Annotated[str | None, typer.Option("--store", help="SQLAlchemy URL of the store (else LOTLINE_STORE, else sqlite:///lotline.db).")]
-AsUser = Annotated[str | None, typer.Option("--as", help="Acting user (else LOTLINE_USER, else system).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-KeyFile = Annotated[Path | None, typer.Option("--key-file", help="File holding your key (else LOTLINE_KEY); where one "
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"lotline {version('lotline')}")
+        except PackageNotFoundError:
+            print("lotline (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _lotline(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_show_version,
+                                                   help="Print the version and exit.")] = False) -> None:
+    """Lotline: event-sourced, tax-aware daily rebalancing."""
+
+Store = Annotated[str | None, typer.Option("--store", metavar="URL", help="SQLAlchemy URL of the store (else LOTLINE_STORE, else sqlite:///lotline.db).")]
+AsUser = Annotated[str | None, typer.Option("--as", metavar="USER", help="Acting user (else LOTLINE_USER, else system).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else (default: tables and lines for people).")]
+KeyFile = Annotated[Path | None, typer.Option("--key-file", metavar="PATH", help="File holding your key (else LOTLINE_KEY); where one "
                                               "is presented, the key decides who acts.")]
+Wide = Annotated[bool, typer.Option("--wide", help="Show every column however wide the table gets (default: "
+                                   "the columns that fit the terminal).")]
 KEY_FILE_LIMIT = 4096
 
 
@@ -86,6 +132,7 @@ def parse_date(value: str | None, field: str) -> date | None:
 
 
 FIRST_YEAR, LAST_YEAR = 1900, 9999
+NUMBER = re.compile(r"-?\d+(\.\d*)?|-?\.\d+")
 
 
 def check_year(year: int | None, field: str = "year") -> int | None:
@@ -176,10 +223,12 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
     """Apply a scenario file, all or nothing."""
     from lotline.application.commands import LoadScenario
     from lotline.application.handlers.setup import load_scenario
-    from lotline.application.rendering import show_loaded
+    from lotline.application.rendering import progress_bar, show_loaded
 
     with opened(store, create=True) as lotline:
-        loaded = load_scenario(LoadScenario(path=file, user=acting(lotline, as_user, key_file)), lotline)
+        who = acting(lotline, as_user, key_file)
+        with progress_bar(not as_json, f"Loading {file.name}") as advance:
+            loaded = load_scenario(LoadScenario(path=file, user=who), lotline, advance)
     show_loaded(file, loaded, as_json)
 
 
@@ -187,12 +236,17 @@ def load(file: Annotated[Path, typer.Argument(help="Scenario file, YAML or JSON.
 def audit(
     account: Annotated[str | None, typer.Argument(help="Account id (or --firm).")] = None,
     firm: Annotated[bool, typer.Option("--firm", help="Every event of the store (compliance, admin).")] = False,
-    kind: Annotated[str | None, typer.Option(help="With --firm: only this kind (user, security, model, template, "
-                                             "settings, prices, account, decision, scenario_file).")] = None,
-    actor: Annotated[str | None, typer.Option(help="With --firm: only events by this user.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this effective date (YYYY-MM-DD).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this effective date (YYYY-MM-DD).")] = None,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    kind: Annotated[str | None, typer.Option(metavar="K", help="With --firm: only this kind (user, security, model, "
+                                             "template, settings, prices, account, decision, scenario_file; "
+                                             "default every kind).")] = None,
+    actor: Annotated[str | None, typer.Option(metavar="USER", help="With --firm: only events by this user "
+                                              "(default anyone).")] = None,
+    since: Annotated[str | None, typer.Option(metavar="D", help="From this effective date, YYYY-MM-DD (default: "
+                                              "the first).")] = None,
+    until: Annotated[str | None, typer.Option(metavar="D", help="Up to this effective date, YYYY-MM-DD (default: "
+                                              "the last).")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV: a header row, then one row per event (default: "
+                                         "a table).")] = False, wide: Wide = False,
     store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False,
 ) -> None:
     """Every event of an account, or with --firm of the whole store, oldest first."""
@@ -206,7 +260,7 @@ def audit(
         with opened(store) as lotline:
             events = firm_audit(lotline, acting(lotline, as_user, key_file).user, kind, actor, parse_date(since, "since"),
                                 parse_date(until, "until"))
-        return show_firm_audit(events, as_json, as_csv)
+        return show_firm_audit(events, as_json, as_csv, wide)
     for name, value in (("kind", kind), ("actor", actor)):
         if value is not None:
             raise InvalidInput(f"--{name} filters the firm's audit trail: add --firm", name)
@@ -215,7 +269,7 @@ def audit(
     with opened(store) as lotline:
         since_, until_ = parse_date(since, "since"), parse_date(until, "until")
         events = read(lotline, account, acting(lotline, as_user, key_file).user, since_, until_)
-    show_audit(account, events, as_json, as_csv)
+    show_audit(account, events, as_json, as_csv, wide)
 
 
 @projections_app.command("rebuild")
@@ -223,15 +277,16 @@ def projections_rebuild(store: Store = None, as_user: AsUser = None, key_file: K
     """Rebuild every read model from the history."""
     from lotline.application.commands import RebuildProjections
     from lotline.application.handlers.read_models import rebuild_projections
-    from lotline.application.rendering import show_rebuilt
+    from lotline.application.rendering import progress_bar, show_rebuilt
 
     with opened(store) as lotline:
-        rebuilt = rebuild_projections(RebuildProjections(user=acting(lotline, as_user, key_file)), lotline)
+        with progress_bar(not as_json, "Rebuilding read models", lotline.store.recorder.max_notification_id() or 0) as advance:
+            rebuilt = rebuild_projections(RebuildProjections(user=acting(lotline, as_user, key_file)), lotline, advance)
     show_rebuilt(rebuilt, as_json)
 
 
 @app.command()
-def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help="A head kept outside the store "
+def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", metavar="POSITION:DIGEST", help="A head kept outside the store "
                                                            "(POSITION:DIGEST, as verify or publish printed it): "
                                                            "the store's must be the same.")] = None,
            seal: Annotated[bool, typer.Option("--seal", help="First chain the history recorded before the "
@@ -241,13 +296,14 @@ def verify(expect_head: Annotated[str | None, typer.Option("--expect-head", help
     from lotline.application.commands import SealHistory
     from lotline.application.handlers.integrity import seal_history
     from lotline.application.queries import verify_store
-    from lotline.application.rendering import show_verification
+    from lotline.application.rendering import progress_bar, show_verification
 
     with opened(store) as lotline:
         who = acting(lotline, as_user, key_file)
         if seal:
             seal_history(SealHistory(user=who), lotline)
-        result = verify_store(lotline, who.user, expect_head)
+        with progress_bar(not as_json, "Verifying the history", lotline.store.recorder.max_notification_id() or 0) as advance:
+            result = verify_store(lotline, who.user, expect_head, advance)
     show_verification(result, as_json)
     if not result.intact:
         raise typer.Exit(1)
@@ -303,7 +359,8 @@ def run() -> None:
     sys.exit(main())
 
 
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Answer as of the end of this date (default today).")]
+AsOf = Annotated[str | None, typer.Option("--as-of", metavar="D", help="Answer as of the end of this date, YYYY-MM-DD "
+                                          "(default today).")]
 
 
 def _today(lotline: Lotline) -> date:
@@ -311,7 +368,7 @@ def _today(lotline: Lotline) -> date:
 
 
 @app.command()
-def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
+def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None, wide: Wide = False,
          store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Open tax lots of an account."""
     from lotline.application.queries import lots_report
@@ -320,12 +377,12 @@ def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsO
     with opened(store) as lotline:
         on = parse_date(as_of, "as_of") or _today(lotline)
         report = lots_report(lotline, account, acting(lotline, as_user, key_file).user, on)
-    show_lots(account, report, as_json)
+    show_lots(account, report, as_json, wide)
 
 
 @app.command()
 def gains(account: Annotated[str, typer.Argument(help="Account id.")],
-          year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None,
+          year: Annotated[int | None, typer.Option(help="Tax year (default this year).")] = None, wide: Wide = False,
           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Realised gains and losses: short and long term, wash-sale disallowed amounts."""
     from lotline.application.queries import gains_report
@@ -334,11 +391,11 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
     with opened(store) as lotline:
         tax_year = check_year(year) or _today(lotline).year
         report = gains_report(lotline, account, acting(lotline, as_user, key_file).user, tax_year)
-    show_gains(account, report, as_json)
+    show_gains(account, report, as_json, wide)
 
 
 @app.command()
-def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None,
+def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None, wide: Wide = False,
              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Positions, market values, weights against target, drift per asset class."""
     from lotline.application.queries import holdings_report
@@ -347,17 +404,18 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
     with opened(store) as lotline:
         on = parse_date(as_of, "as_of") or _today(lotline)
         report = holdings_report(lotline, account, acting(lotline, as_user, key_file).user, on)
-    show_holdings(account, report, as_json)
+    show_holdings(account, report, as_json, wide)
 
 
 @prices_app.command("load")
 def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMBOL...) or long (date,symbol,close).")],
                 correct: Annotated[bool, typer.Option("--correct", help="Correct closes that differ from the recorded "
                                                       "ones (with --reason).")] = False,
-                reason: Annotated[str | None, typer.Option(help="Why (required with --correct).")] = None,
+                reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why (required with --correct).")] = None,
                 store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
-    """Load closing prices; bad rows are reported by line and nothing is loaded. A close
-    that differs from a recorded one is refused unless --correct --reason TEXT."""
+    """Load closing prices; bad rows are reported by line and nothing is loaded.
+
+    A close that differs from a recorded one is refused unless --correct --reason TEXT."""
     from lotline.application.commands import LoadPrices
     from lotline.application.handlers.setup import load_prices
     from lotline.application.rendering import show_prices_loaded
@@ -368,10 +426,10 @@ def prices_load(file: Annotated[Path, typer.Argument(help="CSV: wide (Date, SYMB
     show_prices_loaded(file, loaded, as_json)
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # a value may be negative: `risk_aversion -5`
 def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or change.")] = None,
              value: Annotated[str | None, typer.Argument(help="New value (overlay manager).")] = None,
-             reason: Annotated[str | None, typer.Option(help="Why the setting changes (required with a value).")] = None,
+             reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the setting changes (required with a value).")] = None,
              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Firm settings: show them, or change one."""
     from lotline.application.commands import ChangeSetting
@@ -380,6 +438,9 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
     from lotline.application.rendering import show_settings
     from lotline.domain.settings import AUTHENTICATION, SETTINGS
 
+    for given in (key, value):
+        if given is not None and given.startswith("-") and not NUMBER.fullmatch(given):
+            raise InvalidInput(f"No such option: {given}", "option")
     if key is not None and key not in SETTINGS and key != AUTHENTICATION:
         raise InvalidInput(f"unknown setting {key!r} (one of {', '.join(sorted([*SETTINGS, AUTHENTICATION]))})", "key")
     with opened(store) as lotline:
@@ -390,8 +451,19 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
     show_settings({key: current[key]} if key else current, as_json)
 
 
-AccountOpt = Annotated[list[str] | None, typer.Option("--account", help="Only this account (repeatable).")]
-DateOpt = Annotated[str | None, typer.Option("--date", help="Trading day (default today).")]
+AccountOpt = Annotated[list[str] | None, typer.Option("--account", metavar="ID", help="Only this account (repeatable; "
+                                                      "default every account).")]
+DateOpt = Annotated[str | None, typer.Option("--date", metavar="D", help="Trading day, YYYY-MM-DD (default today; "
+                                             "a weekend or holiday is refused).")]
+
+
+def trading_day(on: date) -> date:
+    """`on`, when the NYSE trades that day; else bad input, in the words of every
+    command that takes a trading day."""
+    from lotline.application.handlers.trading_day import check_trading_day
+
+    check_trading_day(on)
+    return on
 
 
 def _accounts(account: list[str] | None) -> tuple[str, ...] | None:
@@ -401,10 +473,10 @@ def _accounts(account: list[str] | None) -> tuple[str, ...] | None:
 
 @app.command()
 def rebalance(date_: DateOpt = None, account: AccountOpt = None,
-              workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: the machine's cores).")] = None,
+              workers: Annotated[int | None, typer.Option("--workers", metavar="N", help="Worker processes (default: the machine's cores).")] = None,
               redo: Annotated[bool, typer.Option("--redo", help="A new decision for the named accounts whose decision "
                                                  "that day was rejected, cancelled, stale, unfilled or failed.")] = False,
-              reason: Annotated[str | None, typer.Option(help="Why the decision is redone (with --redo).")] = None,
+              reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the decision is redone (with --redo).")] = None,
               store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
     from lotline.application.commands import Rebalance, RedoDecisions
@@ -423,24 +495,36 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
         else:
             command = Rebalance(user=who, on=on, accounts=accounts,
                                 workers=workers or os.cpu_count() or 1, pinned_clock=bool(os.environ.get("LOTLINE_NOW")))
-            with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}") as advance:
+            lotline.catch_up()
+            total = len(set(accounts)) if accounts else sum(1 for closed in lotline.views.accounts_closed().values()
+                                                            if not closed)
+            with progress_bar(not as_json, f"Analysing accounts for {on.isoformat()}", total) as advance:
                 results = run(command, lotline, advance)
     show_rebalance(on, results, as_json)
 
 
 @app.command()
-def orders(date_: DateOpt = None, account: Annotated[str | None, typer.Option("--account")] = None,
-           status: Annotated[str | None, typer.Option(help="proposed, approved, rejected, cancelled, stale, superseded, "
-                                                      "filled or unfilled.")] = None,
+def orders(date_: DateOpt = None,
+           account: Annotated[str | None, typer.Option("--account", help="Only this account (default every "
+                                                       "account you may read).")] = None,
+           status: Annotated[str | None, typer.Option(help="Only orders in this status: proposed, approved, rejected, "
+                                                      "cancelled, stale, superseded, filled or unfilled (default any).")] = None,
+           as_csv: Annotated[bool, typer.Option("--csv", help="Print the blotter as CSV for the trading desk: a header "
+                                                "row, then one row per order.")] = False,
+           wide: Wide = False,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
-    """The day's orders (default today) and where each stands."""
+    """The blotter: the day's orders, their value, reason, estimated tax, status and fill price.
+
+    Totals per account and per day follow the table; --csv prints one row per order for the trading desk."""
     from lotline.application.queries import orders_report
     from lotline.application.rendering import show_orders
 
+    if as_json and as_csv:
+        raise InvalidInput("give --json or --csv, not both", "csv")
     with opened(store) as lotline:
-        on = parse_date(date_, "date") or _today(lotline)
+        on = trading_day(parse_date(date_, "date") or _today(lotline))
         report = orders_report(lotline, acting(lotline, as_user, key_file).user, on, account, status)
-    show_orders(on, report, as_json)
+    show_orders(on, report, as_json, as_csv, wide)
 
 
 @app.command()
@@ -471,8 +555,12 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
 
 @app.command()
 def approve(date_: DateOpt = None, account: AccountOpt = None,
-            mandatory_only: Annotated[bool | None, typer.Option("--mandatory-only/--any", help="Only decisions an instruction demands.")] = None,
-            min_benefit: Annotated[str | None, typer.Option("--min-benefit", help="Net-benefit-only decisions need at least this benefit (dollars).")] = None,
+            mandatory_only: Annotated[bool | None, typer.Option("--mandatory-only/--any", help="Only decisions an "
+                                                                "instruction demands, or any (default: the firm "
+                                                                "setting approval_mandatory_only).")] = None,
+            min_benefit: Annotated[str | None, typer.Option("--min-benefit", metavar="X", help="Net-benefit-only "
+                                                            "decisions need at least this benefit, in dollars "
+                                                            "(default: the firm setting approval_min_benefit).")] = None,
             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Release the day's proposed orders that pass the filters (defaults: firm settings)."""
     from lotline.application.commands import Approve
@@ -490,7 +578,7 @@ def approve(date_: DateOpt = None, account: AccountOpt = None,
 
 @app.command()
 def reject(date_: DateOpt = None, account: AccountOpt = None,
-           reason: Annotated[str | None, typer.Option(help="Why the orders are rejected (required).")] = None,
+           reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the orders are rejected (required).")] = None,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Reject the day's proposed orders."""
     from lotline.application.commands import Reject
@@ -508,17 +596,18 @@ def fill(date_: DateOpt = None, store: Store = None, as_user: AsUser = None, key
     """Simulated execution of approved orders at the day's close; records the trades."""
     from lotline.application.commands import Fill
     from lotline.application.handlers.execution import fill as run
-    from lotline.application.rendering import show_filled
+    from lotline.application.rendering import progress_bar, show_filled
 
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
-        filled = run(Fill(user=acting(lotline, as_user, key_file), on=on), lotline)
+        with progress_bar(not as_json, f"Filling {on.isoformat()}") as advance:
+            filled = run(Fill(user=acting(lotline, as_user, key_file), on=on), lotline, advance)
     show_filled(on, filled, as_json)
 
 
 @app.command()
 def cancel(date_: DateOpt = None, account: AccountOpt = None,
-           reason: Annotated[str | None, typer.Option(help="Why the approved orders are withdrawn (required).")] = None,
+           reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the approved orders are withdrawn (required).")] = None,
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Withdraw approved, unfilled orders (a decision's orders together)."""
     from lotline.application.commands import Cancel
@@ -556,7 +645,7 @@ def demo(accounts: Annotated[int, typer.Option(help="Client accounts to create."
 
 @users_app.command("key")
 def users_key(user: Annotated[str, typer.Argument(help="The user to issue a key to.")],
-              reason: Annotated[str | None, typer.Option(help="Why the key is issued.")] = None,
+              reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the key is issued.")] = None,
               store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Issue USER a key and print it, once (admin). A key USER held is revoked."""
     from lotline.application.commands import IssueKey
@@ -570,7 +659,7 @@ def users_key(user: Annotated[str, typer.Argument(help="The user to issue a key 
 
 @users_app.command("revoke-key")
 def users_revoke_key(user: Annotated[str, typer.Argument(help="The user whose key is revoked.")],
-                     reason: Annotated[str | None, typer.Option(help="Why the key is revoked.")] = None,
+                     reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the key is revoked.")] = None,
                      store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Revoke USER's key (admin)."""
     from lotline.application.commands import RevokeKey
@@ -580,6 +669,81 @@ def users_revoke_key(user: Annotated[str, typer.Argument(help="The user whose ke
     with opened(store) as lotline:
         revoked = revoke_key(RevokeKey(user=acting(lotline, as_user, key_file), holder=user, reason=reason), lotline)
     show_key_revoked(revoked, as_json)
+
+
+# --- the Kafka relay: `publish` and `schemas` (handlers/publish.py, projections/messages.py) ---
+
+@app.command()
+def publish(bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT...].")],
+            topic: Annotated[str, typer.Option(help="Topic to publish to.")] = "lotline.events",
+            every_event: Annotated[bool, typer.Option("--all", help="Every event, not only trade, order, fill and "
+                                                      "decision events.")] = False,
+            follow: Annotated[bool, typer.Option("--follow", help="Keep polling for new events (stop with Ctrl-C).")] = False,
+            partitions: Annotated[int, typer.Option(help="Partitions of the topic when it is created.")] = 6,
+            replication: Annotated[int, typer.Option(help="Replication factor of the topic when it is created.")] = 1,
+            interval: Annotated[float, typer.Option(help="Seconds between polls with --follow.")] = 0.25,
+            batch: Annotated[int, typer.Option(help="Positions sent, acknowledged and recorded at a time (the most "
+                                               "a killed relay sends again).")] = 10_000,
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """Relay recorded events to Kafka from the position last published to the topic."""
+    import json
+
+    from lotline.application.commands import Publish
+    from lotline.application.handlers.publish import check
+    from lotline.application.handlers.publish import publish as run
+    from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed
+
+    command = Publish(user="system", bootstrap=bootstrap, topic=topic, every_event=every_event, follow=follow,
+                      partitions=partitions, replication=replication, interval=interval, batch=batch)
+    check(command)  # bad input before the store is opened
+
+    def say(line: str) -> None:
+        if not as_json:
+            print(line, flush=True)
+
+    def warn(line: str) -> None:
+        print(f"lotline: {one_line(line)}", file=sys.stderr, flush=True)
+
+    with opened(store) as lotline:
+        command = command.model_copy(update={"user": acting(lotline, as_user, key_file)})
+        try:
+            done = run(command, lotline, say, warn)
+        except BrokerUnreachable as error:
+            print(f"lotline: error: {one_line(str(error))}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except DeliveryFailed as error:
+            print(f"lotline: error: Kafka did not acknowledge the events sent ({one_line(str(error), 300)}); the "
+                  "recorded position was kept: run publish again to resume", file=sys.stderr)
+            raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps({"topic": done.topic, "published": done.published, "position": done.position,
+                          "head": done.head}))
+    else:
+        print(f"published {done.published} events to {done.topic}, last position {done.position}"
+              + (f" (head {done.head})" if done.head else ""))
+
+
+@app.command()
+def schemas(message_type: Annotated[str | None, typer.Argument(help="One message type, e.g. Account.TradeExecuted.")] = None,
+            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """The JSON Schema of every message `publish` sends (or of one type), from the package's event models."""
+    import json
+
+    from lotline.projections.messages import message_schemas, message_type as type_name, published_by_default
+
+    found = message_schemas()
+    if message_type is not None:
+        if message_type not in found:
+            raise InvalidInput(f"unknown message type {shown(message_type)} (lotline schemas lists them)", "type")
+        print(json.dumps(found[message_type], indent=None if as_json else 2))
+        return
+    if as_json:
+        print(json.dumps({"schemas": found}))
+        return
+    default = {type_name(cls) for cls in published_by_default()}
+    for name, schema in found.items():
+        print(f"{name:34} v{schema['properties']['class_version']['const']}  {schema['$id']}"
+              + ("" if name in default else "  (with --all)"))
 
 
 @app.command()
@@ -604,3 +768,7 @@ def backtest(prices: Annotated[Path, typer.Option("--prices", help="Closes, a CS
     if plot is not None:
         draw(results, plot)
     show_backtest(results, as_json)
+
+
+# The listing and exceptions commands live in their own module; importing it registers them.
+import lotline.application.cli_views  # noqa: E402,F401

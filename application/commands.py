@@ -157,3 +157,21 @@ class SealHistory(Command):
     """Chain the events recorded before the integrity chain existed (an admin, once)."""
 
     user: Acting
+
+
+# --- the Kafka relay (handlers/publish.py) ---------------------------------------------------
+
+class Publish(Command):
+    """Relay recorded events to a Kafka topic from the position last published to it:
+    every trade, order, fill and decision event (`every_event`: every event). Without
+    `follow`, what is there; with it, new events as they are recorded."""
+
+    user: Acting
+    bootstrap: str
+    topic: str = "lotline.events"
+    every_event: bool = False
+    follow: bool = False
+    partitions: int = 6  # when the topic is created
+    replication: int = 1  # when the topic is created
+    batch: int = 10_000  # positions sent and acknowledged at a time: the most a kill -9 makes the relay send again
+    interval: float = 0.25  # seconds between polls while following

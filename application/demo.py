@@ -12,14 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from lotline.application.identity import SYSTEM
 from lotline.application.loading import ScenarioLoader
 from lotline.application.lotline import Lotline
 from lotline.application.scenario import Scenario, parse_scenario
-from lotline.domain.account import Account
 from lotline.domain.errors import RuleRefused
+from lotline.domain.ledger import Realization
 from lotline.domain.parameters import RestrictionRule, TaxStatus
 from lotline.domain.price_series import PriceSource, closes_digest
 from lotline.domain.roles import Role
@@ -78,6 +79,11 @@ DEFAULT_START = date(2026, 3, 2)
 
 @dataclass
 class DaySummary:
+    """One trading day of the workflow: accounts analysed and traded, why they traded
+    (how many decisions named each reason), what taxable accounts realised (short and
+    long term, the losses among it, the estimated tax), and how many accounts had an
+    asset class outside its drift limit at the day's close before and after the trades."""
+
     day: date
     analysed: int = 0
     trading: int = 0
@@ -86,6 +92,26 @@ class DaySummary:
     orders: int = 0
     filled: int = 0
     cash_requests: int = 0
+    short_term: Decimal = Decimal(0)
+    long_term: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    harvested: Decimal = Decimal(0)
+    outside_before: int = 0
+    outside_after: int = 0
+
+
+@dataclass
+class Outcome:
+    """What one way of rebalancing did over the demo's days, for the comparison."""
+
+    traded: int  # account-days with at least one trade
+    orders: int  # trades executed
+    short_term: Decimal
+    long_term: Decimal
+    harvested: Decimal
+    tax: Decimal
+    outside_after: int  # accounts outside a drift limit after the last day's trades
+    mean_worst_drift: Decimal  # after the last day's trades
 
 
 @dataclass
@@ -101,6 +127,8 @@ class DemoReport:
     worst_before: Decimal
     worst_after: Decimal
     value: Decimal
+    holistic: Outcome | None = None
+    plain: Outcome | None = None  # the same days as a plain rebalance to target (plain_rebalance.py)
 
 
 def simulate_closes(rng: random.Random, sessions: list[date]) -> dict[str, list[tuple[date, Decimal]]]:
@@ -249,18 +277,23 @@ def run_demo(service: Lotline, accounts: int, days: int, seed: int, start: date 
     from lotline.application.handlers.analysis import rebalance
     from lotline.application.handlers.execution import fill
     from lotline.application.handlers.release import approve
-    from lotline.application.queries import holdings_report
+    from lotline.application.plain_rebalance import plain_accounts, run_plain_day, worst_drift
 
     _, future = build_firm(service, accounts, seed, start)
     ids = [f"DEMO-{n + 1:04d}" for n in range(accounts)]
     first = future[0]
-    before = [_worst_drift(holdings_report(service, a, "carol", first)) for a in ids]
-    summaries = []
+    plain = plain_accounts(service.fresh(), ids, previous_trading_days(first - timedelta(days=1), 1)[0])
+    rates = {p.account_id: p.rates for p in plain}
+    opening = [_holdings(service, a, first) for a in ids]
+    before = [_worst_drift(h) for h in opening]
+    summaries, plain_days = [], []
     for day in future[:days]:
         if progress:
             progress(f"{day.isoformat()}: analysing", 0)
+        outside_before = sum(_outside(h) for h in (opening if day == first else
+                                                        [_holdings(service, a, day) for a in ids]))
         results = rebalance(Rebalance(user="olivia", on=day, workers=workers), service)
-        summary = DaySummary(day, analysed=len(results))
+        summary = DaySummary(day, analysed=len(results), outside_before=outside_before)
         for r in results:
             if r.failure:
                 summary.failed += 1
@@ -271,44 +304,65 @@ def run_demo(service: Lotline, accounts: int, days: int, seed: int, start: date 
         approve(Approve(user="olivia", on=day), service)
         filled = fill(Fill(user="olivia", on=day), service)
         summary.filled, summary.cash_requests = filled.trades, filled.cash_requests
+        closing = [_holdings(service, a, day) for a in ids]
+        summary.outside_after = sum(_outside(h) for h in closing)
+        summary.short_term, summary.long_term, summary.tax, summary.harvested = _taxed(
+            service.views.realisations(day, day), rates)
         summaries.append(summary)
+        closes = {s: close for s, (_, close) in service.prices.on_or_before(day).items()}
+        plain_days.append(run_plain_day(plain, closes, day))
         if progress:
             progress(f"{day.isoformat()}: {summary.trading} of {summary.analysed} accounts traded", 1)
-    last = future[max(days - 1, 0)]
-    closing = [holdings_report(service, a, "carol", last) for a in ids]
     after = [_worst_drift(h) for h in closing]
     value = sum((Decimal(h["total_value"]) for h in closing), Decimal(0))
-    short, long_, tax, harvested = _realised(service, future[0], last)
+    short, long_, tax, harvested = (sum((getattr(d, f) for d in summaries), Decimal(0))
+                                    for f in ("short_term", "long_term", "tax", "harvested"))
+    holistic = Outcome(sum(d.trading for d in summaries), sum(d.filled for d in summaries), short, long_, harvested, tax,
+                       summaries[-1].outside_after, sum(after, Decimal(0)) / len(after))
+    plain_taxed = _taxed(((p.account_id, r) for d in plain_days for p, r in d.realizations), rates)
+    final = {s: close for s, (_, close) in service.prices.on_or_before(summaries[-1].day).items()}
+    plain_drift = [worst_drift(p.valuation(final)) for p in plain]
+    plain_outcome = Outcome(sum(d.traded for d in plain_days), sum(d.orders for d in plain_days), plain_taxed[0],
+                            plain_taxed[1], plain_taxed[3], plain_taxed[2], plain_days[-1].outside_after,
+                            sum(plain_drift, Decimal(0)) / len(plain_drift))
     return DemoReport(accounts, summaries, short, long_, tax, harvested,
                       sum(before, Decimal(0)) / len(before), sum(after, Decimal(0)) / len(after),
-                      max(before), max(after), value)
+                      max(before), max(after), value, holistic, plain_outcome)
+
+
+def _holdings(service: Lotline, account_id: str, day: date) -> dict:
+    from lotline.application.queries import holdings_report
+
+    return holdings_report(service, account_id, "carol", day)
 
 
 def _worst_drift(holdings: dict) -> Decimal:
     return max((abs(Decimal(c["drift"])) for c in holdings["asset_classes"]), default=Decimal(0))
 
 
-def _realised(service: Lotline, first: date, last: date) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    """Gains and losses realised by taxable accounts over the run, and the tax on them."""
+def _outside(holdings: dict) -> bool:
+    """Whether an asset class of the account is further from its target than its limit."""
+    return any(c["drift_limit"] is not None and abs(Decimal(c["drift"])) > Decimal(c["drift_limit"])
+               for c in holdings["asset_classes"])
+
+
+def _taxed(realisations: Iterable[tuple[str, Realization]],
+           rates: dict[str, tuple[Decimal, Decimal] | None]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """What taxable accounts realised (short term, long term), the estimated tax at each
+    account's rates, and the losses among it (harvested), in cents."""
     short = long_ = tax = harvested = Decimal(0)
-    uow = service.fresh()
-    rates: dict[str, tuple[Decimal, Decimal, bool]] = {}
-    for account_id, realisation in service.views.realisations(first, last):
-        if account_id not in rates:
-            account = uow.get(Account, account_id)
-            tax_prefs = account.parameters.tax
-            rates[account_id] = (tax_prefs.short_term_rate, tax_prefs.long_term_rate,
-                                 account.tax_status == TaxStatus.TAXABLE)
-        st_rate, lt_rate, taxable = rates[account_id]
-        gain = realisation.gain
-        if not taxable:
+    for account_id, realisation in realisations:
+        account_rates = rates.get(account_id)
+        if account_rates is None:
             continue
+        gain = realisation.gain
         if realisation.term == "short":
             short += gain
-            tax += gain * st_rate
+            tax += gain * account_rates[0]
         else:
             long_ += gain
-            tax += gain * lt_rate
+            tax += gain * account_rates[1]
         if gain < 0:
             harvested += -gain
-    return short, long_, tax.quantize(Decimal("0.01")), harvested
+    cent = Decimal("0.01")
+    return short.quantize(cent), long_.quantize(cent), tax.quantize(cent), harvested.quantize(cent)

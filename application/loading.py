@@ -59,6 +59,7 @@ class ScenarioLoader:
     def __init__(
         self, uow: UnitOfWork, scenario: Scenario, caller: Identity, users_in_store: list[str], today: date, at: datetime,
         holders: Callable[[set[str]], set[str]] | None = None, *, prices_source: PriceSource | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.uow = uow
         self.scenario = scenario
@@ -79,6 +80,13 @@ class ScenarioLoader:
         self._sources: dict[int, str] = {}  # id of a sale event recorded by this file -> its entry
         self._split_paths: dict[str, str] = {}
         self._first_trade: dict[str, str] = {}
+        self.progress = progress  # told of each entry applied
+
+    def entries(self) -> int:
+        """How many entries `run` applies (the prices and the settings count as one each)."""
+        s = self.scenario
+        return (len(s.users) + len(s.securities) + bool(s.prices) + len(s.models) + len(s.templates)
+                + bool(s.settings) + len(s.accounts) + len(self._dated()))
 
     def run(self) -> None:
         s = self.scenario
@@ -144,6 +152,8 @@ class ScenarioLoader:
             apply(entry)
         except (InvalidInput, RuleRefused) as error:
             raise error.at(path) from None
+        if self.progress is not None:
+            self.progress(1)
 
     # --- who acts ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ catches the read models up and reads through `lotline.views` (no SQL here)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -202,7 +203,8 @@ def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str 
                 "order_id": r.order_id, "decision_id": r.decision_id, "account": r.account_id,
                 "date": r.date.isoformat(), "side": r.side, "symbol": r.symbol, "quantity": r.quantity,
                 "price": r.price, "value": r.value, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
-                **({"lots": r.lots} if r.side == "sell" else {}),
+                **({"lots": r.lots, "realised_gain": r.realised_gain, "estimated_tax": r.estimated_tax}
+                   if r.side == "sell" else {}),
                 **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
                 **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
             }
@@ -275,7 +277,8 @@ def firm_settings(lotline: Lotline, user: str) -> dict[str, Any]:
     return dict(sorted(listed.items()))
 
 
-def verify_store(lotline: Lotline, user: str, expect_head: str | None = None) -> Verification:
+def verify_store(lotline: Lotline, user: str, expect_head: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> Verification:
     """`verify`: the integrity chain recomputed over the whole history, the head (and a
     head kept outside the store) and every stored market snapshot checked; compliance,
     admin and system."""
@@ -283,4 +286,4 @@ def verify_store(lotline: Lotline, user: str, expect_head: str | None = None) ->
     if expect_head is not None and not HEAD_FORM.match(expect_head.strip()):
         raise InvalidInput(f"must be POSITION:DIGEST (a number, a colon, 64 hex digits), got {shown(expect_head)}",
                            "expect_head")
-    return lotline.verify(expect_head)
+    return lotline.verify(expect_head, progress)

@@ -19,7 +19,6 @@ from lotline.domain.model import Model
 from lotline.domain.security import Security
 from lotline.domain.settings import FirmSettings
 from lotline.domain.template import TargetTemplate
-from lotline.domain.vocabulary import REASON_WORDS, TRIGGER_WORDS
 
 
 def recorded_decision(lotline: Lotline, decision_id: str, user: str) -> Decision.DecisionRecorded:
@@ -104,44 +103,7 @@ def _order(order: ProposedOrder) -> str:
 
 
 def explain(lotline: Lotline, decision_id: str, user: str) -> dict[str, Any]:
-    event = recorded_decision(lotline, decision_id, user)
-    outcome, inputs = event.outcome, event.inputs
-    orders = []
-    for order in outcome.orders:
-        why = REASON_WORDS.get(order.reason, order.reason)
-        if order.side == "sell" and order.realised_gain:
-            kind = "gain" if order.realised_gain > 0 else "loss"
-            why += f"; realises a {kind} of {abs(order.realised_gain)}"
-        orders.append({
-            "order_id": order.order_id, "side": order.side, "symbol": order.symbol, "quantity": str(order.quantity),
-            "price": str(order.price), "value": str(order.value), "reason": order.reason, "why": why,
-            "mandatory": order.mandatory,
-            "lots": [{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots],
-        })
-    return {
-        "decision_id": decision_id,
-        "account": event.account_id,
-        "date": event.date.isoformat(),
-        "recorded_at": event.timestamp.isoformat(),
-        "actor": event.actor,
-        "role": event.role,
-        "trade": outcome.trade,
-        "reasons": list(outcome.reasons),
-        "triggers": [{"trigger": r, "meaning": TRIGGER_WORDS.get(r, r)} for r in outcome.reasons],
-        "benefit": str(outcome.benefit),
-        "threshold": str(outcome.threshold),
-        "objective_before": outcome.before.model_dump(mode="json"),
-        "objective_after": outcome.after.model_dump(mode="json"),
-        "asset_classes": [c.model_dump(mode="json") for c in outcome.classes],
-        "total_value": str(inputs.total_value),
-        "cash": str(inputs.cash),
-        "required_cash": str(inputs.required_cash),
-        "orders_proposed" if outcome.trade else "orders_considered": orders,
-        "notes": list(outcome.notes),
-        "inputs": {
-            "account_version": inputs.account_version, "template": inputs.template_id,
-            "template_version": inputs.template_version, "model_versions": inputs.model_versions,
-            "market_digest": inputs.market_digest, "risk_digest": inputs.risk_digest,
-            "libraries": inputs.libraries,
-        },
-    }
+    """`lotline explain` (``explanation``)."""
+    from lotline.application.explanation import explain as told
+
+    return told(lotline, decision_id, user)

@@ -32,7 +32,7 @@ class LotArrival(BaseModel):
     """A lot arriving in an account with its original basis and acquisition date (an
     opening holding, a transfer), before the account gives it an id."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     symbol: str
     quantity: Decimal
     cost_basis: Decimal
@@ -47,7 +47,7 @@ class LotArrival(BaseModel):
 class LotIn(BaseModel):
     """A lot brought in, as recorded: a LotArrival with the id the account gave it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     lot_id: str
     symbol: str
     quantity: Decimal
@@ -58,7 +58,7 @@ class LotIn(BaseModel):
 class LotPick(BaseModel):
     """Specific identification on a sale: a lot named by id or by acquisition date."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     lot_id: str | None = None
     acquired: dt.date | None = None
     quantity: Decimal

@@ -56,7 +56,7 @@ class DomainEvent(BaseModel):
     """Base of every recorded event. `class_version` plus `upcast_vN_vN1` static
     methods let the store read old versions of an event forever."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     class_version: ClassVar[int] = 1
     aggregate_class: ClassVar[type[Aggregate] | None] = None

@@ -149,14 +149,15 @@ def analyse(
         triggers.append(Trigger.CASH_REQUEST)
     if any(values[s] > 0 for s in do_not_hold if s in values):
         triggers.append(Trigger.RESTRICTION)
-    if valuation.breached():
+    breached = valuation.breached()
+    if breached:
         triggers.append(Trigger.DRIFT_LIMIT)
     # Trading back only to the edge of a breached limit would breach it again with the
     # next day's prices: a breach is traded back inside a band within the limit.
     band = settings["drift_band"] if Trigger.DRIFT_LIMIT in triggers else Decimal(1)
     class_limits = tuple(
         ClassLimit(asset_class=c, target_weight=float(targets.class_weights.get(c, ZERO)),
-                   drift_limit=float(limits[c] * band))
+                   drift_limit=float(limits[c] * band), beyond_limit=c in breached)
         for c in sorted(limits)
     )
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from lotline.domain.aggregate import Actor, Aggregate, DomainEvent, aggregate_id
 from lotline.domain.errors import InvalidInput, RuleRefused
 from lotline.domain.parameters import Parameters
-from lotline.domain.vocabulary import INSTRUCTIONS, OrderReason, OrderStatus, Trigger
+from lotline.domain.vocabulary import FORMER_REASONS, INSTRUCTIONS, OrderReason, OrderStatus, Trigger
 
 # The triggers under their former names (the application's until it names them `Trigger`).
 CASH_REQUEST = Trigger.CASH_REQUEST
@@ -26,7 +26,7 @@ NO_ORDERS = Trigger.NO_ORDERS_AFTER_ROUNDING
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class LotRecord(_Record):
@@ -194,11 +194,31 @@ class Decision(Aggregate):
         """One analysis of the account on one day, with every input it read. A redo
         names the decision it supersedes; that one's orders are then superseded."""
 
+        # v1 named orders `drift`, `cash` and `model_change`, and could call a sale
+        # realising a gain a `harvest`: v2 has the contract's seven codes.
+        class_version = 2
         decision_id: str
         date: dt.date
         inputs: DecisionInputs
         outcome: DecisionOutcome
         supersedes: str | None = None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> dict:
+            """The former codes read as the contract's: `cash` as `cash_request`,
+            `model_change` as `transition`; `drift`, and a `harvest` sale that realised
+            no loss, as `drift_limit` where a drift limit triggered the decision (v1
+            did not record which class each order restored) and `rebalance` otherwise."""
+            outcome = state["outcome"]
+            moved = OrderReason.DRIFT_LIMIT if Trigger.DRIFT_LIMIT in outcome["reasons"] else OrderReason.REBALANCE
+            orders = []
+            for order in outcome["orders"]:
+                reason = order["reason"]
+                if reason == "drift" or (reason == OrderReason.HARVEST and order["side"] == "sell"
+                                         and Decimal(order.get("realised_gain", "0")) >= 0):
+                    reason = moved
+                orders.append({**order, "reason": str(FORMER_REASONS.get(reason, reason))})
+            return {**state, "outcome": {**outcome, "orders": orders}}
 
         def apply(self, decision: Decision) -> None:
             self._init(decision)
@@ -404,3 +424,26 @@ class Decision(Aggregate):
     def _check_undecided(self) -> None:
         if self.recorded is not None:
             raise RuleRefused(f"{self.decision_id} is already decided", "date")
+
+
+def estimated_tax(order: ProposedOrder, inputs: DecisionInputs, on: dt.date) -> Decimal:
+    """The tax a sell order is expected to realise at the decision's price: each lot's
+    gain at the account's short- or long-term rate (a loss is a negative amount, tax
+    saved); nothing on a buy or in an account that is not taxable. An estimate for the
+    blotter: the ledger decides the realised gain (wash sales) when the order fills."""
+    from lotline.domain.parameters import TaxStatus
+    from lotline.domain.tax import LONG_TERM, holding_term
+
+    if order.side != "sell" or inputs.tax_status != TaxStatus.TAXABLE:
+        return Decimal("0.00")
+    lots = {lot.lot_id: lot for lot in inputs.lots}
+    tax = inputs.parameters.tax
+    total = Decimal(0)
+    for relief in order.lots:
+        lot = lots.get(relief.lot_id)
+        if lot is None or not lot.quantity:
+            continue
+        gain = relief.quantity * order.price - lot.cost_basis * relief.quantity / lot.quantity
+        term = holding_term(lot.holding_period_start, on)
+        total += gain * (tax.long_term_rate if term == LONG_TERM else tax.short_term_rate)
+    return total.quantize(Decimal("0.01"))

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     AUDIT_FIRM = "read the firm's whole audit trail"
     MANAGE_KEYS = "issue and revoke keys and change the authentication setting"
     ACT_ON_BEHALF = "load entries on behalf of another user"
+    PUBLISH = "publish recorded events to Kafka"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -53,6 +54,7 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
     # An admin loading a scenario file may name another user as an entry's `actor:`:
     # that user must hold the role the entry needs (application/loading.py).
     Permission.ACT_ON_BEHALF: (Role.ADMIN,),
+    Permission.PUBLISH: (Role.ADMIN, Role.SYSTEM),
 }
 
 SYSTEM_USER = "system"

@@ -18,7 +18,7 @@ DEFAULT_DRIFT_LIMIT = Decimal("0.05")
 
 
 class ClassTarget(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     weight: Decimal
     model: str | None = None

@@ -23,7 +23,7 @@ from datetime import date
 from lotline.domain.vocabulary import OrderReason
 
 HARVEST_LOSS = 0.05  # a lot is harvested when its loss exceeds this fraction of its basis
-URGENCY = (OrderReason.RESTRICTION, OrderReason.CASH, OrderReason.HARVEST, OrderReason.DRIFT)
+URGENCY = (OrderReason.RESTRICTION, OrderReason.CASH_REQUEST, OrderReason.HARVEST, OrderReason.DRIFT_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,8 @@ def plan(account: Account, harvest_day: bool) -> Plan:
             continue
         exits.append(band.asset_class)
         if current > target:
-            _sell_fifo(lots, by_symbol, band.asset_class, current - target, sellable, left, sell, OrderReason.DRIFT)
+            _sell_fifo(lots, by_symbol, band.asset_class, current - target, sellable, left, sell,
+                       OrderReason.DRIFT_LIMIT)
         else:
             members = [h for h in account.holdings if h.asset_class == band.asset_class and h.target_weight > 0
                        and h.can_buy and not h.must_exit and h.wash_group not in sold_groups]
@@ -210,8 +211,8 @@ def plan(account: Account, harvest_day: bool) -> Plan:
             for band in sorted(account.bands, key=lambda b: b.target_weight * value - class_value(b.asset_class)):
                 if short <= 0 or band.asset_class == "cash":
                     continue
-                short -= _sell_fifo(lots, by_symbol, band.asset_class, short, sellable, left, sell, OrderReason.CASH,
-                                    mandatory=True)
+                short -= _sell_fifo(lots, by_symbol, band.asset_class, short, sellable, left, sell,
+                                    OrderReason.CASH_REQUEST, mandatory=True)
 
     result.sells = _rounded_sells(sells, by_symbol, account)
     cash_after = account.cash + sum(s.shares * by_symbol[s.symbol].price for s in result.sells)
@@ -294,6 +295,6 @@ def _rounded_buys(buys: dict[str, float], by_symbol: dict[str, Holding], account
         shares = _shares(wanted[symbol] * factor / price, account.fractional)
         if shares <= 0 or shares * price < account.min_trade_value:
             continue
-        reason = OrderReason.DRIFT if by_symbol[symbol].asset_class in exits else OrderReason.HARVEST
+        reason = OrderReason.DRIFT_LIMIT if by_symbol[symbol].asset_class in exits else OrderReason.HARVEST
         out.append(Buy(symbol, shares, reason))
     return out

@@ -50,14 +50,38 @@ INSTRUCTIONS = frozenset({Trigger.CASH_REQUEST, Trigger.RESTRICTION, Trigger.DRI
 
 
 class OrderReason(_Worded):
-    """Why an order is proposed. The optimiser names it (``domain.optimiser.reasons``)."""
+    """Why an order is proposed, one code per order (the contract's seven). The optimiser
+    names it (``domain.optimiser.reasons`` holds the rules, first match wins); decisions
+    recorded before these codes read with them (``Decision.DecisionRecorded``'s upcaster).
 
-    DRIFT = "drift", "moves an asset class back toward its target weight"
-    CASH = "cash", "raises cash for the reserve and a due cash request"
+    - `drift_limit`: the order's class (or cash) is beyond its drift limit before
+      trading, and the order moves it back toward its target;
+    - `cash_request`: a sale raising the cash the account requires (its reserve plus due
+      cash requests): a lot kept for it when orders are rounded, or, when the account
+      holds less than it requires, a sale nothing else explains;
+    - `restriction`: a sale of a position the client's do-not-hold restriction forbids;
+    - `harvest`: a sale realising a loss (never a gain) in a taxable account that
+      harvests losses, and a purchase replacing such a sale in the same class;
+    - `transition`: a sale of a security not in the account's target (it left the
+      model, or a legacy position), and a purchase replacing it in the same class;
+    - `fund_purchase`: a purchase investing cash the account holds beyond what it
+      requires (the decision's buys spend more than its sales bring in, and so does
+      the purchase's class);
+    - `rebalance`: otherwise; a move toward the target within the limits, made because
+      the net benefit pays for it."""
+
+    DRIFT_LIMIT = "drift_limit", "brings an asset class that is beyond its drift limit back toward its target"
+    CASH_REQUEST = "cash_request", "raises the cash the account requires: its reserve and due cash requests"
     RESTRICTION = "restriction", "sells a position the client's restriction says not to hold"
-    HARVEST = "harvest", "realises a loss that lowers the client's taxes"
-    MODEL_CHANGE = "model_change", "follows the model: the security is no longer in, or newly added to, the target"
-    REBALANCE = "rebalance", "reduces tracking error to the target"
+    HARVEST = "harvest", "realises a loss that lowers the client's taxes, or replaces such a sale in its class"
+    TRANSITION = "transition", "moves out of a security that is not in the target, or replaces such a sale in its class"
+    REBALANCE = "rebalance", "moves an asset class toward its target, within its limit, for the net benefit"
+    FUND_PURCHASE = "fund_purchase", "invests cash the account holds beyond what it requires"
+
+
+# Codes recorded before the contract's seven, read as these (``drift`` depends on the
+# decision: see ``Decision.DecisionRecorded.upcast_v1_v2``).
+FORMER_REASONS: dict[str, OrderReason] = {"cash": OrderReason.CASH_REQUEST, "model_change": OrderReason.TRANSITION}
 
 
 class OrderStatus(_Worded):

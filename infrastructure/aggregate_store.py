@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+
 from lotline.infrastructure.eventstore import PydanticMapper
 
 

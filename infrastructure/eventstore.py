@@ -52,13 +52,17 @@ class PydanticMapper(Mapper[UUID]):
         raw = stored_event.state
         if raw[:1] == b"x":
             raw = zlib.decompress(raw)
-        if b'"class_version"' not in raw:
-            # The common case, read in one pass by pydantic's JSON parser: the ids
-            # spliced in front of the stored fields.
+        # The common case, read in one pass by pydantic's JSON parser: the ids spliced
+        # in front of the stored fields; an event at a current version above 1 has it
+        # written last, and cut off here.
+        current = b',"class_version":%d}' % cls.class_version
+        at_current = cls.class_version > 1 and raw.endswith(current)
+        if at_current:
+            raw = raw[: -len(current)] + b"}"
+        if at_current or (cls.class_version == 1 and b'"class_version"' not in raw):
             head = b'{"originator_id":"%s","originator_version":%d,' % (
                 str(stored_event.originator_id).encode(), stored_event.originator_version)
-            if cls.class_version == 1:
-                return cls.model_validate_json(head + raw[1:])
+            return cls.model_validate_json(head + raw[1:])
         state = json.loads(raw)
         version = state.pop("class_version", 1)
         if version < cls.class_version:

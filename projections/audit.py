@@ -13,6 +13,7 @@ import json
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel
 from sqlalchemy import Column, Date, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.orm import Session
 
@@ -125,27 +126,20 @@ class AuditTrail(Projection):
             self._streams = {}
 
     def apply(self, session: Session, event: DomainEvent, position: int) -> None:
-        owner = type(event).aggregate_class
         kind, key = self._stream(session, event)
-        if owner is Decision:
-            account_id = event.account_id  # the day's analyses belong to the account's trail
-        elif owner is Account:
-            account_id = key
-        else:
-            account_id = None
         self._rows.append(dict(
             position=position,
             originator_id=str(event.originator_id),
             kind=kind,
             entity_id=key[:200],
-            account_id=account_id,
+            account_id=account_of(event, kind, key),
             type=type(event).__name__,
             timestamp=event.timestamp.isoformat(),
             effective_date=event.effective_date,
             actor=event.actor,
             role=event.role,
             reason=event.reason,
-            data=_summary(event) if isinstance(event, Decision.DecisionRecorded) else event.model_dump_json(exclude=ENVELOPE),
+            data=event_data(event),
             auth=event.auth,
             on_behalf_of=event.on_behalf_of,
         ))
@@ -204,6 +198,27 @@ class AuditTrail(Projection):
         self.forget()
 
 
+def account_of(event: DomainEvent, kind: str, key: str) -> str | None:
+    """The account an event belongs to: an account's own, or its decisions' (the day's
+    analyses belong to the account's trail); None for an event of no account."""
+    if type(event).aggregate_class is Decision:
+        return event.account_id
+    return key if kind == "account" else None
+
+
+def event_data(event: DomainEvent) -> str:
+    """What the trails (and the Kafka relay) show of an event as its data, as JSON: its
+    own fields, a decision as its summary."""
+    if isinstance(event, Decision.DecisionRecorded):
+        return _summary(event)
+    return event.model_dump_json(exclude=ENVELOPE)
+
+
+def stream_of(first_event: DomainEvent) -> tuple[str, str]:
+    """The kind and business id of a stream, as its first event names them."""
+    return kind_of(type(first_event).aggregate_class), _first_key(first_event)
+
+
 def _first_key(event: DomainEvent) -> str:
     """The business id a stream's first event gives (its stream id when it names none)."""
     owner = type(event).aggregate_class
@@ -242,13 +257,27 @@ def _date(value: object) -> dt.date | None:
         return None
 
 
+class DecisionSummary(BaseModel):
+    """A decision in the trails and on Kafka: what was decided and from which inputs. Its
+    full record (every lot and price it read) stays in the event store, shown by
+    `lotline explain`."""
+
+    decision_id: str
+    date: dt.date
+    trade: bool
+    reasons: list[str]
+    benefit: str
+    orders: int
+    account_version: int
+    template_version: int | None
+    market_digest: str
+    risk_digest: str
+
+
 def _summary(event: Decision.DecisionRecorded) -> str:
-    """A decision in the trail: what was decided and from which inputs. Its full record
-    (every lot and price it read) stays in the event store, shown by `lotline explain`."""
     outcome, inputs = event.outcome, event.inputs
-    return json.dumps({
-        "decision_id": event.decision_id, "date": event.date.isoformat(), "trade": outcome.trade,
-        "reasons": list(outcome.reasons), "benefit": str(outcome.benefit), "orders": len(outcome.orders),
-        "account_version": inputs.account_version, "template_version": inputs.template_version,
-        "market_digest": inputs.market_digest, "risk_digest": inputs.risk_digest,
-    })
+    return DecisionSummary(
+        decision_id=event.decision_id, date=event.date, trade=outcome.trade, reasons=[str(r) for r in outcome.reasons],
+        benefit=str(outcome.benefit), orders=len(outcome.orders), account_version=inputs.account_version,
+        template_version=inputs.template_version, market_digest=inputs.market_digest, risk_digest=inputs.risk_digest,
+    ).model_dump_json()

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, 
 from sqlalchemy.orm import Session
 
 from lotline.domain.aggregate import DomainEvent
-from lotline.domain.decision import Decision
+from lotline.domain.decision import Decision, estimated_tax
 from lotline.domain.vocabulary import OrderStatus
 from lotline.projections.tracking import Projection, bulk_insert
 
@@ -50,6 +50,11 @@ orders = Table(
     Column("value", String(40), nullable=False),
     Column("fill_price", String(40), nullable=True),
     Column("status_reason", Text, nullable=True),  # why a decision went stale or was left unfilled
+    # A sale's realised gain at the decision's price. New with the contract's reason
+    # codes: a store projected before them is reshaped, so rebuilt, and its orders read
+    # through the decision event's upcaster with the new codes.
+    Column("realised_gain", String(40), nullable=True),
+    Column("estimated_tax", String(40), nullable=True),  # the tax a sale's gain is expected to cost
 )
 
 
@@ -92,6 +97,9 @@ class DecisionsAndOrders(Projection):
                             benefit=str(outcome.benefit), status=OrderStatus.PROPOSED,
                             lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
                             value=str(order.value), fill_price=None, status_reason=None,
+                            realised_gain=str(order.realised_gain) if order.side == "sell" else None,
+                            estimated_tax=(str(estimated_tax(order, event.inputs, event.date))
+                                           if order.side == "sell" else None),
                         ))
             case Decision.OrdersApproved():
                 self._status(session, event.order_ids, OrderStatus.APPROVED)

@@ -53,6 +53,7 @@ cash_requests = Table(
     Column("account_id", String(128), nullable=False, index=True),
     Column("amount", String(40), nullable=False),
     Column("due_from", Date, nullable=False),
+    Column("due_by", Date, nullable=True),  # the date the client wants it by, when given
     Column("fulfilled", Boolean, nullable=False),
 )
 
@@ -93,7 +94,7 @@ class Directory(Projection):
             case Account.CashRequested():
                 session.execute(cash_requests.insert().values(
                     request_id=event.request_id, account_id=event.request_id.rsplit("/", 1)[0],
-                    amount=str(event.amount), due_from=event.due_from, fulfilled=False))
+                    amount=str(event.amount), due_from=event.due_from, due_by=event.by, fulfilled=False))
             case Account.CashRequestFulfilled():
                 session.execute(update(cash_requests).where(cash_requests.c.request_id == event.request_id)
                                 .values(fulfilled=True))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -207,8 +207,9 @@ class ReadModels:
             connection.execute(read_model_failures.delete().where(read_model_failures.c.projection == name))
         return outdated
 
-    def catch_up(self) -> int:
-        """Applies every event not yet applied; returns how many notifications were read."""
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Applies every event not yet applied; returns how many notifications were read
+        (told to `progress` batch by batch)."""
         self.create_tables()
         total = 0
         # Books held in memory are millions of live objects; the cyclic collector would
@@ -222,6 +223,8 @@ class ReadModels:
                 if read == 0:
                     return total
                 total += read
+                if progress is not None:
+                    progress(read)
                 gc.collect(1)
         finally:
             if collecting:
@@ -496,7 +499,7 @@ class ReadModels:
                 break
         return notifications
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Empties every read model, and the record of what they failed, and applies the
         whole history again."""
         self.create_tables()
@@ -509,7 +512,7 @@ class ReadModels:
                     update(projection_tracking).where(projection_tracking.c.name == projection.name).values(position=0)
                 )
                 self._written[projection.name] = 0
-        return self.catch_up()
+        return self.catch_up(progress)
 
 
 def describe(error: BaseException) -> str:

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lotline.domain.ledger import Realization, TaxLot
@@ -38,6 +38,49 @@ class AccountRow:
     tax_status: str
     opened: date
     closed: bool
+
+
+@dataclass(frozen=True)
+class UserRow:
+    user_id: str
+    roles: tuple[str, ...]
+    removed: bool
+
+
+@dataclass(frozen=True)
+class SecurityRow:
+    symbol: str
+    asset_class: str
+    wash_group: str
+    delisted: bool
+
+
+@dataclass(frozen=True)
+class CashRequestRow:
+    request_id: str
+    account_id: str
+    amount: Decimal
+    due_from: date
+    due_by: date | None
+    fulfilled: bool
+
+
+@dataclass(frozen=True)
+class CloseSpan:
+    """What is on file for a symbol: its first and last close and how many."""
+
+    symbol: str
+    first: date
+    last: date
+    closes: int
+
+
+@dataclass(frozen=True)
+class AnalysisFailure:
+    account_id: str
+    date: date
+    failure: str
+    position: int
 
 
 @dataclass(frozen=True)
@@ -77,6 +120,8 @@ class OrderRow:
     value: str
     fill_price: str | None
     status_reason: str | None
+    realised_gain: str | None = None  # a sale's, at the decision's price
+    estimated_tax: str | None = None  # the tax a sale's gain is expected to cost
 
 
 @dataclass(frozen=True)
@@ -131,6 +176,81 @@ class Views:
         """Every account, by id in order, and whether it is closed."""
         rows = self._rows(select(accounts.c.account_id, accounts.c.closed).order_by(accounts.c.account_id))
         return {r.account_id: r.closed for r in rows}
+
+    def users(self) -> list[UserRow]:
+        """Every user, in the order they were added."""
+        return [UserRow(r.user_id, tuple(json.loads(r.roles)), r.removed)
+                for r in self._rows(select(users).order_by(users.c.added_at))]
+
+    def accounts(self, advisor: str | None = None, template: str | None = None) -> list[AccountRow]:
+        """Every account by id (of one advisor, on one template, when named)."""
+        query = select(accounts).order_by(accounts.c.account_id)
+        if advisor is not None:
+            query = query.where(accounts.c.advisor == advisor)
+        if template is not None:
+            query = query.where(accounts.c.template == template)
+        return [AccountRow(r.account_id, r.advisor, r.template, r.tax_status, r.opened, r.closed)
+                for r in self._rows(query)]
+
+    def securities(self) -> list[SecurityRow]:
+        return [SecurityRow(r.symbol, r.asset_class, r.wash_group, r.delisted)
+                for r in self._rows(select(securities).order_by(securities.c.symbol))]
+
+    def entity_ids(self, kind: str) -> list[str]:
+        """The business ids of every aggregate of a kind (`model`, `template`...), in order."""
+        from lotline.projections.audit import audit_streams
+
+        return self._scalars(select(audit_streams.c.entity_id).where(audit_streams.c.kind == kind)
+                             .order_by(audit_streams.c.entity_id))
+
+    def cash_requests(self, open_only: bool = False, advisor: str | None = None,
+                      due_on: date | None = None) -> list[CashRequestRow]:
+        """Cash requests by account and due date: only those not yet fulfilled, of an
+        advisor's accounts, due on or before a day (each filter when given)."""
+        query = select(cash_requests).order_by(cash_requests.c.account_id, cash_requests.c.due_from,
+                                               cash_requests.c.request_id)
+        if open_only:
+            query = query.where(cash_requests.c.fulfilled.is_(False))
+        if advisor is not None:
+            query = query.where(cash_requests.c.account_id.in_(
+                select(accounts.c.account_id).where(accounts.c.advisor == advisor)))
+        if due_on is not None:
+            query = query.where(cash_requests.c.due_from <= due_on)
+        return [CashRequestRow(r.request_id, r.account_id, Decimal(r.amount), r.due_from, r.due_by, r.fulfilled)
+                for r in self._rows(query)]
+
+    def close_spans(self) -> list[CloseSpan]:
+        """Each symbol with closes on file: the first and last date and how many."""
+        from lotline.projections.prices import prices  # prices.py imports this module
+
+        query = (select(prices.c.symbol, func.min(prices.c.date), func.max(prices.c.date), func.count())
+                 .group_by(prices.c.symbol).order_by(prices.c.symbol))
+        return [CloseSpan(symbol, first, last, count) for symbol, first, last, count in self._rows(query)]
+
+    def closes(self, symbol: str, since: date | None = None, until: date | None = None) -> list[tuple[date, Decimal]]:
+        """A symbol's closes on file, oldest first (a correction wins)."""
+        from lotline.projections.prices import prices
+
+        query = select(prices.c.date, prices.c.close).where(prices.c.symbol == symbol).order_by(prices.c.date)
+        if since is not None:
+            query = query.where(prices.c.date >= since)
+        if until is not None:
+            query = query.where(prices.c.date <= until)
+        return [(day, Decimal(close)) for day, close in self._rows(query)]
+
+    def latest_decisions(self) -> dict[str, DecisionRow]:
+        """Each account's latest decision (the latest day; on it, the latest attempt)."""
+        latest: dict[str, DecisionRow] = {}
+        for r in self._rows(select(decisions).order_by(decisions.c.date, decisions.c.position)):
+            latest[r.account_id] = _decision(r)
+        return latest
+
+    def analysis_failures(self, on: date) -> list[AnalysisFailure]:
+        """The analyses of a day that could not be made, as the audit trail recorded them."""
+        query = (select(audit_events).where(audit_events.c.kind == "decision", audit_events.c.type == "AnalysisFailed",
+                                            audit_events.c.effective_date == on).order_by(audit_events.c.position))
+        return [AnalysisFailure(r.account_id, r.effective_date, json.loads(r.data).get("failure", ""), r.position)
+                for r in self._rows(query)]
 
     def symbols(self) -> list[str]:
         """Every listed security's symbol, in order."""
@@ -257,4 +377,4 @@ def _decision(row: Any) -> DecisionRow:
 def _order(row: Any) -> OrderRow:
     return OrderRow(row.order_id, row.decision_id, row.account_id, row.date, row.side, row.symbol, row.quantity,
                     row.price, row.reason, row.mandatory, row.benefit, row.status, json.loads(row.lots), row.value,
-                    row.fill_price, row.status_reason)
+                    row.fill_price, row.status_reason, row.realised_gain, row.estimated_tax)

@@ -159,3 +159,16 @@ def sqlite_cli(sqlite_url: str, capsys, monkeypatch, tmp_path) -> Iterator[Cli]:
     runner = Cli(sqlite_url, capsys, monkeypatch, tmp_path)
     yield runner
     replay_every_decision(runner)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory):
+    """A real Kafka-protocol broker (Tansu) on a free port for the session."""
+    from tests.kafka_broker import TansuBroker, free_port
+
+    broker = TansuBroker(free_port(), tmp_path_factory.mktemp("tansu") / "tansu.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -62,6 +62,8 @@ def fill(cmd: Fill, lotline: Lotline, progress: Progress | None = None) -> Fille
         closes = {s: c for s, (d, c) in lotline.prices.on_or_before(on, symbols).items() if d == on}
         waiting = lotline.views.accounts_with_cash_requests_due(on)
     by_account = {rows[0].account_id: key for key, rows in approved.items()}
+    if progress is not None and hasattr(progress, "total"):
+        progress.total(len(set(by_account) | waiting))  # a progress bar learns how many accounts there are
     result = Filled()
     for account_id in sorted(set(by_account) | waiting):
         key = by_account.get(account_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from lotline.application.authorisation import authorise
 from lotline.application.commands import RebuildProjections
-from lotline.application.lotline import Lotline
+from lotline.application.lotline import Lotline, Progress
 from lotline.domain.roles import Permission
 
 
@@ -17,9 +17,9 @@ class Rebuilt:
     failures: list[dict[str, Any]]  # events a read model could not apply (their accounts' reads refuse)
 
 
-def rebuild_projections(cmd: RebuildProjections, lotline: Lotline) -> Rebuilt:
+def rebuild_projections(cmd: RebuildProjections, lotline: Lotline, progress: Progress | None = None) -> Rebuilt:
     """Rebuilds every read model; every account but those with an event a read model
     could not apply is rebuilt, and those events are reported."""
     authorise(lotline.fresh(), cmd.user, Permission.REBUILD_PROJECTIONS, lotline.today(), lotline.clock())
-    read = lotline.read_models.rebuild()
+    read = lotline.read_models.rebuild(progress)
     return Rebuilt(read, lotline.read_models.failures())

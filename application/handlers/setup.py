@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from lotline.application.authorisation import authorise, authorise_read
 from lotline.application.commands import ChangeSetting, LoadPrices, LoadScenario
-from lotline.application.lotline import Lotline
+from lotline.application.lotline import Lotline, Progress
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.errors import InvalidInput, RuleRefused, UnknownEntity
 from lotline.domain.price_series import CloseDiffers, PriceSource
@@ -36,7 +36,7 @@ class ScenarioLoaded:
     loaded_by: str | None = None
 
 
-def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
+def load_scenario(cmd: LoadScenario, lotline: Lotline, progress: Progress | None = None) -> ScenarioLoaded:
     """Applies a scenario file all or nothing; returns events and closes recorded. A
     file whose SHA-256 equals that of a file already loaded is skipped as a whole: the
     summary then says so (`skipped`), with when and by whom it was loaded."""
@@ -60,7 +60,10 @@ def load_scenario(cmd: LoadScenario, lotline: Lotline) -> ScenarioLoaded:
             return ScenarioLoaded(True, sha256, loaded_as=loaded.file_name, loaded_at=loaded.loaded_at,
                                   loaded_by=", ".join(loaded.loaded_by))
         loader = ScenarioLoader(uow, scenario, user, known, lotline.today(), lotline.clock(),
-                                lotline.views.accounts_holding, prices_source=PriceSource(path.name, sha256))
+                                lotline.views.accounts_holding, prices_source=PriceSource(path.name, sha256),
+                                progress=progress)
+        if progress is not None and hasattr(progress, "total"):
+            progress.total(loader.entries())  # a progress bar learns how many entries there are
         loader.run()
         events, prices = uow.pending_event_count(), closes_recorded(uow)
         loader.record_file(path.name, sha256, events, prices)

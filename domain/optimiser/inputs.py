@@ -55,11 +55,15 @@ class LotInput:
 @dataclass(frozen=True, slots=True)
 class ClassLimit:
     """The blended target weight of an asset class (``"cash"`` included) and how far
-    the post-trade weight may drift from it."""
+    the post-trade weight may drift from it. ``beyond_limit``: before trading the class
+    is further from its target than the template's drift limit (``drift_limit`` may be
+    the tighter band a breached class is traded back into); it makes the class's
+    orders `drift_limit` ones (see ``reasons``)."""
 
     asset_class: str
     target_weight: float
     drift_limit: float
+    beyond_limit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

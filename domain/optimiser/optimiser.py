@@ -28,7 +28,7 @@ from lotline.domain.optimiser.inputs import Problem
 from lotline.domain.optimiser.layout import Directions, Layout
 from lotline.domain.optimiser.portfolio import Portfolio
 from lotline.domain.optimiser.presolve import extend, settled_lots
-from lotline.domain.optimiser.reasons import purchase_reason, sale_reasons
+from lotline.domain.optimiser.reasons import order_reasons
 from lotline.domain.optimiser.qp import StructuredQP, solve_structured
 from lotline.domain.optimiser.results import (
     BuyOrder,
@@ -266,14 +266,17 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         portfolio, rules, buy_dollars, sell_dollars, rounded.buy_shares, forced
     )
 
-    bought = np.flatnonzero(rounded_buys > 0).tolist()
-    buy_orders = tuple(
-        BuyOrder(portfolio.symbols[i], shares, dollars, purchase_reason(problem.securities[i]))
-        for i, shares, dollars in zip(bought, rounded_buys[bought].tolist(), buy_dollars[bought].tolist())
-    )
+    bought_at = np.flatnonzero(rounded_buys > 0)
+    bought = bought_at.tolist()
     gain = portfolio.gain_ratio * sell_dollars
     sold = np.flatnonzero(rounded.sell_shares > 0)
-    reasons = sale_reasons(portfolio, sold, forced, rounded.for_cash, gain)
+    buy_reasons, reasons = order_reasons(portfolio, bought_at, buy_dollars, sold, sell_dollars, forced,
+                                         rounded.for_cash, gain)
+    buy_orders = tuple(
+        BuyOrder(portfolio.symbols[i], shares, dollars, reason)
+        for i, shares, dollars, reason in zip(bought, rounded_buys[bought].tolist(), buy_dollars[bought].tolist(),
+                                              buy_reasons)
+    )
     sold_list = sold.tolist()
     lot_ids, symbols = portfolio.lot_ids, portfolio.symbols
     # ``_make`` from zipped columns: a thousand orders at 500 securities, built at half

@@ -1,4 +1,5 @@
-"""A QP solver for the shape every rebalancing problem has, on cvxopt's interior point.
+"""A QP solver for the shape every rebalancing problem has: an interior-point method
+(cvxopt's ``coneqp`` algorithm, in numpy) over a KKT solver that exploits the shape.
 
     minimise    1/2 z'Pz + q'z
     subject to  z >= 0,  z[upper_index] <= upper,  rows @ z <= rhs
@@ -17,6 +18,12 @@ iteration (N = buys + lots, thousands), cubic in N. Here each iteration costs a 
 passes over N plus S x k and r x r algebra; see ``StructuredKKT``. Small problems
 (under ``DENSE_KKT_LIMIT`` variables) take ``DenseKKT``, where one LAPACK call beats
 many small numpy ones.
+
+Why our own interior-point loop: cvxopt's ``coneqp`` runs the same algorithm through
+general cone machinery, dozens of Python-level BLAS calls per iteration, which at
+these sizes cost several times the iteration's arithmetic. ``_interior_point`` is that
+algorithm on the nonnegative orthant alone, with the same iterates to rounding;
+cvxopt stays as the reference (``{"solver": "cvxopt"}``) the tests hold it to.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from cvxopt import matrix, solvers, spmatrix
 from scipy.linalg import lapack
 
 # The objective is in fractions of account value: abstol 1e-9 is a cent on $10M.
@@ -99,8 +105,11 @@ class StructuredQP:
         q = np.diag(self.segment_alpha) + self.segment_loadings @ self.segment_loadings.T
         return m.T @ q @ m
 
-    def inequality_matrix(self) -> spmatrix:
-        """G of cvxopt's G z <= h: lower bounds, upper bounds, then the dense rows."""
+    def inequality_matrix(self):
+        """G of cvxopt's G z <= h (a cvxopt spmatrix): lower bounds, upper bounds, then
+        the dense rows."""
+        from cvxopt import spmatrix
+
         n = self.size
         u = len(self.upper_index)
         r_idx, c_idx = np.nonzero(self.rows)
@@ -127,6 +136,13 @@ def _cholesky(a: np.ndarray) -> np.ndarray:
 
 def _cholesky_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
     x, info = lapack.dpotrs(factor, b, lower=1)
+    if info != 0:
+        raise ArithmeticError("KKT solve failed")
+    return x
+
+
+def _triangular_solve(factor: np.ndarray, b: np.ndarray, transpose: int = 0) -> np.ndarray:
+    x, info = lapack.dtrtrs(factor, b, lower=1, trans=transpose)
     if info != 0:
         raise ArithmeticError("KKT solve failed")
     return x
@@ -211,26 +227,24 @@ class StructuredKKT:
         else:
             self.row_segments = np.zeros((rows.shape[0], 0))
             self.residual_basis, self.residual_mix = np.zeros((0, 0)), np.zeros((0, rows.shape[0]))
+        self.residual_basis_t = np.ascontiguousarray(self.residual_basis.T)
         self.rows_t = np.ascontiguousarray(rows.T)
         self.tail_rows = rows[:, m:]  # columns outside the segments (slacks)
         self.tail_t = np.ascontiguousarray(self.tail_rows.T)
-        # The residual basis column by column, each contiguous.
-        self.residual_columns = [np.ascontiguousarray(c) for c in self.residual_basis.T]
 
-    def factor(self, W):
+    def factor(self, d: np.ndarray):
         qp = self.qp
         n, nu, m = self.n, self.nu, self.m
         starts, segment_of, u = self.starts, self.segment_of, self.u
         upper_index = qp.upper_index
         rows, rows_t = qp.rows, self.rows_t
-        di = np.frombuffer(W["di"], dtype=np.float64)
-        d_rows = np.frombuffer(W["d"], dtype=np.float64)[n + nu :].copy()
-        di2 = di * di
-        di_bounds = di[: n + nu].copy()
-        di2_bounds = di2[: n + nu]
-        delta = di2[:n].copy()
+        # d is the caller's to keep: the solve below holds on to slices of it.
+        di_bounds = 1.0 / d[: n + nu]
+        di2_bounds = di_bounds * di_bounds
+        d_rows = d[n + nu :]
+        delta = di2_bounds[:n].copy()
         if nu:
-            delta[upper_index] += di2[n : n + nu]
+            delta[upper_index] += di2_bounds[n:]
         inv = 1.0 / delta
         inv_tail = inv[m:]
         loadings = qp.segment_loadings
@@ -298,10 +312,9 @@ class StructuredKKT:
             C = self.row_segments
             E, D = self.residual_basis, self.residual_mix
             if E.shape[1]:
-                # H0^-1 E and the segment sums of g E, column by column into place.
                 h0_e = np.empty_like(E)
                 g_sums = np.empty((segments, E.shape[1]))
-                for i, column in enumerate(self.residual_columns):
+                for i, column in enumerate(self.residual_basis_t):
                     h0_e[:, i] = inverse_h_segments(column, woodbury=False)
                     g_sums[:, i] = np.bincount(segment_of, g * column, segments)
                 B = g_sums @ D
@@ -360,9 +373,7 @@ def _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds, chol_row
     `inverse_h_rows`) and the Cholesky factor of the rows' Schur complement: the dense
     rows are eliminated by that complement, the bounds by their scaling."""
 
-    def solve(x, _y, z) -> None:
-        bx = np.frombuffer(x, dtype=np.float64)
-        bz = np.frombuffer(z, dtype=np.float64)
+    def solve(bx: np.ndarray, bz: np.ndarray) -> None:
         bound_z = di2_bounds * bz[: n + nu]
         r1 = bx - bound_z[:n]
         if nu:
@@ -388,7 +399,8 @@ class DenseKKT:
 
     Below a few hundred variables one LAPACK Cholesky of P + diag(delta) costs less
     than the dozens of numpy calls the structured path makes. The dense rows are kept
-    out of it just the same (Schur complement with -W^2), for the same reason."""
+    out of it just the same (Schur complement with -W^2), for the same reason: with
+    H = L L' and Y = L^-1 rows', the complement is Y'Y + W_rows^2."""
 
     def __init__(self, qp: StructuredQP) -> None:
         self.qp = qp
@@ -396,31 +408,48 @@ class DenseKKT:
         self.nu = len(qp.upper_index)
         self.hessian = qp.dense_hessian()
         self.rows_t = np.ascontiguousarray(qp.rows.T)
+        self.diagonal = np.arange(self.n) * (self.n + 1)
 
-    def factor(self, W):
+    def factor(self, d: np.ndarray):
         qp = self.qp
         n, nu = self.n, self.nu
-        upper_index, rows, rows_t = qp.upper_index, qp.rows, self.rows_t
-        r = rows.shape[0]
-        di = np.frombuffer(W["di"], dtype=np.float64)
-        d_rows = np.frombuffer(W["d"], dtype=np.float64)[n + nu :].copy()
-        di2 = di * di
-        di_bounds = di[: n + nu].copy()
-        di2_bounds = di2[: n + nu]
-        h = self.hessian.copy()
-        h.flat[:: n + 1] += di2[:n]
+        upper_index, rows_t = qp.upper_index, self.rows_t
+        r = rows_t.shape[1]
+        di_bounds = 1.0 / d[: n + nu]
+        di2_bounds = di_bounds * di_bounds
+        d_rows = d[n + nu :]
+        delta = di2_bounds[:n].copy()
         if nu:
-            h.flat[upper_index * (n + 1)] += di2[n : n + nu]
-        chol = _cholesky(h)
-        chol_rows = x_rows = None
+            delta[upper_index] += di2_bounds[n:]
+        h = self.hessian.copy()
+        h.reshape(-1)[self.diagonal] += delta
+        chol = _cholesky(h)  # LAPACK reads the lower triangle only
         if r:
-            x_rows = _cholesky_solve(chol, rows_t)
-            schur = rows @ x_rows
-            schur = (schur + schur.T) * 0.5
+            y_rows = _triangular_solve(chol, rows_t)
+            schur = y_rows.T @ y_rows
             schur.flat[:: r + 1] += d_rows * d_rows
             chol_rows = _cholesky(schur)
-        return _kkt_solve(n, nu, upper_index, rows, d_rows, di_bounds, di2_bounds, chol_rows,
-                          lambda v: _cholesky_solve(chol, v), lambda v: x_rows @ v)
+
+        def solve(bx: np.ndarray, bz: np.ndarray) -> None:
+            bound_z = di2_bounds * bz[: n + nu]
+            r1 = bx - bound_z[:n]
+            if nu:
+                r1[upper_index] += bound_z[n:]
+            y = _triangular_solve(chol, r1)
+            if r:
+                v_rows = _cholesky_solve(chol_rows, y_rows.T @ y - bz[n + nu :])
+                y -= y_rows @ v_rows
+                bz[n + nu :] = d_rows * v_rows
+            ux = _triangular_solve(chol, y, transpose=1)
+            gx = np.empty(n + nu)
+            np.negative(ux, out=gx[:n])
+            gx[n:] = ux[upper_index]
+            gx -= bz[: n + nu]
+            gx *= di_bounds
+            bz[: n + nu] = gx
+            bx[:] = ux
+
+        return solve
 
 
 # Below this many variables the dense KKT path is faster (measured: about 2x at 80
@@ -428,67 +457,208 @@ class DenseKKT:
 DENSE_KKT_LIMIT = 150
 
 
-def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict | None = None) -> QPSolution:
-    """Solve with cvxopt's coneqp and the structured KKT solver. ``start`` (x, s, z as
-    arrays) warm-starts from a nearby solution, e.g. the previous solve of the day."""
-    opts = dict(DEFAULT_SOLVER_OPTIONS)
-    if options:
-        opts = {**opts, **{k: v for k, v in options.items() if k != "kkt"}}
-    dense = (options or {}).get("kkt", "dense" if qp.size <= DENSE_KKT_LIMIT else "structured") == "dense"
-    kkt = DenseKKT(qp) if dense else StructuredKKT(qp)
-    segmented, u = qp.segmented, qp.signs
-    segment_of = np.repeat(np.arange(len(qp.segment_starts)), qp.segment_lengths)
-    segments = len(qp.segment_starts)
-    specific, loadings = qp.segment_alpha, qp.segment_loadings
+class _Operators:
+    """P, G and G' of the problem as numpy products (G = [-I; I[upper]; rows])."""
+
+    def __init__(self, qp: StructuredQP, kkt) -> None:
+        self.n, self.nu = qp.size, len(qp.upper_index)
+        self.upper_index, self.rows, self.rows_t = qp.upper_index, qp.rows, kkt.rows_t
+        self.segmented, self.u = qp.segmented, qp.signs
+        self.segments = len(qp.segment_starts)
+        self.segment_of = np.repeat(np.arange(self.segments), qp.segment_lengths)
+        self.specific, self.loadings = qp.segment_alpha, qp.segment_loadings
+        self.dense = getattr(kkt, "hessian", None)
+        if self.dense is not None:
+            # Small problems: G as a dense matrix, one BLAS call each way.
+            g = np.zeros((self.n + self.nu + self.rows.shape[0], self.n))
+            g.reshape(-1)[np.arange(self.n) * (self.n + 1)] = -1.0
+            g[self.n + np.arange(self.nu), self.upper_index] = 1.0
+            g[self.n + self.nu :] = self.rows
+            self.g, self.g_t = g, np.ascontiguousarray(g.T)
+            self.inequalities = self.g.__matmul__
+            self.inequalities_t = self.g_t.__matmul__
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense @ x
+        out = np.zeros(self.n)
+        if self.segmented:
+            t = np.bincount(self.segment_of, self.u * x[: self.segmented], self.segments)
+            qt = self.specific * t + self.loadings @ (t @ self.loadings)
+            out[: self.segmented] = self.u * qt[self.segment_of]
+        return out
+
+    def inequalities(self, x: np.ndarray) -> np.ndarray:
+        n, nu = self.n, self.nu
+        out = np.empty(n + nu + self.rows.shape[0])
+        np.negative(x, out=out[:n])
+        out[n : n + nu] = x[self.upper_index]
+        out[n + nu :] = self.rows @ x
+        return out
+
+    def inequalities_t(self, v: np.ndarray) -> np.ndarray:
+        n, nu = self.n, self.nu
+        out = self.rows_t @ v[n + nu :]
+        out -= v[:n]
+        if nu:
+            out[self.upper_index] += v[n : n + nu]
+        return out
+
+
+# The fraction of the way to the cone's boundary an iterate moves (cvxopt's STEP).
+_STEP = 0.99
+
+
+def _step_to_boundary(ratio_min: float) -> float:
+    """The largest a with 1 + a * ratio >= 0 for every ratio, given the smallest."""
+    return np.inf if ratio_min >= 0.0 else -1.0 / ratio_min
+
+
+def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
+    """A primal-dual interior-point method for the problem's linear inequalities,
+    cvxopt's ``coneqp`` restricted to the nonnegative orthant: the same starting
+    point, Nesterov-Todd scaling (for this cone d = sqrt(s / z), lambda = sqrt(s z)),
+    Mehrotra predictor and corrector, step 0.99 of the way to the boundary, and the
+    same stopping rule and tolerances (its iterates agree with cvxopt's to rounding).
+    It exists because at these sizes cvxopt's general cone machinery (dozens of
+    Python-level BLAS calls per iteration) costs several times the iteration's
+    arithmetic; here an iteration is a KKT factorisation, two KKT solves and a few
+    vector operations. Single-threaded numpy, no randomness: the same problem and
+    start give the same bits."""
+    ops = _Operators(qp, kkt)
+    q = qp.q
+    h = qp.inequality_rhs()
+    cone = len(h)
+    abstol, reltol, feastol = opts["abstol"], opts["reltol"], opts["feastol"]
+    maxiters = int(opts["maxiters"])
+    resx0 = max(1.0, float(np.sqrt(q @ q)))
+    resz0 = max(1.0, float(np.sqrt(h @ h)))
+
+    if start is None:
+        # cvxopt's default: the KKT solution with identity scaling, shifted inside.
+        solve = kkt.factor(np.ones(cone))
+        x, bz = -q.copy(), h.copy()
+        solve(x, bz)
+        s, z = -bz, bz.copy()
+        for v in (s, z):
+            shift = float(-v.min()) if cone else -1.0
+            if shift >= -1e-8 * max(float(np.sqrt(v @ v)), 1.0):
+                v += 1.0 + shift
+    else:
+        x = np.array(start["x"], dtype=np.float64)
+        s = np.array(start["s"], dtype=np.float64)
+        z = np.array(start["z"], dtype=np.float64)
+        if cone and (s.min() <= 0.0 or z.min() <= 0.0):
+            raise ValueError("initial s and z must be strictly positive")
+    if cone == 0:  # nothing to decide
+        return QPSolution(z=x, status="optimal", iterations=0, slacks=s, duals=z)
+    status = "unknown"
+    iterations = 0
+    for iterations in range(maxiters + 1):
+        px = ops.hessian(x)
+        gx = ops.inequalities(x)
+        rx = ops.inequalities_t(z)
+        rx += px
+        rx += q
+        rz = gx + s
+        rz -= h
+        gap = float(s @ z)
+        pcost = float(0.5 * (x @ px) + q @ x)
+        dcost = pcost + float(z @ rz) - gap  # pcost + z'(G x - h)
+        if pcost < 0.0:
+            relgap = gap / -pcost
+        elif dcost > 0.0:
+            relgap = gap / dcost
+        else:
+            relgap = None
+        if (
+            float(np.sqrt(rz @ rz)) <= feastol * resz0
+            and float(np.sqrt(rx @ rx)) <= feastol * resx0
+            and (gap <= abstol or (relgap is not None and relgap <= reltol))
+        ):
+            status = "optimal"
+            break
+        if iterations == maxiters:
+            break
+        lam = np.sqrt(s * z)
+        d = s / lam  # sqrt(s / z)
+        try:
+            solve = kkt.factor(d)
+        except ArithmeticError:
+            if iterations == 0:
+                raise ValueError("the KKT system is singular at the starting point") from None
+            break  # cvxopt's answer too: the last iterate, status unknown
+        np.negative(rx, out=rx)
+        rz -= s  # -(right-hand side) of the scaled complementarity, both solves
+
+        # Predictor, in scaled coordinates (ds~ = ds / d, dz~ = d dz): the affine
+        # direction, complementarity driven to zero. ds~ = -lambda - dz~.
+        dx = rx.copy()
+        wdz = -rz
+        solve(dx, wdz)
+        ratio = wdz / lam  # dz~ / lambda; ds~ / lambda = -1 - ratio
+        step = min(1.0, _step_to_boundary(min(float(ratio.min()), -1.0 - float(ratio.max()))))
+        minus_ds = lam + wdz  # -ds~
+        dsdz = -float(minus_ds @ wdz)
+        sigma = min(1.0, max(0.0, 1.0 - step + dsdz / gap * step * step)) ** 3
+
+        # Corrector: centred, with the predictor's second-order term; minus_e is
+        # -(ds~ dz~ - sigma mu).
+        minus_e = minus_ds
+        minus_e *= wdz
+        minus_e += sigma * gap / cone
+        dx2 = rx
+        wdz2 = minus_e / z
+        np.negative(wdz2, out=wdz2)
+        wdz2 -= rz
+        solve(dx2, wdz2)
+        ds = minus_e / lam
+        ds -= lam
+        ds -= wdz2
+        ratio = np.minimum(ds, wdz2)
+        ratio /= lam
+        step = min(1.0, _STEP * _step_to_boundary(float(ratio.min())))
+        x += step * dx2
+        ds *= d
+        s += step * ds
+        wdz2 /= d
+        z += step * wdz2
+
+    return QPSolution(z=x, status=status, iterations=iterations, slacks=s, duals=z)
+
+
+def _cvxopt(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
+    """The same problem through cvxopt's ``coneqp`` with the same KKT solver: the
+    reference the interior-point method above is checked against."""
+    from cvxopt import matrix, solvers
+
+    ops = _Operators(qp, kkt)
+    n, nu = ops.n, ops.nu
 
     # cvxopt's operator interface: y := alpha * P x + beta * y (keywords as named).
     def hessian(x, y, alpha=1.0, beta=0.0) -> None:
-        xv = np.frombuffer(x, dtype=np.float64)
-        yv = np.frombuffer(y, dtype=np.float64)
-        if beta == 0.0:
-            yv[:] = 0.0
-        elif beta != 1.0:
-            yv *= beta
-        if segmented:
-            t = np.bincount(segment_of, u * xv[:segmented], segments)
-            qt = specific * t + loadings @ (t @ loadings)
-            yv[:segmented] += (alpha * u) * qt[segment_of]
-
-    n, nu = qp.size, len(qp.upper_index)
-    upper_index, rows, rows_t = qp.upper_index, qp.rows, kkt.rows_t
+        _combine(np.frombuffer(y, dtype=np.float64), ops.hessian(np.frombuffer(x, dtype=np.float64)), alpha, beta)
 
     def inequalities(x, y, trans="N", alpha=1.0, beta=0.0) -> None:
-        # G = [-I; I[upper]; rows] applied directly: cheaper than a sparse G whose
-        # dense rows hold most of its nonzeros.
         xv = np.frombuffer(x, dtype=np.float64)
-        yv = np.frombuffer(y, dtype=np.float64)
-        if trans == "N":
-            product = np.empty(n + nu + rows.shape[0])
-            np.negative(xv, out=product[:n])
-            product[n : n + nu] = xv[upper_index]
-            product[n + nu :] = rows @ xv
-        else:
-            product = rows_t @ xv[n + nu :]
-            product -= xv[:n]
-            if nu:
-                product[upper_index] += xv[n : n + nu]
-        if beta == 0.0:
-            np.multiply(product, alpha, out=yv)
-        else:
-            yv *= beta
-            yv += alpha * product
+        product = ops.inequalities(xv) if trans == "N" else ops.inequalities_t(xv)
+        _combine(np.frombuffer(y, dtype=np.float64), product, alpha, beta)
+
+    def factor(W):
+        # A copy: cvxopt updates W in place, the solve keeps using its scaling.
+        solve = kkt.factor(np.array(W["d"], dtype=np.float64).ravel())
+
+        def cvxopt_solve(x, _y, z) -> None:
+            solve(np.frombuffer(x, dtype=np.float64), np.frombuffer(z, dtype=np.float64))
+
+        return cvxopt_solve
 
     initvals = None
     if start is not None:
         initvals = {"x": matrix(start["x"]), "s": matrix(start["s"]), "z": matrix(start["z"])}
+    options = {key: opts[key] for key in ("show_progress", "abstol", "reltol", "feastol", "maxiters", "refinement")}
     result = solvers.coneqp(
-        hessian,
-        matrix(qp.q),
-        inequalities,
-        matrix(qp.inequality_rhs()),
-        kktsolver=kkt.factor,
-        initvals=initvals,
-        options=opts,
+        hessian, matrix(qp.q), inequalities, matrix(qp.inequality_rhs()), kktsolver=factor, initvals=initvals, options=options
     )
     return QPSolution(
         z=np.array(result["x"], dtype=np.float64).ravel(),
@@ -497,3 +667,28 @@ def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict 
         slacks=np.array(result["s"], dtype=np.float64).ravel(),
         duals=np.array(result["z"], dtype=np.float64).ravel(),
     )
+
+
+def _combine(y: np.ndarray, product: np.ndarray, alpha: float, beta: float) -> None:
+    if beta == 0.0:
+        np.multiply(product, alpha, out=y)
+    else:
+        y *= beta
+        y += alpha * product
+
+
+def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict | None = None) -> QPSolution:
+    """Solve with the interior-point method above and the structured KKT solver.
+    ``start`` (x, s, z as arrays) warm-starts from a nearby solution, e.g. the
+    previous solve of the day. Options: the tolerances of ``DEFAULT_SOLVER_OPTIONS``,
+    ``"kkt"`` (``"dense"`` / ``"structured"``), ``"solver"`` (``"cvxopt"`` for cvxopt's
+    ``coneqp`` instead, the reference)."""
+    opts = {**DEFAULT_SOLVER_OPTIONS, **(options or {})}
+    if qp.size == 0:  # nothing to decide: the rows hold or they cannot
+        h = qp.inequality_rhs()
+        status = "optimal" if np.all(h >= 0.0) else "infeasible"
+        return QPSolution(z=np.zeros(0), status=status, iterations=0, slacks=h, duals=np.zeros(len(h)))
+    kkt_kind = opts.pop("kkt", "dense" if qp.size <= DENSE_KKT_LIMIT else "structured")
+    kkt = DenseKKT(qp) if kkt_kind == "dense" else StructuredKKT(qp)
+    backend = _cvxopt if opts.pop("solver", "interior") == "cvxopt" else _interior_point
+    return backend(qp, kkt, start, opts)

@@ -1,11 +1,39 @@
 """The command starts light: the numerical stack loads only where a command needs it."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
+
+FIRM = Path(__file__).resolve().parents[2] / "examples" / "firm.yaml"
+HEAVY = ("numpy", "scipy", "cvxopt", "pandas", "exchange_calendars")
 
 
 def test_the_cli_does_not_import_the_numerical_stack_at_start():
     probe = ("import sys, lotline.application.cli; "
-             "print(sorted(m for m in ('numpy', 'scipy', 'cvxopt', 'pandas', 'exchange_calendars') if m in sys.modules))")
+             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def modules_after(*argv: str, store: str) -> tuple[int, list[str]]:
+    """Runs one command in a fresh interpreter; its exit code and the heavy modules it loaded."""
+    probe = ("import json, sys\n"
+             "from lotline.application.cli import main\n"
+             f"code = main({[*argv, '--store', store]!r})\n"
+             f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]), file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    code, loaded = json.loads(out.stderr.strip().splitlines()[-1])
+    return code, loaded
+
+
+def test_reading_holdings_lots_and_orders_and_approving_a_day_load_no_numerical_library(tmp_path):
+    store = f"sqlite:///{tmp_path / 'firm.db'}"
+    subprocess.run([sys.executable, "-m", "lotline.application", "load", str(FIRM), "--store", store],
+                   capture_output=True, check=True)
+    assert modules_after("holdings", "SMITH-TAX", "--as-of", "2026-03-02", "--as", "olivia", store=store) == (0, [])
+    assert modules_after("lots", "SMITH-TAX", "--as-of", "2026-03-02", "--as", "olivia", store=store) == (0, [])
+    assert modules_after("orders", "--date", "2026-03-02", "--as", "olivia", store=store) == (0, [])
+    # The trading-day check reads the NYSE table, not exchange-calendars (nor pandas).
+    assert modules_after("approve", "--date", "2026-03-02", "--as", "olivia", store=store) == (0, [])
+    assert modules_after("approve", "--date", "2026-11-26", "--as", "olivia", store=store) == (2, [])

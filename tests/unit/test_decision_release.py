@@ -31,7 +31,7 @@ INPUTS = DecisionInputs(
     gain_budget_remaining=None, optimiser={}, libraries={},
 )
 SALE = ProposedOrder(order_id="ACC-1/2026-03-02/1", side="sell", symbol="VTI", quantity=D(1), price=D(250),
-                     value=D(250), reason=OrderReason.DRIFT)
+                     value=D(250), reason=OrderReason.REBALANCE)
 
 
 def decision(*reasons: Trigger, benefit: str = "0", trade: bool = True) -> Decision:

@@ -22,7 +22,7 @@ from lotline.domain.optimiser.constraints import (
 from lotline.domain.optimiser.layout import Directions, Layout, TradePermissions
 from lotline.domain.optimiser.optimiser import assemble
 from lotline.domain.optimiser.portfolio import Portfolio
-from lotline.domain.optimiser.reasons import purchase_reason, sale_reasons
+from lotline.domain.optimiser.reasons import order_reasons
 from lotline.domain.optimiser.rounding import round_trades
 from lotline.domain.optimiser.terms import TaxCost, TrackingRisk, TradingCost, objective_terms
 from lotline.domain.vocabulary import OrderReason
@@ -429,39 +429,80 @@ def test_a_failed_presolve_check_falls_back_to_the_full_solve(monkeypatch):
 # --- reasons -------------------------------------------------------------------------
 
 
-def reasons_of(prob: Problem, sold, forced=(), for_cash=()) -> dict[str, str]:
-    """Each sold lot's reason, the lots sold in full."""
+def reasons_of(prob: Problem, sold, forced=(), for_cash=(), bought=None) -> dict[str, str]:
+    """Each sold lot's reason (the lots sold in full) and each bought symbol's."""
     p = Portfolio.from_problem(prob)
     lots = np.array(sorted(p.lot_ids.index(lot_id) for lot_id in sold), dtype=np.intp)
+    buys, _ = trades(p, bought or {})
+    sells = np.where(np.isin(np.arange(p.lot_count), lots), p.value, 0.0)
 
     def flags(lot_ids):
         return np.isin(np.arange(p.lot_count), [p.lot_ids.index(lot_id) for lot_id in lot_ids])
 
-    return dict(zip([p.lot_ids[j] for j in lots], sale_reasons(p, lots, flags(forced), flags(for_cash), p.gain)))
+    bought_at = np.flatnonzero(buys > 0)
+    purchases, sales = order_reasons(p, bought_at, buys, lots, sells, flags(forced), flags(for_cash),
+                                     p.gain_ratio * sells)
+    return {**dict(zip([p.lot_ids[j] for j in lots], sales)), **dict(zip([p.symbols[i] for i in bought_at], purchases))}
 
 
 def test_a_sale_is_named_once_for_all_its_lots_by_the_first_reason_that_holds():
-    # V1 (VTI) sells at a gain, V2 (VTI) and B1 (BND) at a loss, I1 (ITOT, not targeted) at a gain.
+    # V1 (VTI) sells at a gain of 5,000, V2 (VTI) at a loss of 2,500, B1 (BND) at a loss,
+    # I1 (ITOT, not targeted) at a gain; cash covers what the account requires.
     prob = sample()
     R = OrderReason
-    assert reasons_of(prob, ["V1", "V2", "I1", "B1"]) == {"V1": R.HARVEST, "V2": R.HARVEST, "I1": R.MODEL_CHANGE,
+    assert reasons_of(prob, ["V1", "V2", "I1", "B1"]) == {"V1": R.REBALANCE, "V2": R.REBALANCE, "I1": R.TRANSITION,
                                                           "B1": R.HARVEST}
-    assert reasons_of(prob, ["V1"]) == {"V1": R.DRIFT}
-    assert reasons_of(prob, ["V1"], for_cash=["V1"]) == {"V1": R.CASH}
-    # A restriction comes first, for every lot of the security; leaving the target before cash.
+    assert reasons_of(prob, ["V2"]) == {"V2": R.HARVEST}
+    assert reasons_of(prob, ["V1"]) == {"V1": R.REBALANCE}
+    assert reasons_of(prob, ["V1"], for_cash=["V1"]) == {"V1": R.CASH_REQUEST}
+    # A restriction comes first, for every lot of the security; cash kept in rounding before leaving the target.
     assert reasons_of(prob, ["V1", "V2"], forced=["V2"]) == {"V1": R.RESTRICTION, "V2": R.RESTRICTION}
-    assert reasons_of(prob, ["I1"], for_cash=["I1"]) == {"I1": R.MODEL_CHANGE}
+    assert reasons_of(prob, ["I1"], for_cash=["I1"]) == {"I1": R.CASH_REQUEST}
 
 
-def test_a_loss_is_a_harvest_only_where_losses_pay_even_when_it_raises_cash():
+def test_a_sale_realising_a_gain_is_never_a_harvest_and_a_loss_is_one_only_where_losses_pay():
     lots_ = sample().lots
+    # VTI's two lots: a loss on one, a larger gain on the other: the sale realises a gain.
+    assert OrderReason.HARVEST not in reasons_of(sample(), ["V1", "V2"]).values()
     untaxed = problem(balanced(), lots_, cash=10_000.0, taxable=False)
-    assert reasons_of(untaxed, ["B1"]) == {"B1": OrderReason.DRIFT}
+    assert reasons_of(untaxed, ["B1"]) == {"B1": OrderReason.REBALANCE}
     short = problem(balanced(), lots_, cash=10_000.0, required_cash=20_000.0)
-    # Sold for the cash, a lot at a loss is still a harvest when the sale as a whole realises a loss.
-    assert reasons_of(short, ["V1", "B1"]) == {"V1": OrderReason.CASH, "B1": OrderReason.HARVEST}
+    # Short of cash, a sale nothing else explains raises it; a loss sale is still a harvest.
+    assert reasons_of(short, ["V1", "B1"]) == {"V1": OrderReason.CASH_REQUEST, "B1": OrderReason.HARVEST}
+    # Buying more than is sold raises no cash: the gain sale is a rebalance.
+    assert reasons_of(short, ["V1"], bought={"SCHB": 30_000.0})["V1"] == OrderReason.REBALANCE
 
 
-def test_a_purchase_moves_its_class_back_to_target_or_follows_the_model():
-    assert purchase_reason(dataclasses.replace(security("VTI", 0.6), class_below_target=True)) == OrderReason.DRIFT
-    assert purchase_reason(security("VTI", 0.6)) == OrderReason.MODEL_CHANGE
+def test_orders_in_a_class_beyond_its_drift_limit_are_drift_limit_orders():
+    # us_equity is 61% against 60% and bonds 23% against 38%: both beyond a 0.5% limit;
+    # cash (16% against 2%) is beyond its limit too.
+    beyond = (ClassLimit("us_equity", 0.6, 0.005, beyond_limit=True), ClassLimit("bonds", 0.38, 0.005, beyond_limit=True),
+              ClassLimit("cash", 0.02, 0.005, beyond_limit=True))
+    prob = problem(balanced(), sample().lots, cash=10_000.0, required_cash=2_000.0, class_limits=beyond)
+    R = OrderReason
+    # Over its target, us_equity sells (even a loss: the limit comes first); under it, bonds buys.
+    assert reasons_of(prob, ["V2"], bought={"BND": 5_000.0}) == {"V2": R.DRIFT_LIMIT, "BND": R.DRIFT_LIMIT}
+    # A bonds loss sale is no drift-limit sale (bonds is under its target): it harvests.
+    assert reasons_of(prob, ["B1"])["B1"] == R.HARVEST
+    # Cash over its limit: a purchase nothing else explains invests it, under the limit.
+    assert reasons_of(prob, [], bought={"VXUS": 6_000.0}) == {"VXUS": R.DRIFT_LIMIT}
+    # Within their limits, the same orders are not.
+    within = problem(balanced(), sample().lots, cash=10_000.0, required_cash=2_000.0)
+    assert reasons_of(within, ["V2"], bought={"BND": 15_000.0}) == {"V2": R.HARVEST, "BND": R.FUND_PURCHASE}
+
+
+def test_a_purchase_replaces_a_harvest_or_a_transition_in_its_class_invests_cash_or_rebalances():
+    prob = sample()
+    R = OrderReason
+    assert reasons_of(prob, ["V2"], bought={"SCHB": 12_000.0})["SCHB"] == R.HARVEST
+    assert reasons_of(prob, ["I1"], bought={"VTI": 1_000.0})["VTI"] == R.TRANSITION
+    # No sale in its class: a purchase beyond what the sales bring in invests the spare cash...
+    assert reasons_of(prob, ["I1"], bought={"BND": 5_000.0})["BND"] == R.FUND_PURCHASE
+    # ...unless the sales pay for it (or it spends less than the minimum trade more).
+    assert reasons_of(prob, ["V1"], bought={"BND": 5_000.0})["BND"] == R.REBALANCE
+    assert reasons_of(prob, ["I1"], bought={"BND": 1_250.0})["BND"] == R.REBALANCE
+    # Bought in a class its sales shrink, a purchase is a swap within the class, not cash put to work.
+    assert reasons_of(prob, ["V1"], bought={"BND": 5_000.0, "SCHB": 10_000.0, "VXUS": 12_000.0}) == {
+        "V1": R.REBALANCE, "SCHB": R.REBALANCE, "BND": R.FUND_PURCHASE, "VXUS": R.FUND_PURCHASE}
+    # A harvest sale in another class is replaced by nothing here.
+    assert reasons_of(prob, ["B1"], bought={"SCHB": 14_000.0})["SCHB"] == R.REBALANCE

@@ -39,7 +39,7 @@ def test_a_class_outside_its_band_goes_back_to_target_selling_the_oldest_lots_fi
     result = plan(_account(lots), harvest_day=False)
     assert result.band_exits == ("bonds", "us_equity")
     assert [(s.lot_id, s.shares) for s in result.sells] == [("E-old", 28.0)]
-    assert all(s.reason == OrderReason.DRIFT for s in result.sells)
+    assert all(s.reason == OrderReason.DRIFT_LIMIT for s in result.sells)
     assert [(b.symbol, b.shares) for b in result.buys] == [("BND", 56.0)]
 
 
@@ -75,7 +75,7 @@ def test_cash_for_the_reserve_and_requests_is_raised_from_the_most_overweight_cl
     result = plan(_account(_balanced(), required=1000.0), harvest_day=False)
     raised = sum(s.shares * {"VTI": 100, "VOO": 100, "BND": 50}[s.symbol] for s in result.sells)
     assert raised >= 1000.0
-    assert all(s.mandatory and s.reason == OrderReason.CASH for s in result.sells)
+    assert all(s.mandatory and s.reason == OrderReason.CASH_REQUEST for s in result.sells)
 
 
 def test_orders_are_whole_shares_and_small_ones_are_dropped():

@@ -1,0 +1,169 @@
+"""The Kafka relay (`lotline publish`): the notification log, from the position last
+published to the topic, sent window by window. A window's position is recorded only
+after the broker acknowledged every message of it, so a relay killed at any point
+(kill -9 included) resumes there: nothing is lost, and only the window in flight can
+be sent twice (with the same `event_id`s). Each account's events go to one partition
+in position order (the key is the account), so per-key order holds."""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lotline.application.authorisation import authorise
+from lotline.application.commands import Publish
+from lotline.application.lotline import Lotline
+from lotline.domain.errors import InvalidInput, LotlineError
+from lotline.domain.roles import Permission
+from lotline.domain.values import shown
+
+STREAMS_KEPT = 200_000
+BACKOFF_FIRST, BACKOFF_MOST = 1.0, 30.0
+TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+class EventUnreadable(LotlineError):
+    """An event the relay cannot decode: it stops before it (nothing after it is sent)."""
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    published: int  # messages sent (and acknowledged) by this run
+    position: int  # the topic's recorded position now
+    head: str | None  # the store's chain head (POSITION:DIGEST) when the run ended
+
+
+Say = Callable[[str], None]
+
+
+def check(cmd: Publish) -> None:
+    """Bad input before anything is reached or recorded."""
+    from lotline.infrastructure.kafka_relay import parse_bootstrap
+
+    parse_bootstrap(cmd.bootstrap)
+    if not TOPIC_NAME.fullmatch(cmd.topic) or cmd.topic in (".", ".."):
+        raise InvalidInput(f"must be 1 to 249 letters, digits, '.', '_' or '-', got {shown(cmd.topic)}", "topic")
+    if not 1 <= cmd.partitions <= 10_000:
+        raise InvalidInput(f"must be between 1 and 10000, got {cmd.partitions}", "partitions")
+    if not 1 <= cmd.replication <= 100:
+        raise InvalidInput(f"must be between 1 and 100, got {cmd.replication}", "replication")
+    if not 1 <= cmd.batch <= 1_000_000:
+        raise InvalidInput(f"must be between 1 and 1000000, got {cmd.batch}", "batch")
+    if not 0 < cmd.interval <= 3600:
+        raise InvalidInput(f"must be more than 0 and at most 3600 seconds, got {cmd.interval}", "interval")
+
+
+def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | None = None) -> Published:
+    """Publishes what is there (and with `follow`, keeps polling until stopped).
+    BrokerUnreachable when no broker answers at start; while following, a broker that
+    goes away is retried with back-off, the recorded position kept."""
+    from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed, KafkaRelay
+    from lotline.infrastructure.relay_position import RelayLog
+    from lotline.projections.messages import published_by_default, stored_topics
+
+    check(cmd)
+    authorise(lotline.fresh(), cmd.user, Permission.PUBLISH, lotline.today(), lotline.clock())
+    relay = KafkaRelay(cmd.bootstrap, cmd.topic)
+    relay.connect(cmd.partitions, cmd.replication)  # a broker out of reach: nothing recorded, not even the table
+    log = RelayLog(lotline.store.recorder)
+    log.create_table()
+    topics = None if cmd.every_event else set(stored_topics(published_by_default()))
+    messages = Messages(lotline, log)
+    position = log.position(cmd.topic)
+    if cmd.follow and say is not None:
+        say(f"following the store into {cmd.topic} from position {position}")
+    total, backoff = 0, BACKOFF_FIRST
+    try:
+        while True:
+            sent_now = 0
+            try:
+                if not relay.connected:
+                    relay.connect(cmd.partitions, cmd.replication)
+                newest = log.newest_position()
+                while position < newest:
+                    upto = min(position + cmd.batch, newest)
+                    batch = messages.of(log.window(position, upto, topics))
+                    relay.send(batch)
+                    log.record(cmd.topic, upto)  # only now: the broker has every message up to here
+                    position = upto
+                    sent_now += len(batch)
+                backoff = BACKOFF_FIRST
+            except (DeliveryFailed, BrokerUnreachable) as error:
+                if not cmd.follow:
+                    raise
+                total += sent_now
+                if warn is not None:
+                    warn(f"Kafka: {error}; position {position} kept, retrying in {backoff:g} s")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MOST)
+                relay.close()  # connected again at the next turn
+                continue
+            total += sent_now
+            if not cmd.follow:
+                break
+            if sent_now and say is not None:
+                say(f"published {sent_now} events to {cmd.topic}, last position {position}")
+            time.sleep(cmd.interval)
+    finally:
+        relay.close()
+    head = log.head()
+    return Published(cmd.topic, total, position, str(head) if head is not None else None)
+
+
+class Messages:
+    """Builds each window's messages: decodes the events and names each stream's kind
+    and business id (from its first event, read once per stream)."""
+
+    def __init__(self, lotline: Lotline, log: Any) -> None:
+        self._decode = lotline.store.mapper.to_domain_event
+        self._log = log
+        self._streams: dict[str, tuple[str, str]] = {}
+
+    def of(self, window: Sequence[Any]) -> list[Any]:
+        from lotline.infrastructure.kafka_relay import Message
+        from lotline.projections.audit import stream_of
+
+        streams = self._streams
+        if len(streams) > STREAMS_KEPT:
+            streams.clear()
+        for logged in window:  # a stream's first event names it
+            if logged.originator_version == 1:
+                streams[logged.originator_id] = stream_of(self._read(logged))
+        unknown = sorted({logged.originator_id for logged in window} - streams.keys())
+        for first in self._log.first_events(unknown):
+            streams[first.originator_id] = stream_of(self._read(first))
+        return [Message(*self._message(logged)) for logged in window]
+
+    def _message(self, logged: Any) -> tuple:
+        import orjson
+
+        from lotline.infrastructure.eventstore import resolve_event_topic
+        from lotline.projections.messages import build_message, message_from_stored
+
+        kind, key = self._streams.get(logged.originator_id) or ("unknown", logged.originator_id)
+        try:
+            raw = logged.state
+            state = orjson.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
+            built = message_from_stored(resolve_event_topic(logged.topic), state, logged.originator_id,
+                                        logged.originator_version, logged.id, kind, key, logged.chain_digest,
+                                        logged.recorded_at)
+        except Exception:  # noqa: BLE001 - not the common shape: decoded through its model below, which names the problem
+            built = None
+        if built is None:
+            built = build_message(self._read(logged), logged.id, kind, key, logged.chain_digest, logged.recorded_at)
+        return built
+
+    def _read(self, logged: Any) -> Any:
+        try:
+            return self._decode(logged)
+        except Exception as error:  # noqa: BLE001 - any event that cannot be decoded stops the relay before it
+            from lotline.projections.tracking import describe
+
+            where = f"event {logged.id}" if logged.id else f"the first event of stream {logged.originator_id}"
+            raise EventUnreadable(f"{where} ({logged.topic}) cannot be read: {describe(error)}; nothing from it on "
+                                  "was published") from None

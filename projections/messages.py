@@ -1,0 +1,206 @@
+"""The messages the Kafka relay sends, and their JSON Schemas.
+
+One message per recorded event: key = the account id (for an event of no account, its
+aggregate's `kind:id`), value = JSON with `event_id` (stable: derived from the stream
+and version, so a message sent twice carries the same id), `position`, `type`,
+`class_version`, `kind`, `id`, `account`, `version`, `timestamp`, `effective_date`,
+`actor`, `role`, `auth`, `on_behalf_of`, `reason`, `data`, `chain_digest` and
+`recorded_at` (when the store recorded it; `timestamp` is when the command acted); headers
+`type` and `event_id`. What a message shows of its event (account, data, who acted) is
+what the audit trail shows: `projections/audit.py` (`account_of`, `event_data`).
+
+Types are the event classes' qualified names (`Account.TradeExecuted`,
+`Decision.OrderFilled`): several aggregates have a `Created`. Each type's schema is
+generated from its pydantic event model and carries its `class_version` (in `$id`,
+the title and a `const`), so a consumer picks the schema of the version it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from hashlib import sha1
+from json.encoder import encode_basestring_ascii as quoted
+from typing import Any
+from uuid import UUID, uuid5
+
+import orjson
+
+from lotline.domain.account import Account
+from lotline.domain.aggregate import ENVELOPE, ID_NAMESPACE, DomainEvent
+from lotline.domain.decision import Decision
+from lotline.projections.audit import KINDS, DecisionSummary, account_of, event_data
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_BASE = "https://lotline.dev/schemas/events"
+EVENT_IDS = uuid5(ID_NAMESPACE, "kafka-event-ids")
+
+
+def message_type(cls: type) -> str:
+    return cls.__qualname__
+
+
+def event_classes() -> list[type[DomainEvent]]:
+    """Every recorded event class of every aggregate, in a fixed order."""
+    found = []
+    for aggregate in KINDS:
+        for name, value in sorted(vars(aggregate).items()):
+            if (isinstance(value, type) and issubclass(value, DomainEvent) and not name.startswith("_")
+                    and value.aggregate_class is aggregate):
+                found.append(value)
+    return found
+
+
+def published_by_default() -> list[type[DomainEvent]]:
+    """Every trade, order, fill and decision event: an account's trades, and every event
+    of the day's decisions (recorded, failed, approved, rejected, cancelled, stale,
+    unfilled, filled)."""
+    return [cls for cls in event_classes()
+            if cls.aggregate_class is Decision or cls in (Account.TradeRecorded, Account.TradeExecuted)]
+
+
+def event_id(originator_id: UUID | str, version: int) -> str:
+    """The event's stable id: one stream and version, one id, however often it is sent
+    (a name-based UUID, version 5, of the stream and version)."""
+    digest = bytearray(sha1(_EVENT_ID_PREFIX + f"{originator_id}:{version}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5 (what uuid5 does, without building UUID objects)
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hexed = digest.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+_EVENT_ID_PREFIX = EVENT_IDS.bytes
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else quoted(value)
+
+
+def build_message(event: DomainEvent, position: int, kind: str, key: str, chain_digest: str | None,
+                  recorded_at: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """The message of one event: (key, value, headers); its data is the JSON the trails show."""
+    cls = type(event)
+    return _message(cls, position, kind, key, account_of(event, kind, key), event.originator_id,
+                    event.originator_version, event.timestamp.isoformat(), event.effective_date.isoformat(),
+                    event.actor, event.role, event.auth, event.on_behalf_of, event.reason, chain_digest, recorded_at,
+                    event_data(event))
+
+
+def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originator_id: str, version: int, position: int,
+                        kind: str, key: str, chain_digest: str | None,
+                        recorded_at: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]] | None:
+    """The same message as `build_message` of the decoded event, straight from its stored
+    JSON (the relay's hot loop: decoding every event through its model is most of the
+    relay's cost). Only where the stored state is what the class writes today: every
+    field present, the current `class_version`, shown in the trails as its own fields
+    (not a decision's summary); None otherwise, and the caller decodes the event."""
+    if cls.class_version != 1 or cls is Decision.DecisionRecorded or state.keys() != _stored_fields(cls):
+        return None
+    envelope = ENVELOPE
+    data = {k: v for k, v in state.items() if k not in envelope}
+    account = data["account_id"] if cls.aggregate_class is Decision else (key if kind == "account" else None)
+    return _message(cls, position, kind, key, account, originator_id, version,
+                    datetime.fromisoformat(state["timestamp"]).isoformat(), state["effective_date"], state["actor"],
+                    state["role"], state["auth"], state["on_behalf_of"], state["reason"], chain_digest, recorded_at,
+                    # As pydantic writes JSON (compact, UTF-8 as it is), and as fast.
+                    orjson.dumps(data).decode())
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _stored_fields(cls: type[DomainEvent]) -> frozenset[str]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = frozenset(cls.model_fields) - {"originator_id", "originator_version"}
+    return fields
+
+
+def _message(cls: type, position: int, kind: str, key: str, account: str | None, originator_id: Any, version: int,
+             timestamp: str, effective_date: str, actor: str, role: str, auth: str, on_behalf_of: str | None,
+             reason: str | None, chain_digest: str | None, recorded_at: str | None,
+             data: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """The value written out field by field (faster than building a dict to dump)."""
+    the_id = event_id(originator_id, version)
+    name = message_type(cls)
+    value = (
+        f'{{"event_id":"{the_id}","position":{int(position)},"type":"{name}","class_version":{cls.class_version},'
+        f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},"version":{int(version)},'
+        f'"timestamp":"{timestamp}","effective_date":"{effective_date}",'
+        f'"actor":{quoted(actor)},"role":{quoted(role)},"auth":{quoted(auth)},'
+        f'"on_behalf_of":{_text(on_behalf_of)},"reason":{_text(reason)},'
+        f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{data}}}'
+    )
+    message_key = account if account is not None else f"{kind}:{key}"
+    return message_key.encode(), value.encode(), [("type", name.encode()), ("event_id", the_id.encode())]
+
+
+# --- schemas ---------------------------------------------------------------------------
+
+def _data_schema(cls: type[DomainEvent]) -> dict[str, Any]:
+    """The schema of a type's `data`: its event model's own fields (the envelope is in
+    the message), a decision as its summary."""
+    model = DecisionSummary if cls is Decision.DecisionRecorded else cls
+    schema = model.model_json_schema(mode="serialization")
+    schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k not in ENVELOPE}
+    schema["required"] = [k for k in schema.get("required", []) if k not in ENVELOPE]
+    return schema
+
+
+_NULLABLE_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+
+
+def message_schema(cls: type[DomainEvent]) -> dict[str, Any]:
+    """The JSON Schema of one message type's value, at its event's `class_version`."""
+    name, version = message_type(cls), cls.class_version
+    data = _data_schema(cls)
+    definitions = data.pop("$defs", {})
+    properties: dict[str, Any] = {
+        "event_id": {"type": "string", "format": "uuid", "description": "stable: the same event always has the same id"},
+        "position": {"type": "integer", "minimum": 1, "description": "the event's global position in the store"},
+        "type": {"const": name},
+        "class_version": {"const": version},
+        "kind": {"type": "string", "description": "the kind of aggregate (as audit --firm --kind names it)"},
+        "id": {"type": "string", "description": "the aggregate's business id"},
+        "account": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "the account, if the event has one"},
+        "version": {"type": "integer", "minimum": 1, "description": "the event's version in its stream"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "effective_date": {"type": "string", "format": "date"},
+        "actor": {"type": "string"},
+        "role": {"type": "string"},
+        "auth": {"enum": ["asserted", "key"]},
+        "on_behalf_of": _NULLABLE_TEXT,
+        "reason": _NULLABLE_TEXT,
+        "chain_digest": {"anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}],
+                         "description": "the event's digest in the store's integrity chain (lotline verify)"},
+        "recorded_at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+                        "description": "when the store recorded the event (its chain entry's time)"},
+        "data": data,
+    }
+    schema = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"{SCHEMA_BASE}/{name}/v{version}.json",
+        "title": f"{name} v{version}",
+        "description": (cls.__doc__ or name).strip().splitlines()[0],
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    if definitions:
+        schema["$defs"] = definitions
+    return schema
+
+
+def message_schemas() -> dict[str, dict[str, Any]]:
+    """Every message type's schema, by type (deterministic: same code, same schemas)."""
+    return {message_type(cls): message_schema(cls) for cls in event_classes()}
+
+
+def stored_topics(classes: list[type[DomainEvent]]) -> Iterator[str]:
+    """The stored topics of these classes, as any store may spell them."""
+    from lotline.infrastructure.eventstore import event_topic
+
+    for cls in classes:
+        topic = event_topic(cls)
+        yield topic
+        yield "lotline." + topic
