@@ -810,5 +810,29 @@ def worker(bootstrap: Annotated[str | None, typer.Option("--bootstrap", help="Ka
           + (f", not tasks {report.not_tasks}" if report.not_tasks else ""))
 
 
+@app.command()
+def backtest(prices: Annotated[Path, typer.Option("--prices", help="Closes, a CSV as `prices load` reads (wide or long).")],
+             scenario: Annotated[Path, typer.Option("--scenario", help="The firm, a scenario file as `load` reads.")],
+             start: Annotated[str | None, typer.Option(help="First day (default: the day after the scenario's as_of).")] = None,
+             end: Annotated[str | None, typer.Option(help="Last day (default: the price file's last).")] = None,
+             strategy: Annotated[str, typer.Option(help="holistic, no-harvest, threshold or all.")] = "all",
+             plot: Annotated[Path | None, typer.Option("--plot", help="Draw after-tax value and class drift over "
+                                                       "time to this PNG.")] = None,
+             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """Run a price history day by day through the daily workflow, in a temporary store
+    (the store named by --store is never opened)."""
+    from lotline.application.backtest import read_input, run_backtest
+    from lotline.application.backtest_report import check_plot_path, day_progress, show_backtest
+    from lotline.application.backtest_report import plot as draw
+
+    check_plot_path(plot)
+    given = read_input(prices, scenario, parse_date(start, "start"), parse_date(end, "end"), strategy)
+    with day_progress(not as_json, len(given.days) * len(given.strategies)) as advance:
+        results = run_backtest(given, advance)
+    if plot is not None:
+        draw(results, plot)
+    show_backtest(results, as_json)
+
+
 # The listing and exceptions commands live in their own module; importing it registers them.
 import lotline.application.cli_views  # noqa: E402,F401
