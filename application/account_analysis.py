@@ -83,7 +83,9 @@ class _Cached(dict):
 
 @lru_cache(maxsize=1)
 def libraries() -> dict[str, str]:
-    out = {"python": platform.python_version()}
+    from lotline.domain.analysis import ANALYSIS_RULES
+
+    out = {"python": platform.python_version(), "analysis_rules": str(ANALYSIS_RULES)}
     for name in ("lotline", "numpy", "scipy", "cvxopt", "eventsourcing", "pydantic"):
         try:
             out[name] = importlib_metadata.version(name)

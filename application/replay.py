@@ -97,12 +97,19 @@ def replay(lotline: Lotline, decision_id: str, user: str) -> ReplayOutcome:
             differences.append(f"{order_id}: recorded {_order(a)}, not replayed")
         elif a != b:
             differences.append(f"{order_id}: recorded {_order(a)}, replayed {_order(b)}")
+    from lotline.domain.analysis import ANALYSIS_RULES
+
+    rules = inputs.libraries.get("analysis_rules", "1")
+    if differences and rules != str(ANALYSIS_RULES):
+        differences.insert(0, f"recorded under analysis rules {rules}, replayed under rules {ANALYSIS_RULES}: "
+                              "the decision was made by an earlier version of the analysis")
     return ReplayOutcome(decision_id, not differences, differences, recorded, replayed)
 
 
 def _order(order: ProposedOrder) -> str:
     lots = ", ".join(f"{r.lot_id}:{r.quantity}" for r in order.lots)
-    return f"{order.side} {order.quantity} {order.symbol} @ {order.price}" + (f" from [{lots}]" if lots else "")
+    return (f"{order.side} {order.quantity} {order.symbol} @ {order.price} ({order.reason})"
+            + (f" from [{lots}]" if lots else ""))
 
 
 def explain(lotline: Lotline, decision_id: str, user: str) -> dict[str, Any]:

@@ -31,6 +31,12 @@ from lotline.domain.valuation import Valuation
 from lotline.domain.values import CENT, SHARE_DECIMALS, WEIGHT, ZERO
 from lotline.domain.vocabulary import Trigger
 
+# The version of the rules a decision is made by (eligible purchases, wash groups as one
+# risk, deferral, withdrawals, direction fixing, order reasons). Recorded with every
+# decision, so a replay under other rules says so instead of only listing differences.
+# 1: decisions recorded before the number was (they carry none).
+ANALYSIS_RULES = 2
+
 
 @dataclass(frozen=True)
 class Analysis:
