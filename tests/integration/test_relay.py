@@ -124,6 +124,29 @@ def test_publish_sends_every_trade_order_fill_and_decision_event_once_with_the_c
     assert not Draft202012Validator(schemas["Account.TradeExecuted"]).is_valid(broken)
 
 
+def test_each_key_goes_to_its_murmur2_partition_through_an_idempotent_producer(demo_cli: Cli, kafka_broker):
+    """Where Kafka's Java client and kafka-python's default partitioner put a key, so
+    any producer of the same keys agrees; and the producer is idempotent against the
+    broker (retries inside a window neither duplicate nor reorder)."""
+    from kafka.partitioner.default import murmur2
+
+    from lotline.infrastructure.kafka_relay import KafkaRelay
+
+    done = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-placed", "--partitions", "5",
+                    "--all", "--json")
+    assert done.code == 0, done.err
+    records = kafka_broker.read_all("relay-placed")
+    assert len({r.partition for r in records}) > 1
+    assert all(r.partition == (murmur2(r.key) & 0x7FFFFFFF) % 5 for r in records)
+
+    relay = KafkaRelay(kafka_broker.bootstrap, "relay-placed")
+    relay.connect()
+    try:
+        assert relay.idempotent
+    finally:
+        relay.close()
+
+
 def test_event_ids_are_stable_and_all_publishes_every_event(demo_cli: Cli, kafka_broker):
     first = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-every-a", "--all", "--json")
     second = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-every-b", "--all", "--json")
