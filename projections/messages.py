@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+import json
 from hashlib import sha1
 from json.encoder import encode_basestring_ascii as quoted
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -28,6 +30,7 @@ import orjson
 from lotline.domain.account import Account
 from lotline.domain.aggregate import ENVELOPE, ID_NAMESPACE, DomainEvent
 from lotline.domain.decision import Decision
+from lotline.domain.errors import LotlineError
 from lotline.projections.audit import KINDS, DecisionSummary, account_of, event_data
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -194,6 +197,48 @@ def message_schema(cls: type[DomainEvent]) -> dict[str, Any]:
 def message_schemas() -> dict[str, dict[str, Any]]:
     """Every message type's schema, by type (deterministic: same code, same schemas)."""
     return {message_type(cls): message_schema(cls) for cls in event_classes()}
+
+
+SCHEMA_FOLDER = "schemas"  # beside this module, shipped as package data (pyproject.toml)
+
+
+def schema_file_name(cls: type[DomainEvent]) -> str:
+    return f"{message_type(cls)}.v{cls.class_version}.json"
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    """A schema as its shipped file holds it (stable: regenerating an unchanged model
+    writes the same bytes)."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    """Writes every message type's schema at its current version into `folder` (how
+    the shipped files are regenerated: `lotline schemas --write projections/schemas`).
+    Files of earlier versions already there are left: consumers of old messages use them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cls in event_classes():
+        path = folder / schema_file_name(cls)
+        path.write_text(schema_text(message_schema(cls)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def shipped_schemas() -> dict[str, dict[str, Any]]:
+    """Every message type's schema at its current version, as the package ships it."""
+    from importlib.resources import files
+
+    folder = files("lotline.projections") / SCHEMA_FOLDER
+    found = {}
+    for cls in event_classes():
+        name = schema_file_name(cls)
+        try:
+            found[message_type(cls)] = json.loads((folder / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LotlineError(f"the package ships no schema {name}: regenerate them with "
+                               "`lotline schemas --write projections/schemas`") from None
+    return found
 
 
 def stored_topics(classes: list[type[DomainEvent]]) -> Iterator[str]:
