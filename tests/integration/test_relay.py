@@ -399,3 +399,45 @@ def wait_for_position(url: str, topic: str, position: int, seconds: float = 60) 
     while recorded_position(url, topic) < position:
         assert time.monotonic() < deadline, f"the relay did not reach position {position} within {seconds} s"
         time.sleep(0.1)
+
+
+def test_a_long_backlog_built_in_a_second_process_sends_the_same_and_stops_before_an_unreadable_event(
+        tmp_path: Path, kafka_broker):
+    """A backlog of more than a few windows is built in a child process while the relay
+    sends: the same messages in the same order as built in one process, and an event it
+    cannot read stops the relay before it, every window before it acknowledged and
+    recorded, nothing after it sent."""
+    from benchmarks.ledger import write_history
+
+    from lotline.application.handlers.publish import PIPELINE_WINDOWS
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    write_history(url, accounts=30, events=3_000, seed=5)
+    newest = stored_events(url)[-1][0]
+    env = {**os.environ, "LOTLINE_USER": "system"}
+
+    def publish(topic: str, batch: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lotline.application", "publish", "--bootstrap",
+                               kafka_broker.bootstrap, "--topic", topic, "--all", "--batch", str(batch), "--store", url,
+                               "--json"], env=env, capture_output=True, text=True, timeout=180)
+
+    apart, here = publish("relay-apart", 100), publish("relay-here", newest)
+    assert newest > PIPELINE_WINDOWS * 100  # the first was built apart, the second in one process
+    assert apart.returncode == here.returncode == 0, apart.stderr + here.stderr
+    assert json.loads(apart.stdout)["published"] == json.loads(here.stdout)["published"] == newest
+    by_partition = [[(r.partition, r.key, r.value, r.headers) for r in sorted(kafka_broker.read_all(t),
+                                                                                  key=lambda r: (r.partition, r.offset))]
+                    for t in ("relay-apart", "relay-here")]
+    assert by_partition[0] == by_partition[1]
+
+    bad = 1_234
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE lotline_events SET state = :s WHERE id = :id"), {"s": b"{not json", "id": bad})
+    engine.dispose()
+    stopped = publish("relay-stopped", 100)
+    assert stopped.returncode == 1, stopped.stderr
+    assert f"event {bad} " in stopped.stderr and len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
+    assert recorded_position(url, "relay-stopped") == 1_200  # the last window wholly before the bad event
+    sent = {json.loads(r.value)["position"] for r in kafka_broker.read_all("relay-stopped")}
+    assert sent == set(range(1, 1_201))
