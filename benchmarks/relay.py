@@ -65,9 +65,8 @@ def average_message(url: str, limit: int = 2000) -> tuple[bytes, bytes, list]:
         log = RelayLog(store.store.recorder)
         window = log.window(0, limit * 5, set(stored_topics(published_by_default())))[:limit]
         built = Messages(store, log).of(window)
-    size = sum(len(m.value) for m in built) // max(1, len(built))
-    sample = min(built, key=lambda m: abs(len(m.value) - size))
-    return sample.key, sample.value, sample.headers
+    size = sum(len(value) for _, value, _ in built) // max(1, len(built))
+    return min(built, key=lambda message: abs(len(message[1]) - size))
 
 
 def reference_producer(bootstrap: str, topic: str, count: int, message: tuple[bytes, bytes, list]) -> float:

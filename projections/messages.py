@@ -95,17 +95,19 @@ def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originato
     JSON (the relay's hot loop: decoding every event through its model is most of the
     relay's cost). Only where the stored state is what the class writes today: every
     field present, the current `class_version`, shown in the trails as its own fields
-    (not a decision's summary); None otherwise, and the caller decodes the event."""
+    (not a decision's summary); None otherwise, and the caller decodes the event. The
+    envelope's fields are taken out of `state` (it is left holding the data)."""
     if cls.class_version != 1 or cls is Decision.DecisionRecorded or state.keys() != _stored_fields(cls):
         return None
-    envelope = ENVELOPE
-    data = {k: v for k, v in state.items() if k not in envelope}
-    account = data["account_id"] if cls.aggregate_class is Decision else (key if kind == "account" else None)
+    pop = state.pop
+    timestamp, effective_date, actor, role = pop("timestamp"), pop("effective_date"), pop("actor"), pop("role")
+    auth, on_behalf_of, reason = pop("auth"), pop("on_behalf_of"), pop("reason")
+    account = state["account_id"] if cls.aggregate_class is Decision else (key if kind == "account" else None)
     return _message(cls, position, kind, key, account, originator_id, version,
-                    datetime.fromisoformat(state["timestamp"]).isoformat(), state["effective_date"], state["actor"],
-                    state["role"], state["auth"], state["on_behalf_of"], state["reason"], chain_digest, recorded_at,
+                    datetime.fromisoformat(timestamp).isoformat(), effective_date, actor, role, auth, on_behalf_of,
+                    reason, chain_digest, recorded_at,
                     # As pydantic writes JSON (compact, UTF-8 as it is), and as fast.
-                    orjson.dumps(data).decode())
+                    orjson.dumps(state).decode())
 
 
 _FIELDS: dict[type, frozenset[str]] = {}
