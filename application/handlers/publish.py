@@ -68,7 +68,7 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
     BrokerUnreachable when no broker answers at start; while following, a broker that
     goes away is retried with back-off, the recorded position kept."""
     from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed, KafkaRelay
-    from lotline.infrastructure.relay_position import RelayLog
+    from lotline.infrastructure.relay_position import NewEvents, RelayLog
     from lotline.projections.messages import published_by_default, stored_topics
 
     check(cmd)
@@ -83,6 +83,7 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
     if cmd.follow and say is not None:
         say(f"following the store into {cmd.topic} from position {position}")
     total, backoff = 0, BACKOFF_FIRST
+    new_events = None
     try:
         while True:
             sent_now = 0
@@ -112,9 +113,13 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
                 break
             if sent_now and say is not None:
                 say(f"published {sent_now} events to {cmd.topic}, last position {position}")
-            time.sleep(cmd.interval)
+            if new_events is None:
+                new_events = NewEvents(lotline.store.recorder)
+            new_events.wait(cmd.interval)  # on PostgreSQL, woken by the store's NOTIFY as soon as events commit
     finally:
         relay.close()
+        if new_events is not None:
+            new_events.close()
     head = log.head()
     return Published(cmd.topic, total, position, str(head) if head is not None else None)
 

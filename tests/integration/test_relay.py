@@ -441,3 +441,33 @@ def test_a_long_backlog_built_in_a_second_process_sends_the_same_and_stops_befor
     assert recorded_position(url, "relay-stopped") == 1_200  # the last window wholly before the bad event
     sent = {json.loads(r.value)["position"] for r in kafka_broker.read_all("relay-stopped")}
     assert sent == set(range(1, 1_201))
+
+
+def test_a_following_relay_on_postgresql_wakes_at_the_stores_notify_not_at_its_interval(postgres, kafka_broker):
+    """On PostgreSQL a following relay LISTENs to the store's NOTIFY: an event recorded
+    is sent within seconds though the relay's interval is a minute."""
+    from benchmarks.ledger import write_history
+
+    url = postgres.fresh_database()
+    write_history(url, accounts=3, events=30, seed=2)
+    topic = "relay-listen"
+    env = {**os.environ, "LOTLINE_USER": "system"}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "lotline.application", "publish", "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
+         "--all", "--follow", "--interval", "60", "--store", url],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "following" in follower.stdout.readline()
+        wait_for_position(url, topic, stored_events(url)[-1][0])
+        time.sleep(0.5)  # it is waiting now
+        done = subprocess.run([sys.executable, "-m", "lotline.application", "settings", "trade_threshold_bp", "9",
+                               "--as", "olivia", "--reason", "listen", "--store", url],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        recorded = time.monotonic()
+        wait_for_position(url, topic, stored_events(url)[-1][0], seconds=15)
+        assert time.monotonic() - recorded < 15
+        assert follower.poll() is None
+    finally:
+        follower.send_signal(signal.SIGKILL)
+        follower.wait()
