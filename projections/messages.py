@@ -97,12 +97,17 @@ def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originato
     field present, the current `class_version`, shown in the trails as its own fields
     (not a decision's summary); None otherwise, and the caller decodes the event. The
     envelope's fields are taken out of `state` (it is left holding the data)."""
-    if cls.class_version != 1 or cls is Decision.DecisionRecorded or state.keys() != _stored_fields(cls):
+    kept = _FROM_STORED.get(cls, _UNSEEN)
+    if kept is _UNSEEN:
+        kept = _FROM_STORED[cls] = (None if cls.class_version != 1 or cls is Decision.DecisionRecorded else
+                                    (frozenset(cls.model_fields) - {"originator_id", "originator_version"},
+                                     cls.aggregate_class is Decision))
+    if kept is None or state.keys() != kept[0]:
         return None
     pop = state.pop
     timestamp, effective_date, actor, role = pop("timestamp"), pop("effective_date"), pop("actor"), pop("role")
     auth, on_behalf_of, reason = pop("auth"), pop("on_behalf_of"), pop("reason")
-    account = state["account_id"] if cls.aggregate_class is Decision else (key if kind == "account" else None)
+    account = state["account_id"] if kept[1] else (key if kind == "account" else None)
     return _message(cls, position, kind, key, account, originator_id, version,
                     datetime.fromisoformat(timestamp).isoformat(), effective_date, actor, role, auth, on_behalf_of,
                     reason, chain_digest, recorded_at,
@@ -110,14 +115,21 @@ def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originato
                     orjson.dumps(state).decode())
 
 
-_FIELDS: dict[type, frozenset[str]] = {}
+_UNSEEN = object()
+# Per event class: None where the stored JSON is not used (decoded instead), else its
+# stored fields and whether its account is in its data (a decision's events).
+_FROM_STORED: dict[type, tuple[frozenset[str], bool] | None] = {}
+# Per event class: the value's type fields written out, and the `type` header (one
+# tuple shared by every message of the type).
+_TYPE_PARTS: dict[type, tuple[str, tuple[str, bytes]]] = {}
 
 
-def _stored_fields(cls: type[DomainEvent]) -> frozenset[str]:
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = frozenset(cls.model_fields) - {"originator_id", "originator_version"}
-    return fields
+def _type_parts(cls: type) -> tuple[str, tuple[str, bytes]]:
+    parts = _TYPE_PARTS.get(cls)
+    if parts is None:
+        name = message_type(cls)
+        parts = _TYPE_PARTS[cls] = (f'"type":"{name}","class_version":{cls.class_version},', ("type", name.encode()))
+    return parts
 
 
 def _message(cls: type, position: int, kind: str, key: str, account: str | None, originator_id: Any, version: int,
@@ -126,9 +138,9 @@ def _message(cls: type, position: int, kind: str, key: str, account: str | None,
              data: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """The value written out field by field (faster than building a dict to dump)."""
     the_id = event_id(originator_id, version)
-    name = message_type(cls)
+    type_fields, type_header = _type_parts(cls)
     value = (
-        f'{{"event_id":"{the_id}","position":{int(position)},"type":"{name}","class_version":{cls.class_version},'
+        f'{{"event_id":"{the_id}","position":{int(position)},{type_fields}'
         f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},"version":{int(version)},'
         f'"timestamp":"{timestamp}","effective_date":"{effective_date}",'
         f'"actor":{quoted(actor)},"role":{quoted(role)},"auth":{quoted(auth)},'
@@ -136,7 +148,7 @@ def _message(cls: type, position: int, kind: str, key: str, account: str | None,
         f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{data}}}'
     )
     message_key = account if account is not None else f"{kind}:{key}"
-    return message_key.encode(), value.encode(), [("type", name.encode()), ("event_id", the_id.encode())]
+    return message_key.encode(), value.encode(), [type_header, ("event_id", the_id.encode())]
 
 
 # --- schemas ---------------------------------------------------------------------------
