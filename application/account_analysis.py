@@ -15,6 +15,8 @@ from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any
 
+from collections.abc import Callable
+
 from lotline.application.history import AccountHistory, account_history
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
@@ -28,6 +30,7 @@ from lotline.domain.template import TargetTemplate
 
 if TYPE_CHECKING:
     from lotline.application.lotline import Lotline
+    from lotline.domain.analysis import Analysis
     from lotline.domain.optimiser.inputs import OptimiserSettings
     from lotline.domain.risk import RiskModel
 
@@ -97,34 +100,52 @@ def day_context(lotline: Lotline, on: date) -> DayContext:
     lookback = int(settings["risk_lookback_days"])
     with lotline.reading():
         symbols = lotline.views.symbols()
-        closes = lotline.prices.history(symbols, on)
+        closes = lotline.prices.history(symbols, on, last=lookback + 1)  # what the snapshot keeps
     splits = {}
+    securities = {}
     for symbol in symbols:
         security = uow.find(Security, symbol)
-        if security is not None and security.splits:
-            splits[symbol] = list(security.splits)
+        if security is not None:
+            securities[symbol] = security  # read once for the day: every account's history uses them
+            if security.splits:
+                splits[symbol] = list(security.splits)
     snapshot = MarketSnapshot.build(on, closes, splits, lookback + 1)
     risk = snapshot.risk_model(lookback, int(settings["risk_min_returns"]))
     return DayContext(on, settings_aggregate.version if settings_aggregate else 0, settings, snapshot,
-                      snapshot.digest(), risk)
+                      snapshot.digest(), risk, securities=securities)
+
+
+Decide = Callable[["Analysis", str], DecisionOutcome]
+"""From an account's analysis and the decision's id to its outcome. The night run's is
+`optimised` (the holistic optimiser); a backtest passes another rebalancer's, so the
+inputs recorded and everything after the decision stay the night run's own."""
+
+
+def optimised(analysis: Analysis, key: str) -> DecisionOutcome:
+    from lotline.domain.analysis import conclude
+    from lotline.domain.optimiser import optimise
+
+    return conclude(analysis, optimise(analysis.problem), key)
 
 
 def analyse_account(uow: UnitOfWork, account: Account, context: DayContext,
-                    key: str | None = None) -> tuple[DecisionInputs, DecisionOutcome]:
+                    key: str | None = None, decide: Decide | None = None) -> tuple[DecisionInputs, DecisionOutcome]:
     """Inputs and outcome of one account's analysis (pure but for reading aggregates)."""
+    from lotline.domain.analysis import eligible_purchases
+
     template = context.template(uow, account.template_id)
     models = context.model_map(uow)
     targets = security_targets(template, models, account.parameters)
-    history = account_history(uow, account, set(targets.weights), context.securities)
-    return run_analysis(account, history, template, models, context, key)
+    eligible = eligible_purchases(template, models, account.parameters)
+    history = account_history(uow, account, set(targets.weights) | eligible, context.securities)
+    return run_analysis(account, history, template, models, context, key, decide)
 
 
 def run_analysis(
     account: Account, history: AccountHistory, template: TargetTemplate, models: Mapping[str, Model], context: DayContext,
-    key: str | None = None,
+    key: str | None = None, decide: Decide | None = None,
 ) -> tuple[DecisionInputs, DecisionOutcome]:
-    from lotline.domain.analysis import analyse, conclude
-    from lotline.domain.optimiser import optimise
+    from lotline.domain.analysis import analyse
 
     on = context.on
     book = history.book(on)
@@ -133,10 +154,12 @@ def run_analysis(
     price_dates = {s: snapshot.latest_date(s) for s in prices}
     analysis = analyse(account, book, template, models, history.securities, context.settings, prices, context.risk, on,
                        price_dates=price_dates)
-    result = optimise(analysis.problem)
-    outcome = conclude(analysis, result, key or decision_id(account.account_id, on))
+    outcome = (decide or optimised)(analysis, key or decision_id(account.account_id, on))
+    # Every model the analysis may have read: the classes' choices and the template's
+    # recommendations and alternatives (whose securities are eligible purchases).
     used_models = {m for m in set(analysis.targets.models_used.values()) | {
-        account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model}}
+        account.parameters.model_choices.get(c, t.model) for c, t in template.classes.items() if t.model} | {
+        m for t in template.classes.values() for m in t.model_choices()}}
     inputs = DecisionInputs(
         account_version=account.version,
         template_id=template.template_id,

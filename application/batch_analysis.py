@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from lotline.application.account_analysis import DayContext, analyse_account, day_context
+from lotline.application.account_analysis import DayContext, Decide, analyse_account, day_context
 from lotline.application.lotline import Lotline, Progress
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
@@ -38,12 +38,13 @@ COMMIT_EVERY = 25
 CHUNK = 50
 
 
-def _analyse_into(uow: UnitOfWork, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+def _analyse_into(uow: UnitOfWork, account_id: str, context: DayContext, actor: Actor,
+                  decide: Decide | None = None) -> AccountResult:
     decision = uow.find(Decision, decision_id(account_id, context.on))
     if decision is not None and decision.recorded is not None:
         return AccountResult(account_id, decision.decision_id, existing=True)
     account = uow.get(Account, account_id, "account")
-    inputs, outcome = analyse_account(uow, account, context)
+    inputs, outcome = analyse_account(uow, account, context, decide=decide)
     if decision is None:
         decision = Decision.first_record(account_id, context.on, inputs, outcome, actor)
         uow.add(decision)
@@ -69,9 +70,10 @@ def _record_failure(lotline: Lotline, account_id: str, context: DayContext, acto
 
 
 def rebalance_accounts(lotline: Lotline, account_ids: list[str], context: DayContext, actor: Actor,
-                       progress: Progress | None = None) -> list[AccountResult]:
+                       progress: Progress | None = None, decide: Decide | None = None) -> list[AccountResult]:
     """Analyses accounts one by one, committing their decisions in batches; an account
-    that fails is recorded as failed and the others go on."""
+    that fails is recorded as failed and the others go on. `decide`: the optimiser's
+    (None) or a backtest's other rebalancer."""
     results: list[AccountResult] = []
     pending: list[tuple[UnitOfWork, AccountResult]] = []
 
@@ -84,7 +86,7 @@ def rebalance_accounts(lotline: Lotline, account_ids: list[str], context: DayCon
         except IntegrityError:
             # Another writer touched one of these accounts: redo them one at a time.
             for _, result in pending:
-                results.append(_one(lotline, result.account, context, actor))
+                results.append(_one(lotline, result.account, context, actor, decide))
         if progress is not None:
             progress(len(pending))
         pending.clear()
@@ -92,7 +94,7 @@ def rebalance_accounts(lotline: Lotline, account_ids: list[str], context: DayCon
     for account_id in account_ids:
         uow = lotline.fresh()
         try:
-            result = _analyse_into(uow, account_id, context, actor)
+            result = _analyse_into(uow, account_id, context, actor, decide)
         except Exception as error:  # noqa: BLE001 - one account never stops the night
             flush()
             results.append(_record_failure(lotline, account_id, context, actor, describe(error)))
@@ -106,9 +108,10 @@ def rebalance_accounts(lotline: Lotline, account_ids: list[str], context: DayCon
     return results
 
 
-def _one(lotline: Lotline, account_id: str, context: DayContext, actor: Actor) -> AccountResult:
+def _one(lotline: Lotline, account_id: str, context: DayContext, actor: Actor,
+         decide: Decide | None = None) -> AccountResult:
     try:
-        return lotline.execute(lambda uow: _analyse_into(uow, account_id, context, actor))
+        return lotline.execute(lambda uow: _analyse_into(uow, account_id, context, actor, decide))
     except Exception as error:  # noqa: BLE001
         return _record_failure(lotline, account_id, context, actor, describe(error))
 

@@ -451,6 +451,12 @@ def settings(key: Annotated[str | None, typer.Argument(help="Setting to show or 
     show_settings({key: current[key]} if key else current, as_json)
 
 
+Bootstrap = Annotated[str | None, typer.Option("--bootstrap", help="Kafka bootstrap servers HOST:PORT: publish the "
+                                                "night's tasks there for `lotline worker` processes and wait.")]
+NightTimeout = Annotated[float | None, typer.Option("--timeout", help="With --bootstrap: seconds to wait for every "
+                                                    "account (default 21600).")]
+TaskTopic = Annotated[str | None, typer.Option("--topic", help="With --bootstrap: the tasks' topic (default "
+                                               "lotline.analysis; workers take the same --topic).")]
 AccountOpt = Annotated[list[str] | None, typer.Option("--account", metavar="ID", help="Only this account (repeatable; "
                                                       "default every account).")]
 DateOpt = Annotated[str | None, typer.Option("--date", metavar="D", help="Trading day, YYYY-MM-DD (default today; "
@@ -477,6 +483,7 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
               redo: Annotated[bool, typer.Option("--redo", help="A new decision for the named accounts whose decision "
                                                  "that day was rejected, cancelled, stale, unfilled or failed.")] = False,
               reason: Annotated[str | None, typer.Option(metavar="TEXT", help="Why the decision is redone (with --redo).")] = None,
+              bootstrap: Bootstrap = None, timeout: NightTimeout = None, topic: TaskTopic = None,
               store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """The daily analysis: one recorded decision per account and trading day."""
     from lotline.application.commands import Rebalance, RedoDecisions
@@ -486,6 +493,8 @@ def rebalance(date_: DateOpt = None, account: AccountOpt = None,
 
     if workers is not None and workers < 1:
         raise InvalidInput(f"must be at least 1, got {workers}", "workers")
+    if bootstrap is not None or timeout is not None or topic is not None:
+        return _rebalance_over_kafka(date_, account, redo, bootstrap, timeout, topic, store, as_user, key_file, as_json)
     with opened(store) as lotline:
         on = parse_date(date_, "date") or _today(lotline)
         accounts = _accounts(account)
@@ -754,6 +763,85 @@ def schemas(message_type: Annotated[str | None, typer.Argument(help="One message
     for name, schema in found.items():
         print(f"{name:34} v{schema['properties']['class_version']['const']}  {schema['$id']}"
               + ("" if name in default else "  (with --all)"))
+
+
+
+# --- the distributed night (Kafka): `rebalance --bootstrap` and `worker` -------------------
+
+
+def _rebalance_over_kafka(date_: str | None, account: list[str] | None, redo: bool, bootstrap: str | None,
+                          timeout: float | None, topic: str | None, store: str | None, as_user: str | None, key_file: Path | None,
+                          as_json: bool) -> None:
+    from lotline.application.commands import Rebalance
+    from lotline.application.distributed_night import DEFAULT_TIMEOUT, rebalance_over_kafka
+    from lotline.application.rendering import progress_bar, show_rebalance
+    from lotline.infrastructure.kafka_tasks import parse_bootstrap, parse_topic
+
+    servers, topic = parse_bootstrap(bootstrap), parse_topic(topic)
+    if redo:
+        raise InvalidInput("a redo runs here, not over Kafka: drop --bootstrap", "bootstrap")
+    if timeout is not None and not 0 < timeout <= 7 * 24 * 3600:
+        raise InvalidInput(f"must be between 0 and 604800 seconds, got {shown(timeout)}", "timeout")
+    with opened(store) as lotline:
+        on = parse_date(date_, "date") or _today(lotline)
+        command = Rebalance(user=acting(lotline, as_user, key_file), on=on, accounts=_accounts(account))
+        with progress_bar(not as_json, f"Waiting for the workers' decisions for {on.isoformat()}") as advance:
+            results = rebalance_over_kafka(command, lotline, servers, timeout or DEFAULT_TIMEOUT, advance, topic)
+    show_rebalance(on, results, as_json)
+
+
+@app.command()
+def worker(bootstrap: Annotated[str | None, typer.Option("--bootstrap", help="Kafka bootstrap servers HOST:PORT.")] = None,
+           group: Annotated[str, typer.Option("--group", help="Consumer group of the workers.")] = "lotline-workers",
+           exit_when_idle: Annotated[float | None, typer.Option("--exit-when-idle", help="Stop after this many seconds "
+                                                                "without a task (default: run until stopped).")] = None,
+           topic: Annotated[str | None, typer.Option("--topic", help="The tasks' topic (default lotline.analysis).")] = None,
+           store: Store = None, as_user: AsUser = None, key_file: KeyFile = None) -> None:
+    """Analyse accounts for a night run distributed over Kafka (system, admin)."""
+    import signal
+
+    from lotline.application.distributed_night import run_worker
+    from lotline.infrastructure.kafka_tasks import parse_bootstrap, parse_topic
+
+    servers, topic = parse_bootstrap(bootstrap), parse_topic(topic)
+    if not group.strip() or len(group) > 200:
+        raise InvalidInput(f"must be a consumer group name, got {shown(group)}", "group")
+    if exit_when_idle is not None and exit_when_idle <= 0:
+        raise InvalidInput(f"must be more than 0 seconds, got {shown(exit_when_idle)}", "exit_when_idle")
+    stopping: list[int] = []
+    # SIGTERM ends the worker after the batch in hand: recorded, offsets committed, group left.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    with opened(store) as lotline:
+        who = acting(lotline, as_user, key_file)
+        report = run_worker(lotline, who, servers, group, stop=lambda: bool(stopping), exit_when_idle=exit_when_idle,
+                            say=lambda line: print(f"lotline worker: {line}", file=sys.stderr), topic=topic)
+    print(f"decided {report.decided}, failed {report.failed}, already decided {report.already_decided}"
+          + (f", skipped (another store's) {report.other_store}" if report.other_store else "")
+          + (f", not tasks {report.not_tasks}" if report.not_tasks else ""))
+
+
+@app.command()
+def backtest(prices: Annotated[Path, typer.Option("--prices", help="Closes, a CSV as `prices load` reads (wide or long).")],
+             scenario: Annotated[Path, typer.Option("--scenario", help="The firm, a scenario file as `load` reads.")],
+             start: Annotated[str | None, typer.Option(help="First day (default: the day after the scenario's as_of).")] = None,
+             end: Annotated[str | None, typer.Option(help="Last day (default: the price file's last).")] = None,
+             strategy: Annotated[str, typer.Option(help="holistic, no-harvest, threshold or all.")] = "all",
+             plot: Annotated[Path | None, typer.Option("--plot", help="Draw after-tax value and class drift over "
+                                                       "time to this PNG.")] = None,
+             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
+    """Run a price history day by day through the daily workflow, in a temporary store
+    (the store named by --store is never opened)."""
+    from lotline.application.backtest import read_input, run_backtest
+    from lotline.application.backtest_report import check_plot_path, day_progress, show_backtest
+    from lotline.application.backtest_report import plot as draw
+
+    check_plot_path(plot)
+    given = read_input(prices, scenario, parse_date(start, "start"), parse_date(end, "end"), strategy)
+    with day_progress(not as_json, len(given.days) * len(given.strategies)) as advance:
+        results = run_backtest(given, advance)
+    if plot is not None:
+        draw(results, plot)
+    show_backtest(results, as_json)
 
 
 # The listing and exceptions commands live in their own module; importing it registers them.

@@ -53,13 +53,16 @@ class Lotline:
         clock: Callable[[], datetime] = utc_now,
         environ: dict[str, str] | None = None,
         business_day: Callable[[], date] | None = None,
+        store_settings: dict[str, str] | None = None,
     ) -> None:
         """`clock`: the machine's time (a test may pin it); the times recorded come from
         the store's clock built on it (`clock()`). `business_day`: today's date for
-        commands that default to it (`LOTLINE_NOW` pins it); else the store's date."""
+        commands that default to it (`LOTLINE_NOW` pins it); else the store's date.
+        `store_settings`: more of the event store's settings (a backtest's private store
+        caches its aggregates: `AGGREGATE_CACHE_MAXSIZE`)."""
         self.url = store_url(url, dict(os.environ) if environ is None else environ)
         create_private_file(self.url)
-        self.store = AggregateStore(env=store_env(self.url))
+        self.store = AggregateStore(env={**store_env(self.url), **(store_settings or {})})
         self._machine_clock = clock
         self._business_day = business_day
         # The store's clock never goes back past the newest time the store recorded.

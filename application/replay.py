@@ -59,6 +59,9 @@ def replay(lotline: Lotline, decision_id: str, user: str) -> ReplayOutcome:
         from lotline.domain.settings import effective_settings
 
         settings = effective_settings(recorded_settings)
+    if "ltcg_wait_days" not in inputs.settings:
+        # Recorded before short-term gains were deferred: replayed as it was made.
+        settings = {**settings, "ltcg_wait_days": Decimal(0)}
     if "max_price_age_days" not in inputs.settings:
         # Recorded before decisions required the day's closes: replayed as it was made.
         settings = {**settings, "max_price_age_days": Decimal(36_500)}

@@ -1,12 +1,16 @@
-"""Daily-run benchmark: a firm of N accounts (about 30 positions and 100 lots each) in
-the default SQLite store, one `rebalance` day with 1 and with 2 workers (each on its own
-copy of the store), accounts per second, peak memory, and the extrapolated time of a
-100,000-account night.
+"""Daily-run benchmark: a firm of N accounts (about 30 positions and 100 lots each), one
+`rebalance` day, accounts per second, peak memory (the sum of the resident memory of
+every process of the run, sampled) and the extrapolated time of a 100,000-account night.
 
-    python benchmarks/daily_run.py                 # 10,000 accounts
+    python benchmarks/daily_run.py                 # 10,000 accounts, the process pool on SQLite
     python benchmarks/daily_run.py --accounts 500  # a quick look
+    python benchmarks/daily_run.py --via kafka --workers 1,2
+        # next to the pool on SQLite, the same firm on PostgreSQL decided by `lotline worker`
+        # processes over Kafka (a Tansu broker and a PostgreSQL cluster are started here)
 
-Goal: the 100,000-account night within 30 minutes on 2 cores (>= 56 accounts/s)."""
+Each run works on its own copy of the firm. Goals: the 100,000-account night within 10
+minutes on 2 cores (>= 167 accounts/s, either path), 2 Kafka workers >= 1.8x one, peak
+memory flat in the number of accounts."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -137,6 +142,59 @@ def measure(url: str, workers: int) -> dict:
             "peak_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, children)}
 
 
+class PeakMemory:
+    """The largest sum of resident memory over a set of processes and their descendants,
+    sampled every `interval` seconds from /proc (Linux) in a thread."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        import threading
+
+        self.roots: list[int] = []
+        self.peak_kb = 0
+        self._interval, self._done = interval, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb / 1024
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            self.peak_kb = max(self.peak_kb, self.sample())
+
+    def sample(self) -> int:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                    parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+                except (OSError, ValueError):
+                    continue
+        tree, frontier = set(), [r for r in self.roots if r in parents]
+        while frontier:
+            pid = frontier.pop()
+            tree.add(pid)
+            frontier += [child for child, parent in parents.items() if parent == pid and child not in tree]
+        total = 0
+        for pid in tree:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
+
+
 def _copy_store(source: Path, target: Path) -> None:
     """A consistent copy of a SQLite store, its write-ahead log included (a file copy
     would miss what the log still holds)."""
@@ -153,6 +211,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--via", choices=("pool", "kafka"), default="pool",
+                        help="kafka: also the distributed night on PostgreSQL, next to the pool on SQLite")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -165,22 +225,145 @@ def main() -> None:
     write_firm(f"sqlite:///{base}", args.accounts, args.seed)
     print(f"wrote a firm of {args.accounts:,} accounts (30 positions, 100 lots each) in {time.perf_counter() - started:.0f} s")
     rows = []
-    for workers in (int(w) for w in args.workers.split(",")):
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    for workers in worker_counts:
         copy = folder / f"run-{workers}.db"
         _copy_store(base, copy)
-        out = subprocess.run([sys.executable, __file__, "--measure", str(workers), "--store", f"sqlite:///{copy}"],
-                             capture_output=True, text=True)
-        if out.returncode:
-            sys.exit(f"the measurement with {workers} workers failed:\n{out.stderr}")
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        with PeakMemory() as memory:
+            run = subprocess.Popen([sys.executable, __file__, "--measure", str(workers), "--store", f"sqlite:///{copy}"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            memory.roots.append(run.pid)
+            stdout, stderr = run.communicate()
+        if run.returncode:
+            sys.exit(f"the measurement with {workers} workers failed:\n{stderr}")
+        row = json.loads(stdout.strip().splitlines()[-1])
+        rows.append({**row, "via": "pool, SQLite", "peak_mb": memory.peak_mb})
         copy.unlink()
-    print(f"{'workers':>7} {'accounts':>9} {'decided':>8} {'trading':>8} {'seconds':>8} {'acc/s':>7} {'peak MB':>8} {'100k night':>11}")
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    if args.via == "kafka":
+        rows += kafka_rows(args.accounts, args.seed, worker_counts)
+    print(f"{'via':<18} {'workers':>7} {'accounts':>9} {'decided':>8} {'trading':>8} {'seconds':>8} {'acc/s':>7} "
+          f"{'peak MB':>8} {'100k night':>11}")
     for r in rows:
         rate = r["accounts"] / r["seconds"]
         night = 100_000 / rate / 60
-        print(f"{r['workers']:>7} {r['accounts']:>9,} {r['decided']:>8,} {r['trading']:>8,} {r['seconds']:>8.1f} "
-              f"{rate:>7.1f} {r['peak_mb']:>8.0f} {night:>9.1f} m")
-    print("goal: >= 56 accounts/s, a 100,000-account night within 30 minutes")
+        print(f"{r['via']:<18} {r['workers']:>7} {r['accounts']:>9,} {r['decided']:>8,} {r['trading']:>8,} "
+              f"{r['seconds']:>8.1f} {rate:>7.1f} {r['peak_mb']:>8.0f} {night:>9.1f} m")
+    for via in sorted({r["via"] for r in rows}):
+        mine = {r["workers"]: r["accounts"] / r["seconds"] for r in rows if r["via"] == via}
+        if 1 in mine and 2 in mine:
+            print(f"{via}: 2 workers do {mine[2] / mine[1]:.2f}x one")
+    print("goals: >= 167 accounts/s (the 100,000-account night within 10 minutes on 2 cores); 2 Kafka workers "
+          ">= 1.8x one; peak memory flat in the number of accounts (compare runs with --accounts)")
+
+
+def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]:
+    """The same firm on PostgreSQL, one night per worker count: `rebalance --bootstrap`
+    and that many `lotline worker` processes over a Tansu broker, each night on its own
+    copy of the firm's database."""
+    from tests.kafka_broker import TansuBroker, free_port
+
+    folder = Path(tempfile.mkdtemp(prefix="lotline-night-"))
+    postgres = start_postgres(folder / "pg")
+    broker = TansuBroker(free_port(), folder / "tansu.log")
+    broker.start()
+    rows = []
+    try:
+        started = time.perf_counter()
+        write_firm(postgres.url("firm"), accounts, seed)
+        print(f"wrote the same firm to PostgreSQL in {time.perf_counter() - started:.0f} s")
+        command = [sys.executable, "-m", "lotline.application"]
+        for workers in worker_counts:
+            database = f"night_{workers}"
+            postgres.copy("firm", database)
+            url, topic = postgres.url(database), f"lotline.analysis.bench{workers}"
+            with PeakMemory() as memory:
+                crew = [subprocess.Popen([*command, "worker", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                          "--store", url, "--exit-when-idle", "15"],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                        for _ in range(workers)]
+                clock = time.perf_counter()
+                night = subprocess.Popen([*command, "rebalance", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                          "--date", DAY.isoformat(), "--store", url, "--as", "olivia", "--json",
+                                          "--timeout", "36000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                memory.roots += [night.pid, *(w.pid for w in crew)]
+                stdout, stderr = night.communicate()
+                seconds = time.perf_counter() - clock
+                for member in crew:
+                    member.communicate()
+            if night.returncode:
+                sys.exit(f"the distributed night with {workers} workers failed:\n{stderr}")
+            result = json.loads(stdout)
+            decided = result["decisions"]
+            rows.append({"via": "kafka, PostgreSQL", "workers": workers, "accounts": len(decided) + len(result["failures"]),
+                         "seconds": seconds, "decided": len(decided), "failed": len(result["failures"]),
+                         "trading": sum(1 for d in decided if d["trade"]), "peak_mb": memory.peak_mb})
+            postgres.drop(database)
+    finally:
+        broker.stop()
+        postgres.stop()
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster, as the test fixture starts one (fsync off)."""
+
+    data: Path
+    port: int
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _sql(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(statement)
+
+    def copy(self, source: str, target: str) -> None:
+        # A template must have no session: the writer's pooled connection may still be open.
+        self._sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{source}' "
+                  "AND pid <> pg_backend_pid()")
+        self._sql(f"CREATE DATABASE {target} TEMPLATE {source}")
+
+    def drop(self, database: str) -> None:
+        self._sql(f"DROP DATABASE IF EXISTS {database}")
+
+    def stop(self) -> None:
+        subprocess.run(_as_postgres("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"), capture_output=True)
+
+
+def _as_postgres(*args: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+
+
+def start_postgres(base: Path) -> Postgres:
+    import shutil
+
+    from tests.kafka_broker import free_port
+
+    data = base / "data"
+    data.mkdir(parents=True)
+    if os.geteuid() == 0:
+        shutil.chown(base.parent, "postgres")
+        shutil.chown(base, "postgres")
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"),
+                   check=True, capture_output=True)
+    subprocess.run(_as_postgres("pg_ctl", "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+                                f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off "
+                                "-c full_page_writes=off -c synchronous_commit=off -c max_connections=100", "start"),
+                   check=True, capture_output=True)
+    postgres = Postgres(data, port)
+    postgres._sql("CREATE DATABASE firm")
+    return postgres
 
 
 if __name__ == "__main__":

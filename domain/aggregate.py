@@ -61,6 +61,12 @@ class DomainEvent(BaseModel):
     class_version: ClassVar[int] = 1
     aggregate_class: ClassVar[type[Aggregate] | None] = None
 
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> DomainEvent:
+        # A recorded event is an immutable fact: a copy of an aggregate (a store that
+        # caches aggregates hands out copies) shares its events rather than rebuilding
+        # each one, so copying an account costs a list, not its whole history again.
+        return self
+
     originator_id: UUID
     originator_version: int
     timestamp: datetime

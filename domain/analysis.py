@@ -46,6 +46,7 @@ class Analysis:
     triggers: tuple[Trigger, ...]
     threshold: Decimal
     fractional: bool
+    warnings: tuple[str, ...] = ()
 
     @property
     def cash(self) -> Decimal:
@@ -81,13 +82,23 @@ def analyse(
     targets = security_targets(template, models, params)
     open_lots = book.open_lots()
     held = {lot.symbol for lot in open_lots}
-    symbols = sorted(held | set(targets.weights))
-    check_prices_fresh(symbols, prices, price_dates, on, int(settings.get("max_price_age_days", ZERO)))
+    max_age = int(settings.get("max_price_age_days", ZERO))
+    check_prices_fresh(sorted(held | set(targets.weights)), prices, price_dates, on, max_age)
+    # Securities of the classes' alternative models may be bought too (a harvest keeps
+    # its class invested through another wash group); one without a fresh close, or
+    # unknown to the risk model, is simply not offered today.
+    known_to_risk = set(getattr(risk, "symbols", ()))
+    alternatives = {
+        s for s in eligible_purchases(template, models, params) - held - set(targets.weights)
+        if s in securities and not securities[s].delisted and s in known_to_risk and s in prices
+        and _fresh(price_dates.get(s), on, max_age)
+    }
+    symbols = sorted(held | set(targets.weights) | alternatives)
     class_of = {s: securities[s].asset_class for s in symbols}
     # Lot by lot, as recorded decisions were valued.
     valuation = Valuation.of(
         book.cash, ((lot.symbol, lot.quantity) for lot in open_lots), prices, class_of, targets.class_weights,
-        {name: t.drift_limit for name, t in template.classes.items()}, also=targets.weights,
+        {name: t.drift_limit for name, t in template.classes.items()}, also=sorted(set(targets.weights) | alternatives),
     )
     cash, total, values = valuation.cash, valuation.total, valuation.market_values
     # Every security the account's history mentions, not only those held or targeted:
@@ -111,6 +122,16 @@ def analyse(
 
     taxable = account.tax_status == TaxStatus.TAXABLE
     tax = params.tax
+    wait = timedelta(days=int(settings.get("ltcg_wait_days", ZERO)))
+
+    def defer_sale(lot) -> bool:
+        """A short-term gain that turns long term within the firm's wait."""
+        return (
+            taxable and wait.days > 0 and lot.quantity * prices[lot.symbol] > lot.cost_basis
+            and holding_term(lot.holding_period_start, on) != LONG_TERM
+            and holding_term(lot.holding_period_start, on + wait) == LONG_TERM
+        )
+
     security_inputs = tuple(
         SecurityInput(
             symbol=s,
@@ -133,6 +154,7 @@ def analyse(
             tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == LONG_TERM else tax.short_term_rate),
             can_sell=lot.symbol not in do_not_sell,
             loss_sale_blocked=loss_sale_blocked(lot.lot_id, group_of(lot.symbol), on, acquired),
+            defer_sale=defer_sale(lot),
         )
         for lot in open_lots
     )
@@ -180,7 +202,16 @@ def analyse(
         gain_budget_remaining=None if budget_left is None else float(budget_left),
         risk=risk,
         settings=optimiser_settings,
+        withdrawal=float(requests),
     )
+    short = risk.short_history(symbols) if hasattr(risk, "short_history") else ()
+    warnings = ()
+    if short:
+        warnings = (
+            f"The price history of {', '.join(short)} is shorter than the risk model's {risk.lookback}-day look-back: "
+            "it treats each wash group as one security and gives a security without enough history a fallback "
+            "variance.",
+        )
     return Analysis(
         on=on,
         problem=problem,
@@ -192,7 +223,28 @@ def analyse(
         triggers=tuple(triggers),
         threshold=(settings["trade_threshold_bp"] * total / Decimal(10_000)).quantize(CENT),
         fractional=params.trading.fractional_shares,
+        warnings=warnings,
     )
+
+
+def eligible_purchases(template: TargetTemplate, models: Mapping[str, Model], parameters) -> set[str]:
+    """Every security the account may buy in its classes: those of each class's chosen
+    model and of the template's other models for the class (its recommendation and its
+    alternatives), after the account's substitutions, less restricted ones."""
+    unbuyable = parameters.restricted(RestrictionRule.DO_NOT_BUY) | parameters.restricted(RestrictionRule.DO_NOT_HOLD)
+    out: set[str] = set()
+    for name, target in template.classes.items():
+        chosen = parameters.model_choices.get(name, target.model)
+        for model_id in ([chosen] if chosen else []) + list(target.model_choices()):
+            model = models.get(model_id)
+            if model is None or model.retired:
+                continue
+            out |= {parameters.substitutions.get(s, s) for s in model.weights}
+    return out - unbuyable
+
+
+def _fresh(day: date | None, on: date, max_age_days: int) -> bool:
+    return day is not None and on - timedelta(days=max_age_days) <= day <= on
 
 
 def check_prices_fresh(
@@ -286,6 +338,7 @@ def conclude(analysis: Analysis, result: object, decision_id: str) -> DecisionOu
         orders=tuple(orders),
         notes=tuple(notes),
         solves=result.solves,  # type: ignore[attr-defined]
+        warnings=analysis.warnings,
     )
 
 

@@ -112,6 +112,10 @@ class DecisionOutcome(_Record):
     orders: tuple[ProposedOrder, ...]  # proposed when trade, else what it would have done
     notes: tuple[str, ...] = ()
     solves: int = 0
+    # What the analysis could not weigh as it should (e.g. a price history shorter than
+    # the risk model's look-back). Added later: a decision recorded before has none,
+    # which the default reads as such, so no upcaster is needed.
+    warnings: tuple[str, ...] = ()
 
 
 def decision_id(account_id: str, on: dt.date, attempt: int = 1) -> str:

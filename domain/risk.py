@@ -27,6 +27,11 @@ Estimation (``estimate_risk_model``), each step chosen for a reason:
 - A security with fewer than ``min_returns`` returns gets zero loadings and a
   conservative specific variance: the median variance of the estimated securities
   (or ``DEFAULT_FALLBACK_VARIANCE`` when none has enough history).
+- Each security's history (closes from its first in the look-back to the end) is kept
+  beside the model, outside its digest, so a decision can say which securities it
+  weighed on less than the look-back (``short_history``). Securities of one wash group
+  are one risk whatever their histories (see ``optimiser.portfolio``): the history
+  decides only which of them stands for the group.
 """
 
 from __future__ import annotations
@@ -72,6 +77,11 @@ class RiskModel:
     symbols: tuple[str, ...]
     loadings: np.ndarray  # n x k
     specific: np.ndarray  # n, specific variances
+    # Closes per symbol from its first one in the look-back to the end (empty: unknown,
+    # taken as a full history), and the look-back. Not part of the digest: both follow
+    # from the closes the digest's market snapshot holds.
+    history: tuple[int, ...] = ()
+    lookback: int = 0
 
     def __post_init__(self) -> None:
         symbols = tuple(str(s) for s in self.symbols)
@@ -86,6 +96,18 @@ class RiskModel:
         object.__setattr__(self, "symbols", symbols)
         object.__setattr__(self, "loadings", loadings)
         object.__setattr__(self, "specific", specific)
+
+    def history_of(self, symbol: str) -> int:
+        """Closes the estimate had for a symbol (the look-back when unknown)."""
+        if not self.history:
+            return self.lookback
+        return self.history[self._position[symbol]]
+
+    def short_history(self, symbols: Sequence[str]) -> tuple[str, ...]:
+        """The symbols, of those given, estimated on fewer closes than the look-back."""
+        if not self.history:
+            return ()
+        return tuple(s for s in symbols if s in self._position and self.history[self._position[s]] < self.lookback)
 
     @property
     def factor_count(self) -> int:
@@ -255,9 +277,12 @@ def estimate_risk_model(
     if k_wanted < 0:
         raise InvalidInput("must not be negative", "factors")
     if n == 0:
-        return RiskModel((), np.zeros((0, 0)), np.zeros(0))
+        return RiskModel((), np.zeros((0, 0)), np.zeros(0), (), lookback)
 
     window = table[-lookback:]
+    present = np.isfinite(window) & (window > 0)
+    first = np.where(present.any(axis=0), np.argmax(present, axis=0), window.shape[0])
+    history = tuple(int(window.shape[0] - f) for f in first.tolist())
     window = np.where(np.isfinite(window) & (window > 0), window, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.log(window[1:] / window[:-1])
@@ -292,4 +317,4 @@ def estimate_risk_model(
     short = np.ones(n, dtype=bool)
     short[estimated] = False
     specific[short] = default
-    return RiskModel(names, loadings, specific)
+    return RiskModel(names, loadings, specific, history, lookback)

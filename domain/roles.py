@@ -29,6 +29,7 @@ class Permission(StrEnum):
     MANAGE_KEYS = "issue and revoke keys and change the authentication setting"
     ACT_ON_BEHALF = "load entries on behalf of another user"
     PUBLISH = "publish recorded events to Kafka"
+    RUN_NIGHT_WORKER = "analyse accounts as a night worker"
 
 
 GRANTS: dict[Permission, tuple[Role, ...]] = {
@@ -55,6 +56,7 @@ GRANTS: dict[Permission, tuple[Role, ...]] = {
     # that user must hold the role the entry needs (application/loading.py).
     Permission.ACT_ON_BEHALF: (Role.ADMIN,),
     Permission.PUBLISH: (Role.ADMIN, Role.SYSTEM),
+    Permission.RUN_NIGHT_WORKER: (Role.SYSTEM, Role.ADMIN),
 }
 
 SYSTEM_USER = "system"

@@ -63,6 +63,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("drift_band", "0.5", "a class beyond its drift limit is traded back to within this fraction of the limit", _fraction),
         Setting("approval_min_benefit", "0", "approve releases a net-benefit-only decision when its benefit is at least this (dollars)", non_negative),
         Setting("max_price_age_days", "0", "a decision may value a security at a close at most this many calendar days old (0: the day's own close)", _count),
+        Setting("ltcg_wait_days", "31", "a short-term gain that turns long term within this many days is not sold for net benefit alone", _count),
         Setting("approval_mandatory_only", "0", "1: approve releases only decisions an instruction demands (cash, restriction, drift)", _flag),
     )
 }

@@ -87,14 +87,26 @@ def closes_on_or_before(session: Session | Connection, on: date, symbols: Iterab
     return {symbol: (day, Decimal(close)) for symbol, day, close in session.execute(query)}
 
 
-def history(session: Session | Connection, symbols: Iterable[str], until: date) -> Mapping[str, list[tuple[date, Decimal]]]:
-    """Every symbol's closes up to a date, oldest first."""
+def history(session: Session | Connection, symbols: Iterable[str], until: date,
+            last: int | None = None) -> Mapping[str, list[tuple[date, Decimal]]]:
+    """Every symbol's closes up to a date, oldest first; with `last`, only each symbol's
+    last `last` closes (read through the (symbol, date) key: a day's analysis then reads
+    its look-back, not the whole history, which grew with every day of a long run)."""
+    out: dict[str, list[tuple[date, Decimal]]] = {}
+    if last is not None:
+        for symbol in sorted(set(symbols)):
+            query = (select(prices.c.date, prices.c.close)
+                     .where(prices.c.symbol == symbol, prices.c.date <= until)
+                     .order_by(prices.c.date.desc()).limit(last))
+            rows = [(day, Decimal(close)) for day, close in session.execute(query)]
+            if rows:
+                out[symbol] = rows[::-1]
+        return out
     query = (
         select(prices.c.symbol, prices.c.date, prices.c.close)
         .where(prices.c.symbol.in_(sorted(set(symbols))), prices.c.date <= until)
         .order_by(prices.c.symbol, prices.c.date)
     )
-    out: dict[str, list[tuple[date, Decimal]]] = {}
     for symbol, day, close in session.execute(query):
         out.setdefault(symbol, []).append((day, Decimal(close)))
     return out
@@ -172,7 +184,53 @@ class ClosingPrices:
         with self._store.transaction(commit=False) as session:
             return closes_on_or_before(session, on, symbols)
 
-    def history(self, symbols: Iterable[str], until: date) -> Mapping[str, list[tuple[date, Decimal]]]:
-        """Every symbol's closes up to a date, oldest first (corrections applied)."""
+    def history(self, symbols: Iterable[str], until: date,
+                last: int | None = None) -> Mapping[str, list[tuple[date, Decimal]]]:
+        """Every symbol's closes up to a date (with `last`: its last `last`), oldest
+        first (corrections applied)."""
         with self._store.transaction(commit=False) as session:
-            return history(session, symbols, until)
+            return history(session, symbols, until, last)
+
+
+class ClosesInMemory:
+    """The closes table of a store this process alone writes (a backtest's), read once
+    into memory: a day's analysis then slices its look-back instead of reading it from
+    the table again, day after day. Writes go to the table as always and are read back."""
+
+    def __init__(self, table: ClosingPrices, symbols: Iterable[str]) -> None:
+        self._table = table
+        self._symbols = sorted(set(symbols))
+        self._load()
+
+    def _load(self) -> None:
+        from bisect import bisect_right
+
+        self._bisect = bisect_right
+        self._series = {s: list(rows) for s, rows in self._table.history(self._symbols, date.max).items()}
+        self._dates = {s: [d for d, _ in rows] for s, rows in self._series.items()}
+
+    def create_tables(self) -> bool:
+        return self._table.create_tables()
+
+    def record(self, events: Iterable[DomainEvent]) -> None:
+        events = [e for e in events if type(e) in PRICE_EVENTS]
+        if events:
+            self._table.record(events)
+            self._load()
+
+    def on_or_before(self, on: date, symbols: Iterable[str] | None = None) -> dict[str, tuple[date, Decimal]]:
+        out = {}
+        for symbol in (self._series if symbols is None else set(symbols)):
+            end = self._bisect(self._dates.get(symbol, ()), on)
+            if end:
+                out[symbol] = self._series[symbol][end - 1]
+        return out
+
+    def history(self, symbols: Iterable[str], until: date,
+                last: int | None = None) -> Mapping[str, list[tuple[date, Decimal]]]:
+        out = {}
+        for symbol in sorted(set(symbols)):
+            end = self._bisect(self._dates.get(symbol, ()), until)
+            if end:
+                out[symbol] = self._series[symbol][0 if last is None else max(0, end - last):end]
+        return out

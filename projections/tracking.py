@@ -59,6 +59,10 @@ ERROR_CHARS = 500
 
 BATCH = 5000
 BATCH_BYTES = 4_000_000
+# A stored state starting with zlib's header byte is compressed (eventstore.py), about six
+# to one: counted as its JSON, else a batch of decisions decodes to half a gigabyte and a
+# night's memory grows with its accounts up to BATCH.
+COMPRESSED_RATIO = 6
 
 
 class _Notification:
@@ -493,7 +497,8 @@ class ReadModels:
         size = 0
         for row in session.execute(query):
             notifications.append(_Notification(*row))
-            size += len(row[4])
+            state = row[4]
+            size += len(state) * (COMPRESSED_RATIO if state[:1] == b"x" else 1)
             # Decisions are large once decoded (every lot they read): cap a batch by bytes too.
             if size > BATCH_BYTES:
                 break

@@ -274,6 +274,20 @@ class Views:
         """Accounts with a decision recorded on the day."""
         return set(self._scalars(select(decisions.c.account_id).where(decisions.c.date == on)))
 
+    def decisions_of_day_after(self, on: date, position: int) -> list[DecisionRow]:
+        """The day's decisions recorded after `position` (a distributed night's progress)."""
+        return [_decision(r) for r in self._rows(select(decisions).where(decisions.c.date == on,
+                                                                          decisions.c.position > position)
+                                                 .order_by(decisions.c.position))]
+
+    def failures_of_day_after(self, on: date, position: int) -> list[tuple[str, str]]:
+        """(account, failure) of the day's analyses that failed after `position`, oldest first."""
+        rows = self._rows(select(audit_events.c.account_id, audit_events.c.data)
+                          .where(audit_events.c.position > position, audit_events.c.kind == "decision",
+                                 audit_events.c.type == "AnalysisFailed", audit_events.c.effective_date == on)
+                          .order_by(audit_events.c.position))
+        return [(r.account_id, json.loads(r.data).get("failure", "")) for r in rows]
+
     def decision(self, decision_id: str) -> DecisionRow | None:
         rows = self._rows(select(decisions).where(decisions.c.decision_id == decision_id))
         return _decision(rows[0]) if rows else None

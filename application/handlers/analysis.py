@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from lotline.application.account_analysis import analyse_account, day_context
+from lotline.application.account_analysis import Decide, analyse_account, day_context
 from lotline.application.authorisation import authorise
 from lotline.application.batch_analysis import (
     CHUNK,
@@ -27,9 +27,11 @@ from lotline.domain.roles import Permission
 from lotline.projections.views import DecisionRow
 
 
-def rebalance(cmd: Rebalance, lotline: Lotline, progress: Progress | None = None) -> list[AccountResult]:
+def rebalance(cmd: Rebalance, lotline: Lotline, progress: Progress | None = None,
+              decide: Decide | None = None) -> list[AccountResult]:
     """One decision per account and trading day. A re-run analyses only the accounts
-    still without a decision (failed ones included) and lists the others as they are."""
+    still without a decision (failed ones included) and lists the others as they are.
+    `decide`: the optimiser's (None), or a backtest's other rebalancer (in this process)."""
     on = cmd.on
     check_trading_day(on)
     actor = authorise(lotline.fresh(), cmd.user, Permission.REBALANCE, on, lotline.clock())
@@ -42,8 +44,8 @@ def rebalance(cmd: Rebalance, lotline: Lotline, progress: Progress | None = None
     if todo:
         context = day_context(lotline, on)
         lotline.snapshots.store(context.snapshot)
-        if cmd.workers <= 1 or len(todo) <= CHUNK:
-            results += rebalance_accounts(lotline, todo, context, actor, progress)
+        if cmd.workers <= 1 or len(todo) <= CHUNK or decide is not None:
+            results += rebalance_accounts(lotline, todo, context, actor, progress, decide)
         else:
             results += rebalance_in_pool(lotline, todo, on, actor, cmd.workers, progress, cmd.pinned_clock)
     lotline.catch_up()

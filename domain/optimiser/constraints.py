@@ -95,13 +95,15 @@ class CashFloor:
 @dataclass(frozen=True)
 class ClassDriftLimits:
     """|W_c - W*_c| <= limit for every asset class with a limit, cash included (cash's
-    weight is the cash after trades plus any security classed as cash)."""
+    weight is the cash after trades plus any security classed as cash). Weights are of
+    the value that remains after any cash requested out, and the cash class holds what
+    remains of the cash: a withdrawal leaves the rest of the account within its limits."""
 
     limits: tuple[ClassLimit, ...]
 
     def affine(self, portfolio: Portfolio) -> AffineRows:
         n, m = portfolio.security_count, portfolio.lot_count
-        value = portfolio.total_value
+        value = portfolio.remaining_value
         names: list[str] = []
         buy_rows, sell_rows, constants = [], [], []
         cash_buy, cash_sell, cash_now = _cash_after(portfolio)
@@ -114,7 +116,7 @@ class ClassDriftLimits:
             if limit.asset_class == CASH_CLASS:
                 buy = buy + cash_buy
                 sell = sell + cash_sell
-                current += cash_now
+                current += cash_now - portfolio.withdrawal
             upper = (limit.target_weight + limit.drift_limit) * value
             lower = (limit.target_weight - limit.drift_limit) * value
             name = f"drift_limit:{limit.asset_class}"
@@ -254,6 +256,11 @@ class _SameDayRule:
         """Whether any key trades both sides: the cheap question the optimiser asks."""
         return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance).both))
 
+    def conflict_keys(self, portfolio, buys, sells, forced, tolerance) -> list[str]:
+        """The keys where the trades buy and sell, without the detail of ``conflicts``."""
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
+        return [t.names[k] for k in np.flatnonzero(t.both).tolist()]
+
     def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         return [
@@ -270,17 +277,31 @@ class _SameDayRule:
             for k in np.flatnonzero(t.both)
         ]
 
-    def settle(self, portfolio, buys, sells, forced, tolerance) -> Settlement:
+    def settle(self, portfolio, buys, sells, forced, tolerance, flip=None) -> Settlement:
+        """``flip``: the securities (indices) whose conflicts keep the other side (a
+        mandatory sale still stays), the choice the optimiser tries when the first one
+        leaves a constraint breached; a key flips when one of its securities is named."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
-        stop_selling = t.traded & ~t.keep_sales
+        keep_sales = t.keep_sales
+        if flip is not None and len(flip):
+            flipped = np.zeros(len(t.names), dtype=bool)
+            flipped[t.buy_key[np.asarray(sorted(flip), dtype=np.intp)]] = True
+            keep_sales = np.where(t.both & ~t.mandatory & flipped, ~keep_sales, keep_sales)
+        stop_selling = t.traded & ~keep_sales
         counted = t.sale_key >= 0
-        no_buy = np.flatnonzero(t.keep_sales[t.buy_key])
+        no_buy = np.flatnonzero(keep_sales[t.buy_key])
         no_sell = np.flatnonzero(counted & stop_selling[np.where(counted, t.sale_key, 0)])
         notes = tuple(
-            f"{self.name}:{t.names[k]}:{'sales_kept' if t.keep_sales[k] else 'buys_kept'}"
+            f"{self.name}:{t.names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}"
             for k in np.flatnonzero(t.both)
         )
         return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
+
+    def sides(self, portfolio, buys, sells, forced, tolerance) -> dict[str, tuple[bool, bool]]:
+        """Per key: whether the trades buy it, whether they sell it (the sales the rule
+        counts)."""
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
+        return {name: (bool(t.bought[k] > tolerance), bool(t.sold[k] > tolerance)) for k, name in enumerate(t.names)}
 
 
 class WashSaleRule(_SameDayRule):

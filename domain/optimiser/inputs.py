@@ -41,7 +41,8 @@ class SecurityInput:
 class LotInput:
     """One open tax lot. ``tax_rate`` is the rate that applies if it is sold today
     (short or long term); ``loss_sale_blocked`` means the wash rule forbids selling it
-    at a loss today."""
+    at a loss today; ``defer_sale``: its gain is short term and turns long term within
+    the firm's wait, so it is sold only where nothing else meets a constraint."""
 
     lot_id: str
     symbol: str
@@ -50,6 +51,7 @@ class LotInput:
     tax_rate: float
     can_sell: bool = True
     loss_sale_blocked: bool = False
+    defer_sale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,8 @@ class OptimiserSettings:
 class Problem:
     """One account on one day. ``required_cash`` is the reserve plus due cash requests,
     in dollars; ``gain_budget_remaining`` is what is left of the annual net-gain budget
-    (None: no budget)."""
+    (None: no budget); ``withdrawal`` is the cash requested out of the account (part of
+    ``required_cash``): targets, tracking and drift limits apply to what remains."""
 
     securities: tuple[SecurityInput, ...]
     lots: tuple[LotInput, ...]
@@ -100,3 +103,4 @@ class Problem:
     gain_budget_remaining: float | None
     risk: RiskModel
     settings: OptimiserSettings = field(default_factory=OptimiserSettings)
+    withdrawal: float = 0.0

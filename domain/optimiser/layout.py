@@ -1,9 +1,10 @@
 """Which trades are decision variables in one solve, and in what order.
 
 Variables are dollars traded as fractions of account value: a buy per buyable
-security, a sale per sellable lot. They are grouped by security (its buy first, then
-its lots in input order) because the security's specific risk couples exactly those:
-the solver exploits that block structure (see ``qp``).
+security, a sale per sellable lot. They are grouped by wash group, then by security
+(its buy first, then its lots in input order), because the group's specific risk
+couples exactly those (securities of one wash group are one risk, see ``portfolio``):
+the solver exploits that block structure (see ``qp``), one segment per group.
 
 Trades that are not free are constants: a do-not-hold lot is sold in full, a lot that
 may not be sold stays, a direction ruled out after an earlier solve stays shut, and a
@@ -71,8 +72,9 @@ class Layout:
     variable_security: np.ndarray  # (N,) security of each trade variable
     variable_lot: np.ndarray  # (N,) lot of each sale variable, -1 for a buy
     signs: np.ndarray  # (N,) +1 buy, -1 sale
-    segment_starts: np.ndarray  # (S,) first variable of each traded security
-    segment_security: np.ndarray  # (S,) which security
+    segment_starts: np.ndarray  # (S,) first variable of each traded wash group
+    segment_security: np.ndarray  # (S,) the segment's first security
+    segment_group: np.ndarray  # (S,) which wash group
     forced_sells: np.ndarray  # (m,) dollars sold without a decision (mandatory)
     # (m,) dollars of lots the presolve sells in full outside the solve, None if none.
     presold_sells: np.ndarray | None = None
@@ -164,14 +166,16 @@ class Layout:
         sell_lot = np.flatnonzero(sellable)
         security = np.concatenate([buy_sec, portfolio.lot_security[sell_lot]])
         lot = np.concatenate([np.full(len(buy_sec), -1, dtype=np.intp), sell_lot])
-        # Sort by security, buy before sales, sales in lot order: stable and unique keys.
-        order = np.lexsort((lot, security))
+        # Sort by wash group, security, buy before sales, sales in lot order: stable and
+        # unique keys.
+        order = np.lexsort((lot, security, portfolio.wash_group[security]))
         security = security[order].astype(np.intp)
         lot = lot[order].astype(np.intp)
+        group = portfolio.wash_group[security]
         signs = np.where(lot < 0, 1.0, -1.0)
         if len(security):
             new_segment = np.ones(len(security), dtype=bool)
-            new_segment[1:] = security[1:] != security[:-1]
+            new_segment[1:] = group[1:] != group[:-1]
             starts = np.flatnonzero(new_segment)
         else:
             starts = np.zeros(0, dtype=np.intp)
@@ -184,6 +188,7 @@ class Layout:
             signs=signs,
             segment_starts=starts,
             segment_security=security[starts],
+            segment_group=group[starts],
             forced_sells=forced,
             presold_sells=presold_sells,
         )

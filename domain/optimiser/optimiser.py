@@ -10,7 +10,11 @@
    security, keep the side carrying more dollars (the round trip netted out, see
    ``constraints``), shut the other, fix the direction the solution chose everywhere
    else it traded, and solve again, warm-started (Moehle et al., 2021). Fixing every
-   traded direction, not only the conflicts, keeps the analysis at two solves.
+   traded direction, not only the conflicts, keeps the analysis at two solves. Where
+   the side kept leaves a constraint breached (say, buys of the group shut while the
+   class is under its limit and the harvest no longer pays), the other side of each
+   conflict is solved too and the better objective, breaches priced, is kept: a
+   third solve, only then. The notes say which side the orders finally keep.
 3. Round to orders, drop the small ones, repair cash; name each order's reason
    (``reasons``); score before and after with ``evaluate_objective`` on the orders
    themselves.
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lotline.domain.optimiser.constraints import AffineRows, NoRoundTrip, WashSaleRule, linear_constraints
-from lotline.domain.optimiser.inputs import Problem
+from lotline.domain.optimiser.inputs import CASH_CLASS, Problem
 from lotline.domain.optimiser.layout import Directions, Layout
 from lotline.domain.optimiser.portfolio import Portfolio
 from lotline.domain.optimiser.presolve import extend, settled_lots
@@ -37,8 +41,8 @@ from lotline.domain.optimiser.results import (
     OptimisationResult,
     SellOrder,
 )
-from lotline.domain.optimiser.rounding import SOLVER_NOISE, round_trades
-from lotline.domain.optimiser.terms import objective_terms
+from lotline.domain.optimiser.rounding import SOLVER_NOISE, round_trades, sell_whole_positions
+from lotline.domain.optimiser.terms import objective_terms, solver_terms
 
 # A breach below this (fraction of account value) is solver noise, not softening.
 _BREACH_TOLERANCE = 1e-8
@@ -159,6 +163,106 @@ def _start(previous, current: AssembledQP) -> dict:
     return cold_start(current) if previous is None else warm_start(previous[0], previous[1], current)
 
 
+@dataclass(frozen=True, eq=False)
+class _Attempt:
+    """One solve under fixed directions and what it trades."""
+
+    directions: Directions
+    layout: Layout
+    assembled: AssembledQP
+    solution: object
+    buys: np.ndarray  # dollars per security
+    sells: np.ndarray  # dollars per lot
+    effective_buys: np.ndarray  # buys that would become orders
+    clean_sells: np.ndarray  # sales above solver noise
+    conflicted: bool  # trades both sides of a wash group or a security
+
+
+def _score(attempt: _Attempt, terms) -> float:
+    """The solver's objective in dollars, breaches priced at their penalties."""
+    portfolio = attempt.layout.portfolio
+    cost = sum(term.value(portfolio, attempt.buys, attempt.sells) for term in terms)
+    penalty = float(np.clip(attempt.solution.z[attempt.assembled.trade_count :], 0.0, None).sum())
+    return cost + penalty * portfolio.total_value
+
+
+def _leaves_breach(attempt: _Attempt) -> bool:
+    """A drift limit (or any other constraint) breached after the directions were
+    fixed. A kept side that ends up trading nothing (a harvest not worth making
+    without its buy-back) is no reason to solve again: on the benchmark accounts that
+    happens in nearly every account, and the other choice (no harvest at all) was
+    never better there; it only costs a third solve."""
+    return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
+
+
+def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
+    """The securities whose conflicts to settle the other way: those of the asset
+    classes whose drift limits stay breached; every security where another constraint
+    (cash, the cash class, the gain budget) does."""
+    breached = {name for name, breach in zip(rows.names, attempt.assembled.breaches(attempt.solution.z))
+                if breach > _BREACH_TOLERANCE}
+    classes = {name.split(":", 1)[1] for name in breached if name.startswith("drift_limit:")}
+    if breached - {f"drift_limit:{c}" for c in classes} or CASH_CLASS in classes:
+        return frozenset(range(portfolio.security_count))
+    return frozenset(i for i, c in enumerate(portfolio.asset_classes) if c in classes)
+
+
+def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, buyable: np.ndarray) -> np.ndarray:
+    """Securities of one wash group are one risk, so the solve is indifferent to which
+    of them a group's purchase buys. Split it the way that brings each as close to its
+    own target as the group's total allows (least squares: water-filling the
+    shortfalls), among the members that may be bought today and are not being sold.
+    Nothing the objective or a constraint sees changes: the group's total, its class
+    and the trading cost stay."""
+    members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
+    shared_buy = (buys > 0) & (members[portfolio.wash_group] > 1)
+    if not shared_buy.any():
+        return buys
+    sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
+    held = portfolio.holding
+    classes = np.array(portfolio.asset_classes)
+    out = buys.copy()
+    for group in np.unique(portfolio.wash_group[shared_buy]).tolist():
+        in_group = portfolio.wash_group == group
+        for asset_class in sorted(set(classes[in_group & (buys > 0)].tolist())):
+            same = in_group & (classes == asset_class)
+            takers = np.flatnonzero(same & buyable & ~sold_security)
+            amount = float(buys[same].sum())
+            if len(takers) < 2 or amount <= 0:
+                continue
+            shortfall = portfolio.target[takers] * portfolio.remaining_value - held[takers]
+            out[same] = 0.0
+            out[takers] = _water_fill(shortfall, amount)
+    return out
+
+
+def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
+    """max(0, shortfall - level), the level such that the parts sum to ``amount``."""
+    order = np.argsort(-shortfall, kind="stable")
+    ranked = shortfall[order]
+    cumulative = np.cumsum(ranked)
+    level = (cumulative[-1] - amount) / len(ranked)
+    for k in range(1, len(ranked) + 1):
+        candidate = (cumulative[k - 1] - amount) / k
+        if k == len(ranked) or ranked[k] <= candidate:
+            level = candidate
+            break
+    return np.clip(shortfall - level, 0.0, None)
+
+
+def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
+    """For each (rule, key) that once traded both sides: which side the trades keep."""
+    out = []
+    tallies = {}
+    for rule, key in conflicts:
+        if rule not in tallies:
+            tallies[rule] = rule.sides(portfolio, buys, sells, forced, tolerance)
+        bought, sold = tallies[rule][key]
+        side = "sales_kept" if sold else "buys_kept" if bought else "neither_kept"
+        out.append((rule, key, side))
+    return out
+
+
 def _terms_in_dollars(portfolio: Portfolio, terms, buys: np.ndarray, sells: np.ndarray) -> ObjectiveTerms:
     tracking, tax, cost = (term.value(portfolio, buys, sells) for term in terms)
     return ObjectiveTerms(tracking=tracking, tax=tax, cost=cost)
@@ -206,47 +310,69 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     settings = problem.settings
     value = portfolio.total_value
     terms = objective_terms(settings)
+    solved_terms = solver_terms(settings)
     rows = AffineRows.stack(
         [c.affine(portfolio) for c in linear_constraints(problem)], portfolio.security_count, portfolio.lot_count
     )
     rules = (WashSaleRule(), NoRoundTrip())
     noise = SOLVER_NOISE * value
-    directions = Directions()
-    resolved: list[str] = []
-    solves = 0
-    iterations = 0
-    previous = None
-    while True:
+    forced = portfolio.must_exit[portfolio.lot_security] & portfolio.can_sell & (portfolio.value > 0)
+    count = {"solves": 0, "iterations": 0}
+
+    def solve(directions: Directions, previous) -> _Attempt:
         layout = Layout.of(portfolio, directions)
-        assembled = assemble(layout, terms, rows)
+        assembled = assemble(layout, solved_terms, rows)
         solution = None
         presold, kept = settled_lots(layout) if use_presolve else ((), ())
         if len(presold) or len(kept):
-            reduced = assemble(Layout.of(portfolio, directions, presold, kept), terms, rows)
+            reduced = assemble(Layout.of(portfolio, directions, presold, kept), solved_terms, rows)
             attempt = solve_structured(reduced.qp, solver_options, _start(previous, reduced))
-            solves += 1
-            iterations += attempt.iterations
+            count["solves"] += 1
+            count["iterations"] += attempt.iterations
             solution = extend(assembled, reduced, attempt)
         if solution is None:
             solution = solve_structured(assembled.qp, solver_options, _start(previous, assembled))
-            solves += 1
-            iterations += solution.iterations
-        previous = (assembled, solution)
+            count["solves"] += 1
+            count["iterations"] += solution.iterations
         buys, sells = layout.trades(solution.z)
-        forced = layout.forced_sells > 0
         # A buy under the minimum trade value never becomes an order: no conflict.
         effective_buys = np.where(buys >= max(noise, settings.min_trade_value), buys, 0.0)
         clean_sells = np.where(sells > noise, sells, 0.0)
-        if not any(rule.breached(portfolio, effective_buys, clean_sells, forced, noise) for rule in rules):
-            break
-        fixed = directions
+        conflicted = any(rule.breached(portfolio, effective_buys, clean_sells, forced, noise) for rule in rules)
+        return _Attempt(directions, layout, assembled, solution, buys, sells, effective_buys, clean_sells, conflicted)
+
+    def settled(attempt: _Attempt, flip=None) -> Directions:
+        fixed = attempt.directions
         for rule in rules:
-            settlement = rule.settle(portfolio, effective_buys, clean_sells, forced, noise)
+            settlement = rule.settle(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
             fixed = fixed.also(no_buy=settlement.no_buy, no_sell=settlement.no_sell)
-            resolved += settlement.notes
-        if fixed == directions:  # nothing left to shut; cannot happen, but never loop
+        return fixed
+
+    conflicts: list[tuple[object, str]] = []  # (rule, key) that traded both sides in some solve
+    current = solve(Directions(), None)
+    first = current
+    while current.conflicted:
+        for rule in rules:
+            known = {key for r, key in conflicts if r is rule}
+            for key in rule.conflict_keys(portfolio, current.effective_buys, current.clean_sells, forced, noise):
+                if key not in known:
+                    conflicts.append((rule, key))
+        fixed = settled(current)
+        if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
             break
-        directions = fixed
+        current = solve(fixed, (current.assembled, current.solution))
+    if current is not first and _leaves_breach(current):
+        # The side kept left a limit breached: the other choice may serve better
+        # (Moehle et al. 2021: solve both and keep the better). Only the conflicts of
+        # the first solve flip; every other traded direction stays.
+        other_directions = settled(first, flip=_securities_behind(current, rows, portfolio))
+        if other_directions != current.directions:
+            other = solve(other_directions, (first.assembled, first.solution))
+            if not other.conflicted and _score(other, solved_terms) < _score(current, solved_terms):
+                current = other
+    layout, assembled, solution = current.layout, current.assembled, current.solution
+    buys, sells, directions = current.buys, current.sells, current.directions
+    solves, iterations = count["solves"], count["iterations"]
 
     breaches = assembled.breaches(solution.z)
     softened = [f"must_exit:{symbol}" for symbol in layout.permissions.blocked_exits]
@@ -254,13 +380,15 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         if breach > _BREACH_TOLERANCE and name not in softened:
             softened.append(name)
 
-    continuous_buys = np.where(buys > noise, buys, 0.0)
+    continuous_buys = _model_split(portfolio, np.where(buys > noise, buys, 0.0), sells > noise,
+                                   layout.permissions.buyable)
     continuous_sells = np.where(sells > noise, sells, 0.0)
     _, continuous_cash = portfolio.post_trade(continuous_buys, continuous_sells)
     required = float(problem.required_cash)
     cash_target = required if continuous_cash >= required - 1e-6 * value else continuous_cash
     cash_target = max(cash_target, 0.0)
     rounded = round_trades(portfolio, continuous_buys, continuous_sells, forced, cash_target)
+    rounded = sell_whole_positions(portfolio, rounded, layout.permissions.sellable | forced)
     buy_dollars, sell_dollars = rounded.dollars(portfolio)
     buy_dollars, sell_dollars, rounded_buys = _final_wash_guard(
         portfolio, rules, buy_dollars, sell_dollars, rounded.buy_shares, forced
@@ -296,6 +424,9 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         )
     )
     _, cash_after = portfolio.post_trade(buy_dollars, sell_dollars)
+    # What the fixed directions kept, said of the orders themselves.
+    resolved = [f"{rule.name}:{key}:{side}" for rule, key, side in _kept_sides(
+        conflicts, portfolio, buy_dollars, sell_dollars, forced)]
 
     # Scored on the orders themselves, by the function anyone can call on them.
     before = _evaluate(portfolio, (), ())

@@ -44,8 +44,22 @@ class Portfolio:
     holding: np.ndarray  # (n,) market value per security
     cash: float
     total_value: float  # V: holdings plus cash, before trading
-    loadings: np.ndarray  # (n, k) risk factor loadings
+    loadings: np.ndarray  # (n, k) risk factor loadings, wash groups merged (``one_risk_per_wash_group``)
     specific: np.ndarray  # (n,) specific variances
+    # Per wash group (index of ``wash_groups``): its risk, the risk of its member with
+    # the longest history. The solver's segments are groups (see ``layout``).
+    group_loadings: np.ndarray | None = None  # (G, k)
+    group_specific: np.ndarray | None = None  # (G,)
+    defer_sale: np.ndarray | None = None  # (m,) bool: short-term gains days from long term
+    withdrawal: float = 0.0  # cash requested out: targets apply to what remains
+
+    @cached_property
+    def remaining_value(self) -> float:
+        """The value targets and drift limits apply to: V less the cash requested out (a
+        request as large as the account leaves a hundredth of it, so weights stay finite)."""
+        if self.withdrawal <= 0.0:
+            return self.total_value
+        return max(self.total_value - self.withdrawal, 0.01 * self.total_value)
 
     @cached_property
     def gain(self) -> np.ndarray:
@@ -155,6 +169,12 @@ class Portfolio:
             if not (math.isfinite(limit.drift_limit) and limit.drift_limit >= 0 and math.isfinite(limit.target_weight)):
                 raise InvalidInput(f"limit of {limit.asset_class} must be finite and non-negative", "class_limits")
         loadings, specific = problem.risk.for_symbols(symbols)
+        leads = wash_group_leads(problem.risk, symbols, wash_group)
+        group_loadings, group_specific = loadings[leads], specific[leads]
+        loadings, specific = one_risk_per_wash_group(leads, wash_group, loadings, specific)
+        withdrawal = float(problem.withdrawal)
+        if not (math.isfinite(withdrawal) and withdrawal >= 0):
+            raise InvalidInput("must be finite and not negative", "withdrawal")
         return cls(
             problem=problem,
             symbols=symbols,
@@ -178,4 +198,45 @@ class Portfolio:
             total_value=total_value,
             loadings=np.ascontiguousarray(loadings),
             specific=np.ascontiguousarray(specific),
+            group_loadings=np.ascontiguousarray(group_loadings),
+            group_specific=np.ascontiguousarray(group_specific),
+            defer_sale=_field(lots, "defer_sale", bool),
+            withdrawal=withdrawal,
         )
+
+
+def wash_group_leads(risk, symbols, wash_group: np.ndarray) -> np.ndarray:
+    """For each wash group, the member whose risk stands for the group: the one with
+    the longest price history, the first in order among equals."""
+    history_of = getattr(risk, "history_of", lambda symbol: 0)
+    groups = int(wash_group.max()) + 1 if len(wash_group) else 0
+    leads = np.full(groups, -1, dtype=np.intp)
+    best = [None] * groups
+    for i, group in enumerate(wash_group.tolist()):
+        key = history_of(symbols[i])
+        if best[group] is None or key > best[group]:
+            best[group], leads[group] = key, i
+    return leads
+
+
+def one_risk_per_wash_group(leads: np.ndarray, wash_group: np.ndarray, loadings: np.ndarray, specific: np.ndarray):
+    """Securities of one wash group are substantially identical: one risk, perfectly
+    correlated, whatever their price histories say. Per security (for scoring and for
+    anyone reading the covariance): each member takes its group lead's loadings, and
+    the group's specific variance becomes a factor of its own shared by its members,
+    so swapping one member for another changes no risk. Groups of one security are
+    left as they are. The solver uses the same risk per group (``group_loadings``)."""
+    counts = np.bincount(wash_group, minlength=len(leads)) if len(wash_group) else np.zeros(0, int)
+    shared = np.flatnonzero(counts > 1)
+    if not len(shared):
+        return loadings, specific
+    loadings = np.array(loadings, dtype=np.float64)
+    specific = np.array(specific, dtype=np.float64)
+    columns = np.zeros((len(wash_group), len(shared)))
+    for column, group in enumerate(shared.tolist()):
+        members = np.flatnonzero(wash_group == group)
+        lead = leads[group]
+        columns[members, column] = math.sqrt(max(float(specific[lead]), 0.0))
+        loadings[members] = loadings[lead]
+        specific[members] = 0.0
+    return np.hstack([loadings, columns]), specific

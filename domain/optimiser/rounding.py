@@ -133,3 +133,40 @@ def round_trades(
                 break
     mandatory = mandatory | (for_cash & (sell_shares > 0))
     return RoundedTrades(buy_shares, sell_shares, mandatory, for_cash & (sell_shares > 0))
+
+
+def sell_whole_positions(portfolio: Portfolio, rounded: RoundedTrades, sellable: np.ndarray) -> RoundedTrades:
+    """A sale that would leave a position worth less than the minimum trade value sells
+    it whole: the stub could never be sold on its own later without breaking the
+    minimum, and it is risk away from the target. Only where every lot left may be
+    sold today (``sellable``: the solve's free and forced lots), none of them is a
+    short-term gain waiting to turn long term, and no lot left is a loss in a wash
+    group the trades buy."""
+    minimum = portfolio.settings.min_trade_value
+    sell_shares = rounded.sell_shares
+    if minimum <= 0 or not np.any(sell_shares > 0):
+        return rounded
+    price = portfolio.price
+    lot_security = portfolio.lot_security
+    left = portfolio.quantity - sell_shares
+    left_value = portfolio.per_security(left * price[lot_security])
+    selling = portfolio.per_security(sell_shares) > 0
+    stub = selling & (left_value > _SHARE_EPSILON) & (left_value < minimum)
+    if not stub.any():
+        return rounded
+    bought_groups = set(portfolio.wash_group[rounded.buy_shares > 0].tolist())
+    rest = left > _SHARE_EPSILON
+    deferred = portfolio.defer_sale if portfolio.defer_sale is not None else np.zeros(portfolio.lot_count, dtype=bool)
+    loss_in_bought_group = (portfolio.gain < 0) & np.isin(portfolio.wash_group[lot_security], list(bought_groups))
+    blocked = rest & (~sellable | deferred | loss_in_bought_group)
+    blocked_security = portfolio.per_security(blocked.astype(np.float64)) > 0
+    whole = stub & ~blocked_security & (rounded.buy_shares <= 0)
+    if not whole.any():
+        return rounded
+    lots = whole[lot_security]
+    return RoundedTrades(
+        rounded.buy_shares,
+        np.where(lots, portfolio.quantity, sell_shares),
+        rounded.mandatory,
+        rounded.for_cash,
+    )

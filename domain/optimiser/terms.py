@@ -36,14 +36,20 @@ class QPPart:
 class TrackingRisk:
     """gamma * (w - w*)' Sigma (w - w*): variance of the post-trade weights around the
     blended target, Sigma from the risk model, cash riskless. gamma = 10 makes a 1%
-    tracking error weigh 0.1% of value."""
+    tracking error weigh 0.1% of value.
+
+    Weights are of the value that remains after any cash requested out (V'), and the
+    cost is in dollars of it: a withdrawal is raised from the account and the rest is
+    held to the target. Alternatives a class may hold (harvest substitutes) have no
+    target weight, so this term is also what brings them back to the chosen model once
+    the move pays."""
 
     risk_aversion: float
     name: str = field(default="tracking", init=False)
 
     def deviation(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
         holdings, _ = portfolio.post_trade(buys, sells)
-        return holdings / portfolio.total_value - portfolio.target
+        return holdings / portfolio.remaining_value - portfolio.target
 
     def variance(self, portfolio: Portfolio, deviation: np.ndarray) -> float:
         exposure = portfolio.loadings.T @ deviation
@@ -51,21 +57,30 @@ class TrackingRisk:
 
     def value(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> float:
         deviation = self.deviation(portfolio, buys, sells)
-        return self.risk_aversion * self.variance(portfolio, deviation) * portfolio.total_value
+        return self.risk_aversion * self.variance(portfolio, deviation) * portfolio.remaining_value
 
     def qp_part(self, layout: Layout) -> QPPart:
         p = layout.portfolio
         gamma = self.risk_aversion
-        # Deviation before the free trades (forced and presold sales already applied).
-        e0 = (p.holding - p.per_security(layout.constant_sells)) / p.total_value - p.target
-        exposure = p.loadings.T @ e0
-        gradient = 2.0 * gamma * (p.specific * e0 + p.loadings @ exposure)
-        traded = layout.segment_security
+        remaining = p.remaining_value
+        # Variables are fractions of V, weights fractions of V': one unit of a variable
+        # moves a weight by V / V' (1 without a withdrawal), and the cost in units of V
+        # is the variance times V' / V.
+        stretch = p.total_value / remaining
+        shrink = remaining / p.total_value
+        # Deviation before the free trades (forced and presold sales already applied),
+        # per wash group: the members of one group are one risk.
+        e0 = (p.holding - p.per_security(layout.constant_sells)) / remaining - p.target
+        e0 = np.bincount(p.wash_group, weights=e0, minlength=len(p.wash_groups))
+        specific, loadings = p.group_specific, p.group_loadings
+        exposure = loadings.T @ e0
+        gradient = 2.0 * gamma * (specific * e0 + loadings @ exposure)
+        traded = layout.segment_group
         return QPPart(
-            linear=layout.signs * gradient[layout.variable_security],
-            constant=gamma * float(e0 @ (p.specific * e0) + exposure @ exposure),
-            alpha=2.0 * gamma * p.specific[traded],
-            loadings=np.sqrt(2.0 * gamma) * p.loadings[traded],
+            linear=layout.signs * gradient[p.wash_group[layout.variable_security]],
+            constant=gamma * shrink * float(e0 @ (specific * e0) + exposure @ exposure),
+            alpha=2.0 * gamma * stretch * specific[traded],
+            loadings=np.sqrt(2.0 * gamma * stretch) * loadings[traded],
         )
 
 
@@ -116,6 +131,44 @@ class TradingCost:
             linear=np.full(layout.size, self.cost_per_dollar),
             constant=self.cost_per_dollar * float(layout.constant_sells.sum()) / p.total_value,
         )
+
+
+# Per unit sold (fraction of V) of a lot whose short-term gain turns long term within
+# the firm's wait: above anything selling it could gain for net benefit (tax rates
+# times gain ratios, 2 * gamma * variance per unit of weight: a few units at most),
+# far below every constraint's penalty (``constraints``). So it is sold only where a
+# constraint (cash request, drift limit, gain budget) cannot be met otherwise, and
+# then after every other lot that serves.
+DEFERRAL_COST = 10.0
+
+
+@dataclass(frozen=True)
+class ShortTermDeferral:
+    """The deferral rule as a cost the solver honours; not part of the reported
+    objective (it prices no money, only an order of preference)."""
+
+    name: str = field(default="deferral", init=False)
+
+    def per_dollar(self, portfolio: Portfolio) -> np.ndarray:
+        if portfolio.defer_sale is None:
+            return np.zeros(portfolio.lot_count)
+        return np.where(portfolio.defer_sale, DEFERRAL_COST, 0.0)
+
+    def value(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> float:
+        return float(self.per_dollar(portfolio) @ sells)
+
+    def qp_part(self, layout: Layout) -> QPPart:
+        p = layout.portfolio
+        cost = self.per_dollar(p)
+        return QPPart(
+            linear=layout.gather(np.zeros(p.security_count), cost),
+            constant=float(cost @ layout.constant_sells) / p.total_value,
+        )
+
+
+def solver_terms(settings) -> tuple:
+    """What the solver minimises: the objective, plus the rules it honours as costs."""
+    return objective_terms(settings) + (ShortTermDeferral(),)
 
 
 def objective_terms(settings) -> tuple[TrackingRisk, TaxCost, TradingCost]:

@@ -1,0 +1,148 @@
+"""The night across machines, on PostgreSQL and a real Kafka-protocol broker (Tansu):
+`rebalance --bootstrap` publishes one task per account and waits; `lotline worker`
+processes (a consumer group) analyse and record. A worker killed mid-run loses nothing,
+every account ends with exactly one decision, and each decision is the one the local
+night makes of the same firm and day."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import date, datetime, timezone
+
+from sqlalchemy import create_engine, text
+
+from lotline.application.demo import build_firm
+from lotline.application.lotline import Lotline
+from lotline.application.replay import replay
+from tests.conftest import PINNED_NOW
+from tests.helpers import store_contents
+from tests.kafka_broker import free_port
+
+START = date(2026, 3, 2)
+ACCOUNTS = 30
+LOTLINE = [sys.executable, "-m", "lotline.application"]
+
+
+def _firm(url: str, accounts: int = ACCOUNTS, seed: int = 3) -> None:
+    with Lotline(url, clock=lambda: datetime(2026, 3, 2, 12, tzinfo=timezone.utc)) as lotline:
+        build_firm(lotline, accounts, seed=seed, start=START)
+        lotline.catch_up()
+
+
+def _decisions_recorded(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(text("SELECT count(*) FROM lotline_events WHERE topic LIKE '%DecisionRecorded'")).scalar() or 0
+    finally:
+        engine.dispose()
+
+
+def _worker(url: str, broker: str, topic: str, group: str) -> subprocess.Popen:
+    return subprocess.Popen([*LOTLINE, "worker", "--bootstrap", broker, "--topic", topic, "--group", group,
+                             "--store", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _shown(result: dict) -> dict:
+    return {d["decision_id"]: (d["trade"], d["reasons"], d["benefit"], d["orders"]) for d in result["decisions"]}
+
+
+def test_two_workers_and_one_killed_decide_every_account_once_as_the_local_night(postgres, kafka_broker, tmp_path):
+    url = postgres.fresh_database()
+    _firm(url)
+    # The same firm in another store, decided by the local night: the reference.
+    local_url = f"sqlite:///{tmp_path / 'local.db'}"
+    _firm(local_url)
+    local = subprocess.run([*LOTLINE, "rebalance", "--date", START.isoformat(), "--workers", "1", "--store", local_url,
+                            "--as", "olivia", "--json"], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "LOTLINE_NOW": PINNED_NOW})
+    assert local.returncode == 0, local.stderr
+
+    topic, group = f"lotline.analysis.{uuid.uuid4().hex[:8]}", f"night-{uuid.uuid4().hex[:8]}"
+    workers = [_worker(url, kafka_broker.bootstrap, topic, group) for _ in range(3)]
+    try:
+        night = subprocess.Popen([*LOTLINE, "rebalance", "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
+                                  "--date", START.isoformat(), "--store", url, "--as", "olivia", "--json",
+                                  "--timeout", "150"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Kill the third worker as soon as the first decisions are recorded, long before the last.
+        deadline = time.time() + 90
+        while _decisions_recorded(url) == 0 and time.time() < deadline and night.poll() is None:
+            time.sleep(0.05)
+        workers[2].send_signal(signal.SIGKILL)
+        workers[2].wait()
+        decided_at_kill = _decisions_recorded(url)
+        assert 0 < decided_at_kill < ACCOUNTS, "the worker was not killed mid-run"
+        out, err = night.communicate(timeout=180)
+        assert night.returncode == 0, err
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        summaries = [process.communicate(timeout=30) for process in workers]
+    # The workers still running stop cleanly on SIGTERM and say what they did.
+    for process, (stdout, stderr) in zip(workers[:2], summaries[:2]):
+        assert process.returncode == 0, stderr
+        assert stdout.startswith("decided ")
+
+    distributed = json.loads(out)
+    assert distributed["failures"] == []
+    assert len(distributed["decisions"]) == ACCOUNTS
+    assert _shown(distributed) == _shown(json.loads(local.stdout))
+    # Exactly one decision per account and day in the store, redelivery notwithstanding.
+    assert _decisions_recorded(url) == ACCOUNTS
+    # Each decision a worker made replays identically from the recorded day.
+    with Lotline(url) as lotline:
+        for decision in distributed["decisions"]:
+            assert replay(lotline, decision["decision_id"], "olivia").identical, decision["decision_id"]
+    replayed = subprocess.run([*LOTLINE, "replay", distributed["decisions"][0]["decision_id"], "--store", url],
+                              capture_output=True, text=True, timeout=120)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+    # A second night of the same day finds every account decided: no task, same decisions.
+    again = subprocess.run([*LOTLINE, "rebalance", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--date",
+                            START.isoformat(), "--store", url, "--as", "olivia", "--json", "--timeout", "5"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert _shown(json.loads(again.stdout)) == _shown(distributed)
+
+
+def test_an_unreachable_broker_is_bad_input_and_records_nothing(postgres):
+    url = postgres.fresh_database()
+    _firm(url, accounts=3, seed=4)
+    before = store_contents(url)
+    dead = f"127.0.0.1:{free_port()}"
+    started = time.time()
+    night = subprocess.run([*LOTLINE, "rebalance", "--bootstrap", dead, "--date", START.isoformat(), "--store", url,
+                            "--as", "olivia"], capture_output=True, text=True, timeout=120)
+    assert night.returncode == 2, night.stderr
+    assert len(night.stderr.strip().splitlines()) == 1 and "bootstrap" in night.stderr and dead in night.stderr
+    assert time.time() - started < 30
+    worker = subprocess.run([*LOTLINE, "worker", "--bootstrap", dead, "--store", url], capture_output=True, text=True,
+                            timeout=120)
+    assert worker.returncode == 2, worker.stderr
+    assert len(worker.stderr.strip().splitlines()) == 1 and dead in worker.stderr
+    malformed = subprocess.run([*LOTLINE, "rebalance", "--bootstrap", "kafka:ninety", "--date", START.isoformat(),
+                                "--store", url, "--as", "olivia"], capture_output=True, text=True, timeout=120)
+    assert malformed.returncode == 2 and "bootstrap" in malformed.stderr and "kafka:ninety" in malformed.stderr
+    assert store_contents(url) == before
+
+
+def test_without_workers_the_wait_times_out_naming_the_open_accounts(postgres, kafka_broker):
+    url = postgres.fresh_database()
+    _firm(url, accounts=3, seed=4)
+    topic = f"lotline.analysis.{uuid.uuid4().hex[:8]}"
+    night = subprocess.run([*LOTLINE, "rebalance", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--date",
+                            START.isoformat(), "--store", url, "--as", "olivia", "--timeout", "2"],
+                           capture_output=True, text=True, timeout=120)
+    assert night.returncode == 1, night.stderr
+    assert "3 account(s) still open: DEMO-0001, DEMO-0002, DEMO-0003" in night.stderr
+    # Workers are system's or an admin's work, not the overlay manager's.
+    refused = subprocess.run([*LOTLINE, "worker", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--store",
+                              url, "--as", "olivia"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "olivia" in refused.stderr
