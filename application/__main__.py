@@ -2,4 +2,6 @@
 
 from lotline.application.cli import run
 
-run()
+# Guarded: the relay's message builder (a spawned process) imports this module again.
+if __name__ == "__main__":
+    run()

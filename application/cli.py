@@ -734,13 +734,23 @@ def publish(bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bo
 
 @app.command()
 def schemas(message_type: Annotated[str | None, typer.Argument(help="One message type, e.g. Account.TradeExecuted.")] = None,
+            write: Annotated[Path | None, typer.Option("--write", help="Write every schema, generated from the event models, "
+                                                       "as files into this folder (regenerating the shipped ones: "
+                                                       "--write projections/schemas).")] = None,
             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
-    """The JSON Schema of every message `publish` sends (or of one type), from the package's event models."""
+    """The JSON Schema of every message `publish` sends (or of one type), as the package ships them."""
     import json
 
-    from lotline.projections.messages import message_schemas, message_type as type_name, published_by_default
+    from lotline.projections.messages import message_type as type_name, published_by_default, shipped_schemas, write_schemas
 
-    found = message_schemas()
+    if write is not None:
+        written = write_schemas(write)
+        if as_json:
+            print(json.dumps({"written": [str(p) for p in written]}))
+        else:
+            print(f"wrote {len(written)} schemas into {write}")
+        return
+    found = shipped_schemas()
     if message_type is not None:
         if message_type not in found:
             raise InvalidInput(f"unknown message type {shown(message_type)} (lotline schemas lists them)", "type")

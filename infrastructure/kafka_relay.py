@@ -1,13 +1,13 @@
-"""The Kafka side of the relay: reaching the broker, creating the topic, and sending
-one window of messages that counts as sent only when the broker acknowledged every one
-of them (`acks=all`, an idempotent producer, so retries inside a window neither
-duplicate nor reorder).
+"""The Kafka side of the relay (kafka-python, imported only here): reaching the broker,
+creating the topic, and sending one window of messages that counts as sent only when
+the broker acknowledged every one of them (`acks=all`, an idempotent producer, so
+retries inside a window neither duplicate nor reorder).
 
-The producer is confluent-kafka (librdkafka, in C): kafka-python's pure-Python
-producer tops out near 15,000-30,000 messages/s on the project machine, below the
-relay's goal of 50,000 events/s; librdkafka sends the same messages at 50,000/s and
-more there. Keys go to partitions by murmur2, as Kafka's Java and kafka-python
-clients place them. Imported only when the relay runs."""
+Each key's partition is Kafka's murmur2 of the key (what kafka-python's default
+partitioner and the Java client compute), worked out once per key and passed to
+`send`, which skips the partitioner's per-message work. kafka-python's producer is
+pure Python: about 30 µs of CPU per message here, the larger part of the relay's cost
+(benchmarks/relay.py prints it beside the relay). Imported only when the relay runs."""
 
 from __future__ import annotations
 
@@ -75,97 +75,105 @@ def probe(servers: Sequence[tuple[str, int]], timeout: float = CONNECT_TIMEOUT_S
 
 
 class KafkaRelay:
-    """One idempotent producer for one topic."""
+    """One idempotent producer for one topic, with the topic's partition count known so
+    each key's partition is computed once."""
 
     def __init__(self, bootstrap: str, topic: str, client_id: str = "lotline-relay") -> None:
         self.servers = parse_bootstrap(bootstrap)
         self.bootstrap = ",".join(f"{h}:{p}" for h, p in self.servers)
         self.topic = topic
         self.client_id = client_id
+        self.idempotent = False
         self._producer: Any = None
-        self._broker_errors: list[str] = []
+        self._partitions = 0
+        self._partition_of: dict[bytes, int] = {}
 
-    def _settings(self) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.bootstrap,
-            "client.id": self.client_id,
-            "socket.connection.setup.timeout.ms": int(CONNECT_TIMEOUT_S * 1000),
-            # librdkafka logs each failed connection on stderr: the relay says it once itself.
-            "log_level": 0,
-            "error_cb": lambda error: self._broker_errors.append(str(error)),
-        }
+    def _common(self) -> dict[str, Any]:
+        return {"bootstrap_servers": self.bootstrap, "client_id": self.client_id,
+                "request_timeout_ms": REQUEST_TIMEOUT_MS, "bootstrap_timeout_ms": REQUEST_TIMEOUT_MS,
+                "reconnect_backoff_max_ms": 1000}
 
     def connect(self, partitions: int = DEFAULT_PARTITIONS, replication: int = 1) -> None:
         """Reaches the broker (BrokerUnreachable within seconds otherwise) and creates
         the topic when it is missing."""
-        from confluent_kafka import KafkaException, Producer
+        from kafka.errors import KafkaError
 
         probe(self.servers)
         try:
             self.ensure_topic(partitions, replication)
-            self._producer = Producer({
-                **self._settings(),
-                "acks": "all",
-                "enable.idempotence": True,  # retries within a window neither duplicate nor reorder
-                "partitioner": "murmur2_random",  # where Java and kafka-python clients put a key
-                "linger.ms": LINGER_MS,
-                "batch.size": BATCH_BYTES,
-                "message.max.bytes": MAX_REQUEST_BYTES,
-                "queue.buffering.max.messages": 1_000_000,
-                "queue.buffering.max.kbytes": 1_048_576,
-                "request.timeout.ms": REQUEST_TIMEOUT_MS,
-                "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
-            })
-        except KafkaException as error:
+            self._producer = self._new_producer()
+            found = self._producer.partitions_for(self.topic)
+        except KafkaError as error:
             self.close()
-            raise BrokerUnreachable(self.bootstrap, _reason(error)) from None
+            raise BrokerUnreachable(self.bootstrap, f"{type(error).__name__}: {error}") from None
+        self._partitions = len(found)
+        self._partition_of.clear()
+
+    def _new_producer(self) -> Any:
+        """Idempotent where the broker supports it (Kafka 0.11 and later; Tansu does).
+        Otherwise one request in flight per connection, so a retried request cannot
+        overtake the next one and per-key order still holds (a retry may then duplicate,
+        which at-least-once delivery allows: the `event_id` is stable)."""
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaConfigurationError
+
+        settings = dict(self._common(), acks="all", linger_ms=LINGER_MS, batch_size=BATCH_BYTES,
+                        max_request_size=MAX_REQUEST_BYTES, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+                        max_block_ms=REQUEST_TIMEOUT_MS, compression_type=None)
+        try:
+            producer = KafkaProducer(**settings, enable_idempotence=True, max_in_flight_requests_per_connection=5)
+            self.idempotent = True
+        except KafkaConfigurationError:  # a broker older than 0.11: no producer ids
+            producer = KafkaProducer(**settings, enable_idempotence=False, max_in_flight_requests_per_connection=1)
+            self.idempotent = False
+        return producer
 
     def ensure_topic(self, partitions: int, replication: int) -> bool:
         """Creates the topic with `partitions` partitions when the cluster does not have
         it; True when it was created."""
-        from confluent_kafka import KafkaError, KafkaException
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
 
-        admin = AdminClient(self._settings())
-        timeout = REQUEST_TIMEOUT_MS / 1000
-        if self.topic in admin.list_topics(timeout=timeout).topics:
-            return False
-        created = admin.create_topics([NewTopic(self.topic, num_partitions=partitions, replication_factor=replication)],
-                                      request_timeout=timeout)
+        admin = KafkaAdminClient(**self._common())
         try:
-            created[self.topic].result(timeout)
-        except KafkaException as error:
-            if error.args and getattr(error.args[0], "code", lambda: None)() == KafkaError.TOPIC_ALREADY_EXISTS:
+            if self.topic in set(admin.list_topics()):
                 return False
-            raise
-        return True
+            try:
+                admin.create_topics([NewTopic(self.topic, num_partitions=partitions, replication_factor=replication)])
+            except TopicAlreadyExistsError:
+                return False
+            return True
+        finally:
+            admin.close()
 
     def send(self, messages: Sequence[Message]) -> None:
         """Sends a window of messages and waits until the broker acknowledged every one;
         DeliveryFailed otherwise (then none of the window counts as published)."""
+        from kafka.errors import KafkaError
+        from kafka.partitioner.default import murmur2
+
         if not messages:
             return
-        producer, topic = self._producer, self.topic
-        failures: list[str] = []
-
-        def delivered(error: Any, _message: Any) -> None:
-            if error is not None:
-                failures.append(str(error))
-
-        produce, poll = producer.produce, producer.poll
-        for message in messages:
-            while True:
-                try:
-                    produce(topic, message.value, message.key, headers=message.headers, on_delivery=delivered)
-                    break
-                except BufferError:  # the local queue is full: let deliveries drain it
-                    poll(0.05)
-        left = producer.flush(DELIVERY_TIMEOUT_MS / 1000 + 5)
-        if failures:
-            raise DeliveryFailed(failures[0])
-        if left:
-            raise DeliveryFailed(f"{left} messages not acknowledged in time"
-                                 + (f" ({self._broker_errors[-1]})" if self._broker_errors else ""))
+        send, topic, count = self._producer.send, self.topic, self._partitions
+        partition_of = self._partition_of
+        if len(partition_of) > 200_000:
+            partition_of.clear()
+        futures = []
+        append = futures.append
+        try:
+            for key, value, headers in messages:
+                partition = partition_of.get(key)
+                if partition is None:
+                    partition = partition_of[key] = (murmur2(key) & 0x7FFFFFFF) % count
+                append(send(topic, value=value, key=key, headers=headers, partition=partition))
+            self._producer.flush(timeout=DELIVERY_TIMEOUT_MS / 1000 + 5)
+        except KafkaError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from None
+        for future in futures:  # every one acknowledged, or the window does not count
+            if not future.is_done:
+                raise DeliveryFailed("the broker did not acknowledge the window in time")
+            if future.failed():
+                raise DeliveryFailed(f"{type(future.exception).__name__}: {future.exception}")
 
     @property
     def connected(self) -> bool:
@@ -174,12 +182,9 @@ class KafkaRelay:
     def close(self) -> None:
         if self._producer is not None:
             try:
-                self._producer.flush(0)
+                self._producer.close(timeout=2)
             except Exception:  # noqa: BLE001 - closing a producer whose broker is gone
                 pass
             self._producer = None
 
 
-def _reason(error: Exception) -> str:
-    inner = error.args[0] if error.args else error
-    return str(getattr(inner, "str", lambda: inner)())

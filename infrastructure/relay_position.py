@@ -6,6 +6,7 @@ and at most the last unacknowledged window is sent again."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
@@ -113,3 +114,49 @@ class RelayLog:
                 found.append(LoggedEvent(0, originator_id, stored.originator_version, stored.topic,
                                          bytes(stored.state), None))
         return found
+
+
+class NewEvents:
+    """How a following relay waits for the next events: on PostgreSQL it LISTENs on the
+    channel the event store NOTIFYs at every commit of new events (eventsourcing-
+    sqlalchemy's recorder does), so it wakes as soon as one is recorded; on SQLite,
+    which has no notifications, it sleeps. Either way it waits at most the given
+    seconds, so a notification missed (a dropped connection) only delays the next read."""
+
+    def __init__(self, recorder: Any) -> None:
+        self._connection: Any = None
+        engine = recorder.datastore.engine
+        if engine.dialect.name == "postgresql" and getattr(recorder, "channel_name", None):
+            import psycopg
+            from psycopg import sql
+
+            conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            try:
+                self._connection = psycopg.connect(conninfo, autocommit=True)
+                self._connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(recorder.channel_name)))
+            except psycopg.Error:  # no notifications: polling still finds every event
+                self.close()
+
+    @property
+    def listening(self) -> bool:
+        return self._connection is not None
+
+    def wait(self, seconds: float) -> None:
+        if self._connection is None:
+            time.sleep(seconds)
+            return
+        import psycopg
+
+        try:
+            for _ in self._connection.notifies(timeout=seconds, stop_after=1):
+                pass
+        except psycopg.Error:
+            self.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - closing a connection whose server is gone
+                pass
+            self._connection = None

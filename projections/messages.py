@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+import json
 from hashlib import sha1
 from json.encoder import encode_basestring_ascii as quoted
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -28,6 +30,7 @@ import orjson
 from lotline.domain.account import Account
 from lotline.domain.aggregate import ENVELOPE, ID_NAMESPACE, DomainEvent
 from lotline.domain.decision import Decision
+from lotline.domain.errors import LotlineError
 from lotline.projections.audit import KINDS, DecisionSummary, account_of, event_data
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -92,27 +95,41 @@ def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originato
     JSON (the relay's hot loop: decoding every event through its model is most of the
     relay's cost). Only where the stored state is what the class writes today: every
     field present, the current `class_version`, shown in the trails as its own fields
-    (not a decision's summary); None otherwise, and the caller decodes the event."""
-    if cls.class_version != 1 or cls is Decision.DecisionRecorded or state.keys() != _stored_fields(cls):
+    (not a decision's summary); None otherwise, and the caller decodes the event. The
+    envelope's fields are taken out of `state` (it is left holding the data)."""
+    kept = _FROM_STORED.get(cls, _UNSEEN)
+    if kept is _UNSEEN:
+        kept = _FROM_STORED[cls] = (None if cls.class_version != 1 or cls is Decision.DecisionRecorded else
+                                    (frozenset(cls.model_fields) - {"originator_id", "originator_version"},
+                                     cls.aggregate_class is Decision))
+    if kept is None or state.keys() != kept[0]:
         return None
-    envelope = ENVELOPE
-    data = {k: v for k, v in state.items() if k not in envelope}
-    account = data["account_id"] if cls.aggregate_class is Decision else (key if kind == "account" else None)
+    pop = state.pop
+    timestamp, effective_date, actor, role = pop("timestamp"), pop("effective_date"), pop("actor"), pop("role")
+    auth, on_behalf_of, reason = pop("auth"), pop("on_behalf_of"), pop("reason")
+    account = state["account_id"] if kept[1] else (key if kind == "account" else None)
     return _message(cls, position, kind, key, account, originator_id, version,
-                    datetime.fromisoformat(state["timestamp"]).isoformat(), state["effective_date"], state["actor"],
-                    state["role"], state["auth"], state["on_behalf_of"], state["reason"], chain_digest, recorded_at,
+                    datetime.fromisoformat(timestamp).isoformat(), effective_date, actor, role, auth, on_behalf_of,
+                    reason, chain_digest, recorded_at,
                     # As pydantic writes JSON (compact, UTF-8 as it is), and as fast.
-                    orjson.dumps(data).decode())
+                    orjson.dumps(state).decode())
 
 
-_FIELDS: dict[type, frozenset[str]] = {}
+_UNSEEN = object()
+# Per event class: None where the stored JSON is not used (decoded instead), else its
+# stored fields and whether its account is in its data (a decision's events).
+_FROM_STORED: dict[type, tuple[frozenset[str], bool] | None] = {}
+# Per event class: the value's type fields written out, and the `type` header (one
+# tuple shared by every message of the type).
+_TYPE_PARTS: dict[type, tuple[str, tuple[str, bytes]]] = {}
 
 
-def _stored_fields(cls: type[DomainEvent]) -> frozenset[str]:
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        fields = _FIELDS[cls] = frozenset(cls.model_fields) - {"originator_id", "originator_version"}
-    return fields
+def _type_parts(cls: type) -> tuple[str, tuple[str, bytes]]:
+    parts = _TYPE_PARTS.get(cls)
+    if parts is None:
+        name = message_type(cls)
+        parts = _TYPE_PARTS[cls] = (f'"type":"{name}","class_version":{cls.class_version},', ("type", name.encode()))
+    return parts
 
 
 def _message(cls: type, position: int, kind: str, key: str, account: str | None, originator_id: Any, version: int,
@@ -121,9 +138,9 @@ def _message(cls: type, position: int, kind: str, key: str, account: str | None,
              data: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """The value written out field by field (faster than building a dict to dump)."""
     the_id = event_id(originator_id, version)
-    name = message_type(cls)
+    type_fields, type_header = _type_parts(cls)
     value = (
-        f'{{"event_id":"{the_id}","position":{int(position)},"type":"{name}","class_version":{cls.class_version},'
+        f'{{"event_id":"{the_id}","position":{int(position)},{type_fields}'
         f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},"version":{int(version)},'
         f'"timestamp":"{timestamp}","effective_date":"{effective_date}",'
         f'"actor":{quoted(actor)},"role":{quoted(role)},"auth":{quoted(auth)},'
@@ -131,7 +148,7 @@ def _message(cls: type, position: int, kind: str, key: str, account: str | None,
         f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{data}}}'
     )
     message_key = account if account is not None else f"{kind}:{key}"
-    return message_key.encode(), value.encode(), [("type", name.encode()), ("event_id", the_id.encode())]
+    return message_key.encode(), value.encode(), [type_header, ("event_id", the_id.encode())]
 
 
 # --- schemas ---------------------------------------------------------------------------
@@ -194,6 +211,48 @@ def message_schema(cls: type[DomainEvent]) -> dict[str, Any]:
 def message_schemas() -> dict[str, dict[str, Any]]:
     """Every message type's schema, by type (deterministic: same code, same schemas)."""
     return {message_type(cls): message_schema(cls) for cls in event_classes()}
+
+
+SCHEMA_FOLDER = "schemas"  # beside this module, shipped as package data (pyproject.toml)
+
+
+def schema_file_name(cls: type[DomainEvent]) -> str:
+    return f"{message_type(cls)}.v{cls.class_version}.json"
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    """A schema as its shipped file holds it (stable: regenerating an unchanged model
+    writes the same bytes)."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    """Writes every message type's schema at its current version into `folder` (how
+    the shipped files are regenerated: `lotline schemas --write projections/schemas`).
+    Files of earlier versions already there are left: consumers of old messages use them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cls in event_classes():
+        path = folder / schema_file_name(cls)
+        path.write_text(schema_text(message_schema(cls)), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def shipped_schemas() -> dict[str, dict[str, Any]]:
+    """Every message type's schema at its current version, as the package ships it."""
+    from importlib.resources import files
+
+    folder = files("lotline.projections") / SCHEMA_FOLDER
+    found = {}
+    for cls in event_classes():
+        name = schema_file_name(cls)
+        try:
+            found[message_type(cls)] = json.loads((folder / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LotlineError(f"the package ships no schema {name}: regenerate them with "
+                               "`lotline schemas --write projections/schemas`") from None
+    return found
 
 
 def stored_topics(classes: list[type[DomainEvent]]) -> Iterator[str]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-import zlib
-from collections.abc import Callable, Sequence
+from zlib import decompress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from orjson import loads
 
 from lotline.application.authorisation import authorise
 from lotline.application.commands import Publish
@@ -20,6 +23,8 @@ from lotline.application.lotline import Lotline
 from lotline.domain.errors import InvalidInput, LotlineError
 from lotline.domain.roles import Permission
 from lotline.domain.values import shown
+from lotline.infrastructure.eventstore import resolve_event_topic
+from lotline.projections.messages import build_message, message_from_stored
 
 STREAMS_KEPT = 200_000
 BACKOFF_FIRST, BACKOFF_MOST = 1.0, 30.0
@@ -63,7 +68,7 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
     BrokerUnreachable when no broker answers at start; while following, a broker that
     goes away is retried with back-off, the recorded position kept."""
     from lotline.infrastructure.kafka_relay import BrokerUnreachable, DeliveryFailed, KafkaRelay
-    from lotline.infrastructure.relay_position import RelayLog
+    from lotline.infrastructure.relay_position import NewEvents, RelayLog
     from lotline.projections.messages import published_by_default, stored_topics
 
     check(cmd)
@@ -78,6 +83,7 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
     if cmd.follow and say is not None:
         say(f"following the store into {cmd.topic} from position {position}")
     total, backoff = 0, BACKOFF_FIRST
+    new_events = None
     try:
         while True:
             sent_now = 0
@@ -85,13 +91,12 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
                 if not relay.connected:
                     relay.connect(cmd.partitions, cmd.replication)
                 newest = log.newest_position()
-                while position < newest:
-                    upto = min(position + cmd.batch, newest)
-                    batch = messages.of(log.window(position, upto, topics))
-                    relay.send(batch)
-                    log.record(cmd.topic, upto)  # only now: the broker has every message up to here
-                    position = upto
-                    sent_now += len(batch)
+                with windows(lotline, messages, log, topics, position, newest, cmd.batch) as built:
+                    for upto, batch in built:
+                        relay.send(batch)
+                        log.record(cmd.topic, upto)  # only now: the broker has every message up to here
+                        position = upto
+                        sent_now += len(batch)
                 backoff = BACKOFF_FIRST
             except (DeliveryFailed, BrokerUnreachable) as error:
                 if not cmd.follow:
@@ -108,11 +113,112 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
                 break
             if sent_now and say is not None:
                 say(f"published {sent_now} events to {cmd.topic}, last position {position}")
-            time.sleep(cmd.interval)
+            if new_events is None:
+                new_events = NewEvents(lotline.store.recorder)
+            new_events.wait(cmd.interval)  # on PostgreSQL, woken by the store's NOTIFY as soon as events commit
     finally:
         relay.close()
+        if new_events is not None:
+            new_events.close()
     head = log.head()
     return Published(cmd.topic, total, position, str(head) if head is not None else None)
+
+
+PIPELINE_WINDOWS = 3  # a longer backlog is built in a second process while this one sends
+
+
+@contextmanager
+def windows(lotline: Lotline, messages: Messages, log: Any, topics: set[str] | None, after: int, newest: int,
+            size: int) -> Iterator[Iterator[tuple[int, list]]]:
+    """The windows of messages from `after` to `newest`, in order, each with its last
+    position. A long backlog is built in a child process (reading the log and writing
+    the messages is half the relay's CPU; kafka-python's producer, here, the other
+    half), so two cores work; a short one here."""
+    if newest - after <= PIPELINE_WINDOWS * size or not shareable(lotline.url):
+        yield built_here(messages, log, topics, after, newest, size)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process running the producer's thread
+    out = context.Queue(maxsize=2)  # two windows ahead at most
+    builder = context.Process(target=build_apart, args=(lotline.url, topics, after, newest, size, out), daemon=True,
+                              name="lotline-relay-builder")
+    builder.start()
+    try:
+        yield received(builder, out)
+    finally:
+        if builder.is_alive():
+            builder.terminate()
+        builder.join(5)
+        out.close()
+        out.cancel_join_thread()
+
+
+def shareable(url: str) -> bool:
+    """A store a second process can open (not an in-memory one)."""
+    return ":memory:" not in url and "mode=memory" not in url
+
+
+def built_here(messages: Messages, log: Any, topics: set[str] | None, after: int, newest: int,
+               size: int) -> Iterator[tuple[int, list]]:
+    position = after
+    while position < newest:
+        upto = min(position + size, newest)
+        yield upto, messages.of(log.window(position, upto, topics))
+        position = upto
+
+
+def build_apart(url: str, topics: set[str] | None, after: int, newest: int, size: int, out: Any) -> None:
+    """The child process: builds every window in order and hands each over; an event
+    it cannot read ends the windows there (the parent raises it after sending those
+    before), and so does the parent going away (kill -9 included)."""
+    from lotline.infrastructure.relay_position import RelayLog
+
+    try:
+        with Lotline(url) as lotline:
+            log = RelayLog(lotline.store.recorder)
+            for upto, batch in built_here(Messages(lotline, log), log, topics, after, newest, size):
+                hand_over(out, ("window", upto, batch))
+    except EventUnreadable as error:
+        hand_over(out, ("unreadable", str(error)))
+    except BaseException as error:  # noqa: BLE001 - told to the parent, which stops with it
+        hand_over(out, ("failed", f"{type(error).__name__}: {error}"))
+    hand_over(out, ("done",))
+
+
+def hand_over(out: Any, item: tuple) -> None:
+    import os
+    import queue
+    from multiprocessing import parent_process
+
+    while True:
+        try:
+            out.put(item, timeout=1)
+            return
+        except queue.Full:
+            parent = parent_process()
+            if parent is None or not parent.is_alive():
+                os._exit(0)
+
+
+def received(builder: Any, out: Any) -> Iterator[tuple[int, list]]:
+    import queue
+
+    while True:
+        try:
+            item = out.get(timeout=1)
+        except queue.Empty:
+            if not builder.is_alive():
+                raise LotlineError(f"the relay's message builder stopped (exit {builder.exitcode})") from None
+            continue
+        if item[0] == "window":
+            yield item[1], item[2]
+        elif item[0] == "unreadable":
+            raise EventUnreadable(item[1])
+        elif item[0] == "failed":
+            raise LotlineError(f"the relay's message builder failed: {item[1]}")
+        else:
+            return
 
 
 class Messages:
@@ -123,9 +229,9 @@ class Messages:
         self._decode = lotline.store.mapper.to_domain_event
         self._log = log
         self._streams: dict[str, tuple[str, str]] = {}
+        self._classes: dict[str, Any] = {}  # stored topic -> event class
 
     def of(self, window: Sequence[Any]) -> list[Any]:
-        from lotline.infrastructure.kafka_relay import Message
         from lotline.projections.audit import stream_of
 
         streams = self._streams
@@ -137,19 +243,19 @@ class Messages:
         unknown = sorted({logged.originator_id for logged in window} - streams.keys())
         for first in self._log.first_events(unknown):
             streams[first.originator_id] = stream_of(self._read(first))
-        return [Message(*self._message(logged)) for logged in window]
+        message = self._message
+        return [message(logged) for logged in window]
 
     def _message(self, logged: Any) -> tuple:
-        import orjson
-
-        from lotline.infrastructure.eventstore import resolve_event_topic
-        from lotline.projections.messages import build_message, message_from_stored
-
+        """(key, value, headers): from the stored JSON where it has today's shape (the
+        hot path), else through the decoded event."""
         kind, key = self._streams.get(logged.originator_id) or ("unknown", logged.originator_id)
         try:
+            cls = self._classes.get(logged.topic)
+            if cls is None:
+                cls = self._classes[logged.topic] = resolve_event_topic(logged.topic)
             raw = logged.state
-            state = orjson.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
-            built = message_from_stored(resolve_event_topic(logged.topic), state, logged.originator_id,
+            built = message_from_stored(cls, loads(decompress(raw) if raw[:1] == b"x" else raw), logged.originator_id,
                                         logged.originator_version, logged.id, kind, key, logged.chain_digest,
                                         logged.recorded_at)
         except Exception:  # noqa: BLE001 - not the common shape: decoded through its model below, which names the problem

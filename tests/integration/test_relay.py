@@ -124,6 +124,29 @@ def test_publish_sends_every_trade_order_fill_and_decision_event_once_with_the_c
     assert not Draft202012Validator(schemas["Account.TradeExecuted"]).is_valid(broken)
 
 
+def test_each_key_goes_to_its_murmur2_partition_through_an_idempotent_producer(demo_cli: Cli, kafka_broker):
+    """Where Kafka's Java client and kafka-python's default partitioner put a key, so
+    any producer of the same keys agrees; and the producer is idempotent against the
+    broker (retries inside a window neither duplicate nor reorder)."""
+    from kafka.partitioner.default import murmur2
+
+    from lotline.infrastructure.kafka_relay import KafkaRelay
+
+    done = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-placed", "--partitions", "5",
+                    "--all", "--json")
+    assert done.code == 0, done.err
+    records = kafka_broker.read_all("relay-placed")
+    assert len({r.partition for r in records}) > 1
+    assert all(r.partition == (murmur2(r.key) & 0x7FFFFFFF) % 5 for r in records)
+
+    relay = KafkaRelay(kafka_broker.bootstrap, "relay-placed")
+    relay.connect()
+    try:
+        assert relay.idempotent
+    finally:
+        relay.close()
+
+
 def test_event_ids_are_stable_and_all_publishes_every_event(demo_cli: Cli, kafka_broker):
     first = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-every-a", "--all", "--json")
     second = demo_cli("publish", "--bootstrap", kafka_broker.bootstrap, "--topic", "relay-every-b", "--all", "--json")
@@ -376,3 +399,75 @@ def wait_for_position(url: str, topic: str, position: int, seconds: float = 60) 
     while recorded_position(url, topic) < position:
         assert time.monotonic() < deadline, f"the relay did not reach position {position} within {seconds} s"
         time.sleep(0.1)
+
+
+def test_a_long_backlog_built_in_a_second_process_sends_the_same_and_stops_before_an_unreadable_event(
+        tmp_path: Path, kafka_broker):
+    """A backlog of more than a few windows is built in a child process while the relay
+    sends: the same messages in the same order as built in one process, and an event it
+    cannot read stops the relay before it, every window before it acknowledged and
+    recorded, nothing after it sent."""
+    from benchmarks.ledger import write_history
+
+    from lotline.application.handlers.publish import PIPELINE_WINDOWS
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    write_history(url, accounts=30, events=3_000, seed=5)
+    newest = stored_events(url)[-1][0]
+    env = {**os.environ, "LOTLINE_USER": "system"}
+
+    def publish(topic: str, batch: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lotline.application", "publish", "--bootstrap",
+                               kafka_broker.bootstrap, "--topic", topic, "--all", "--batch", str(batch), "--store", url,
+                               "--json"], env=env, capture_output=True, text=True, timeout=180)
+
+    apart, here = publish("relay-apart", 100), publish("relay-here", newest)
+    assert newest > PIPELINE_WINDOWS * 100  # the first was built apart, the second in one process
+    assert apart.returncode == here.returncode == 0, apart.stderr + here.stderr
+    assert json.loads(apart.stdout)["published"] == json.loads(here.stdout)["published"] == newest
+    by_partition = [[(r.partition, r.key, r.value, r.headers) for r in sorted(kafka_broker.read_all(t),
+                                                                                  key=lambda r: (r.partition, r.offset))]
+                    for t in ("relay-apart", "relay-here")]
+    assert by_partition[0] == by_partition[1]
+
+    bad = 1_234
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE lotline_events SET state = :s WHERE id = :id"), {"s": b"{not json", "id": bad})
+    engine.dispose()
+    stopped = publish("relay-stopped", 100)
+    assert stopped.returncode == 1, stopped.stderr
+    assert f"event {bad} " in stopped.stderr and len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
+    assert recorded_position(url, "relay-stopped") == 1_200  # the last window wholly before the bad event
+    sent = {json.loads(r.value)["position"] for r in kafka_broker.read_all("relay-stopped")}
+    assert sent == set(range(1, 1_201))
+
+
+def test_a_following_relay_on_postgresql_wakes_at_the_stores_notify_not_at_its_interval(postgres, kafka_broker):
+    """On PostgreSQL a following relay LISTENs to the store's NOTIFY: an event recorded
+    is sent within seconds though the relay's interval is a minute."""
+    from benchmarks.ledger import write_history
+
+    url = postgres.fresh_database()
+    write_history(url, accounts=3, events=30, seed=2)
+    topic = "relay-listen"
+    env = {**os.environ, "LOTLINE_USER": "system"}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "lotline.application", "publish", "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
+         "--all", "--follow", "--interval", "60", "--store", url],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "following" in follower.stdout.readline()
+        wait_for_position(url, topic, stored_events(url)[-1][0])
+        time.sleep(0.5)  # it is waiting now
+        done = subprocess.run([sys.executable, "-m", "lotline.application", "settings", "trade_threshold_bp", "9",
+                               "--as", "olivia", "--reason", "listen", "--store", url],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        recorded = time.monotonic()
+        wait_for_position(url, topic, stored_events(url)[-1][0], seconds=15)
+        assert time.monotonic() - recorded < 15
+        assert follower.poll() is None
+    finally:
+        follower.send_signal(signal.SIGKILL)
+        follower.wait()
