@@ -312,11 +312,16 @@ class StructuredKKT:
             C = self.row_segments
             E, D = self.residual_basis, self.residual_mix
             if E.shape[1]:
-                h0_e = np.empty_like(E)
-                g_sums = np.empty((segments, E.shape[1]))
-                for i, column in enumerate(self.residual_basis_t):
-                    h0_e[:, i] = inverse_h_segments(column, woodbury=False)
-                    g_sums[:, i] = np.bincount(segment_of, g * column, segments)
+                # inverse_h_segments(column, woodbury=False) for all columns at once:
+                # segment sums by reduceat, the pivot's own term zeroed out of them.
+                w = ua[:, None] * E
+                w_pivots = w[pivots]
+                w[pivots] = 0.0
+                others_e = np.add.reduceat(w, starts, axis=0)
+                h0_e = a[:, None] * E
+                h0_e -= g[:, None] * (alpha[:, None] * (others_e + w_pivots))[segment_of]
+                h0_e[pivots] = pivot_self[:, None] * E[pivots] - pivot_rest[:, None] * others_e
+                g_sums = np.add.reduceat(g[:, None] * E, starts, axis=0)
                 B = g_sums @ D
                 residual_part = D.T @ (E.T @ h0_e) @ D
             else:
