@@ -314,7 +314,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     rows = AffineRows.stack(
         [c.affine(portfolio) for c in linear_constraints(problem)], portfolio.security_count, portfolio.lot_count
     )
-    rules = (WashSaleRule(), NoRoundTrip())
+    rules = (WashSaleRule(remember_last=True), NoRoundTrip(remember_last=True))
     noise = SOLVER_NOISE * value
     forced = portfolio.must_exit[portfolio.lot_security] & portfolio.can_sell & (portfolio.value > 0)
     count = {"solves": 0, "iterations": 0}
