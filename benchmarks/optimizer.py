@@ -184,11 +184,16 @@ class FinalProblem:
 
     def capture(self, problem: Problem):
         module = optimiser_module
-        originals = (module.assemble, module.solve_structured, module.extend)
-        assemble, solve, extend = originals
+        originals = (module.assemble, module.restrict, module.solve_structured, module.extend)
+        assemble, restrict, solve, extend = originals
 
         def recording_assemble(*args, **kwargs):
             assembled = assemble(*args, **kwargs)
+            self.assembled[id(assembled.qp)] = assembled
+            return assembled
+
+        def recording_restrict(*args, **kwargs):  # a later solve's problem, sliced
+            assembled = restrict(*args, **kwargs)
             self.assembled[id(assembled.qp)] = assembled
             return assembled
 
@@ -203,11 +208,12 @@ class FinalProblem:
                 self.last = (full, extended)
             return extended
 
-        module.assemble, module.solve_structured, module.extend = recording_assemble, recording_solve, recording_extend
+        module.assemble, module.restrict = recording_assemble, recording_restrict
+        module.solve_structured, module.extend = recording_solve, recording_extend
         try:
             result = optimise(problem)
         finally:
-            module.assemble, module.solve_structured, module.extend = originals
+            module.assemble, module.restrict, module.solve_structured, module.extend = originals
         self.assembled.clear()
         return result
 

@@ -228,12 +228,32 @@ class _SameDayRule:
 
     name = ""
 
+    def __init__(self, remember_last: bool = False) -> None:
+        # ``remember_last``: for a caller that never writes to the arrays it passes
+        # (the optimiser), which asks breached, conflict_keys and settle of one
+        # solve's trades in turn.
+        self._remember_last = remember_last
+        self._last_tally = None
+
     def keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Key names, the key of each security's buy, the key of each lot's sale (-1:
         the rule does not concern that lot)."""
         raise NotImplementedError
 
     def _tally(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
+        # The last tally, matched by identity: it holds the arrays, so an identity
+        # cannot be reused while it is kept.
+        if not self._remember_last:
+            return self._count(portfolio, buys, sells, forced, tolerance)
+        last = self._last_tally
+        if (last is not None and last[0] is portfolio and last[1] is buys and last[2] is sells
+                and last[3] is forced and last[4] == tolerance):
+            return last[5]
+        tally = self._count(portfolio, buys, sells, forced, tolerance)
+        self._last_tally = (portfolio, buys, sells, forced, tolerance, tally)
+        return tally
+
+    def _count(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
         names, buy_key, sale_key = self.keys(portfolio)
         k = len(names)
         counted = sale_key >= 0

@@ -104,6 +104,33 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
     return AssembledQP(qp, layout, rows, constant)
 
 
+def restrict(assembled: AssembledQP, layout: Layout) -> AssembledQP:
+    """``assemble`` for a layout with fewer free trades than ``assembled``'s, no other
+    constants (directions shut since): the same coefficients, sliced. A shut
+    direction trades nothing, so nothing the remaining variables see changes."""
+    old = assembled.layout
+    qp = assembled.qp
+    trades = old.size
+    keep = np.concatenate([layout.positions_in(old), trades + np.arange(qp.size - trades)])
+    # Each new segment is a wash group the old layout had a segment for.
+    old_segment = np.full(len(old.portfolio.wash_groups), -1, dtype=np.intp)
+    old_segment[old.segment_group] = np.arange(len(old.segment_group))
+    segments = old_segment[layout.segment_group]
+    upper_index, upper = layout.upper_bounds()
+    restricted = StructuredQP(
+        q=qp.q[keep],
+        signs=layout.signs,
+        segment_starts=layout.segment_starts,
+        segment_alpha=qp.segment_alpha[segments],
+        segment_loadings=np.ascontiguousarray(qp.segment_loadings[segments]),
+        upper_index=upper_index,
+        upper=upper,
+        rows=np.ascontiguousarray(qp.rows[:, keep]),
+        rhs=qp.rhs,
+    )
+    return AssembledQP(restricted, layout, assembled.rows, assembled.constant)
+
+
 # A warm start moves the previous solution this far into the interior: close enough
 # to save about half the iterations, far enough from the boundary for the
 # interior-point method to move. The scale is a typical trade, 1/N of account value
@@ -314,14 +341,15 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     rows = AffineRows.stack(
         [c.affine(portfolio) for c in linear_constraints(problem)], portfolio.security_count, portfolio.lot_count
     )
-    rules = (WashSaleRule(), NoRoundTrip())
+    rules = (WashSaleRule(remember_last=True), NoRoundTrip(remember_last=True))
     noise = SOLVER_NOISE * value
     forced = portfolio.must_exit[portfolio.lot_security] & portfolio.can_sell & (portfolio.value > 0)
     count = {"solves": 0, "iterations": 0}
 
     def solve(directions: Directions, previous) -> _Attempt:
         layout = Layout.of(portfolio, directions)
-        assembled = assemble(layout, solved_terms, rows)
+        # A later solve only shuts directions: its problem is the first one's, sliced.
+        assembled = assemble(layout, solved_terms, rows) if previous is None else restrict(previous[0], layout)
         solution = None
         presold, kept = settled_lots(layout) if use_presolve else ((), ())
         if len(presold) or len(kept):

@@ -312,11 +312,16 @@ class StructuredKKT:
             C = self.row_segments
             E, D = self.residual_basis, self.residual_mix
             if E.shape[1]:
-                h0_e = np.empty_like(E)
-                g_sums = np.empty((segments, E.shape[1]))
-                for i, column in enumerate(self.residual_basis_t):
-                    h0_e[:, i] = inverse_h_segments(column, woodbury=False)
-                    g_sums[:, i] = np.bincount(segment_of, g * column, segments)
+                # inverse_h_segments(column, woodbury=False) for all columns at once:
+                # segment sums by reduceat, the pivot's own term zeroed out of them.
+                w = ua[:, None] * E
+                w_pivots = w[pivots]
+                w[pivots] = 0.0
+                others_e = np.add.reduceat(w, starts, axis=0)
+                h0_e = a[:, None] * E
+                h0_e -= g[:, None] * (alpha[:, None] * (others_e + w_pivots))[segment_of]
+                h0_e[pivots] = pivot_self[:, None] * E[pivots] - pivot_rest[:, None] * others_e
+                g_sums = np.add.reduceat(g[:, None] * E, starts, axis=0)
                 B = g_sums @ D
                 residual_part = D.T @ (E.T @ h0_e) @ D
             else:
@@ -404,49 +409,63 @@ class DenseKKT:
 
     def __init__(self, qp: StructuredQP) -> None:
         self.qp = qp
-        self.n = qp.size
-        self.nu = len(qp.upper_index)
+        n = self.n = qp.size
+        nu = self.nu = len(qp.upper_index)
         self.hessian = qp.dense_hessian()
         self.rows_t = np.ascontiguousarray(qp.rows.T)
-        self.diagonal = np.arange(self.n) * (self.n + 1)
+        # Fortran order, as LAPACK takes it (no copy per factorisation).
+        self.rows_f = np.asfortranarray(qp.rows.T)
+        self.diagonal = np.arange(n) * (n + 1)
+        # The bound rows of G: variable and sign of each (-1 lower, +1 upper), so that
+        # G_bounds' v and G_bounds x are one bincount and one gather.
+        self.bound_variable = np.concatenate([np.arange(n), qp.upper_index]).astype(np.intp)
+        self.bound_sign = np.concatenate([-np.ones(n), np.ones(nu)])
 
     def factor(self, d: np.ndarray):
-        qp = self.qp
         n, nu = self.n, self.nu
-        upper_index, rows_t = qp.upper_index, self.rows_t
-        r = rows_t.shape[1]
-        di_bounds = 1.0 / d[: n + nu]
+        nb = n + nu
+        r = self.rows_t.shape[1]
+        bound_variable, bound_sign = self.bound_variable, self.bound_sign
+        di_bounds = 1.0 / d[:nb]
         di2_bounds = di_bounds * di_bounds
-        d_rows = d[n + nu :]
-        delta = di2_bounds[:n].copy()
-        if nu:
-            delta[upper_index] += di2_bounds[n:]
+        signed_di2 = bound_sign * di2_bounds
+        d_rows = d[nb:]
         h = self.hessian.copy()
-        h.reshape(-1)[self.diagonal] += delta
-        chol = _cholesky(h)  # LAPACK reads the lower triangle only
+        h.reshape(-1)[self.diagonal] += np.bincount(bound_variable, di2_bounds, n)
+        # LAPACK directly (scipy's wrappers cost more than these small matrices do).
+        # h is symmetric: its transpose is the Fortran-order array LAPACK factors in
+        # place (no copy), and the upper triangle is left as is (never read).
+        chol, info = lapack.dpotrf(h.T, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            chol = _cholesky(self.hessian + np.diag(np.bincount(bound_variable, di2_bounds, n)))
+        potrs, trtrs = lapack.dpotrs, lapack.dtrtrs
         if r:
-            y_rows = _triangular_solve(chol, rows_t)
-            schur = y_rows.T @ y_rows
+            y_rows, info = trtrs(chol, self.rows_f, lower=1)
+            if info != 0:
+                raise ArithmeticError("KKT solve failed")
+            y_rows_t = np.ascontiguousarray(y_rows.T)
+            schur = y_rows_t @ y_rows
             schur.flat[:: r + 1] += d_rows * d_rows
             chol_rows = _cholesky(schur)
 
         def solve(bx: np.ndarray, bz: np.ndarray) -> None:
-            bound_z = di2_bounds * bz[: n + nu]
-            r1 = bx - bound_z[:n]
-            if nu:
-                r1[upper_index] += bound_z[n:]
-            y = _triangular_solve(chol, r1)
+            bounds_z = bz[:nb]
+            r1 = bx + np.bincount(bound_variable, signed_di2 * bounds_z, n)
+            y, info = trtrs(chol, r1, lower=1)
             if r:
-                v_rows = _cholesky_solve(chol_rows, y_rows.T @ y - bz[n + nu :])
+                v_rows, info_rows = potrs(chol_rows, y_rows_t @ y - bz[nb:], lower=1)
+                if info_rows != 0:
+                    raise ArithmeticError("KKT solve failed")
                 y -= y_rows @ v_rows
-                bz[n + nu :] = d_rows * v_rows
-            ux = _triangular_solve(chol, y, transpose=1)
-            gx = np.empty(n + nu)
-            np.negative(ux, out=gx[:n])
-            gx[n:] = ux[upper_index]
-            gx -= bz[: n + nu]
+                bz[nb:] = d_rows * v_rows
+            ux, info_t = trtrs(chol, y, lower=1, trans=1)
+            if info or info_t:
+                raise ArithmeticError("KKT solve failed")
+            gx = ux.take(bound_variable)
+            gx *= bound_sign
+            gx -= bounds_z
             gx *= di_bounds
-            bz[: n + nu] = gx
+            bz[:nb] = gx
             bx[:] = ux
 
         return solve

@@ -20,7 +20,7 @@ from lotline.domain.optimiser.constraints import (
     AffineRows,
 )
 from lotline.domain.optimiser.layout import Directions, Layout, TradePermissions
-from lotline.domain.optimiser.optimiser import assemble
+from lotline.domain.optimiser.optimiser import assemble, restrict
 from lotline.domain.optimiser.portfolio import Portfolio
 from lotline.domain.optimiser.reasons import order_reasons
 from lotline.domain.optimiser.rounding import round_trades
@@ -298,6 +298,26 @@ def test_assembled_qp_is_the_sum_of_terms_and_the_constraints():
         np.testing.assert_allclose(
             (qp.rows @ z - qp.rhs) * p.total_value, rows.excess(b, s), rtol=1e-10, atol=1e-6
         )
+
+
+def test_a_later_solve_slices_the_first_problem_exactly():
+    # Shutting directions (the us-total group's buys and one of its lots, BND's lot;
+    # SCHB's buy, which takes its wash group out of the solve altogether) changes no
+    # coefficient of what stays: the sliced problem is the one assembly would build,
+    # to the bit.
+    prob = sample()
+    p = Portfolio.from_problem(prob)
+    rows = AffineRows.stack([c.affine(p) for c in linear_constraints(prob)], p.security_count, p.lot_count)
+    terms = objective_terms(p.settings)
+    first = assemble(Layout.of(p), terms, rows)
+    shut = Directions(no_buy=frozenset({p.symbols.index("VTI"), p.symbols.index("ITOT"), p.symbols.index("SCHB")}),
+                      no_sell=frozenset({p.lot_ids.index("B1"), p.lot_ids.index("I1")}))
+    layout = Layout.of(p, shut)
+    assert len(layout.segment_starts) < len(first.layout.segment_starts)
+    sliced, built = restrict(first, layout), assemble(layout, terms, rows)
+    for field in dataclasses.fields(built.qp):
+        np.testing.assert_array_equal(getattr(sliced.qp, field.name), getattr(built.qp, field.name))
+    assert sliced.constant == built.constant
 
 
 # --- rounding ------------------------------------------------------------------------
