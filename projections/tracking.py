@@ -24,7 +24,7 @@ from uuid import UUID
 import sqlalchemy.exc
 from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
 from eventsourcing.persistence import OperationalError as PersistenceOperationalError
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, select, type_coerce, update
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from lotline.domain.account import Account
@@ -215,6 +215,8 @@ class ReadModels:
         """Applies every event not yet applied; returns how many notifications were read
         (told to `progress` batch by batch)."""
         self.create_tables()
+        if self._caught_up():
+            return 0
         total = 0
         # Books held in memory are millions of live objects; the cyclic collector would
         # walk all of them again and again (it halved the throughput). The projections
@@ -233,6 +235,21 @@ class ReadModels:
         finally:
             if collecting:
                 gc.enable()
+
+    def _caught_up(self) -> bool:
+        """Whether every read model has applied the newest event: read in a read-only
+        transaction, so a read of a caught-up store takes no write lock (it does not wait
+        behind a writer such as the night's run on SQLite). Only when behind does
+        `_batch` take the lock and decode events."""
+        names = [p.name for p in self.projections]
+        table = self.recorder.events_record_cls.__table__
+        with self.recorder.transaction(commit=False) as session:
+            newest = session.execute(select(func.max(table.c.id))).scalar()
+            positions = dict(session.execute(
+                select(projection_tracking.c.name, projection_tracking.c.position)
+                .where(projection_tracking.c.name.in_(names))
+            ).all())
+        return len(positions) == len(names) and all(p >= (newest or 0) for p in positions.values())
 
     def _apply_batch(self) -> int:
         try:
