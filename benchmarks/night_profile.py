@@ -1,7 +1,10 @@
 """Where one account's CPU goes in the daily run: a firm of N accounts (as
-daily_run.py writes it), one `rebalance` day in this process (one worker, SQLite),
-under cProfile timed by CPU (not wall) time; CPU ms per account by stage (cumulative time of the stage's functions,
-so nested stages overlap: "load the account" includes decoding its events).
+daily_run.py writes it), one `rebalance` day in this process (one worker, SQLite); the
+CPU time (not wall: the machine is shared) of each stage's function, summed over the
+run, in ms per account. Stages nest ("load" includes decoding the account's events);
+the stage functions are wrapped with a CPU timer, so the figures carry no profiler
+overhead. `--cprofile N` also prints cProfile's N most expensive functions (CPU-timed,
+its overhead inflating code of many small calls).
 
     python benchmarks/night_profile.py --accounts 1000
     python benchmarks/night_profile.py --firm firm.db   # a firm written before (copied first)"""
@@ -9,61 +12,68 @@ so nested stages overlap: "load the account" includes decoding its events).
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from functools import wraps
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.daily_run import DAY, _copy_store, write_firm  # noqa: E402
 
-# (stage, (file suffix, function name)): the cumulative time of that function.
+SPENT: dict[str, float] = defaultdict(float)
+
+# (label, module, attribute path): the function wrapped where the run looks it up.
 STAGES = [
-    ("the day's inputs (once)", ("account_analysis.py", "day_context")),
-    ("whole per-account loop", ("batch_analysis.py", "rebalance_accounts")),
-    ("  find decision + load account (events read, decoded)", ("unit_of_work.py", "find")),
-    ("    decode events (mapper)", ("eventstore.py", "to_domain_event")),
-    ("    apply events (mutate)", ("aggregate.py", "mutate")),
-    ("  account history (securities)", ("history.py", "account_history")),
-    ("  build the book", ("history.py", "book")),
-    ("  analysis inputs (analyse)", ("analysis.py", "analyse")),
-    ("  optimise", ("optimiser/optimiser.py", "optimise")),
-    ("  conclude", ("analysis.py", "conclude")),
-    ("  run_analysis (analyse+optimise+conclude+inputs)", ("account_analysis.py", "run_analysis")),
-    ("  record: Decision event made", ("decision.py", "first_record")),
-    ("  commit (save + chain + insert)", ("lotline.py", "commit")),
-    ("    event encoding (mapper)", ("eventstore.py", "to_stored_event")),
-    ("      json dumps", ("__init__.py", "dumps")),
-    ("      zlib compress", ("~", "<built-in method zlib.compress>")),
-    ("    chain digests", ("integrity.py", "event_digest")),
-    ("read models catch-up", ("lotline.py", "catch_up")),
-    ("  decode events (read models)", ("tracking.py", "_decode")),
-    ("  apply: decisions and orders", ("decisions.py", "apply")),
-    ("  apply: lots and gains", ("lots.py", "apply")),
-    ("  apply: audit trail", ("audit.py", "apply")),
-    ("  apply: directory", ("directory.py", "apply")),
+    ("the day's inputs (once)", "lotline.application.handlers.analysis", "day_context"),
+    ("per-account loop (analyse, record, commit)", "lotline.application.handlers.analysis", "rebalance_accounts"),
+    ("  find the decision, load the account", "lotline.application.unit_of_work", "UnitOfWork.find"),
+    ("    read events (SQL)", "lotline.infrastructure.integrity", "ChainedApplicationRecorder.select_events"),
+    ("    decode events (mapper)", "lotline.infrastructure.eventstore", "PydanticMapper.to_domain_event"),
+    ("  account history (its securities)", "lotline.application.account_analysis", "account_history"),
+    ("  analysis, all (book .. decision inputs)", "lotline.application.account_analysis", "run_analysis"),
+    ("    build the book", "lotline.application.history", "AccountHistory.book"),
+    ("    analysis inputs (analyse)", "lotline.domain.analysis", "analyse"),
+    ("    optimise", "lotline.domain.optimiser", "optimise"),
+    ("    conclude", "lotline.domain.analysis", "conclude"),
+    ("  commit (encode, chain, insert)", "lotline.application.lotline", "Lotline.commit"),
+    ("    encode events (mapper)", "lotline.infrastructure.eventstore", "PydanticMapper.to_stored_event"),
+    ("read models catch-up", "lotline.application.lotline", "Lotline.catch_up"),
+    ("  decode events (read models)", "lotline.projections.tracking", "ReadModels._decode"),
+    ("  decisions and orders", "lotline.projections.decisions", "DecisionsAndOrders.apply"),
 ]
 
 
-def stage_table(stats: pstats.Stats, accounts: int) -> list[tuple[str, float]]:
-    rows = []
-    for label, (suffix, name) in STAGES:
-        total = 0.0
-        for (filename, _line, function), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-            if function == name and filename.endswith(suffix):
-                total += ct
-        rows.append((label, total * 1000 / accounts))
-    return rows
+def timed(label: str, function):
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        started = time.process_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            SPENT[label] += time.process_time() - started
+
+    return wrapper
+
+
+def wrap_stages() -> None:
+    import importlib
+
+    for label, module_name, path in STAGES:
+        owner = importlib.import_module(module_name)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        setattr(owner, name, timed(label, getattr(owner, name)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--firm", help="a firm's SQLite file written before (daily_run's write_firm)")
-    parser.add_argument("--top", type=int, default=0, help="also print the N most expensive functions")
+    parser.add_argument("--cprofile", type=int, default=0, help="also print cProfile's N most expensive functions")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="lotline-profile-"))
     copy = folder / "run.db"
@@ -75,24 +85,32 @@ def main() -> None:
     from lotline.application.handlers.analysis import rebalance
     from lotline.application.lotline import Lotline
 
+    wrap_stages()
+    profile = None
+    if args.cprofile:
+        import cProfile
+
+        profile = cProfile.Profile(time.process_time)
     with Lotline(f"sqlite:///{copy}") as lotline:
         lotline.catch_up()
-        profile = cProfile.Profile(time.process_time)  # CPU time: the machine is shared
-        started = time.process_time()
-        wall = time.perf_counter()
-        profile.enable()
+        SPENT.clear()
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
         results = rebalance(Rebalance(user="olivia", on=DAY, workers=1), lotline)
-        profile.disable()
-        cpu, wall = time.process_time() - started, time.perf_counter() - wall
+        if profile is not None:
+            profile.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     accounts = len(results)
     print(f"{accounts} accounts, {sum(1 for r in results if r.decision_id)} decided, "
-          f"{sum(1 for r in results if r.failure)} failed; CPU {cpu * 1000 / accounts:.1f} ms/account "
-          f"(wall {wall * 1000 / accounts:.1f}) under cProfile")
-    stats = pstats.Stats(profile)
-    for label, ms in stage_table(stats, accounts):
-        print(f"{label:<48} {ms:8.2f} ms/account")
-    if args.top:
-        stats.sort_stats("tottime").print_stats(args.top)
+          f"{sum(1 for r in results if r.failure)} failed; CPU {cpu * 1000 / accounts:.2f} ms/account "
+          f"(wall {wall * 1000 / accounts:.1f}){' under cProfile' if profile else ''}")
+    for label, _module, _path in STAGES:
+        print(f"{label:<46} {SPENT[label] * 1000 / accounts:7.2f} ms/account")
+    if profile is not None:
+        import pstats
+
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.cprofile)
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
