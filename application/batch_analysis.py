@@ -38,6 +38,18 @@ COMMIT_EVERY = 25
 CHUNK = 50
 
 
+def _undecided(lotline: Lotline, account_ids: list[str], on: date) -> set[str]:
+    """Those of the accounts with no decision of the day recorded, read in one query
+    (a decision recorded after it is found when the batch is committed: the batch is
+    then redone account by account)."""
+    begun = getattr(lotline.store.recorder, "streams_begun", None)
+    if begun is None:
+        return set()
+    ids = {Decision.id_for(decision_id(a, on)): a for a in account_ids}
+    recorded = begun(list(ids))
+    return {a for oid, a in ids.items() if oid not in recorded}
+
+
 def _analyse_into(uow: UnitOfWork, account_id: str, context: DayContext, actor: Actor,
                   decide: Decide | None = None) -> AccountResult:
     decision = uow.find(Decision, decision_id(account_id, context.on))
@@ -91,8 +103,13 @@ def rebalance_accounts(lotline: Lotline, account_ids: list[str], context: DayCon
             progress(len(pending))
         pending.clear()
 
-    for account_id in account_ids:
+    undecided: set[str] = set()
+    for i, account_id in enumerate(account_ids):
+        if i % COMMIT_EVERY == 0:
+            undecided = _undecided(lotline, account_ids[i:i + COMMIT_EVERY], context.on)
         uow = lotline.fresh()
+        if account_id in undecided:
+            uow.known_missing(Decision, decision_id(account_id, context.on))
         try:
             result = _analyse_into(uow, account_id, context, actor, decide)
         except Exception as error:  # noqa: BLE001 - one account never stops the night

@@ -42,6 +42,13 @@ class UnitOfWork:
         self._aggregates[aggregate_id] = aggregate
         return aggregate
 
+    def known_missing(self, cls: type[A], key: str) -> None:
+        """The aggregate was just found not to exist (read for many at once): `find`
+        answers None without reading it again."""
+        aggregate_id = cls.id_for(key)  # type: ignore[attr-defined]
+        if aggregate_id not in self._aggregates:
+            self._missing.add(aggregate_id)
+
     def get(self, cls: type[A], key: str, field: str | None = None) -> A:
         aggregate = self.find(cls, key)
         if aggregate is None:

@@ -144,12 +144,19 @@ def measure(url: str, workers: int) -> dict:
 
 class PeakMemory:
     """The largest sum of resident memory over a set of processes and their descendants,
-    sampled every `interval` seconds from /proc (Linux) in a thread."""
+    sampled every `interval` seconds from /proc (Linux) in a thread. Also the CPU
+    seconds each named group of processes (`cpu_roots`: a name and its root pids, with
+    their descendants) used while it ran: where a night's CPU goes (a process's last
+    sample counts, so up to `interval` of its end is missed)."""
 
     def __init__(self, interval: float = 0.2) -> None:
         import threading
 
         self.roots: list[int] = []
+        self.cpu_roots: dict[str, list[int]] = {}
+        self.servers: set[str] = set()  # groups already running before the night: counted from the first sample
+        self._cpu_start: dict[int, int] = {}
+        self._cpu_last: dict[int, tuple[str, int]] = {}
         self.peak_kb = 0
         self._interval, self._done = interval, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -166,24 +173,47 @@ class PeakMemory:
     def peak_mb(self) -> float:
         return self.peak_kb / 1024
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds per group, since the first sample that saw each process."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out: dict[str, float] = {name: 0.0 for name in self.cpu_roots}
+        for pid, (name, last) in self._cpu_last.items():
+            out[name] += (last - self._cpu_start.get(pid, 0)) / ticks
+        return out
+
     def _run(self) -> None:
         while not self._done.wait(self._interval):
             self.peak_kb = max(self.peak_kb, self.sample())
 
     def sample(self) -> int:
         parents: dict[int, int] = {}
+        cpu: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 try:
                     stat = (entry / "stat").read_text()
-                    parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+                    fields = stat[stat.rindex(")") + 2:].split()
+                    parents[int(entry.name)] = int(fields[1])
+                    cpu[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
                 except (OSError, ValueError):
                     continue
-        tree, frontier = set(), [r for r in self.roots if r in parents]
-        while frontier:
-            pid = frontier.pop()
-            tree.add(pid)
-            frontier += [child for child, parent in parents.items() if parent == pid and child not in tree]
+
+        def tree_of(roots: list[int]) -> set[int]:
+            tree, frontier = set(), [r for r in roots if r in parents]
+            while frontier:
+                pid = frontier.pop()
+                tree.add(pid)
+                frontier += [child for child, parent in parents.items() if parent == pid and child not in tree]
+            return tree
+
+        for name, roots in self.cpu_roots.items():
+            for pid in tree_of(roots):
+                if pid not in self._cpu_last:
+                    # A server's process counts from when it is first seen (its earlier
+                    # work is not the night's); the night's own processes from their start.
+                    self._cpu_start[pid] = cpu[pid] if name in self.servers else 0
+                self._cpu_last[pid] = (name, cpu[pid])
+        tree = tree_of(self.roots)
         total = 0
         for pid in tree:
             try:
@@ -251,6 +281,11 @@ def main() -> None:
         night = 100_000 / rate / 60
         print(f"{r['via']:<18} {r['workers']:>7} {r['accounts']:>9,} {r['decided']:>8,} {r['trading']:>8,} "
               f"{r['seconds']:>8.1f} {rate:>7.1f} {r['peak_mb']:>8.0f} {night:>9.1f} m")
+    for r in rows:
+        if "cpu" in r:
+            spent = ", ".join(f"{name} {seconds:.1f} s ({seconds * 1000 / r['accounts']:.1f} ms/account)"
+                              for name, seconds in r["cpu"].items())
+            print(f"{r['via']}, {r['workers']} worker(s), CPU: {spent}")
     for via in sorted({r["via"] for r in rows}):
         mine = {r["workers"]: r["accounts"] / r["seconds"] for r in rows if r["via"] == via}
         if 1 in mine and 2 in mine:
@@ -279,7 +314,10 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
             database = f"night_{workers}"
             postgres.copy("firm", database)
             url, topic = postgres.url(database), f"lotline.analysis.bench{workers}"
-            with PeakMemory() as memory:
+            memory = PeakMemory()
+            memory.cpu_roots.update(postgres=[postgres.pid()], tansu=[broker.process.pid])
+            memory.servers.update(("postgres", "tansu"))
+            with memory:
                 crew = [subprocess.Popen([*command, "worker", "--bootstrap", broker.bootstrap, "--topic", topic,
                                           "--store", url, "--exit-when-idle", "15"],
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -289,6 +327,7 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
                                           "--date", DAY.isoformat(), "--store", url, "--as", "olivia", "--json",
                                           "--timeout", "36000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 memory.roots += [night.pid, *(w.pid for w in crew)]
+                memory.cpu_roots.update(bootstrap=[night.pid], workers=[w.pid for w in crew])
                 stdout, stderr = night.communicate()
                 seconds = time.perf_counter() - clock
                 for member in crew:
@@ -299,7 +338,8 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
             decided = result["decisions"]
             rows.append({"via": "kafka, PostgreSQL", "workers": workers, "accounts": len(decided) + len(result["failures"]),
                          "seconds": seconds, "decided": len(decided), "failed": len(result["failures"]),
-                         "trading": sum(1 for d in decided if d["trade"]), "peak_mb": memory.peak_mb})
+                         "trading": sum(1 for d in decided if d["trade"]), "peak_mb": memory.peak_mb,
+                         "cpu": memory.cpu_seconds()})
             postgres.drop(database)
     finally:
         broker.stop()
@@ -334,6 +374,10 @@ class Postgres:
 
     def drop(self, database: str) -> None:
         self._sql(f"DROP DATABASE IF EXISTS {database}")
+
+    def pid(self) -> int:
+        """The postmaster's: the server's processes are its children."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         subprocess.run(_as_postgres("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"), capture_output=True)

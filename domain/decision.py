@@ -4,7 +4,7 @@ Complete enough that `replay` can rebuild the inputs and check the result years 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -430,17 +430,20 @@ class Decision(Aggregate):
             raise RuleRefused(f"{self.decision_id} is already decided", "date")
 
 
-def estimated_tax(order: ProposedOrder, inputs: DecisionInputs, on: dt.date) -> Decimal:
+def estimated_tax(order: ProposedOrder, inputs: DecisionInputs, on: dt.date,
+                  lots: Mapping[str, LotRecord] | None = None) -> Decimal:
     """The tax a sell order is expected to realise at the decision's price: each lot's
     gain at the account's short- or long-term rate (a loss is a negative amount, tax
     saved); nothing on a buy or in an account that is not taxable. An estimate for the
-    blotter: the ledger decides the realised gain (wash sales) when the order fills."""
+    blotter: the ledger decides the realised gain (wash sales) when the order fills.
+    `lots`: the inputs' lots by id, when the caller asks for several orders of a decision."""
     from lotline.domain.parameters import TaxStatus
     from lotline.domain.tax import LONG_TERM, holding_term
 
     if order.side != "sell" or inputs.tax_status != TaxStatus.TAXABLE:
         return Decimal("0.00")
-    lots = {lot.lot_id: lot for lot in inputs.lots}
+    if lots is None:
+        lots = lots_by_id(inputs)
     tax = inputs.parameters.tax
     total = Decimal(0)
     for relief in order.lots:
@@ -451,3 +454,7 @@ def estimated_tax(order: ProposedOrder, inputs: DecisionInputs, on: dt.date) -> 
         term = holding_term(lot.holding_period_start, on)
         total += gain * (tax.long_term_rate if term == LONG_TERM else tax.short_term_rate)
     return total.quantize(Decimal("0.01"))
+
+
+def lots_by_id(inputs: DecisionInputs) -> dict[str, LotRecord]:
+    return {lot.lot_id: lot for lot in inputs.lots}

@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table, 
 from sqlalchemy.orm import Session
 
 from lotline.domain.aggregate import DomainEvent
-from lotline.domain.decision import Decision, estimated_tax
+from lotline.domain.decision import Decision, estimated_tax, lots_by_id
 from lotline.domain.vocabulary import OrderStatus
 from lotline.projections.tracking import Projection, bulk_insert
 
@@ -89,6 +89,7 @@ class DecisionsAndOrders(Projection):
                                                          orders.c.status != OrderStatus.FILLED)
                                     .values(status=OrderStatus.SUPERSEDED))
                 if outcome.trade:
+                    lots = lots_by_id(event.inputs)
                     for order in outcome.orders:
                         self._orders.append(dict(
                             order_id=order.order_id, decision_id=event.decision_id, account_id=account_id,
@@ -98,7 +99,7 @@ class DecisionsAndOrders(Projection):
                             lots=json.dumps([{"lot_id": r.lot_id, "quantity": str(r.quantity)} for r in order.lots]),
                             value=str(order.value), fill_price=None, status_reason=None,
                             realised_gain=str(order.realised_gain) if order.side == "sell" else None,
-                            estimated_tax=(str(estimated_tax(order, event.inputs, event.date))
+                            estimated_tax=(str(estimated_tax(order, event.inputs, event.date, lots))
                                            if order.side == "sell" else None),
                         ))
             case Decision.OrdersApproved():
