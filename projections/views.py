@@ -21,6 +21,8 @@ from lotline.projections.decisions import decisions, orders
 from lotline.projections.directory import accounts, cash_requests, securities, users
 from lotline.projections.failures import check_account_readable
 from lotline.projections.lots import account_cash, accounts_holding, lots, realized_gains
+from lotline.projections.targets import account_class_targets, account_target_symbols
+from lotline.projections.tracking import read_model_failures
 
 
 class Transactions(Protocol):
@@ -128,6 +130,20 @@ class OrderRow:
 class AccountCash:
     cash: Decimal
     latest_date: date | None  # the latest date of anything recorded for the account
+
+
+@dataclass(frozen=True)
+class AccountPositions:
+    """An account as the read models hold it, for the listings: cash, open lots as
+    (symbol, quantity) pairs, and its targets (None: its template is unknown)."""
+
+    account_id: str
+    cash: Decimal | None  # None: nothing recorded yet
+    latest_date: date | None
+    holdings: list[tuple[str, Decimal]]
+    class_targets: dict[str, tuple[Decimal, Decimal | None]] | None  # class -> (weight, drift limit)
+    target_symbols: list[str]
+    unreadable: bool  # a read model could not apply one of its events
 
 
 @dataclass(frozen=True)
@@ -345,6 +361,38 @@ class Views:
                                        r.lot_id))
             for r in self._rows(query)
         ]
+
+    def account_positions(self, account_ids: Sequence[str]) -> list[AccountPositions]:
+        """Each account's cash, open lots and targets, in a few reads for them all."""
+        wanted = set(account_ids)
+        cash: dict[str, tuple[Decimal, date | None]] = {}
+        holdings: dict[str, list[tuple[str, Decimal]]] = {}
+        targets: dict[str, dict[str, tuple[Decimal, Decimal | None]]] = {}
+        symbols: dict[str, list[str]] = {}
+        with self._store.transaction(commit=False) as session:
+            unreadable = set(session.execute(select(read_model_failures.c.account_id).distinct()).scalars())
+            for account_id, amount, latest in session.execute(
+                    select(account_cash.c.account_id, account_cash.c.cash, account_cash.c.latest_date)):
+                if account_id in wanted:
+                    cash[account_id] = (Decimal(amount), latest)
+            for account_id, symbol, quantity in session.execute(
+                    select(lots.c.account_id, lots.c.symbol, lots.c.quantity).order_by(lots.c.account_id, lots.c.lot_id)):
+                if account_id in wanted:
+                    holdings.setdefault(account_id, []).append((symbol, Decimal(quantity)))
+            for account_id, name, weight, limit in session.execute(
+                    select(account_class_targets.c.account_id, account_class_targets.c.asset_class,
+                           account_class_targets.c.weight, account_class_targets.c.drift_limit)
+                    .order_by(account_class_targets.c.account_id, account_class_targets.c.asset_class)):
+                if account_id in wanted:
+                    targets.setdefault(account_id, {})[name] = (Decimal(weight), None if limit is None else Decimal(limit))
+            for account_id, symbol in session.execute(
+                    select(account_target_symbols.c.account_id, account_target_symbols.c.symbol)
+                    .order_by(account_target_symbols.c.account_id, account_target_symbols.c.symbol)):
+                if account_id in wanted:
+                    symbols.setdefault(account_id, []).append(symbol)
+        return [AccountPositions(a, cash[a][0] if a in cash else None, cash[a][1] if a in cash else None,
+                                 holdings.get(a, []), targets.get(a), symbols.get(a, []), a in unreadable)
+                for a in account_ids]
 
     def accounts_holding(self, symbols: Iterable[str]) -> set[str]:
         """Accounts with open lots or sales of any of `symbols`."""
