@@ -54,21 +54,14 @@ target_accounts = Table(
     Column("parameters", Text, nullable=False),  # JSON: the Parameters that shape the targets
 )
 
-# What the listings read. An account whose template is unknown has no rows here.
-account_class_targets = Table(
-    "account_class_targets",
+# What the listings read, one row an account (an account whose template is unknown has
+# none): JSON, read for 10,000 accounts at once and parsed once per distinct value.
+account_targets = Table(
+    "account_targets",
     metadata,
     Column("account_id", String(128), primary_key=True),
-    Column("asset_class", String(64), primary_key=True),
-    Column("weight", String(40), nullable=False),
-    Column("drift_limit", String(40), nullable=True),  # None: a class the template does not name (cash)
-)
-
-account_target_symbols = Table(
-    "account_target_symbols",
-    metadata,
-    Column("account_id", String(128), primary_key=True),
-    Column("symbol", String(32), primary_key=True),
+    Column("classes", Text, nullable=False),  # [[class, weight, drift limit or null (cash)], ...] by class
+    Column("symbols", Text, nullable=False),  # [symbol, ...]: the securities the targets name, in order
 )
 
 
@@ -201,8 +194,7 @@ class AccountTargets(Projection):
                     select(target_accounts.c.account_id, target_accounts.c.template, target_accounts.c.parameters)
                     .where(target_accounts.c.account_id.in_(chunk))):
                 stored[account_id] = (template, parameters)
-        class_rows: list[dict[str, Any]] = []
-        symbol_rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
         parsed: dict[str, Parameters] = {}
         for account_id in dirty:
             if account_id not in stored:
@@ -219,15 +211,13 @@ class AccountTargets(Projection):
                 self.report_failure(account_id, f"its targets cannot be computed: {error}")
                 continue
             limits = {name: t.drift_limit for name, t in template.classes.items()}
-            class_rows.extend({"account_id": account_id, "asset_class": c, "weight": str(w),
-                               "drift_limit": str(limits[c]) if c in limits else None}
-                              for c, w in targets.class_weights.items())
-            symbol_rows.extend({"account_id": account_id, "symbol": s} for s in targets.weights)
+            classes = [[c, str(w), str(limits[c]) if c in limits else None]
+                       for c, w in sorted(targets.class_weights.items())]
+            rows.append({"account_id": account_id, "classes": json.dumps(classes),
+                         "symbols": json.dumps(list(targets.weights))})
         for chunk in _chunks(dirty, 500):
-            session.execute(account_class_targets.delete().where(account_class_targets.c.account_id.in_(chunk)))
-            session.execute(account_target_symbols.delete().where(account_target_symbols.c.account_id.in_(chunk)))
-        bulk_insert(session, account_class_targets, class_rows)
-        bulk_insert(session, account_target_symbols, symbol_rows)
+            session.execute(account_targets.delete().where(account_targets.c.account_id.in_(chunk)))
+        bulk_insert(session, account_targets, rows)
 
 
 _PARAMETER_OF = {
