@@ -364,31 +364,22 @@ class Views:
 
     def account_positions(self, account_ids: Sequence[str]) -> list[AccountPositions]:
         """Each account's cash, open positions and targets, in a few reads for them all
-        (through the driver: for 10,000 accounts and a million lots, building a row
-        object per lot costs more than the query)."""
+        (through the driver: for 10,000 accounts, building row objects costs more than
+        the queries)."""
         wanted = set(account_ids)
         cash: dict[str, tuple[Decimal, date | None]] = {}
         holdings: dict[str, list[tuple[str, Decimal]]] = {}
         targets: dict[str, tuple[str, str]] = {}
         with self._store.transaction(commit=False) as session:
-            concat = "group_concat(quantity, ',')" if session.bind.dialect.name == "sqlite" else "string_agg(quantity, ',')"
             cursor = session.connection().connection.cursor()
             try:
                 cursor.execute(f"SELECT DISTINCT account_id FROM {read_model_failures.name} WHERE account_id IS NOT NULL")
                 unreadable = {account_id for (account_id,) in cursor.fetchall()}
-                cursor.execute(f"SELECT account_id, cash, latest_date FROM {account_cash.name}")
-                for account_id, amount, latest in cursor.fetchall():
+                cursor.execute(f"SELECT account_id, cash, latest_date, positions FROM {account_cash.name}")
+                for account_id, amount, latest, positions in cursor.fetchall():
                     if account_id in wanted:
                         cash[account_id] = (Decimal(amount), _date(latest))
-                cursor.execute(f"SELECT account_id, symbol, {concat} FROM {lots.name} GROUP BY account_id, symbol "
-                               "ORDER BY account_id, symbol")
-                for account_id, symbol, quantities in cursor.fetchall():
-                    if account_id in wanted:
-                        # The lots' quantities added exactly (Decimal): what a symbol's lots are worth
-                        # at a close is the same, whether summed lot by lot or as one position.
-                        quantity = (Decimal(quantities) if "," not in quantities
-                                    else sum(map(Decimal, quantities.split(",")), Decimal(0)))
-                        holdings.setdefault(account_id, []).append((symbol, quantity))
+                        holdings[account_id] = [(symbol, Decimal(quantity)) for symbol, quantity in json.loads(positions)]
                 cursor.execute(f"SELECT account_id, classes, symbols FROM {account_targets.name}")
                 for account_id, classes, symbols in cursor.fetchall():
                     if account_id in wanted:
