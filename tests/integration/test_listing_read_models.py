@@ -99,3 +99,40 @@ def test_a_rebuild_gives_the_same_targets(firm):  # noqa: F811
     before = _both_ways(firm, DAY)
     assert firm("projections", "rebuild", "--as", "root").code == 0
     assert _both_ways(firm, DAY) == before
+
+
+def test_an_account_whose_targets_cannot_be_read_is_the_only_one_the_listings_cannot_value(sqlite_cli):
+    import json
+    import zlib
+
+    from sqlalchemy import create_engine, text
+
+    from tests.integration.test_read_model_containment import FIRM, _store
+
+    cli = sqlite_cli
+    assert cli.load(FIRM).code == 0
+    _loaded(cli, "accounts:\n  - {id: A, advisor: alice, template: t, opened: 2026-01-02, "
+                 "parameters: {restrictions: [{symbol: BND, rule: do_not_buy}]}}\n", "alice")
+    before = {a["account"]: a for a in cli("accounts", "--as-of", "2026-03-02", "--json").json()["accounts"]}
+    assert "problem" not in before["A"]
+    engine = create_engine(cli.url)
+    try:
+        with engine.connect() as c:
+            (position, state), = c.execute(text(
+                "SELECT id, state FROM lotline_events WHERE topic LIKE '%RestrictionsSet'")).all()
+    finally:
+        engine.dispose()
+    raw = bytes(state)
+    data = json.loads(zlib.decompress(raw) if raw[:1] == b"x" else raw)
+    data["restrictions"][0]["rule"] = "never"
+    _store(cli.url, position, json.dumps(data).encode())
+
+    rebuilt = cli("projections", "rebuild", "--as", "root", "--json")
+    assert rebuilt.code == 0, rebuilt.err
+    assert {(f["position"], f["account"], f["read_model"]) for f in rebuilt.json()["failures"]} == {
+        (position, "A", "targets")}
+    after = {a["account"]: a for a in cli("accounts", "--as-of", "2026-03-02", "--json").json()["accounts"]}
+    assert after["B"] == before["B"]
+    assert f"event {position} (RestrictionsSet) cannot be read" in after["A"]["problem"]
+    report = cli("exceptions", "--date", "2026-03-02", "--json").json()
+    assert [n["account"] for n in report["not_valued"]] == ["A"]
