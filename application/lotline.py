@@ -31,6 +31,7 @@ from lotline.projections.decisions import DecisionsAndOrders
 from lotline.projections.directory import Directory
 from lotline.projections.lots import LotsAndGains
 from lotline.projections.prices import ClosingPrices, RecordedCloses
+from lotline.projections.targets import AccountTargets
 from lotline.projections.tracking import Projection, ReadModels
 from lotline.projections.views import Views
 
@@ -81,7 +82,8 @@ class Lotline:
 
     @staticmethod
     def projections(store: AggregateStore) -> Sequence[Projection]:
-        return (Directory(), AuditTrail(), LotsAndGains(store.repository.get), DecisionsAndOrders(), RecordedCloses())
+        return (Directory(), AuditTrail(), LotsAndGains(store.repository.get), DecisionsAndOrders(), RecordedCloses(),
+                AccountTargets())
 
     def _adopt_closes_kept_as_rows(self) -> None:
         """A store written before closes were events: its closes recorded as events once."""

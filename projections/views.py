@@ -21,6 +21,8 @@ from lotline.projections.decisions import decisions, orders
 from lotline.projections.directory import accounts, cash_requests, securities, users
 from lotline.projections.failures import check_account_readable
 from lotline.projections.lots import account_cash, accounts_holding, lots, realized_gains
+from lotline.projections.targets import account_targets
+from lotline.projections.tracking import read_model_failures
 
 
 class Transactions(Protocol):
@@ -128,6 +130,20 @@ class OrderRow:
 class AccountCash:
     cash: Decimal
     latest_date: date | None  # the latest date of anything recorded for the account
+
+
+@dataclass(frozen=True)
+class AccountPositions:
+    """An account as the read models hold it, for the listings: cash, open lots as
+    (symbol, quantity) pairs, and its targets (None: its template is unknown)."""
+
+    account_id: str
+    cash: Decimal | None  # None: nothing recorded yet
+    latest_date: date | None
+    holdings: list[tuple[str, Decimal]]  # (symbol, quantity of its open lots), by symbol
+    class_targets: dict[str, tuple[Decimal, Decimal | None]] | None  # class -> (weight, drift limit)
+    target_symbols: list[str]
+    unreadable: bool  # a read model could not apply one of its events
 
 
 @dataclass(frozen=True)
@@ -346,6 +362,47 @@ class Views:
             for r in self._rows(query)
         ]
 
+    def account_positions(self, account_ids: Sequence[str]) -> list[AccountPositions]:
+        """Each account's cash, open positions and targets, in a few reads for them all
+        (through the driver: for 10,000 accounts, building row objects costs more than
+        the queries)."""
+        wanted = set(account_ids)
+        cash: dict[str, tuple[Decimal, date | None]] = {}
+        holdings: dict[str, list[tuple[str, Decimal]]] = {}
+        targets: dict[str, tuple[str, str]] = {}
+        with self._store.transaction(commit=False) as session:
+            cursor = session.connection().connection.cursor()
+            try:
+                cursor.execute(f"SELECT DISTINCT account_id FROM {read_model_failures.name} WHERE account_id IS NOT NULL")
+                unreadable = {account_id for (account_id,) in cursor.fetchall()}
+                cursor.execute(f"SELECT account_id, cash, latest_date, positions FROM {account_cash.name}")
+                for account_id, amount, latest, positions in cursor.fetchall():
+                    if account_id in wanted:
+                        cash[account_id] = (Decimal(amount), _date(latest))
+                        holdings[account_id] = [(symbol, Decimal(quantity)) for symbol, quantity in json.loads(positions)]
+                cursor.execute(f"SELECT account_id, classes, symbols FROM {account_targets.name}")
+                for account_id, classes, symbols in cursor.fetchall():
+                    if account_id in wanted:
+                        targets[account_id] = (classes, symbols)
+            finally:
+                cursor.close()
+        parsed_classes: dict[str, dict[str, tuple[Decimal, Decimal | None]]] = {}
+        parsed_symbols: dict[str, list[str]] = {}
+        rows = []
+        for a in account_ids:
+            class_targets, target_symbols = None, []
+            if a in targets:
+                classes, symbols = targets[a]
+                if classes not in parsed_classes:
+                    parsed_classes[classes] = {c: (Decimal(w), None if limit is None else Decimal(limit))
+                                               for c, w, limit in json.loads(classes)}
+                if symbols not in parsed_symbols:
+                    parsed_symbols[symbols] = json.loads(symbols)
+                class_targets, target_symbols = parsed_classes[classes], parsed_symbols[symbols]
+            rows.append(AccountPositions(a, cash[a][0] if a in cash else None, cash[a][1] if a in cash else None,
+                                         holdings.get(a, []), class_targets, target_symbols, a in unreadable))
+        return rows
+
     def accounts_holding(self, symbols: Iterable[str]) -> set[str]:
         """Accounts with open lots or sales of any of `symbols`."""
         with self._store.transaction(commit=False) as session:
@@ -376,6 +433,11 @@ class Views:
         if until is not None:
             query = query.where(audit_events.c.effective_date <= until)
         return [_audit_row(r) for r in self._rows(query)]
+
+
+def _date(value: Any) -> date | None:
+    """A date as the driver returns it (SQLite: text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _audit_row(r: Any) -> AuditRow:
