@@ -27,7 +27,7 @@ from lotline.domain.parameters import RestrictionRule, TaxStatus
 from lotline.domain.targets import SecurityTargets, security_targets
 from lotline.domain.template import TargetTemplate
 from lotline.domain.valuation import Valuation
-from lotline.domain.values import ZERO
+from lotline.domain.values import CENT, ZERO
 
 WHOLE = Decimal(1)
 FRACTION = Decimal("0.0001")
@@ -101,18 +101,24 @@ def rebalance_to_target(account: PlainAccount, closes: Mapping[str, Decimal], on
     trades, realised = 0, []
     for symbol in sorted(positions):
         excess = positions[symbol] - wanted[symbol]
-        if excess > 0 and symbol not in account.keep:
+        if _worth_a_cent(excess, closes[symbol]) and symbol not in account.keep:
             realised += account.book.trade("sell", symbol, excess, closes[symbol], on)
             trades += 1
     spendable = account.book.cash - account.targets.class_weights.get("cash", ZERO) * total
     for symbol in sorted(account.targets.weights):
         short = wanted[symbol] - positions.get(symbol, ZERO)
         quantity = min(short, (spendable / closes[symbol]).quantize(account.step, ROUND_DOWN))
-        if quantity > 0:
+        if _worth_a_cent(quantity, closes[symbol]):
             account.book.trade("buy", symbol, quantity, closes[symbol], on, lot_id=f"plain/{on.isoformat()}/{symbol}")
             spendable -= quantity * closes[symbol]
             trades += 1
     return trades, realised
+
+
+def _worth_a_cent(quantity: Decimal, close: Decimal) -> bool:
+    """A trade the ledger can record: a fractional remainder worth less than a cent is
+    no trade (its cost or proceeds would round to nothing)."""
+    return quantity > 0 and (quantity * close).quantize(CENT) > 0
 
 
 def run_plain_day(accounts: list[PlainAccount], closes: Mapping[str, Decimal], on: date) -> PlainDay:
