@@ -31,8 +31,9 @@ def test_a_fractional_account_is_traded_to_its_target_weights():
 
 
 def test_a_remainder_worth_less_than_a_cent_is_not_traded():
-    # The target asks one ten-thousandth of a share more of each, at $20 $0.002: the ledger cannot record a trade
-    # whose cost rounds to nothing, and a plain rebalance must not try.
+    # The targets ask one ten-thousandth of a share more of each: $0.002 at $20. The
+    # ledger cannot record a trade whose cost rounds to nothing; the plain rebalance
+    # must not try.
     account = _account("0.004", {"VTI": "10", "BND": "10"})
     closes = {"VTI": Decimal("20"), "BND": Decimal("20")}
     trades, realised = rebalance_to_target(account, closes, DAY)
