@@ -24,6 +24,16 @@ from lotline.application.cli import (
     users_app,
 )
 
+def _show_listing(kind: str, store: str | None, as_user: str | None, key_file, as_json: bool, wide: bool) -> None:
+    """A listing that takes nothing but the reader: `listings.<kind>_listing`, shown by
+    `rendering.show_<kind>`."""
+    from lotline.application import listings, rendering
+
+    with opened(store) as lotline:
+        report = getattr(listings, f"{kind}_listing")(lotline, acting(lotline, as_user, key_file).user)
+    getattr(rendering, f"show_{kind}")(report, as_json, wide)
+
+
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", metavar="D", help="Value accounts at the latest closes on or "
                                              "before this date, YYYY-MM-DD (default today).")]
 
@@ -51,36 +61,21 @@ def accounts_command(
 def models_command(wide: Wide = False, store: Store = None, as_user: AsUser = None, key_file: KeyFile = None,
                    as_json: Json = False) -> None:
     """Models: each one's asset class and security weights."""
-    from lotline.application.listings import models_listing
-    from lotline.application.rendering import show_models
-
-    with opened(store) as lotline:
-        report = models_listing(lotline, acting(lotline, as_user, key_file).user)
-    show_models(report, as_json, wide)
+    _show_listing("models", store, as_user, key_file, as_json, wide)
 
 
 @app.command("templates")
 def templates_command(wide: Wide = False, store: Store = None, as_user: AsUser = None, key_file: KeyFile = None,
                       as_json: Json = False) -> None:
     """Target templates: each class's weight, model, alternatives, tilt and drift limit."""
-    from lotline.application.listings import templates_listing
-    from lotline.application.rendering import show_templates
-
-    with opened(store) as lotline:
-        report = templates_listing(lotline, acting(lotline, as_user, key_file).user)
-    show_templates(report, as_json, wide)
+    _show_listing("templates", store, as_user, key_file, as_json, wide)
 
 
 @app.command("securities")
 def securities_command(wide: Wide = False, store: Store = None, as_user: AsUser = None, key_file: KeyFile = None,
                        as_json: Json = False) -> None:
     """Securities: asset class, wash group and last close on file."""
-    from lotline.application.listings import securities_listing
-    from lotline.application.rendering import show_securities
-
-    with opened(store) as lotline:
-        report = securities_listing(lotline, acting(lotline, as_user, key_file).user)
-    show_securities(report, as_json, wide)
+    _show_listing("securities", store, as_user, key_file, as_json, wide)
 
 
 @app.command("cash-requests")
@@ -101,12 +96,7 @@ def cash_requests_command(
 def users_list(wide: Wide = False, store: Store = None, as_user: AsUser = None, key_file: KeyFile = None,
                as_json: Json = False) -> None:
     """Users and their roles (`lotline users` alone does the same)."""
-    from lotline.application.listings import users_listing
-    from lotline.application.rendering import show_users
-
-    with opened(store) as lotline:
-        report = users_listing(lotline, acting(lotline, as_user, key_file).user)
-    show_users(report, as_json, wide)
+    _show_listing("users", store, as_user, key_file, as_json, wide)
 
 
 @prices_app.command("list")
