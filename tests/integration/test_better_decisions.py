@@ -156,6 +156,26 @@ def test_case_2_direction_fixing_never_leaves_a_fixable_breach(firm):
     assert not (sold & bought)
 
 
+def test_case_2_a_kept_side_that_trades_nothing_is_solved_the_other_way(firm):
+    # us_equity at its lower limit (57%), the VTI lot at a loss, VTI the class's only
+    # eligible purchase. The first solve harvests the lot and buys it back with more
+    # besides; keeping the sale shuts the purchase, and alone the harvest does not pay,
+    # so that side trades nothing and no limit is breached. Keeping the purchase pays.
+    assert firm("settings", "risk_aversion", "50", "--as", "olivia", "--reason", "tight tracking").code == 0
+    account(firm, '  - {id: EMPTIED, advisor: alice, template: single-model, opened: 2024-01-02, cash: "3580", '
+                  'lots: [{symbol: VTI, quantity: "190", cost_basis: "70000", acquired: 2024-01-02}, '
+                  '{symbol: BND, quantity: "540", cost_basis: "37800", acquired: 2024-01-02}]}\n')
+    decision = rebalance(firm, "EMPTIED")
+    assert decision["trade"]
+    weights, _, orders = after_trades(firm, decision["decision_id"], "EMPTIED")
+    assert sum(Decimal(o["value"]) for o in orders if o["symbol"] == "VTI" and o["side"] == "buy") >= 2000
+    assert not [o for o in orders if o["side"] == "sell"]
+    assert weights["us_equity"] > Decimal("0.59")
+    notes = explained(firm, decision["decision_id"])["notes"]
+    assert [n for n in notes if n.startswith("Wash group us-total") and "the purchase was kept" in n]
+    assert not [n for n in notes if "sale was kept" in n or "neither" in n]
+
+
 def test_case_3_a_short_term_gain_weeks_from_long_term_is_not_sold_for_net_benefit(firm):
     # VXUS (not in the intl model) turns long term on 2026-03-06, four days on; selling it
     # now for tracking alone pays 37% instead of 20%.
