@@ -222,7 +222,7 @@ def _leaves_breach(attempt: _Attempt) -> bool:
     return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
 
 
-def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, forced, noise: float,
+def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noise: float,
                        material: float) -> frozenset[int]:
     """The securities whose conflicts of the first solve to settle the other way
     because the side kept trades nothing (nothing ``material``: no order) in
@@ -236,16 +236,24 @@ def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, for
     A security is named only if every conflict it is in ended so: flipping it flips
     each of them (its round trip and its wash group), and a kept side that trades
     stays."""
-    flip: set[int] = set()
-    keep: set[int] = set()
+    flip = np.zeros(portfolio.security_count, dtype=bool)
+    keep = np.zeros(portfolio.security_count, dtype=bool)
     for rule in rules:
-        traded = rule.sides(portfolio, attempt.effective_buys, attempt.clean_sells, forced, material)
-        for conflict in rule.conflicts(portfolio, first.effective_buys, first.clean_sells, forced, noise):
-            beyond = conflict.buy_dollars - conflict.sell_dollars
-            emptied = (conflict.sell_dollars >= material and beyond >= material
-                       and not any(traded[conflict.key]))
-            (flip if emptied else keep).update(conflict.securities_to_stop_buying)
-    return frozenset(flip - keep)
+        names, buy_key, sale_key = rule.keys(portfolio)
+        counted = sale_key >= 0
+
+        def per_key(buys, sells):
+            return (np.bincount(buy_key, weights=buys, minlength=len(names)),
+                    np.bincount(sale_key[counted], weights=sells[counted], minlength=len(names)))
+
+        bought, sold = per_key(first.effective_buys, first.clean_sells)
+        bought_after, sold_after = per_key(attempt.effective_buys, attempt.clean_sells)
+        conflict = (bought > noise) & (sold > noise)  # as ``settle`` counts them
+        emptied = (conflict & (sold >= material) & (bought - sold >= material)
+                   & (bought_after <= material) & (sold_after <= material))
+        flip |= emptied[buy_key]
+        keep |= (conflict & ~emptied)[buy_key]
+    return frozenset(np.flatnonzero(flip & ~keep).tolist())
 
 
 def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
@@ -421,8 +429,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         # and keep the better). Only the conflicts of the first solve flip; every
         # other traded direction stays.
         flip = _securities_behind(current, rows, portfolio) if _leaves_breach(current) else frozenset()
-        flip |= _emptied_conflicts(rules, portfolio, first, current, forced, noise,
-                                   max(noise, settings.min_trade_value))
+        flip |= _emptied_conflicts(rules, portfolio, first, current, noise, max(noise, settings.min_trade_value))
         other_directions = settled(first, flip=flip) if flip else current.directions
         if other_directions != current.directions:
             other = solve(other_directions, (first.assembled, first.solution))
