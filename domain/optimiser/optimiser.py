@@ -228,14 +228,14 @@ def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noi
     because the side kept trades nothing (nothing ``material``: no order) in
     ``attempt``, where the conflict was material: both sides, weighed as the side
     choice weighs them (the sale whole, the buying beyond the round trip), at least
-    ``material`` dollars. A smaller side would make no order whichever side is kept:
-    on the benchmark accounts most conflicts whose kept side ends empty are sales
-    and buy-backs of about the same size, and settling them the other way never
-    paid; it only cost a third solve.
+    ``material`` dollars. Below that the other side has nothing to add that would
+    become an order: a harvest bought back at about its size (most conflicts on the
+    benchmark accounts) keeps, on its buy side, a purchase rounding would drop.
 
     A security is named only if every conflict it is in ended so: flipping it flips
     each of them (its round trip and its wash group), and a kept side that trades
-    stays."""
+    stays. The current solution then stays feasible for the other choice (up to
+    sales under ``material``), so the third solve is rarely worse."""
     flip = np.zeros(portfolio.security_count, dtype=bool)
     keep = np.zeros(portfolio.security_count, dtype=bool)
     for rule in rules:
