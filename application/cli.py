@@ -166,13 +166,18 @@ def read_directly(store: str | None, as_user: str | None, key_file: Path | None,
     the event store; None when that cannot be done with certainty: the command then
     reads the usual way, which catches the read models up."""
     from lotline.application.direct_reads import NotDirect, direct_read, wanted
-    from lotline.infrastructure.store_urls import sqlite_file, store_url
+    from lotline.infrastructure.store_urls import DEFAULT_STORE, store_url
+    from lotline.projections.direct import plain_sqlite_file
 
     if not wanted() or key_file is not None or os.environ.get("LOTLINE_KEY", "").strip():
         return None  # a key decides who acts: checked the usual way
     business_day = business_day_from_env()
-    url = store_url(store, dict(os.environ))
-    check_store_file(sqlite_file(url), False)
+    url = store or os.environ.get("LOTLINE_STORE") or DEFAULT_STORE
+    path = plain_sqlite_file(url)
+    if path is not None:  # `sqlite:///PATH`: its file checked without parsing the URL through SQLAlchemy
+        check_store_file(Path(path), False)
+    elif not store_url(store, dict(os.environ)).startswith("postgresql"):
+        return None
     try:
         with direct_read(url, None, explicit_user(as_user), business_day) as read:
             return None if read is None else answer(read)

@@ -53,7 +53,7 @@ def firm_settings_id() -> Any:
 def _store_problem(error: BaseException) -> bool:
     """An error of the database or its driver (a missing table: an older store)."""
     module = type(error).__module__ or ""
-    return module.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg")
+    return module.split(".")[0] in ("sqlalchemy", "sqlite3", "psycopg") or isinstance(error, LookupError)
 
 
 @contextmanager
@@ -115,7 +115,7 @@ def _readable_account(read: DirectRead, account_id: str) -> Any:
         roles, _ = found
         if not any(role in GRANTS[Permission.READ_ANY_ACCOUNT] for role in roles) and row.advisor != user_id:
             raise NotAuthorised(f"user {user_id!r} may not read account {account_id!r}: not its advisor")
-    if read.reads.first_failure(account_id) is not None:
+    if read.reads.unreadable(account_id):
         raise NotDirect("a read model could not apply an event of the account")
     return row
 
@@ -123,13 +123,13 @@ def _readable_account(read: DirectRead, account_id: str) -> Any:
 def lots_report(read: DirectRead, account_id: str, as_of: date) -> dict[str, Any]:
     _readable_account(read, account_id)
     latest = read.reads.account_cash(account_id)
-    if latest is None or (latest.latest_date is not None and latest.latest_date > as_of):
+    if latest is None or (latest[1] is not None and latest[1] > as_of):
         raise NotDirect("the book as of that day is rebuilt from the history")
     from lotline.domain.ledger import TaxLot
 
     open_lots = [TaxLot(r.lot_id, r.symbol, Decimal(r.quantity), Decimal(r.cost_basis), r.acquired,
                         r.holding_period_start, Decimal(r.wash_sale_adjustment)) for r in read.reads.open_lots(account_id)]
-    return lots_document(account_id, as_of, Decimal(latest.cash), open_lots)
+    return lots_document(account_id, as_of, Decimal(latest[0]), open_lots)
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ class _Template:
 def holdings_report(read: DirectRead, account_id: str, as_of: date) -> dict[str, Any]:
     _readable_account(read, account_id)
     latest = read.reads.account_cash(account_id)
-    if latest is None or latest.latest_date is None or latest.latest_date > as_of:
+    if latest is None or latest[1] is None or latest[1] > as_of:
         raise NotDirect("the book as of that day is rebuilt from the history")
     inputs = read.reads.targets_inputs(account_id)
     if inputs is None:
@@ -172,7 +172,7 @@ def holdings_report(read: DirectRead, account_id: str, as_of: date) -> dict[str,
     if any(s not in closes or s not in class_of for s in positions) or any(
             s not in class_of for s in targets.weights if s in closes):
         raise NotDirect("a close or an asset class is missing: the usual read names it")
-    return holdings_document(account_id, as_of, Decimal(latest.cash), positions, symbols, closes, class_of, template,
+    return holdings_document(account_id, as_of, Decimal(latest[0]), positions, symbols, closes, class_of, template,
                              targets)
 
 

@@ -1,98 +1,101 @@
-"""The read models read directly: SQLAlchemy Core on the store's tables, without the
-ORM, the event store library or the domain's event classes, so a read command of a
-store whose read models are current starts in a fraction of the time.
+"""The read models read directly: plain SQL through the database driver (sqlite3 for an
+embedded store; psycopg, reached through SQLAlchemy's engine, for PostgreSQL), without
+the ORM, the event store library or the domain's event classes, so a read command of a
+store whose read models are current starts in a fraction of the time (importing
+SQLAlchemy alone costs more than the read).
 
 Nothing here writes, catches up or decodes an account's events: `current()` says
 whether every read model has applied the newest event; when it has not (or a table is
 missing, an older store), the caller reads the way it always did (application/lotline.py),
-which catches the read models up first. The tables are named here by the columns these
-reads use; tests/integration/test_direct_reads.py checks each read against `Views`."""
+which catches the read models up first. The statements name the columns of the read
+models' tables (projections/directory.py, lots.py, decisions.py, targets.py, prices.py,
+tracking.py); tests/integration/test_direct_reads.py checks every answer against the
+usual path."""
 
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections import namedtuple
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
-
-from sqlalchemy import Boolean, Date, Integer, String, Text, Uuid, column, create_engine, func, select, table
-from sqlalchemy.engine import Connection, Row
 
 # The read models a read needs current (projections/tracking.py names them; a test checks
 # the list against `Lotline.projections`).
 READ_MODELS = ("directory", "audit", "lots", "decisions", "prices", "targets")
-EVENTS_TABLE = "lotline_events"  # the event store's table (infrastructure/integrity.py's factory)
+EVENTS_TABLE = "lotline_events"  # the event store's table (a test checks it against the recorder's)
 
-events = table(EVENTS_TABLE, column("id", Integer), column("originator_id", Uuid), column("originator_version", Integer),
-               column("topic", Text), column("state", Text))
-tracking = table("projection_tracking", column("name", String), column("position", Integer))
-head = table("chain_head", column("id", Integer), column("recorded_at", String))
-failures = table("read_model_failures", column("id", Integer), column("projection", String),
-                 column("account_id", String), column("position", Integer), column("event_type", String),
-                 column("error", Text))
-users = table("directory_users", column("user_id", String), column("roles", String), column("removed", Boolean))
-accounts = table("directory_accounts", column("account_id", String), column("advisor", String),
-                 column("template", String), column("tax_status", String), column("opened", Date),
-                 column("closed", Boolean))
-securities = table("directory_securities", column("symbol", String), column("asset_class", String))
-account_cash = table("account_cash", column("account_id", String), column("cash", String),
-                     column("latest_date", Date))
-lots = table("lots", column("account_id", String), column("lot_id", String), column("symbol", String),
-             column("quantity", String), column("cost_basis", String), column("acquired", Date),
-             column("holding_period_start", Date), column("wash_sale_adjustment", String))
-orders = table("orders", *(column(name, String) for name in (
-    "order_id", "decision_id", "account_id", "side", "symbol", "quantity", "price", "reason", "benefit", "status",
-    "lots", "value", "fill_price", "status_reason", "realised_gain", "estimated_tax")),
-    column("date", Date), column("mandatory", Boolean))
-decisions = table("decisions", column("decision_id", String), column("account_id", String), column("date", Date),
-                  column("originator_version", Integer))
-target_templates = table("target_templates", column("template_id", String), column("classes", Text))
-target_models = table("target_models", column("model_id", String), column("weights", Text),
-                      column("retired", Boolean))
-target_accounts = table("target_accounts", column("account_id", String), column("template", String),
-                        column("parameters", Text))
-prices = table("prices", column("symbol", String), column("date", Date), column("close", String))
+# A SQLite store named the plain way (what `sqlite_file` reads as a file), with at most a
+# lock timeout; any other URL is opened through SQLAlchemy.
+PLAIN_SQLITE = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?%]+)(?:\?timeout=(?P<timeout>\d+(?:\.\d+)?))?")
+
+ORDER_COLUMNS = ("order_id", "decision_id", "account_id", "date", "side", "symbol", "quantity", "price", "reason",
+                 "mandatory", "benefit", "status", "lots", "value", "fill_price", "status_reason", "realised_gain",
+                 "estimated_tax")
+LOT_COLUMNS = ("lot_id", "symbol", "quantity", "cost_basis", "acquired", "holding_period_start", "wash_sale_adjustment")
 
 
-def engine_url(url: str) -> str:
-    """The store's URL as the event store opens it (SQLite waits for a writer's lock)."""
-    if url.startswith("sqlite") and "timeout=" not in url:
-        url += ("&" if "?" in url else "?") + "timeout=60"
-    return url
+@lru_cache(maxsize=None)
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names)  # type: ignore[misc]
+
+
+def _day(value: Any) -> date | None:
+    """A date as the driver returns it (SQLite: text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 class DirectReads:
     """One read transaction on the store: every read inside it sees one state."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Any, sqlite: bool) -> None:
         self._connection = connection
+        self._sqlite = sqlite
 
-    def _all(self, query: Any) -> Sequence[Row]:
-        return self._connection.execute(query).all()
+    def _execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(sql if self._sqlite else sql.replace("?", "%s"), tuple(parameters))
+        return cursor
+
+    def _rows(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
+        cursor = self._execute(sql, parameters)
+        make = _row_type(tuple(d[0] for d in cursor.description))
+        return [make(*row) for row in cursor.fetchall()]
+
+    def _first(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
+        rows = self._rows(sql, parameters)
+        return rows[0] if rows else None
+
+    def _date_parameter(self, day: date) -> Any:
+        return day.isoformat() if self._sqlite else day
 
     def current(self) -> bool:
         """Whether every read model has applied the newest event."""
-        newest = self._connection.execute(select(func.max(events.c.id))).scalar()
-        positions = dict(self._all(select(tracking.c.name, tracking.c.position)
-                                   .where(tracking.c.name.in_(READ_MODELS))))
+        newest = self._execute(f"SELECT max(id) FROM {EVENTS_TABLE}").fetchone()[0]
+        marks = ", ".join("?" for _ in READ_MODELS)
+        positions = dict(self._execute(f"SELECT name, position FROM projection_tracking WHERE name IN ({marks})",
+                                       READ_MODELS).fetchall())
         return len(positions) == len(READ_MODELS) and all(p >= (newest or 0) for p in positions.values())
 
     def newest_recorded_time(self) -> datetime | None:
         """When the store recorded its newest event (None without an integrity chain)."""
-        row = self._connection.execute(select(head.c.recorded_at).where(head.c.id == 1)).first()
-        return None if row is None else datetime.fromisoformat(row.recorded_at)
+        row = self._execute("SELECT recorded_at FROM chain_head WHERE id = 1").fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def stream(self, originator_id: UUID) -> list[tuple[str, dict[str, Any]]]:
         """The (topic, recorded state) of each event of one aggregate, oldest first: for a
         small stream (the firm's settings), read without the event classes."""
+        key = originator_id.bytes if self._sqlite else originator_id
         out = []
-        for topic, state in self._all(select(events.c.topic, events.c.state)
-                                      .where(events.c.originator_id == originator_id)
-                                      .order_by(events.c.originator_version)):
-            raw = bytes(state) if not isinstance(state, bytes) else state
+        for topic, state in self._execute(f"SELECT topic, state FROM {EVENTS_TABLE} WHERE originator_id = ? "
+                                          "ORDER BY originator_version", (key,)).fetchall():
+            raw = bytes(state)
             if raw[:1] == b"x":  # compressed (infrastructure/eventstore.py)
                 raw = zlib.decompress(raw)
             out.append((topic, json.loads(raw)))
@@ -100,77 +103,110 @@ class DirectReads:
 
     def user(self, user_id: str) -> tuple[tuple[str, ...], bool] | None:
         """A user's roles and whether removed, as the directory has them; None: unknown."""
-        row = self._connection.execute(select(users.c.roles, users.c.removed)
-                                       .where(users.c.user_id == user_id)).first()
-        return None if row is None else (tuple(json.loads(row.roles)), bool(row.removed))
+        row = self._execute("SELECT roles, removed FROM directory_users WHERE user_id = ?", (user_id,)).fetchone()
+        return None if row is None else (tuple(json.loads(row[0])), bool(row[1]))
 
-    def account(self, account_id: str) -> Row | None:
-        return self._connection.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
+    def account(self, account_id: str) -> Any:
+        """The directory's row of the account (account_id, advisor, template), or None."""
+        return self._first("SELECT account_id, advisor, template FROM directory_accounts WHERE account_id = ?",
+                           (account_id,))
 
-    def first_failure(self, account_id: str) -> Row | None:
-        """The first event a read model could not apply to the account (None: none)."""
-        return self._connection.execute(
-            select(failures).where(failures.c.account_id == account_id)
-            .order_by(failures.c.position, failures.c.id).limit(1)).first()
+    def unreadable(self, account_id: str) -> bool:
+        """Whether a read model could not apply an event of the account."""
+        return self._execute("SELECT 1 FROM read_model_failures WHERE account_id = ? LIMIT 1",
+                             (account_id,)).fetchone() is not None
 
-    def account_cash(self, account_id: str) -> Row | None:
-        return self._connection.execute(select(account_cash.c.cash, account_cash.c.latest_date)
-                                        .where(account_cash.c.account_id == account_id)).first()
+    def account_cash(self, account_id: str) -> tuple[str, date | None] | None:
+        """The account's cash (text) and the latest date of anything recorded for it."""
+        row = self._execute("SELECT cash, latest_date FROM account_cash WHERE account_id = ?", (account_id,)).fetchone()
+        return None if row is None else (row[0], _day(row[1]))
 
-    def open_lots(self, account_id: str) -> Sequence[Row]:
-        return self._all(select(lots).where(lots.c.account_id == account_id))
+    def open_lots(self, account_id: str) -> list[Any]:
+        """The account's open lots; amounts as text, dates as dates."""
+        rows = self._rows(f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE account_id = ?", (account_id,))
+        return [r._replace(acquired=_day(r.acquired), holding_period_start=_day(r.holding_period_start)) for r in rows]
 
-    def orders(self, account_id: str, on: date | None, status: str | None) -> Sequence[Row]:
+    def orders(self, account_id: str, on: date | None, status: str | None) -> list[Any]:
         """An account's orders by date and order id (of a day, in a status, when given),
         as `Views.orders` reads them."""
-        query = (select(orders).where(orders.c.account_id == account_id)
-                 .order_by(orders.c.date, orders.c.account_id, orders.c.order_id))
+        sql, parameters = f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE account_id = ?", [account_id]
         if on is not None:
-            query = query.where(orders.c.date == on)
+            sql, parameters = sql + " AND date = ?", [*parameters, self._date_parameter(on)]
         if status is not None:
-            query = query.where(orders.c.status == status)
-        return self._all(query)
-
-    def decision(self, decision_id: str) -> Row | None:
-        return self._connection.execute(select(decisions).where(decisions.c.decision_id == decision_id)).first()
+            sql, parameters = sql + " AND status = ?", [*parameters, status]
+        rows = self._rows(sql + " ORDER BY date, account_id, order_id", parameters)
+        return [r._replace(date=_day(r.date), mandatory=bool(r.mandatory)) for r in rows]
 
     def targets_inputs(self, account_id: str) -> tuple[str, str, str, dict[str, tuple[str, bool]]] | None:
         """What an account's targets are computed from, as the targets read model keeps it:
         (template id, its classes JSON, the account's parameters JSON, every model's
         weights JSON and whether retired); None when the template is unknown."""
-        row = self._connection.execute(select(target_accounts.c.template, target_accounts.c.parameters)
-                                       .where(target_accounts.c.account_id == account_id)).first()
+        row = self._execute("SELECT template, parameters FROM target_accounts WHERE account_id = ?",
+                            (account_id,)).fetchone()
         if row is None:
             return None
-        classes = self._connection.execute(select(target_templates.c.classes)
-                                           .where(target_templates.c.template_id == row.template)).scalar()
+        template, parameters = row
+        classes = self._execute("SELECT classes FROM target_templates WHERE template_id = ?", (template,)).fetchone()
         if classes is None:
             return None
-        models = {m: (w, bool(r)) for m, w, r in self._all(
-            select(target_models.c.model_id, target_models.c.weights, target_models.c.retired))}
-        return row.template, classes, row.parameters, models
+        models = {m: (w, bool(r)) for m, w, r in
+                  self._execute("SELECT model_id, weights, retired FROM target_models").fetchall()}
+        return template, classes[0], parameters, models
 
     def asset_classes(self, symbols: Iterable[str]) -> dict[str, str]:
-        return dict(self._all(select(securities.c.symbol, securities.c.asset_class)
-                              .where(securities.c.symbol.in_(sorted(set(symbols))))))
+        wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" for _ in wanted)
+        return dict(self._execute(f"SELECT symbol, asset_class FROM directory_securities WHERE symbol IN ({marks})",
+                                  wanted).fetchall())
 
     def closes_on_or_before(self, on: date, symbols: Iterable[str]) -> dict[str, tuple[date, str]]:
         """Each symbol's latest close on or before `on` (as projections/prices.py reads it)."""
         wanted = sorted(set(symbols))
-        latest = (select(prices.c.symbol, func.max(prices.c.date).label("date"))
-                  .where(prices.c.date <= on, prices.c.symbol.in_(wanted)).group_by(prices.c.symbol).subquery())
-        rows = self._all(select(prices.c.symbol, prices.c.date, prices.c.close)
-                         .join(latest, (prices.c.symbol == latest.c.symbol) & (prices.c.date == latest.c.date)))
-        return {symbol: (day, close) for symbol, day, close in rows}
+        if not wanted:
+            return {}
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._execute(
+            "SELECT p.symbol, p.date, p.close FROM prices AS p JOIN (SELECT symbol, max(date) AS day FROM prices "
+            f"WHERE date <= ? AND symbol IN ({marks}) GROUP BY symbol) AS last "
+            "ON p.symbol = last.symbol AND p.date = last.day", [self._date_parameter(on), *wanted]).fetchall()
+        return {symbol: (_day(day), close) for symbol, day, close in rows}
 
 
 @contextmanager
 def direct_reads(url: str) -> Iterator[DirectReads]:
-    """A read transaction on the store at `url` (already checked: infrastructure/store_urls.py)."""
-    engine = create_engine(engine_url(url))
+    """A read transaction on the store at `url` (checked: infrastructure/store_urls.py)."""
+    plain = PLAIN_SQLITE.fullmatch(url)
+    if plain is not None:
+        connection = sqlite3.connect(plain["path"], timeout=float(plain["timeout"] or 60), isolation_level=None)
+        try:
+            connection.execute("BEGIN")  # one snapshot for every read (WAL: no lock taken)
+            try:
+                yield DirectReads(connection, sqlite=True)
+            finally:
+                connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+        return
+    if not url.startswith("postgresql"):
+        raise LookupError(f"not read directly: {url.split(':', 1)[0]}")  # the usual path opens it
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
     try:
-        with engine.connect() as connection:
-            with connection.begin():
-                yield DirectReads(connection)
+        connection = engine.raw_connection()
+        try:
+            yield DirectReads(connection, sqlite=False)
+        finally:
+            connection.rollback()
+            connection.close()
     finally:
         engine.dispose()
+
+
+def plain_sqlite_file(url: str) -> str | None:
+    """The file of a store named the plain way (`sqlite:///PATH`, at most `?timeout=N`),
+    read without parsing the URL through SQLAlchemy; None for any other URL."""
+    plain = PLAIN_SQLITE.fullmatch(url)
+    return None if plain is None or plain["path"] == ":memory:" else plain["path"]
