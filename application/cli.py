@@ -600,10 +600,18 @@ def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-
             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Why a decision traded or did not: triggers, objective terms, each order's reason."""
     from lotline.application.rendering import show_explanation
-    from lotline.application.replay import explain as run
 
-    with opened(store) as lotline:
-        report = run(lotline, decision, acting(lotline, as_user, key_file).user)
+    def directly(read: DirectRead) -> dict:
+        from lotline.application.direct_reads import explain_report
+
+        return explain_report(read, decision)
+
+    report = read_directly(store, as_user, key_file, directly)
+    if report is None:
+        from lotline.application.replay import explain as run
+
+        with opened(store) as lotline:
+            report = run(lotline, decision, acting(lotline, as_user, key_file).user)
     show_explanation(report, as_json)
 
 

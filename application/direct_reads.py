@@ -186,6 +186,62 @@ def orders_report(read: DirectRead, account_id: str, on: date | None, status: st
     return {"orders": [order_document(r, json.loads(r.lots)) for r in read.reads.orders(row.account_id, on, status)]}
 
 
+def _event_class(topic: str) -> Any:
+    """The event class a stored topic names (as infrastructure/eventstore.py resolves it)."""
+    import importlib
+
+    module, _, path = (topic if topic.startswith("lotline.") else "lotline." + topic).partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in path.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        raise NotDirect(f"no event class {topic}") from None
+    return found
+
+
+def _events(read: DirectRead, stream: Any, first: int, last: int | None) -> list[Any]:
+    from lotline.infrastructure.event_json import decode_event
+
+    return [decode_event(_event_class(topic), state, stream, version)
+            for version, topic, state in read.reads.events_of(stream, first, last)]
+
+
+def _aggregate_at(read: DirectRead, stream: Any, version: int) -> Any:
+    """The aggregate as its first `version` events left it (as the event store's
+    repository rebuilds it)."""
+    aggregate = None
+    for event in _events(read, stream, 1, version):
+        aggregate = event.mutate(aggregate)
+    if aggregate is None or aggregate.version != version:
+        raise NotDirect("the aggregate's recorded versions are not all there")
+    return aggregate
+
+
+def explain_report(read: DirectRead, decision_id: str) -> dict[str, Any]:
+    """`lotline explain` (application/explanation.py), reading the decision's recorded
+    event and the securities, template and models at the versions it names."""
+    from lotline.application.explanation import explanation_document
+    from lotline.domain.decision import Decision
+    from lotline.domain.decision import decision_id as day_decision_id
+    from lotline.domain.model import Model
+    from lotline.domain.security import Security
+    from lotline.domain.template import TargetTemplate
+
+    row = read.reads.decision(decision_id)
+    if row is None:
+        raise UnknownEntity(f"unknown decision {decision_id!r}", "decision")
+    _readable_account(read, row.account_id)
+    # A redo lives on the same stream as the day's first decision.
+    stream = Decision.id_for(day_decision_id(row.account_id, row.date))
+    (event,) = _events(read, stream, row.originator_version, row.originator_version)
+    inputs = event.inputs
+    securities = {s: _aggregate_at(read, Security.id_for(s), v) for s, v in inputs.security_versions.items()}
+    template = _aggregate_at(read, TargetTemplate.id_for(inputs.template_id), inputs.template_version)
+    models = {m: _aggregate_at(read, Model.id_for(m), v) for m, v in inputs.model_versions.items()}
+    return explanation_document(decision_id, event, securities, template, models)
+
+
 def wanted(environ: os._Environ[str] | dict[str, str] | None = None) -> bool:
     """LOTLINE_DIRECT_READS=0 turns this path off (to compare it with the usual one)."""
     return (environ if environ is not None else os.environ).get("LOTLINE_DIRECT_READS", "1") != "0"

@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from lotline.domain.aggregate import DomainEvent
+from lotline.infrastructure.event_json import decode_event
 from lotline.infrastructure.store_urls import (  # noqa: F401 - where they were always imported from
     DEFAULT_STORE, STORE_URL_FORMS, check_store_url, create_private_file, safe_url, sqlite_file, store_url)
 
@@ -52,27 +53,7 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: Any) -> DomainEvent:
         cls: type[DomainEvent] = _resolve(stored_event.topic)
-        raw = stored_event.state
-        if raw[:1] == b"x":
-            raw = zlib.decompress(raw)
-        # The common case, read in one pass by pydantic's JSON parser: the ids spliced
-        # in front of the stored fields; an event at a current version above 1 has it
-        # written last, and cut off here.
-        current = b',"class_version":%d}' % cls.class_version
-        at_current = cls.class_version > 1 and raw.endswith(current)
-        if at_current:
-            raw = raw[: -len(current)] + b"}"
-        if at_current or (cls.class_version == 1 and b'"class_version"' not in raw):
-            head = b'{"originator_id":"%s","originator_version":%d,' % (
-                str(stored_event.originator_id).encode(), stored_event.originator_version)
-            return cls.model_validate_json(head + raw[1:])
-        state = json.loads(raw)
-        version = state.pop("class_version", 1)
-        if version < cls.class_version:
-            state = cls.upcast(state, version)
-        state["originator_id"] = stored_event.originator_id
-        state["originator_version"] = stored_event.originator_version
-        return cls.model_validate(state)
+        return decode_event(cls, stored_event.state, stored_event.originator_id, stored_event.originator_version)
 
 
 def legacy_encoding(domain_event: Any) -> bytes:

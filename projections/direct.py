@@ -101,6 +101,17 @@ class DirectReads:
             out.append((topic, json.loads(raw)))
         return out
 
+    def events_of(self, originator_id: UUID, first: int, last: int | None = None) -> list[tuple[int, str, bytes]]:
+        """(version, topic, stored state) of one aggregate's events from version `first`
+        to `last` (None: the newest), oldest first."""
+        sql = (f"SELECT originator_version, topic, state FROM {EVENTS_TABLE} WHERE originator_id = ? "
+               "AND originator_version >= ?")
+        parameters: list[Any] = [originator_id.bytes if self._sqlite else originator_id, first]
+        if last is not None:
+            sql, parameters = sql + " AND originator_version <= ?", [*parameters, last]
+        return [(v, t, bytes(state)) for v, t, state in self._execute(sql + " ORDER BY originator_version",
+                                                                      parameters).fetchall()]
+
     def user(self, user_id: str) -> tuple[tuple[str, ...], bool] | None:
         """A user's roles and whether removed, as the directory has them; None: unknown."""
         row = self._execute("SELECT roles, removed FROM directory_users WHERE user_id = ?", (user_id,)).fetchone()
@@ -152,6 +163,12 @@ class DirectReads:
         models = {m: (w, bool(r)) for m, w, r in
                   self._execute("SELECT model_id, weights, retired FROM target_models").fetchall()}
         return template, classes[0], parameters, models
+
+    def decision(self, decision_id: str) -> Any:
+        """The decisions read model's row (decision_id, account_id, date, originator_version), or None."""
+        row = self._first("SELECT decision_id, account_id, date, originator_version FROM decisions "
+                          "WHERE decision_id = ?", (decision_id,))
+        return None if row is None else row._replace(date=_day(row.date))
 
     def asset_classes(self, symbols: Iterable[str]) -> dict[str, str]:
         wanted = sorted(set(symbols))
