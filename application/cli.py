@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -620,10 +620,18 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
     from lotline.application.rendering import show_replay
-    from lotline.application.replay import replay as run
 
-    with opened(store) as lotline:
-        outcome = run(lotline, decision, acting(lotline, as_user, key_file).user)
+    def directly(read: DirectRead) -> Any:
+        from lotline.application.direct_reads import replay_outcome
+
+        return replay_outcome(read, decision)
+
+    outcome = read_directly(store, as_user, key_file, directly)
+    if outcome is None:
+        from lotline.application.replay import replay as run
+
+        with opened(store) as lotline:
+            outcome = run(lotline, decision, acting(lotline, as_user, key_file).user)
     show_replay(decision, outcome, as_json)
     if not outcome.identical:
         raise typer.Exit(1)

@@ -218,15 +218,11 @@ def _aggregate_at(read: DirectRead, stream: Any, version: int) -> Any:
     return aggregate
 
 
-def explain_report(read: DirectRead, decision_id: str) -> dict[str, Any]:
-    """`lotline explain` (application/explanation.py), reading the decision's recorded
-    event and the securities, template and models at the versions it names."""
-    from lotline.application.explanation import explanation_document
+def _recorded_decision(read: DirectRead, decision_id: str) -> Any:
+    """The decision's recorded event, when the acting user may read its account (as
+    replay.recorded_decision decides)."""
     from lotline.domain.decision import Decision
     from lotline.domain.decision import decision_id as day_decision_id
-    from lotline.domain.model import Model
-    from lotline.domain.security import Security
-    from lotline.domain.template import TargetTemplate
 
     row = read.reads.decision(decision_id)
     if row is None:
@@ -235,11 +231,38 @@ def explain_report(read: DirectRead, decision_id: str) -> dict[str, Any]:
     # A redo lives on the same stream as the day's first decision.
     stream = Decision.id_for(day_decision_id(row.account_id, row.date))
     (event,) = _events(read, stream, row.originator_version, row.originator_version)
+    return event
+
+
+def explain_report(read: DirectRead, decision_id: str) -> dict[str, Any]:
+    """`lotline explain` (application/explanation.py), reading the decision's recorded
+    event and the securities, template and models at the versions it names."""
+    from lotline.application.explanation import explanation_document
+    from lotline.domain.model import Model
+    from lotline.domain.security import Security
+    from lotline.domain.template import TargetTemplate
+
+    event = _recorded_decision(read, decision_id)
     inputs = event.inputs
     securities = {s: _aggregate_at(read, Security.id_for(s), v) for s, v in inputs.security_versions.items()}
     template = _aggregate_at(read, TargetTemplate.id_for(inputs.template_id), inputs.template_version)
     models = {m: _aggregate_at(read, Model.id_for(m), v) for m, v in inputs.model_versions.items()}
     return explanation_document(decision_id, event, securities, template, models)
+
+
+def replay_outcome(read: DirectRead, decision_id: str) -> Any:
+    """`lotline replay` (application/replay.py): the same replay, with the aggregates and
+    the market snapshot read directly."""
+    from lotline.application.replay import replay_recorded
+    from lotline.domain.market import MarketSnapshot
+
+    def snapshot_of(digest: str) -> MarketSnapshot | None:
+        payload = read.reads.market_snapshot(digest)
+        return None if payload is None else MarketSnapshot.from_json(payload)
+
+    event = _recorded_decision(read, decision_id)
+    return replay_recorded(decision_id, event, lambda stream, version: _aggregate_at(read, stream, version),
+                           snapshot_of)
 
 
 def wanted(environ: os._Environ[str] | dict[str, str] | None = None) -> bool:

