@@ -84,9 +84,13 @@ def _begin(reads: Any, claimed_user: str | None,
     if not reads.current():
         return None
     authentication = "asserted"
-    for topic, state in reads.stream(firm_settings_id()):
+    try:
+        settings_events = reads.stream(firm_settings_id())
+    except Exception:  # noqa: BLE001 - a state that cannot be read: the usual path says so
+        return None
+    for topic, state in settings_events:
         if topic == AUTHENTICATION_TOPIC:
-            authentication = state.get("authentication")
+            authentication = state.get("authentication") if isinstance(state, dict) else None
         elif topic not in SETTINGS_TOPICS:
             return None
     if authentication != "asserted":
@@ -203,8 +207,15 @@ def _event_class(topic: str) -> Any:
 def _events(read: DirectRead, stream: Any, first: int, last: int | None) -> list[Any]:
     from lotline.infrastructure.event_json import decode_event
 
-    return [decode_event(_event_class(topic), state, stream, version)
-            for version, topic, state in read.reads.events_of(stream, first, last)]
+    decoded = []
+    for version, topic, state in read.reads.events_of(stream, first, last):
+        try:
+            decoded.append(decode_event(_event_class(topic), state, stream, version))
+        except NotDirect:
+            raise
+        except Exception as error:  # noqa: BLE001 - an event that cannot be read: the usual path says so
+            raise NotDirect(f"event {version} of {stream} cannot be read: {error}") from None
+    return decoded
 
 
 def _aggregate_at(read: DirectRead, stream: Any, version: int) -> Any:
