@@ -129,10 +129,8 @@ def lots_report(read: DirectRead, account_id: str, as_of: date) -> dict[str, Any
     latest = read.reads.account_cash(account_id)
     if latest is None or (latest[1] is not None and latest[1] > as_of):
         raise NotDirect("the book as of that day is rebuilt from the history")
-    from lotline.domain.ledger import TaxLot
-
-    open_lots = [TaxLot(r.lot_id, r.symbol, Decimal(r.quantity), Decimal(r.cost_basis), r.acquired,
-                        r.holding_period_start, Decimal(r.wash_sale_adjustment)) for r in read.reads.open_lots(account_id)]
+    open_lots = [r._replace(quantity=Decimal(r.quantity), cost_basis=Decimal(r.cost_basis),
+                            wash_sale_adjustment=Decimal(r.wash_sale_adjustment)) for r in read.reads.open_lots(account_id)]
     return lots_document(account_id, as_of, Decimal(latest[0]), open_lots)
 
 
