@@ -232,11 +232,12 @@ def one_risk_per_wash_group(leads: np.ndarray, wash_group: np.ndarray, loadings:
         return loadings, specific
     loadings = np.array(loadings, dtype=np.float64)
     specific = np.array(specific, dtype=np.float64)
+    column_of = np.full(len(leads), -1, dtype=np.intp)
+    column_of[shared] = np.arange(len(shared))
+    members = np.flatnonzero(column_of[wash_group] >= 0)
+    member_lead = leads[wash_group[members]]
     columns = np.zeros((len(wash_group), len(shared)))
-    for column, group in enumerate(shared.tolist()):
-        members = np.flatnonzero(wash_group == group)
-        lead = leads[group]
-        columns[members, column] = math.sqrt(max(float(specific[lead]), 0.0))
-        loadings[members] = loadings[lead]
-        specific[members] = 0.0
+    columns[members, column_of[wash_group[members]]] = np.sqrt(np.maximum(specific[member_lead], 0.0))
+    loadings[members] = loadings[member_lead]
+    specific[members] = 0.0
     return np.hstack([loadings, columns]), specific

@@ -29,6 +29,7 @@ cvxopt stays as the reference (``{"solver": "cvxopt"}``) the tests hold it to.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import lapack
@@ -71,9 +72,14 @@ class StructuredQP:
     def segmented(self) -> int:
         return int(self.signs.shape[0])
 
-    @property
+    @cached_property
     def segment_lengths(self) -> np.ndarray:
         return np.diff(np.append(self.segment_starts, self.segmented))
+
+    @cached_property
+    def segment_of(self) -> np.ndarray:
+        """The segment of each segmented variable."""
+        return np.repeat(np.arange(len(self.segment_starts)), self.segment_lengths)
 
     def segment_sums(self, z: np.ndarray) -> np.ndarray:
         """M z: the signed total of each segment."""
@@ -95,8 +101,7 @@ class StructuredQP:
     def aggregation(self) -> np.ndarray:
         """M as a dense matrix (S x N)."""
         m = np.zeros((len(self.segment_starts), self.size))
-        segment_of = np.repeat(np.arange(len(self.segment_starts)), self.segment_lengths)
-        m[segment_of, np.arange(self.segmented)] = self.signs
+        m[self.segment_of, np.arange(self.segmented)] = self.signs
         return m
 
     def dense_hessian(self) -> np.ndarray:
@@ -214,7 +219,7 @@ class StructuredKKT:
         self.starts = qp.segment_starts
         self.lengths = qp.segment_lengths
         segments = len(self.starts)
-        self.segment_of = np.repeat(np.arange(segments), self.lengths)
+        self.segment_of = qp.segment_of
         self.u = qp.signs
         rows = qp.rows
         if m:
@@ -484,7 +489,7 @@ class _Operators:
         self.upper_index, self.rows, self.rows_t = qp.upper_index, qp.rows, kkt.rows_t
         self.segmented, self.u = qp.segmented, qp.signs
         self.segments = len(qp.segment_starts)
-        self.segment_of = np.repeat(np.arange(self.segments), qp.segment_lengths)
+        self.segment_of = qp.segment_of
         self.specific, self.loadings = qp.segment_alpha, qp.segment_loadings
         self.dense = getattr(kkt, "hessian", None)
         if self.dense is not None:
