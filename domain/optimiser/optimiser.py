@@ -247,13 +247,16 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
         return buys
     sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
     held = portfolio.holding
-    classes = np.array(portfolio.asset_classes)
+    classes = portfolio.asset_classes
+    bought = (buys > 0).tolist()
+    free = (buyable & ~sold_security).tolist()
     out = buys.copy()
+    # Member lists per group (a handful of securities each), not masks over them all.
     for group in np.unique(portfolio.wash_group[shared_buy]).tolist():
-        in_group = portfolio.wash_group == group
-        for asset_class in sorted(set(classes[in_group & (buys > 0)].tolist())):
-            same = in_group & (classes == asset_class)
-            takers = np.flatnonzero(same & buyable & ~sold_security)
+        members = np.flatnonzero(portfolio.wash_group == group).tolist()
+        for asset_class in sorted({classes[i] for i in members if bought[i]}):
+            same = [i for i in members if classes[i] == asset_class]
+            takers = np.array([i for i in same if free[i]], dtype=np.intp)
             amount = float(buys[same].sum())
             if len(takers) < 2 or amount <= 0:
                 continue

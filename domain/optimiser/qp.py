@@ -320,12 +320,12 @@ class StructuredKKT:
                 # inverse_h_segments(column, woodbury=False) for all columns at once:
                 # segment sums by reduceat, the pivot's own term zeroed out of them.
                 w = ua[:, None] * E
-                w_pivots = w[pivots]
+                w_pivots = w.take(pivots, axis=0)  # take: rows of a 2-D array, faster than w[pivots]
                 w[pivots] = 0.0
                 others_e = np.add.reduceat(w, starts, axis=0)
                 h0_e = a[:, None] * E
-                h0_e -= g[:, None] * (alpha[:, None] * (others_e + w_pivots))[segment_of]
-                h0_e[pivots] = pivot_self[:, None] * E[pivots] - pivot_rest[:, None] * others_e
+                h0_e -= g[:, None] * (alpha[:, None] * (others_e + w_pivots)).take(segment_of, axis=0)
+                h0_e[pivots] = pivot_self[:, None] * E.take(pivots, axis=0) - pivot_rest[:, None] * others_e
                 g_sums = np.add.reduceat(g[:, None] * E, starts, axis=0)
                 B = g_sums @ D
                 residual_part = D.T @ (E.T @ h0_e) @ D
