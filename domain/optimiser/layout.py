@@ -110,7 +110,7 @@ class Layout:
     def trades(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dollars bought per security and sold per lot, forced sales included."""
         p = self.portfolio
-        dollars = np.clip(z[: self.size], 0.0, None) * p.total_value
+        dollars = np.maximum(z[: self.size], 0.0) * p.total_value
         buys = np.zeros(p.security_count)
         sells = self.constant_sells.copy()
         buy_positions, sell_positions = self.buy_positions, self.sell_positions

@@ -28,6 +28,7 @@ cvxopt stays as the reference (``{"solver": "cvxopt"}``) the tests hold it to.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -262,7 +263,7 @@ class StructuredKKT:
             a = inv[:m]
             # The pivot of a segment: its most interior variable (first on ties).
             seg_max = np.maximum.reduceat(a, starts)
-            at_max = np.flatnonzero(a == seg_max.take(segment_of))
+            at_max = (a == seg_max.take(segment_of)).nonzero()[0]
             if len(at_max) == segments:  # one maximum per segment: the usual case
                 pivots = at_max
             else:
@@ -272,7 +273,7 @@ class StructuredKKT:
                 pivots = at_max[first]
             is_pivot = np.zeros(m, dtype=bool)
             is_pivot[pivots] = True
-            others_idx = np.flatnonzero(~is_pivot)
+            others_idx = (~is_pivot).nonzero()[0]
             others_seg = segment_of[others_idx]
             alpha = qp.segment_alpha
             a_pivot = a[pivots]
@@ -529,6 +530,8 @@ class _Operators:
         return out
 
 
+_min, _max = np.minimum.reduce, np.maximum.reduce
+
 # The fraction of the way to the cone's boundary an iterate moves (cvxopt's STEP).
 _STEP = 0.99
 
@@ -596,8 +599,8 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         else:
             relgap = None
         if (
-            float(np.sqrt(rz @ rz)) <= feastol * resz0
-            and float(np.sqrt(rx @ rx)) <= feastol * resx0
+            math.sqrt(rz @ rz) <= feastol * resz0
+            and math.sqrt(rx @ rx) <= feastol * resx0
             and (gap <= abstol or (relgap is not None and relgap <= reltol))
         ):
             status = "optimal"
@@ -621,7 +624,8 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         wdz = -rz
         solve(dx, wdz)
         ratio = wdz / lam  # dz~ / lambda; ds~ / lambda = -1 - ratio
-        step = min(1.0, _step_to_boundary(min(float(ratio.min()), -1.0 - float(ratio.max()))))
+        # The ufuncs' reductions directly (ndarray.min goes through a Python wrapper).
+        step = min(1.0, _step_to_boundary(min(float(_min(ratio)), -1.0 - float(_max(ratio)))))
         minus_ds = lam + wdz  # -ds~
         dsdz = -float(minus_ds @ wdz)
         sigma = min(1.0, max(0.0, 1.0 - step + dsdz / gap * step * step)) ** 3
@@ -641,7 +645,7 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         ds -= wdz2
         ratio = np.minimum(ds, wdz2)
         ratio /= lam
-        step = min(1.0, _STEP * _step_to_boundary(float(ratio.min())))
+        step = min(1.0, _STEP * _step_to_boundary(float(_min(ratio))))
         x += step * dx2
         ds *= d
         s += step * ds
