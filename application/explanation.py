@@ -462,6 +462,8 @@ def must_exit_note(symbol: str) -> str:
 def round_trip_note(symbol: str, kept: str) -> str:
     if kept == "sales_kept":
         return f"{symbol} was both bought and sold in the first solve; the sale was kept and the purchase dropped."
+    if kept == "neither_kept":
+        return f"{symbol} was both bought and sold in the first solve; neither the purchase nor the sale was kept."
     return f"{symbol} was both bought and sold in the first solve; the purchase was kept and the sale dropped."
 
 
@@ -469,6 +471,9 @@ def wash_sale_note(group: str, kept: str) -> str:
     if kept == "sales_kept":
         return (f"Wash group {group} was both bought and sold at a loss in the first solve; the loss sale was kept "
                 f"and the purchase dropped, so the loss is not washed.")
+    if kept == "neither_kept":
+        return (f"Wash group {group} was both bought and sold at a loss in the first solve; neither the purchase nor "
+                f"the loss sale was kept, so no loss is washed.")
     return (f"Wash group {group} was both bought and sold at a loss in the first solve; the purchase was kept and "
             f"the loss sale dropped, so no loss is washed.")
 

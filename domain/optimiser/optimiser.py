@@ -12,8 +12,11 @@
    else it traded, and solve again, warm-started (Moehle et al., 2021). Fixing every
    traded direction, not only the conflicts, keeps the analysis at two solves. Where
    the side kept leaves a constraint breached (say, buys of the group shut while the
-   class is under its limit and the harvest no longer pays), the other side of each
-   conflict is solved too and the better objective, breaches priced, is kept: a
+   class is under its limit and the harvest no longer pays), or trades nothing on
+   a conflict that was material (its sale and its buying beyond the round trip each
+   at least the minimum trade in the first solve; say, a harvest not worth making
+   without its buy-back, the purchase lost with it), the other side of those
+   conflicts is solved too and the better objective, breaches priced, is kept: a
    third solve, only then. The notes say which side the orders finally keep.
 3. Round to orders, drop the small ones, repair cash; name each order's reason
    (``reasons``); score before and after with ``evaluate_objective`` on the orders
@@ -215,11 +218,42 @@ def _score(attempt: _Attempt, terms) -> float:
 
 def _leaves_breach(attempt: _Attempt) -> bool:
     """A drift limit (or any other constraint) breached after the directions were
-    fixed. A kept side that ends up trading nothing (a harvest not worth making
-    without its buy-back) is no reason to solve again: on the benchmark accounts that
-    happens in nearly every account, and the other choice (no harvest at all) was
-    never better there; it only costs a third solve."""
+    fixed."""
     return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
+
+
+def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noise: float,
+                       material: float) -> frozenset[int]:
+    """The securities whose conflicts of the first solve to settle the other way
+    because the side kept trades nothing (nothing ``material``: no order) in
+    ``attempt``, where the conflict was material: both sides, weighed as the side
+    choice weighs them (the sale whole, the buying beyond the round trip), at least
+    ``material`` dollars. Below that the other side has nothing to add that would
+    become an order: a harvest bought back at about its size (most conflicts on the
+    benchmark accounts) keeps, on its buy side, a purchase rounding would drop.
+
+    A security is named only if every conflict it is in ended so: flipping it flips
+    each of them (its round trip and its wash group), and a kept side that trades
+    stays. The current solution then stays feasible for the other choice (up to
+    sales under ``material``), so the third solve is rarely worse."""
+    flip = np.zeros(portfolio.security_count, dtype=bool)
+    keep = np.zeros(portfolio.security_count, dtype=bool)
+    for rule in rules:
+        names, buy_key, sale_key = rule.keys(portfolio)
+        counted = sale_key >= 0
+
+        def per_key(buys, sells):
+            return (np.bincount(buy_key, weights=buys, minlength=len(names)),
+                    np.bincount(sale_key[counted], weights=sells[counted], minlength=len(names)))
+
+        bought, sold = per_key(first.effective_buys, first.clean_sells)
+        bought_after, sold_after = per_key(attempt.effective_buys, attempt.clean_sells)
+        conflict = (bought > noise) & (sold > noise)  # as ``settle`` counts them
+        emptied = (conflict & (sold >= material) & (bought - sold >= material)
+                   & (bought_after <= material) & (sold_after <= material))
+        flip |= emptied[buy_key]
+        keep |= (conflict & ~emptied)[buy_key]
+    return frozenset(np.flatnonzero(flip & ~keep).tolist())
 
 
 def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
@@ -399,11 +433,14 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
             break
         current = solve(fixed, (current.assembled, current.solution))
-    if current is not first and _leaves_breach(current):
-        # The side kept left a limit breached: the other choice may serve better
-        # (Moehle et al. 2021: solve both and keep the better). Only the conflicts of
-        # the first solve flip; every other traded direction stays.
-        other_directions = settled(first, flip=_securities_behind(current, rows, portfolio))
+    if current is not first:
+        # The side kept left a limit breached, or a material conflict with nothing
+        # traded: the other choice may serve better (Moehle et al. 2021: solve both
+        # and keep the better). Only the conflicts of the first solve flip; every
+        # other traded direction stays.
+        flip = _securities_behind(current, rows, portfolio) if _leaves_breach(current) else frozenset()
+        flip |= _emptied_conflicts(rules, portfolio, first, current, noise, max(noise, settings.min_trade_value))
+        other_directions = settled(first, flip=flip) if flip else current.directions
         if other_directions != current.directions:
             other = solve(other_directions, (first.assembled, first.solution))
             if not other.conflicted and _score(other, solved_terms) < _score(current, solved_terms):
