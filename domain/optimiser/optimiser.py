@@ -64,7 +64,7 @@ class AssembledQP:
 
     def breaches(self, z: np.ndarray) -> np.ndarray:
         """Breach of each linear constraint row, fraction of V (slack / penalty)."""
-        return np.clip(z[self.trade_count :], 0.0, None) / self.rows.penalty
+        return np.maximum(z[self.trade_count :], 0.0) / self.rows.penalty
 
 
 def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
@@ -184,8 +184,8 @@ def warm_start(previous: AssembledQP, solution, current: AssembledQP) -> dict:
     margin = max(1.0 / max(new.size, 1), _WARM_FLOOR)
     return {
         "x": solution.z[variables],
-        "s": np.clip(solution.slacks[rows], 0.0, None) + margin,
-        "z": np.clip(solution.duals[rows], 0.0, None) + margin,
+        "s": np.maximum(solution.slacks[rows], 0.0) + margin,
+        "z": np.maximum(solution.duals[rows], 0.0) + margin,
     }
 
 
@@ -212,7 +212,7 @@ def _score(attempt: _Attempt, terms) -> float:
     """The solver's objective in dollars, breaches priced at their penalties."""
     portfolio = attempt.layout.portfolio
     cost = sum(term.value(portfolio, attempt.buys, attempt.sells) for term in terms)
-    penalty = float(np.clip(attempt.solution.z[attempt.assembled.trade_count :], 0.0, None).sum())
+    penalty = float(np.maximum(attempt.solution.z[attempt.assembled.trade_count :], 0.0).sum())
     return cost + penalty * portfolio.total_value
 
 
@@ -281,13 +281,21 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
         return buys
     sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
     held = portfolio.holding
-    classes = np.array(portfolio.asset_classes)
+    classes = portfolio.asset_classes
+    bought = (buys > 0).tolist()
+    free = (buyable & ~sold_security).tolist()
     out = buys.copy()
-    for group in np.unique(portfolio.wash_group[shared_buy]).tolist():
-        in_group = portfolio.wash_group == group
-        for asset_class in sorted(set(classes[in_group & (buys > 0)].tolist())):
-            same = in_group & (classes == asset_class)
-            takers = np.flatnonzero(same & buyable & ~sold_security)
+    # Member lists per group (a handful of securities each), not masks over them all.
+    groups = np.unique(portfolio.wash_group[shared_buy]).tolist()
+    member_lists: dict[int, list[int]] = {group: [] for group in groups}
+    for i, group in enumerate(portfolio.wash_group.tolist()):
+        if group in member_lists:
+            member_lists[group].append(i)
+    for group in groups:
+        members = member_lists[group]
+        for asset_class in sorted({classes[i] for i in members if bought[i]}):
+            same = [i for i in members if classes[i] == asset_class]
+            takers = np.array([i for i in same if free[i]], dtype=np.intp)
             amount = float(buys[same].sum())
             if len(takers) < 2 or amount <= 0:
                 continue
@@ -299,16 +307,18 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
 
 def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
     """max(0, shortfall - level), the level such that the parts sum to ``amount``."""
-    order = np.argsort(-shortfall, kind="stable")
-    ranked = shortfall[order]
-    cumulative = np.cumsum(ranked)
-    level = (cumulative[-1] - amount) / len(ranked)
-    for k in range(1, len(ranked) + 1):
-        candidate = (cumulative[k - 1] - amount) / k
-        if k == len(ranked) or ranked[k] <= candidate:
-            level = candidate
+    # A few members at most: Python floats (the same IEEE operations, in the same
+    # order, as numpy's sort and running sum) cost less than numpy calls here.
+    values = shortfall.tolist()
+    ranked = sorted(values, key=float.__neg__)  # descending; stable, as argsort's
+    level = 0.0
+    cumulative = 0.0
+    for k, value in enumerate(ranked, start=1):
+        cumulative += value
+        level = (cumulative - amount) / k
+        if k == len(ranked) or ranked[k] <= level:
             break
-    return np.clip(shortfall - level, 0.0, None)
+    return np.maximum(shortfall - level, 0.0)
 
 
 def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
@@ -505,7 +515,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         buys=tuple(zip([portfolio.symbols[i] for i in listed_buys], buys[listed_buys].tolist())),
         sells=tuple(zip([portfolio.lot_ids[j] for j in listed_sells], sells[listed_sells].tolist())),
         objective=_terms_in_dollars(portfolio, terms, buys, sells),
-        penalty=float(np.clip(solution.z[assembled.trade_count :], 0.0, None).sum()) * value,
+        penalty=float(np.maximum(solution.z[assembled.trade_count :], 0.0).sum()) * value,
         status=solution.status,
         iterations=solution.iterations,
         no_buy=tuple(portfolio.symbols[i] for i in sorted(directions.no_buy)),
