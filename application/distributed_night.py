@@ -28,10 +28,10 @@ from lotline.domain.errors import LotlineError
 from lotline.domain.roles import Permission, Role
 from lotline.domain.settings import FirmSettings, effective_settings
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25  # the look is one indexed read of the new events' ids: cheap to do often
 # The read models follow the night this often: a night's end then catches up at most this
 # long's decisions, and each catch-up is a batch of many.
-CATCH_UP_SECONDS = 5.0
+CATCH_UP_SECONDS = 2.0
 DEFAULT_TIMEOUT = 6 * 3600.0
 NAMED_OPEN = 20  # a timeout names this many open accounts, then counts the rest
 

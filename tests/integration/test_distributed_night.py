@@ -146,3 +146,24 @@ def test_without_workers_the_wait_times_out_naming_the_open_accounts(postgres, k
     refused = subprocess.run([*LOTLINE, "worker", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--store",
                               url, "--as", "olivia"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "olivia" in refused.stderr
+
+
+def test_the_tasks_are_dealt_evenly_over_the_partitions_so_each_worker_gets_as_many(kafka_broker):
+    """By the hash of the account id, one of two workers got some 2% more tasks than the
+    other, which then sat idle at the night's end."""
+    from lotline.infrastructure.kafka_tasks import AnalysisTask, TaskPublisher, ensure_topic
+
+    topic = f"lotline.analysis.{uuid.uuid4().hex[:8]}"
+    ensure_topic([kafka_broker.bootstrap], topic, partitions=12)
+    publisher = TaskPublisher([kafka_broker.bootstrap], topic)
+    try:
+        tasks = [AnalysisTask(f"ACC-{n:04d}", START, "m" * 64, "r" * 64, 1, "olivia", "overlay_manager", "password",
+                              "night") for n in range(36)]
+        assert publisher.publish(tasks) == 36
+    finally:
+        publisher.close()
+    records = kafka_broker.read_all(topic)
+    per_partition = {p: sum(1 for r in records if r.partition == p) for p in range(12)}
+    assert per_partition == {p: 3 for p in range(12)}
+    assert sorted(AnalysisTask.from_bytes(r.value).account for r in records) == [t.account for t in tasks]
+    assert all(r.key == AnalysisTask.from_bytes(r.value).account.encode() for r in records)
