@@ -28,10 +28,11 @@ from lotline.domain.errors import LotlineError
 from lotline.domain.roles import Permission, Role
 from lotline.domain.settings import FirmSettings, effective_settings
 
-POLL_SECONDS = 0.25  # the look is one indexed read of the new events' ids: cheap to do often
-# The read models follow the night this often: a night's end then catches up at most this
-# long's decisions, and each catch-up is a batch of many.
-CATCH_UP_SECONDS = 2.0
+POLL_SECONDS = 0.5  # the look is one indexed read of the new events' ids
+# The read models follow the night every this many accounts ended: each catch-up a batch of
+# many (the cost per batch does not grow with a slow night's length), and the night's end
+# catches up at most this many.
+CATCH_UP_ACCOUNTS = 200
 DEFAULT_TIMEOUT = 6 * 3600.0
 NAMED_OPEN = 20  # a timeout names this many open accounts, then counts the rest
 
@@ -82,23 +83,23 @@ def wait_for_accounts(lotline: Lotline, on: date, open_accounts: set[str], since
     failure recorded after `since`; NightUnfinished naming those still open at the
     timeout. Progress is counted from the ids of the events recorded since the last look
     (the account's decision stream written), nothing decoded: the read models, whose
-    catch-up decodes every decision, are caught up every `CATCH_UP_SECONDS` and once at
-    the end, in larger batches, and the results are read from them then."""
+    catch-up decodes every decision, are caught up every `CATCH_UP_ACCOUNTS` accounts and
+    once at the end, and the results are read from them then."""
     deadline = clock() + timeout
     streams = {Decision.id_for(decision_id(a, on)): a for a in open_accounts}
     unwritten = set(open_accounts)  # no event on the account's decision stream since `since`
     accounts = set(open_accounts)
     seen = since
-    caught_up = clock()
+    behind = 0  # accounts ended since the read models last caught up
     while True:
         seen, written = lotline.store.recorder.streams_written_after(seen)
         ended = {streams[s] for s in written if s in streams} & unwritten
         unwritten -= ended
+        behind += len(ended)
         if progress is not None and ended:
             progress(len(ended))
         if not unwritten:
             lotline.catch_up()
-            caught_up = clock()
             finished = _finished_after(lotline, on, accounts, since)
             open_accounts.difference_update(finished)
             if not open_accounts:
@@ -108,9 +109,9 @@ def wait_for_accounts(lotline: Lotline, on: date, open_accounts: set[str], since
             still = sorted(unwritten or open_accounts)
             named = ", ".join(still[:NAMED_OPEN]) + (f" and {len(still) - NAMED_OPEN} more" if len(still) > NAMED_OPEN else "")
             raise NightUnfinished(f"timed out after {timeout:g} s with {len(still)} account(s) still open: {named}")
-        if clock() - caught_up >= CATCH_UP_SECONDS:
+        if behind >= CATCH_UP_ACCOUNTS:
             lotline.catch_up()
-            caught_up = clock()
+            behind = 0
         time.sleep(POLL_SECONDS)
 
 
