@@ -109,10 +109,21 @@ def message_from_stored(cls: type[DomainEvent], state: dict[str, Any], originato
     auth, on_behalf_of, reason = pop("auth"), pop("on_behalf_of"), pop("reason")
     account = state["account_id"] if kept[1] else (key if kind == "account" else None)
     return _message(cls, position, kind, key, account, originator_id, version,
-                    datetime.fromisoformat(timestamp).isoformat(), effective_date, actor, role, auth, on_behalf_of,
+                    _as_isoformat(timestamp), effective_date, actor, role, auth, on_behalf_of,
                     reason, chain_digest, recorded_at,
                     # As pydantic writes JSON (compact, UTF-8 as it is), and as fast.
                     orjson.dumps(state).decode())
+
+
+def _as_isoformat(timestamp: str) -> str:
+    """A stored timestamp as `datetime.isoformat` writes it (the decoded event's form).
+    Pydantic stores a UTC time as `...Z`, with six digits of microseconds when there are
+    any: that is `...+00:00`, without parsing it (a tenth of the time); anything else
+    goes through datetime."""
+    if timestamp[-1:] == "Z" and (len(timestamp) == 20 or (len(timestamp) == 27 and timestamp[19] == "."
+                                                          and timestamp[20:26] != "000000")):
+        return timestamp[:-1] + "+00:00"
+    return datetime.fromisoformat(timestamp).isoformat()
 
 
 _UNSEEN = object()
