@@ -219,12 +219,15 @@ def main() -> None:
             their_cpu_us = statistics.median(r["cpu_us"] for r in theirs)
             print(f"this / reference (medians): {rate / their_rate:.2f}x the events/s, "
                   f"{their_cpu_us / cpu_us:.2f}x fewer CPU us per event")
+        brokers = [r["broker_cpu_us"] for r in ours if r["broker_cpu_us"] is not None]
+        broker_us = statistics.median(brokers) if brokers else 0.0
+        broker_part = f" and {broker_us:.1f} us of the broker's" if brokers else " (the broker's not known)"
         read_us, build_us, encode_us = stage_costs(url)
         print(f"CPU per event in one process: reading the log {read_us:.1f} us, writing the message {build_us:.1f} us, "
               f"encoding the record batches {encode_us:.1f} us (the builder processes' work)")
         print(f"goal: at least {GOAL:,} events/s; this checkout's median {rate:,.0f} events/s wall-clock, "
-              f"{cpu_us:.1f} us of relay CPU per event ({2e6 / cpu_us:,.0f} events/s if the relay had two free "
-              "cores and the broker its own)")
+              f"{cpu_us:.1f} us of relay CPU per event{broker_part}: at most {2e6 / (cpu_us + broker_us):,.0f} "
+              "events/s on two free cores, if every process kept one busy")
         bootstrap, _ = fresh_broker()
         if not args.skip_lag:
             lag = measure_lag(bootstrap, args.night_accounts, folder)

@@ -149,17 +149,34 @@ def _message(cls: type, position: int, kind: str, key: str, account: str | None,
              data: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """The value written out field by field (faster than building a dict to dump)."""
     the_id = event_id(originator_id, version)
-    type_fields, type_header = _type_parts(cls)
+    type_fields, type_header = _TYPE_PARTS.get(cls) or _type_parts(cls)
+    stream = _STREAM_PARTS.get((kind, key, account))
+    if stream is None:
+        stream = _stream_parts(kind, key, account)
     value = (
-        f'{{"event_id":"{the_id}","position":{int(position)},{type_fields}'
-        f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},"version":{int(version)},'
+        f'{{"event_id":"{the_id}","position":{int(position)},{type_fields}{stream[0]}"version":{int(version)},'
         f'"timestamp":"{timestamp}","effective_date":"{effective_date}",'
         f'"actor":{quoted(actor)},"role":{quoted(role)},"auth":{quoted(auth)},'
-        f'"on_behalf_of":{_text(on_behalf_of)},"reason":{_text(reason)},'
-        f'"chain_digest":{_text(chain_digest)},"recorded_at":{_text(recorded_at)},"data":{data}}}'
+        f'"on_behalf_of":{"null" if on_behalf_of is None else quoted(on_behalf_of)},'
+        f'"reason":{"null" if reason is None else quoted(reason)},'
+        f'"chain_digest":{"null" if chain_digest is None else quoted(chain_digest)},'
+        f'"recorded_at":{"null" if recorded_at is None else quoted(recorded_at)},"data":{data}}}'
     )
+    return stream[1], value.encode(), [type_header, ("event_id", the_id.encode())]
+
+
+# Per stream (kind, id, account): its fields of the value written out, and the message
+# key. Every event of a stream shares them.
+_STREAM_PARTS: dict[tuple[str, str, str | None], tuple[str, bytes]] = {}
+
+
+def _stream_parts(kind: str, key: str, account: str | None) -> tuple[str, bytes]:
+    if len(_STREAM_PARTS) > 200_000:
+        _STREAM_PARTS.clear()
     message_key = account if account is not None else f"{kind}:{key}"
-    return message_key.encode(), value.encode(), [type_header, ("event_id", the_id.encode())]
+    parts = _STREAM_PARTS[(kind, key, account)] = (
+        f'"kind":{quoted(kind)},"id":{quoted(key)},"account":{_text(account)},', message_key.encode())
+    return parts
 
 
 # --- schemas ---------------------------------------------------------------------------
