@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -62,18 +61,27 @@ def cpu_seconds_of(pid: int | None) -> float:
 def measure_publish(url: str, bootstrap: str, topic: str, broker_pid: int | None = None,
                     env: dict[str, str] | None = None) -> dict:
     """The relay in a child process: wall time, and its CPU time with its builder
-    processes' (they are its children, waited for) and the broker's."""
-    before, broker_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds_of(broker_pid)
+    processes' (its children, waited for: wait4 counts them with it), its peak memory
+    (the largest of them), and the broker's CPU time."""
+    broker_before = cpu_seconds_of(broker_pid)
     started = time.perf_counter()
-    done = lotline("publish", "--bootstrap", bootstrap, "--topic", topic, "--store", url, "--json", env=env)
-    seconds = time.perf_counter() - started
-    after, broker_cpu = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds_of(broker_pid) - broker_before
-    report = json.loads(done.stdout)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    count = report["published"]
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen([sys.executable, "-m", "lotline.application", "publish", "--bootstrap", bootstrap,
+                                    "--topic", topic, "--store", url, "--json"], env={**os.environ, **(env or {})},
+                                   stdout=subprocess.PIPE, stderr=errors, text=True)
+        out = process.stdout.read()
+        process.stdout.close()
+        _, status, usage = os.wait4(process.pid, 0)  # reaped here, with its own resource usage
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            errors.seek(0)
+            sys.exit(f"publish exited {process.returncode}: {errors.read().strip()}")
+    broker_cpu = cpu_seconds_of(broker_pid) - broker_before
+    count = json.loads(out)["published"]
     return {"published": count, "seconds": seconds, "events_per_second": count / seconds,
-            "cpu_us": cpu / count * 1e6, "broker_cpu_us": broker_cpu / count * 1e6 if broker_pid else None,
-            "peak_mb": after.ru_maxrss / 1024}
+            "cpu_us": (usage.ru_utime + usage.ru_stime) / count * 1e6,
+            "broker_cpu_us": broker_cpu / count * 1e6 if broker_pid else None, "peak_mb": usage.ru_maxrss / 1024}
 
 
 def stage_costs(url: str, count: int = 100_000) -> tuple[float, float, float]:
