@@ -85,8 +85,8 @@ def probe(servers: Sequence[tuple[str, int]], timeout: float = CONNECT_TIMEOUT_S
 
 
 class KafkaRelay:
-    """One idempotent producer for one topic, with the topic's partition count known so
-    each key's partition is computed once."""
+    """One idempotent producer for one topic, and the topic's partition count (which
+    `record_batches` needs to place each key)."""
 
     def __init__(self, bootstrap: str, topic: str, client_id: str = "lotline-relay") -> None:
         self.servers = parse_bootstrap(bootstrap)
@@ -96,7 +96,6 @@ class KafkaRelay:
         self.idempotent = False
         self._producer: Any = None
         self._partitions = 0
-        self._partition_of: dict[bytes, int] = {}
 
     def _common(self) -> dict[str, Any]:
         return {"bootstrap_servers": self.bootstrap, "client_id": self.client_id,
@@ -117,7 +116,6 @@ class KafkaRelay:
             self.close()
             raise BrokerUnreachable(self.bootstrap, f"{type(error).__name__}: {error}") from None
         self._partitions = len(found)
-        self._partition_of.clear()
         if self._producer._accumulator.config["message_version"] < 2:
             self.close()
             raise BrokerUnreachable(self.bootstrap, "the broker is older than Kafka 0.11 (no record batches v2)")
@@ -163,11 +161,6 @@ class KafkaRelay:
             return True
         finally:
             admin.close()
-
-    def send(self, messages: Sequence[Message]) -> None:
-        """Sends a window of messages and waits until the broker acknowledged every one;
-        DeliveryFailed otherwise (then none of the window counts as published)."""
-        self.send_batches(record_batches(messages, self._partitions, self._partition_of))
 
     def send_batches(self, batches: Sequence[tuple[int, Any, int]]) -> None:
         """Sends a window's record batches (`record_batches`, in order) through the
