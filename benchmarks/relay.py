@@ -6,11 +6,17 @@ runs (rebalance, approve, fill of a demo firm).
     python benchmarks/relay.py                                   # writes the ledger store first
     python benchmarks/relay.py --store sqlite:///PATH/ledger.db  # a store benchmarks/ledger.py wrote
     python benchmarks/relay.py --store ... --skip-lag            # throughput only
+    python benchmarks/relay.py --store ... --reference ../main --runs 3   # against another checkout
 
 `publish` runs in a child process of its own (its peak memory is its own), to a fresh
-topic each run (so from position 0). Beside it, in this process, the reference: the
-same number of messages of the relay's average size sent by the producer alone (no
-store, no decoding), which is the ceiling the relay can approach. The store gets a
+topic each run (so from position 0), on a fresh broker when this script started it
+(Tansu keeps every record in memory). Besides the wall-clock rate, each run prints the
+CPU time per event of the relay's processes (the sender and its builder processes:
+user + system, which a busy machine does not inflate the way it does the wall time)
+and of the broker. With `--reference DIR` (another checkout of Lotline), the relay also
+runs with that checkout's code, alternating with this one's, and the ratios of the
+medians are printed. Then the CPU per event of the relay's stages in one process:
+reading the log, writing the messages, encoding the record batches. The store gets a
 `relay_positions` row per run's topic; nothing else is written to it. Goal: at least
 50,000 events/s."""
 
@@ -19,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cli import reference_path  # noqa: E402
+
 GOAL = 50_000
 
 
@@ -40,71 +47,68 @@ def lotline(*args: str, env: dict[str, str] | None = None, check: bool = True) -
                           env={**os.environ, **(env or {})}, check=check)
 
 
-def measure_publish(url: str, bootstrap: str, topic: str) -> dict:
-    """The relay in a child process: wall time, and its CPU time (user + system, which a
-    busy machine does not inflate the way it does the wall time)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def cpu_seconds_of(pid: int | None) -> float:
+    """A running process's CPU time so far (user + system; 0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_publish(url: str, bootstrap: str, topic: str, broker_pid: int | None = None,
+                    env: dict[str, str] | None = None) -> dict:
+    """The relay in a child process: wall time, and its CPU time with its builder
+    processes' (its children, waited for: wait4 counts them with it), its peak memory
+    (the largest of them), and the broker's CPU time."""
+    broker_before = cpu_seconds_of(broker_pid)
     started = time.perf_counter()
-    done = lotline("publish", "--bootstrap", bootstrap, "--topic", topic, "--store", url, "--json")
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    report = json.loads(done.stdout)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"published": report["published"], "seconds": seconds, "events_per_second": report["published"] / seconds,
-            "cpu_seconds": cpu, "events_per_cpu_second": report["published"] / cpu, "peak_mb": after.ru_maxrss / 1024}
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen([sys.executable, "-m", "lotline.application", "publish", "--bootstrap", bootstrap,
+                                    "--topic", topic, "--store", url, "--json"], env={**os.environ, **(env or {})},
+                                   stdout=subprocess.PIPE, stderr=errors, text=True)
+        out = process.stdout.read()
+        process.stdout.close()
+        _, status, usage = os.wait4(process.pid, 0)  # reaped here, with its own resource usage
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            errors.seek(0)
+            sys.exit(f"publish exited {process.returncode}: {errors.read().strip()}")
+    broker_cpu = cpu_seconds_of(broker_pid) - broker_before
+    count = json.loads(out)["published"]
+    return {"published": count, "seconds": seconds, "events_per_second": count / seconds,
+            "cpu_us": (usage.ru_utime + usage.ru_stime) / count * 1e6,
+            "broker_cpu_us": broker_cpu / count * 1e6 if broker_pid else None, "peak_mb": usage.ru_maxrss / 1024}
 
 
-def average_message(url: str, limit: int = 2000) -> tuple[bytes, bytes, list]:
-    """A message of the relay's own making (its average size), from the store's trades."""
+def stage_costs(url: str, count: int = 100_000) -> tuple[float, float, float]:
+    """CPU microseconds an event of the relay's stages, in one process: reading the log,
+    writing the messages and encoding the record batches (what the builder processes
+    do; the sending process only hands the batches to the producer)."""
     from lotline.application.handlers.publish import Messages
     from lotline.application.lotline import Lotline
-    from lotline.infrastructure.relay_position import RelayLog
-    from lotline.projections.messages import published_by_default, stored_topics
-
-    with Lotline(url) as store:
-        log = RelayLog(store.store.recorder)
-        window = log.window(0, limit * 5, set(stored_topics(published_by_default())))[:limit]
-        built = Messages(store, log).of(window)
-    size = sum(len(value) for _, value, _ in built) // max(1, len(built))
-    return min(built, key=lambda message: abs(len(message[1]) - size))
-
-
-def stage_costs(url: str, count: int = 100_000) -> tuple[float, float]:
-    """CPU microseconds an event of the relay's two stages outside the producer: reading
-    the log, and building the messages (what the second process does for a backlog)."""
-    from lotline.application.handlers.publish import Messages
-    from lotline.application.lotline import Lotline
+    from lotline.infrastructure.kafka_relay import DEFAULT_PARTITIONS, record_batches
     from lotline.infrastructure.relay_position import RelayLog
     from lotline.projections.messages import published_by_default, stored_topics
 
     with Lotline(url) as store:
         log = RelayLog(store.store.recorder)
         topics = set(stored_topics(published_by_default()))
-        Messages(store, log).of(log.window(0, 100, topics))  # imports and caches warm
+        messages = Messages(store, log)
+        record_batches(messages.of(log.window(0, count, topics)), DEFAULT_PARTITIONS)  # imports, caches, streams
         cpu = time.process_time()
-        window = log.window(0, count, topics)
+        window = log.window(count, 2 * count, topics)
         read = time.process_time() - cpu
         cpu = time.process_time()
-        Messages(store, log).of(window)
-        built = time.process_time() - cpu
-    return read / len(window) * 1e6, built / len(window) * 1e6
-
-
-def reference_producer(bootstrap: str, topic: str, count: int, message: tuple[bytes, bytes, list]) -> float:
-    """Messages/s of the relay's producer settings alone (no store, no decoding)."""
-    from lotline.infrastructure.kafka_relay import KafkaRelay, Message
-
-    relay = KafkaRelay(bootstrap, topic)
-    relay.connect()
-    key, value, headers = message
-    # Keys spread like accounts, so every partition takes its share.
-    messages = [Message(f"{key.decode()}-{n % 10_000}".encode(), value, headers) for n in range(count)]
-    started, cpu = time.perf_counter(), time.process_time()
-    for start in range(0, count, 10_000):
-        relay.send(messages[start:start + 10_000])
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    relay.close()
-    return count / seconds, count / cpu
+        built = messages.of(window)
+        build = time.process_time() - cpu
+        cpu = time.process_time()
+        record_batches(built, DEFAULT_PARTITIONS)
+        encode = time.process_time() - cpu
+    return read / len(window) * 1e6, build / len(window) * 1e6, encode / len(window) * 1e6
 
 
 def measure_lag(bootstrap: str, accounts: int, folder: Path) -> dict:
@@ -169,7 +173,8 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--bootstrap", help="a Kafka cluster (else a Tansu broker is started)")
-    parser.add_argument("--reference", type=int, default=200_000, help="messages the reference producer sends")
+    parser.add_argument("--reference", type=Path, help="another checkout of Lotline to run the same relay against")
+    parser.add_argument("--runs", type=int, default=1, help="relay runs (each alternating with the reference's)")
     parser.add_argument("--night-accounts", type=int, default=40)
     parser.add_argument("--skip-lag", action="store_true")
     args = parser.parse_args()
@@ -184,30 +189,54 @@ def main() -> None:
         print(f"wrote {written:,} trade events over {args.accounts:,} accounts in {time.perf_counter() - started:.1f} s ({url})")
     broker = None
     bootstrap = args.bootstrap
-    if bootstrap is None:
+
+    def fresh_broker() -> tuple[str, int | None]:
+        """A broker emptied for the next run (when this script runs it): Tansu keeps
+        every record in memory, and a million events are most of a gigabyte."""
+        nonlocal broker
+        if args.bootstrap is not None:
+            return args.bootstrap, None
         from tests.kafka_broker import TansuBroker, free_port
 
+        if broker is not None:
+            broker.stop()
         broker = TansuBroker(free_port(), folder / "tansu.log")
         broker.start()
-        bootstrap = broker.bootstrap
+        return broker.bootstrap, broker.process.pid
+
     try:
-        run = int(time.time())
         os.environ["LOTLINE_USER"] = "system"
-        publish = measure_publish(url, bootstrap, f"bench-relay-{run}")
-        reference, reference_cpu = reference_producer(bootstrap, f"bench-reference-{run}", args.reference,
-                                                      average_message(url))
-        print(f"{'measurement':46} {'events':>10} {'seconds':>8} {'events/s':>10} {'per CPU s':>10} {'peak MB':>8}")
-        print(f"{'lotline publish (store -> Tansu, acknowledged)':46} {publish['published']:>10,} "
-              f"{publish['seconds']:>8.1f} {publish['events_per_second']:>10,.0f} {publish['events_per_cpu_second']:>10,.0f} "
-              f"{publish['peak_mb']:>8.0f}")
-        print(f"{'reference: the producer alone, same messages':46} {args.reference:>10,} {'':>8} {reference:>10,.0f} "
-              f"{reference_cpu:>10,.0f}")
-        read_us, build_us = stage_costs(url)
-        print(f"CPU per event: reading the log {read_us:.1f} us, building the message {build_us:.1f} us (second "
-              f"process); the producer alone {1e6 / reference_cpu:.1f} us; the relay in all {1e6 / publish['events_per_cpu_second']:.1f} us")
-        print(f"relay / reference: {publish['events_per_second'] / reference:.2f} (wall), "
-              f"{publish['events_per_cpu_second'] / reference_cpu:.2f} (per CPU second); goal: at least {GOAL:,} events/s "
-              "(per CPU second: what one free core gives; the broker's own CPU is not counted)")
+        other = {"PYTHONPATH": reference_path(args.reference)} if args.reference else None
+        ours, theirs = [], []
+        for run in range(args.runs):
+            for results, env in ((ours, None), (theirs, other)) if other else ((ours, None),):
+                bootstrap, broker_pid = fresh_broker()
+                results.append(measure_publish(url, bootstrap, f"bench-relay-{time.time_ns()}", broker_pid, env))
+        print(f"{'relay (store -> Tansu, acknowledged)':38} {'events':>10} {'seconds':>8} {'events/s':>9} "
+              f"{'CPU us/event':>12} {'broker us':>9} {'peak MB':>8}")
+        for name, results in (("this checkout", ours), (f"reference ({args.reference})", theirs)):
+            for result in results:
+                broker_us = f"{result['broker_cpu_us']:>9.1f}" if result["broker_cpu_us"] is not None else f"{'':>9}"
+                print(f"{name[:38]:38} {result['published']:>10,} {result['seconds']:>8.1f} "
+                      f"{result['events_per_second']:>9,.0f} {result['cpu_us']:>12.1f} {broker_us} "
+                      f"{result['peak_mb']:>8.0f}")
+        rate = statistics.median(r["events_per_second"] for r in ours)
+        cpu_us = statistics.median(r["cpu_us"] for r in ours)
+        if theirs:
+            their_rate = statistics.median(r["events_per_second"] for r in theirs)
+            their_cpu_us = statistics.median(r["cpu_us"] for r in theirs)
+            print(f"this / reference (medians): {rate / their_rate:.2f}x the events/s, "
+                  f"{their_cpu_us / cpu_us:.2f}x fewer CPU us per event")
+        brokers = [r["broker_cpu_us"] for r in ours if r["broker_cpu_us"] is not None]
+        broker_us = statistics.median(brokers) if brokers else 0.0
+        broker_part = f" and {broker_us:.1f} us of the broker's" if brokers else " (the broker's not known)"
+        read_us, build_us, encode_us = stage_costs(url)
+        print(f"CPU per event in one process: reading the log {read_us:.1f} us, writing the message {build_us:.1f} us, "
+              f"encoding the record batches {encode_us:.1f} us (the builder processes' work)")
+        print(f"goal: at least {GOAL:,} events/s; this checkout's median {rate:,.0f} events/s wall-clock, "
+              f"{cpu_us:.1f} us of relay CPU per event{broker_part}: at most {2e6 / (cpu_us + broker_us):,.0f} "
+              "events/s on two free cores, if every process kept one busy")
+        bootstrap, _ = fresh_broker()
         if not args.skip_lag:
             lag = measure_lag(bootstrap, args.night_accounts, folder)
             if lag["events"]:

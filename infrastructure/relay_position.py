@@ -105,15 +105,26 @@ class RelayLog:
         return found
 
     def first_events(self, originator_ids: Sequence[str]) -> list[LoggedEvent]:
-        """The first event of each stream named (to know what a stream is: its kind and id)."""
+        """The first event of each stream named (to know what a stream is: its kind and
+        id), read in one query per few hundred streams: a relay meets every account's
+        stream once, and one query each was a third of its reading."""
         from uuid import UUID
 
+        events = self._events
         found = []
-        for originator_id in originator_ids:
-            for stored in self.recorder.select_events(UUID(originator_id), lte=1, limit=1):
-                found.append(LoggedEvent(0, originator_id, stored.originator_version, stored.topic,
-                                         bytes(stored.state), None))
+        with self.recorder.transaction(commit=False) as session:
+            for start in range(0, len(originator_ids), FIRST_EVENTS_AT_ONCE):
+                wanted = [UUID(originator_id) for originator_id in originator_ids[start:start + FIRST_EVENTS_AT_ONCE]]
+                rows = session.execute(
+                    select(events.c.originator_id, events.c.originator_version, events.c.topic, events.c.state)
+                    .where(events.c.originator_id.in_(wanted), events.c.originator_version == 1)).all()
+                for raw, version, topic, state in rows:
+                    found.append(LoggedEvent(0, canonical_id(raw), version, topic,
+                                             state if isinstance(state, bytes) else bytes(state), None))
         return found
+
+
+FIRST_EVENTS_AT_ONCE = 500  # streams per query (well under any database's limit of bound values)
 
 
 class NewEvents:

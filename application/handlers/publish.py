@@ -91,12 +91,12 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
                 if not relay.connected:
                     relay.connect(cmd.partitions, cmd.replication)
                 newest = log.newest_position()
-                with windows(lotline, messages, log, topics, position, newest, cmd.batch) as built:
-                    for upto, batch in built:
-                        relay.send(batch)
+                with windows(lotline, messages, log, topics, position, newest, cmd.batch, relay.partitions) as built:
+                    for upto, batches, count in built:
+                        relay.send_batches(batches)
                         log.record(cmd.topic, upto)  # only now: the broker has every message up to here
                         position = upto
-                        sent_now += len(batch)
+                        sent_now += count
                 backoff = BACKOFF_FIRST
             except (DeliveryFailed, BrokerUnreachable) as error:
                 if not cmd.follow:
@@ -124,34 +124,44 @@ def publish(cmd: Publish, lotline: Lotline, say: Say | None = None, warn: Say | 
     return Published(cmd.topic, total, position, str(head) if head is not None else None)
 
 
-PIPELINE_WINDOWS = 3  # a longer backlog is built in a second process while this one sends
+PIPELINE_WINDOWS = 3  # a longer backlog is built in other processes while this one sends
+BUILDERS = 2  # processes building windows (every second window each): the machine's two cores
+
+Window = tuple[int, list, int]  # (its last position, its record batches, its message count)
 
 
 @contextmanager
 def windows(lotline: Lotline, messages: Messages, log: Any, topics: set[str] | None, after: int, newest: int,
-            size: int) -> Iterator[Iterator[tuple[int, list]]]:
-    """The windows of messages from `after` to `newest`, in order, each with its last
-    position. A long backlog is built in a child process (reading the log and writing
-    the messages is half the relay's CPU; kafka-python's producer, here, the other
-    half), so two cores work; a short one here."""
+            size: int, partitions: int) -> Iterator[Iterator[Window]]:
+    """The windows of messages from `after` to `newest`, in order, each as Kafka record
+    batches. A long backlog is built in child processes, each taking every
+    `BUILDERS`-th window (reading the log, writing the messages and encoding the
+    batches is nearly all the relay's CPU; this process only hands the batches to the
+    producer and records positions), so every core works; a short one here."""
     if newest - after <= PIPELINE_WINDOWS * size or not shareable(lotline.url):
-        yield built_here(messages, log, topics, after, newest, size)
+        yield built_here(messages, log, topics, after, newest, size, partitions)
         return
     import multiprocessing
 
+    bounds = window_bounds(after, newest, size)
     context = multiprocessing.get_context("spawn")  # no fork of a process running the producer's thread
-    out = context.Queue(maxsize=2)  # two windows ahead at most
-    builder = context.Process(target=build_apart, args=(lotline.url, topics, after, newest, size, out), daemon=True,
-                              name="lotline-relay-builder")
-    builder.start()
+    builders = []
+    for first in range(min(BUILDERS, len(bounds))):
+        out = context.Queue(maxsize=2)  # two windows ahead at most
+        builder = context.Process(target=build_apart, args=(lotline.url, topics, bounds[first::BUILDERS], partitions,
+                                                            out), daemon=True, name=f"lotline-relay-builder-{first}")
+        builder.start()
+        builders.append((builder, out))
     try:
-        yield received(builder, out)
+        yield received(builders, len(bounds))
     finally:
-        if builder.is_alive():
-            builder.terminate()
-        builder.join(5)
-        out.close()
-        out.cancel_join_thread()
+        for builder, out in builders:
+            if builder.is_alive():
+                builder.terminate()
+        for builder, out in builders:
+            builder.join(5)
+            out.close()
+            out.cancel_join_thread()
 
 
 def shareable(url: str) -> bool:
@@ -159,26 +169,31 @@ def shareable(url: str) -> bool:
     return ":memory:" not in url and "mode=memory" not in url
 
 
-def built_here(messages: Messages, log: Any, topics: set[str] | None, after: int, newest: int,
-               size: int) -> Iterator[tuple[int, list]]:
-    position = after
-    while position < newest:
-        upto = min(position + size, newest)
-        yield upto, messages.of(log.window(position, upto, topics))
-        position = upto
+def window_bounds(after: int, newest: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size, newest)) for start in range(after, newest, size)]
 
 
-def build_apart(url: str, topics: set[str] | None, after: int, newest: int, size: int, out: Any) -> None:
-    """The child process: builds every window in order and hands each over; an event
-    it cannot read ends the windows there (the parent raises it after sending those
+def built_here(messages: Messages, log: Any, topics: set[str] | None, after: int, newest: int, size: int,
+               partitions: int, bounds: list[tuple[int, int]] | None = None) -> Iterator[Window]:
+    from lotline.infrastructure.kafka_relay import record_batches
+
+    partition_of: dict[bytes, int] = {}
+    for start, upto in window_bounds(after, newest, size) if bounds is None else bounds:
+        built = messages.of(log.window(start, upto, topics))
+        yield upto, record_batches(built, partitions, partition_of), len(built)
+
+
+def build_apart(url: str, topics: set[str] | None, bounds: list[tuple[int, int]], partitions: int, out: Any) -> None:
+    """A child process: builds its windows in order and hands each over; an event it
+    cannot read ends its windows there (the parent raises it after sending those
     before), and so does the parent going away (kill -9 included)."""
     from lotline.infrastructure.relay_position import RelayLog
 
     try:
         with Lotline(url) as lotline:
             log = RelayLog(lotline.store.recorder)
-            for upto, batch in built_here(Messages(lotline, log), log, topics, after, newest, size):
-                hand_over(out, ("window", upto, batch))
+            for window in built_here(Messages(lotline, log), log, topics, 0, 0, 0, partitions, bounds):
+                hand_over(out, ("window", *window))
     except EventUnreadable as error:
         hand_over(out, ("unreadable", str(error)))
     except BaseException as error:  # noqa: BLE001 - told to the parent, which stops with it
@@ -201,24 +216,27 @@ def hand_over(out: Any, item: tuple) -> None:
                 os._exit(0)
 
 
-def received(builder: Any, out: Any) -> Iterator[tuple[int, list]]:
+def received(builders: list[tuple[Any, Any]], count: int) -> Iterator[Window]:
+    """The `count` windows in order: window i from builder i mod BUILDERS."""
     import queue
 
-    while True:
-        try:
-            item = out.get(timeout=1)
-        except queue.Empty:
-            if not builder.is_alive():
-                raise LotlineError(f"the relay's message builder stopped (exit {builder.exitcode})") from None
-            continue
+    for index in range(count):
+        builder, out = builders[index % len(builders)]
+        while True:
+            try:
+                item = out.get(timeout=1)
+                break
+            except queue.Empty:
+                if not builder.is_alive():
+                    raise LotlineError(f"the relay's message builder stopped (exit {builder.exitcode})") from None
         if item[0] == "window":
-            yield item[1], item[2]
+            yield item[1], item[2], item[3]
         elif item[0] == "unreadable":
             raise EventUnreadable(item[1])
         elif item[0] == "failed":
             raise LotlineError(f"the relay's message builder failed: {item[1]}")
         else:
-            return
+            raise LotlineError("the relay's message builder ended before its last window")
 
 
 class Messages:

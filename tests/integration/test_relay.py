@@ -403,10 +403,10 @@ def wait_for_position(url: str, topic: str, position: int, seconds: float = 60) 
 
 def test_a_long_backlog_built_in_a_second_process_sends_the_same_and_stops_before_an_unreadable_event(
         tmp_path: Path, kafka_broker):
-    """A backlog of more than a few windows is built in a child process while the relay
-    sends: the same messages in the same order as built in one process, and an event it
-    cannot read stops the relay before it, every window before it acknowledged and
-    recorded, nothing after it sent."""
+    """A backlog of more than a few windows is built in two builder processes (every
+    second window each) while the relay sends: the same messages in the same order as
+    built in one process, and an event either builder cannot read stops the relay
+    before it, every window before it acknowledged and recorded, nothing after it sent."""
     from benchmarks.ledger import write_history
 
     from lotline.application.handlers.publish import PIPELINE_WINDOWS
@@ -430,17 +430,23 @@ def test_a_long_backlog_built_in_a_second_process_sends_the_same_and_stops_befor
                     for t in ("relay-apart", "relay-here")]
     assert by_partition[0] == by_partition[1]
 
-    bad = 1_234
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE lotline_events SET state = :s WHERE id = :id"), {"s": b"{not json", "id": bad})
-    engine.dispose()
-    stopped = publish("relay-stopped", 100)
-    assert stopped.returncode == 1, stopped.stderr
-    assert f"event {bad} " in stopped.stderr and len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
-    assert recorded_position(url, "relay-stopped") == 1_200  # the last window wholly before the bad event
-    sent = {json.loads(r.value)["position"] for r in kafka_broker.read_all("relay-stopped")}
-    assert sent == set(range(1, 1_201))
+    # Windows of 100 alternate between the two builder processes: 1,234 is in the 13th
+    # window (the first builder's), 1,334 in the 14th (the second's).
+    for bad, topic in ((1_234, "relay-stopped"), (1_334, "relay-stopped-odd")):
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            kept = connection.execute(text("SELECT state FROM lotline_events WHERE id = :id"), {"id": bad}).scalar()
+            connection.execute(text("UPDATE lotline_events SET state = :s WHERE id = :id"), {"s": b"{not json", "id": bad})
+        stopped = publish(topic, 100)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE lotline_events SET state = :s WHERE id = :id"), {"s": kept, "id": bad})
+        engine.dispose()
+        assert stopped.returncode == 1, stopped.stderr
+        assert f"event {bad} " in stopped.stderr and len(stopped.stderr.strip().splitlines()) == 1, stopped.stderr
+        last = bad // 100 * 100  # the last window wholly before the bad event
+        assert recorded_position(url, topic) == last
+        sent = {json.loads(r.value)["position"] for r in kafka_broker.read_all(topic)}
+        assert sent == set(range(1, last + 1))
 
 
 def test_a_following_relay_on_postgresql_wakes_at_the_stores_notify_not_at_its_interval(postgres, kafka_broker):
