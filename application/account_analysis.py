@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Callable
 
 from lotline.application.history import AccountHistory, account_history
-from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
 from lotline.domain.decision import DecisionInputs, DecisionOutcome, decision_id
 from lotline.domain.market import MarketSnapshot
@@ -29,6 +28,7 @@ from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
 
 if TYPE_CHECKING:
+    from lotline.application.unit_of_work import UnitOfWork
     from lotline.application.lotline import Lotline
     from lotline.domain.analysis import Analysis
     from lotline.domain.optimiser.inputs import OptimiserSettings

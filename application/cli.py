@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -21,6 +21,7 @@ from lotline.domain.errors import InvalidInput, LotlineError, NotAuthorised, Rul
 from lotline.domain.values import cut, shown
 
 if TYPE_CHECKING:
+    from lotline.application.direct_reads import DirectRead
     from lotline.application.identity import Identity
     from lotline.application.lotline import Lotline
 
@@ -154,6 +155,34 @@ def business_day_from_env() -> Callable[[], date] | None:
     except ValueError:
         raise InvalidInput(f"must be an ISO timestamp, got {shown(pinned)}", "LOTLINE_NOW") from None
     return lambda: day
+
+
+T = TypeVar("T")
+
+
+def read_directly(store: str | None, as_user: str | None, key_file: Path | None,
+                  answer: Callable[[DirectRead], T]) -> T | None:
+    """`answer` from the read models alone (application/direct_reads.py), without opening
+    the event store; None when that cannot be done with certainty: the command then
+    reads the usual way, which catches the read models up."""
+    from lotline.application.direct_reads import NotDirect, direct_read, wanted
+    from lotline.infrastructure.store_urls import DEFAULT_STORE, store_url
+    from lotline.projections.direct import plain_sqlite_file
+
+    if not wanted() or key_file is not None or os.environ.get("LOTLINE_KEY", "").strip():
+        return None  # a key decides who acts: checked the usual way
+    business_day = business_day_from_env()
+    url = store or os.environ.get("LOTLINE_STORE") or DEFAULT_STORE
+    path = plain_sqlite_file(url)
+    if path is not None:  # `sqlite:///PATH`: its file checked without parsing the URL through SQLAlchemy
+        check_store_file(Path(path), False)
+    elif not store_url(store, dict(os.environ)).startswith("postgresql"):
+        return None
+    try:
+        with direct_read(url, None, explicit_user(as_user), business_day) as read:
+            return None if read is None else answer(read)
+    except NotDirect:
+        return None
 
 
 @contextmanager
@@ -371,12 +400,20 @@ def _today(lotline: Lotline) -> date:
 def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None, wide: Wide = False,
          store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Open tax lots of an account."""
-    from lotline.application.queries import lots_report
     from lotline.application.rendering import show_lots
 
-    with opened(store) as lotline:
-        on = parse_date(as_of, "as_of") or _today(lotline)
-        report = lots_report(lotline, account, acting(lotline, as_user, key_file).user, on)
+    def directly(read: DirectRead) -> dict:
+        from lotline.application.direct_reads import lots_report
+
+        return lots_report(read, account, parse_date(as_of, "as_of") or read.today)
+
+    report = read_directly(store, as_user, key_file, directly)
+    if report is None:
+        from lotline.application.queries import lots_report
+
+        with opened(store) as lotline:
+            on = parse_date(as_of, "as_of") or _today(lotline)
+            report = lots_report(lotline, account, acting(lotline, as_user, key_file).user, on)
     show_lots(account, report, as_json, wide)
 
 
@@ -398,12 +435,20 @@ def gains(account: Annotated[str, typer.Argument(help="Account id.")],
 def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsOf = None, wide: Wide = False,
              store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Positions, market values, weights against target, drift per asset class."""
-    from lotline.application.queries import holdings_report
     from lotline.application.rendering import show_holdings
 
-    with opened(store) as lotline:
-        on = parse_date(as_of, "as_of") or _today(lotline)
-        report = holdings_report(lotline, account, acting(lotline, as_user, key_file).user, on)
+    def directly(read: DirectRead) -> dict:
+        from lotline.application.direct_reads import holdings_report
+
+        return holdings_report(read, account, parse_date(as_of, "as_of") or read.today)
+
+    report = read_directly(store, as_user, key_file, directly)
+    if report is None:
+        from lotline.application.queries import holdings_report
+
+        with opened(store) as lotline:
+            on = parse_date(as_of, "as_of") or _today(lotline)
+            report = holdings_report(lotline, account, acting(lotline, as_user, key_file).user, on)
     show_holdings(account, report, as_json, wide)
 
 
@@ -466,9 +511,11 @@ DateOpt = Annotated[str | None, typer.Option("--date", metavar="D", help="Tradin
 def trading_day(on: date) -> date:
     """`on`, when the NYSE trades that day; else bad input, in the words of every
     command that takes a trading day."""
-    from lotline.application.handlers.trading_day import check_trading_day
+    from lotline.infrastructure.calendar import is_trading_day
 
-    check_trading_day(on)
+    # The words of handlers/trading_day.py's check, without importing the handlers.
+    if not is_trading_day(on):
+        raise InvalidInput(f"{on.isoformat()} is not an NYSE trading day", "date")
     return on
 
 
@@ -525,14 +572,26 @@ def orders(date_: DateOpt = None,
     """The blotter: the day's orders, their value, reason, estimated tax, status and fill price.
 
     Totals per account and per day follow the table; --csv prints one row per order for the trading desk."""
-    from lotline.application.queries import orders_report
     from lotline.application.rendering import show_orders
 
     if as_json and as_csv:
         raise InvalidInput("give --json or --csv, not both", "csv")
-    with opened(store) as lotline:
-        on = trading_day(parse_date(date_, "date") or _today(lotline))
-        report = orders_report(lotline, acting(lotline, as_user, key_file).user, on, account, status)
+
+    def directly(read: DirectRead) -> tuple[date, dict]:
+        from lotline.application.direct_reads import orders_report as read_orders
+
+        day = trading_day(parse_date(date_, "date") or read.today)
+        return day, read_orders(read, account, day, status)
+
+    answered = read_directly(store, as_user, key_file, directly) if account is not None else None
+    if answered is not None:
+        on, report = answered
+    else:
+        from lotline.application.queries import orders_report
+
+        with opened(store) as lotline:
+            on = trading_day(parse_date(date_, "date") or _today(lotline))
+            report = orders_report(lotline, acting(lotline, as_user, key_file).user, on, account, status)
     show_orders(on, report, as_json, as_csv, wide)
 
 
@@ -541,10 +600,18 @@ def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-
             store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Why a decision traded or did not: triggers, objective terms, each order's reason."""
     from lotline.application.rendering import show_explanation
-    from lotline.application.replay import explain as run
 
-    with opened(store) as lotline:
-        report = run(lotline, decision, acting(lotline, as_user, key_file).user)
+    def directly(read: DirectRead) -> dict:
+        from lotline.application.direct_reads import explain_report
+
+        return explain_report(read, decision)
+
+    report = read_directly(store, as_user, key_file, directly)
+    if report is None:
+        from lotline.application.replay import explain as run
+
+        with opened(store) as lotline:
+            report = run(lotline, decision, acting(lotline, as_user, key_file).user)
     show_explanation(report, as_json)
 
 
@@ -553,10 +620,18 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
            store: Store = None, as_user: AsUser = None, key_file: KeyFile = None, as_json: Json = False) -> None:
     """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
     from lotline.application.rendering import show_replay
-    from lotline.application.replay import replay as run
 
-    with opened(store) as lotline:
-        outcome = run(lotline, decision, acting(lotline, as_user, key_file).user)
+    def directly(read: DirectRead) -> Any:
+        from lotline.application.direct_reads import replay_outcome
+
+        return replay_outcome(read, decision)
+
+    outcome = read_directly(store, as_user, key_file, directly)
+    if outcome is None:
+        from lotline.application.replay import replay as run
+
+        with opened(store) as lotline:
+            outcome = run(lotline, decision, acting(lotline, as_user, key_file).user)
     show_replay(decision, outcome, as_json)
     if not outcome.identical:
         raise typer.Exit(1)

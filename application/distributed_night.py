@@ -23,11 +23,16 @@ from lotline.application.handlers.trading_day import check_trading_day
 from lotline.application.identity import Identity
 from lotline.application.lotline import Lotline, Progress
 from lotline.domain.aggregate import Actor, Auth
+from lotline.domain.decision import Decision, decision_id
 from lotline.domain.errors import LotlineError
 from lotline.domain.roles import Permission, Role
 from lotline.domain.settings import FirmSettings, effective_settings
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5  # the look is one indexed read of the new events' ids
+# The read models follow the night every this many accounts ended: each catch-up a batch of
+# many (the cost per batch does not grow with a slow night's length), and the night's end
+# catches up at most this many.
+CATCH_UP_ACCOUNTS = 200
 DEFAULT_TIMEOUT = 6 * 3600.0
 NAMED_OPEN = 20  # a timeout names this many open accounts, then counts the rest
 
@@ -76,33 +81,51 @@ def wait_for_accounts(lotline: Lotline, on: date, open_accounts: set[str], since
                       ) -> dict[str, AccountResult]:
     """Follows the store until every account in `open_accounts` has a decision or a
     failure recorded after `since`; NightUnfinished naming those still open at the
-    timeout."""
+    timeout. Progress is counted from the ids of the events recorded since the last look
+    (the account's decision stream written), nothing decoded: the read models, whose
+    catch-up decodes every decision, are caught up every `CATCH_UP_ACCOUNTS` accounts and
+    once at the end, and the results are read from them then."""
     deadline = clock() + timeout
-    finished: dict[str, AccountResult] = {}
+    streams = {Decision.id_for(decision_id(a, on)): a for a in open_accounts}
+    unwritten = set(open_accounts)  # no event on the account's decision stream since `since`
+    accounts = set(open_accounts)
     seen = since
+    behind = 0  # accounts ended since the read models last caught up
     while True:
-        # Read before catching up: every row at or below `newest` is then in the read models.
-        newest = lotline.store.recorder.max_notification_id() or seen
-        lotline.catch_up()
-        before = len(finished)
-        for row in lotline.views.decisions_of_day_after(on, seen):
-            if row.account_id in open_accounts:
-                finished[row.account_id] = _result_of_row(row)
-                finished[row.account_id].existing = False
-        for account_id, failure in lotline.views.failures_of_day_after(on, seen):
-            if account_id in open_accounts and account_id not in finished:
-                finished[account_id] = AccountResult(account_id, None, failure=failure)
-        open_accounts -= finished.keys()
-        seen = max(seen, newest)
-        if progress is not None and len(finished) > before:
-            progress(len(finished) - before)
-        if not open_accounts:
-            return finished
+        seen, written = lotline.store.recorder.streams_written_after(seen)
+        ended = {streams[s] for s in written if s in streams} & unwritten
+        unwritten -= ended
+        behind += len(ended)
+        if progress is not None and ended:
+            progress(len(ended))
+        if not unwritten:
+            lotline.catch_up()
+            finished = _finished_after(lotline, on, accounts, since)
+            open_accounts.difference_update(finished)
+            if not open_accounts:
+                return finished
+            # Written but not (yet) shown by the read models: waited for as any open account.
         if clock() >= deadline:
-            still = sorted(open_accounts)
+            still = sorted(unwritten or open_accounts)
             named = ", ".join(still[:NAMED_OPEN]) + (f" and {len(still) - NAMED_OPEN} more" if len(still) > NAMED_OPEN else "")
             raise NightUnfinished(f"timed out after {timeout:g} s with {len(still)} account(s) still open: {named}")
+        if behind >= CATCH_UP_ACCOUNTS:
+            lotline.catch_up()
+            behind = 0
         time.sleep(POLL_SECONDS)
+
+
+def _finished_after(lotline: Lotline, on: date, accounts: set[str], since: int) -> dict[str, AccountResult]:
+    """The accounts' decisions or failures recorded after `since`, as the read models show them."""
+    finished: dict[str, AccountResult] = {}
+    for row in lotline.views.decisions_of_day_after(on, since):
+        if row.account_id in accounts:
+            finished[row.account_id] = _result_of_row(row)
+            finished[row.account_id].existing = False
+    for account_id, failure in lotline.views.failures_of_day_after(on, since):
+        if account_id in accounts and account_id not in finished:
+            finished[account_id] = AccountResult(account_id, None, failure=failure)
+    return finished
 
 
 @dataclass

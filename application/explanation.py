@@ -14,9 +14,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lotline.application.lotline import Lotline
 from lotline.domain.decision import ClassPosition, Decision, LotRecord, ProposedOrder
 from lotline.domain.ledger import pro_rata
 from lotline.domain.model import Model
@@ -27,6 +26,9 @@ from lotline.domain.tax import LONG_TERM, holding_term
 from lotline.domain.template import TargetTemplate
 from lotline.domain.values import CENT, WEIGHT, ZERO
 from lotline.domain.vocabulary import INSTRUCTIONS, REASON_WORDS, TRIGGER_WORDS, OrderReason, Trigger
+
+if TYPE_CHECKING:
+    from lotline.application.lotline import Lotline
 
 CASH = "cash"
 R = OrderReason
@@ -462,6 +464,8 @@ def must_exit_note(symbol: str) -> str:
 def round_trip_note(symbol: str, kept: str) -> str:
     if kept == "sales_kept":
         return f"{symbol} was both bought and sold in the first solve; the sale was kept and the purchase dropped."
+    if kept == "neither_kept":
+        return f"{symbol} was both bought and sold in the first solve; neither the purchase nor the sale was kept."
     return f"{symbol} was both bought and sold in the first solve; the purchase was kept and the sale dropped."
 
 
@@ -469,6 +473,9 @@ def wash_sale_note(group: str, kept: str) -> str:
     if kept == "sales_kept":
         return (f"Wash group {group} was both bought and sold at a loss in the first solve; the loss sale was kept "
                 f"and the purchase dropped, so the loss is not washed.")
+    if kept == "neither_kept":
+        return (f"Wash group {group} was both bought and sold at a loss in the first solve; neither the purchase nor "
+                f"the loss sale was kept, so no loss is washed.")
     return (f"Wash group {group} was both bought and sold at a loss in the first solve; the purchase was kept and "
             f"the loss sale dropped, so no loss is washed.")
 
@@ -555,11 +562,19 @@ def explain(lotline: Lotline, decision_id: str, user: str) -> dict[str, Any]:
     from lotline.application.replay import recorded_decision
 
     event = recorded_decision(lotline, decision_id, user)
-    outcome, inputs = event.outcome, event.inputs
+    inputs = event.inputs
     repository = lotline.store.repository
     securities = {s: repository.get(Security.id_for(s), version=v) for s, v in inputs.security_versions.items()}
     template = repository.get(TargetTemplate.id_for(inputs.template_id), version=inputs.template_version)
     models = {m: repository.get(Model.id_for(m), version=v) for m, v in inputs.model_versions.items()}
+    return explanation_document(decision_id, event, securities, template, models)
+
+
+def explanation_document(decision_id: str, event: Decision.DecisionRecorded, securities: Mapping[str, Security],
+                         template: TargetTemplate, models: Mapping[str, Model]) -> dict[str, Any]:
+    """The explanation of a recorded decision, from the securities, template and models
+    as they stood when it was made (the versions its inputs name)."""
+    outcome, inputs = event.outcome, event.inputs
     targets = security_targets(template, models, inputs.parameters)
     class_of = {**targets.class_of, **{s: security.asset_class for s, security in securities.items()}}
     facts = decision_facts(event, class_of, targets.weights)

@@ -5,14 +5,17 @@ built from them as of a date."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import date
 
-from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
 from lotline.domain.book import AccountBook, CorporateAction, actions_of_securities, build_book, first_unappliable
 from lotline.domain.ledger import LedgerError
 from lotline.domain.aggregate import DomainEvent
 from lotline.domain.security import Security
+
+if TYPE_CHECKING:
+    from lotline.application.unit_of_work import UnitOfWork
 
 
 @dataclass

@@ -21,21 +21,13 @@ from lotline.domain.model import Model
 from lotline.domain.roles import Permission
 from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
-from lotline.domain.valuation import Valuation
 from lotline.projections.views import AccountRow, AuditRow
 
-from lotline.domain.values import CENT, WEIGHT, ZERO, shown
+from lotline.application.read_documents import holdings_document, lots_document, money, order_document, weight  # noqa: F401
+from lotline.domain.values import shown
 from lotline.infrastructure.integrity import Verification
 
 HEAD_FORM = re.compile(r"^\d+:[0-9a-f]{64}$")
-
-
-def money(value: Decimal) -> str:
-    return str(value.quantize(CENT))
-
-
-def weight(value: Decimal) -> str:
-    return str(value.quantize(WEIGHT))
 
 
 def account_row(lotline: Lotline, account_id: str) -> AccountRow:
@@ -67,23 +59,7 @@ def lots_report(lotline: Lotline, account_id: str, user: str, as_of: date) -> di
             uow = lotline.fresh()
             book = account_history(uow, uow.get(Account, account_id, "account")).book(as_of)
             cash, open_lots = book.cash, book.open_lots()
-    return {
-        "account": account_id,
-        "as_of": as_of.isoformat(),
-        "cash": money(cash),
-        "lots": [
-            {
-                "lot_id": lot.lot_id,
-                "symbol": lot.symbol,
-                "quantity": str(lot.quantity),
-                "cost_basis": money(lot.cost_basis),
-                "acquired": lot.acquired.isoformat(),
-                "holding_period_start": lot.holding_period_start.isoformat(),
-                "wash_sale_adjustment": money(lot.wash_sale_adjustment),
-            }
-            for lot in sorted(open_lots, key=lambda lot: (lot.symbol, lot.acquired, lot.lot_id))
-        ],
-    }
+    return lots_document(account_id, as_of, cash, open_lots)
 
 
 def gains_report(lotline: Lotline, account_id: str, user: str, year: int) -> dict[str, Any]:
@@ -138,41 +114,7 @@ def holdings_report(lotline: Lotline, account_id: str, user: str, as_of: date) -
         if symbol not in closes:
             raise InvalidInput(f"no close for {symbol} on or before {as_of}", "prices")
     class_of = {s: sec.asset_class for s, sec in history.securities.items()}
-    limits = {name: t.drift_limit for name, t in template.classes.items()}
-    valuation = Valuation.of(book.cash, positions.items(), {s: close for s, (_, close) in closes.items()}, class_of,
-                             targets.class_weights, limits, also=[s for s in targets.weights if s in closes],
-                             rounded_to=CENT)
-    classes = sorted(set(valuation.class_weights) | set(targets.class_weights))
-    return {
-        "account": account_id,
-        "as_of": as_of.isoformat(),
-        "cash": money(book.cash),
-        "total_value": money(valuation.total),
-        "positions": [
-            {
-                "symbol": symbol,
-                "asset_class": class_of.get(symbol),
-                "quantity": str(positions.get(symbol, ZERO)),
-                "price": str(closes[symbol][1]) if symbol in closes else None,
-                "price_date": closes[symbol][0].isoformat() if symbol in closes else None,
-                "market_value": money(valuation.market_values.get(symbol, ZERO)),
-                "weight": weight(valuation.weights.get(symbol, ZERO)),
-                "target_weight": weight(targets.weights.get(symbol, ZERO)),
-            }
-            for symbol in symbols
-        ],
-        "asset_classes": [
-            {
-                "asset_class": name,
-                "weight": weight(valuation.class_weights.get(name, ZERO)),
-                "target_weight": weight(targets.class_weights.get(name, ZERO)),
-                "drift": weight(valuation.drift(name)),
-                "drift_limit": weight(limits[name]) if name in limits else None,
-            }
-            for name in classes
-        ],
-        "notes": list(targets.notes),
-    }
+    return holdings_document(account_id, as_of, book.cash, positions, symbols, closes, class_of, template, targets)
 
 
 def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str | None, status: str | None) -> dict[str, Any]:
@@ -197,20 +139,7 @@ def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str 
         if status not in allowed:
             raise InvalidInput(f"must be one of {', '.join(allowed)}, got {status!r}", "status")
     rows = lotline.views.orders(on, account_id, status, advisor)
-    return {
-        "orders": [
-            {
-                "order_id": r.order_id, "decision_id": r.decision_id, "account": r.account_id,
-                "date": r.date.isoformat(), "side": r.side, "symbol": r.symbol, "quantity": r.quantity,
-                "price": r.price, "value": r.value, "status": r.status, "reason": r.reason, "mandatory": r.mandatory,
-                **({"lots": r.lots, "realised_gain": r.realised_gain, "estimated_tax": r.estimated_tax}
-                   if r.side == "sell" else {}),
-                **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
-                **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
-            }
-            for r in rows
-        ]
-    }
+    return {"orders": [order_document(r, r.lots) for r in rows]}
 
 
 def audit(lotline: Lotline, account_id: str, user: str, since: date | None = None,

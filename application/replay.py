@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from lotline.application.account_analysis import DayContext, run_analysis
 from lotline.application.history import AccountHistory
-from lotline.application.lotline import Lotline
-from lotline.application.queries import readable_account
 from lotline.domain.account import Account
 from lotline.domain.book import actions_of_securities
 from lotline.domain.decision import Decision, DecisionOutcome, ProposedOrder
@@ -20,8 +19,14 @@ from lotline.domain.security import Security
 from lotline.domain.settings import FirmSettings
 from lotline.domain.template import TargetTemplate
 
+if TYPE_CHECKING:
+    from lotline.application.lotline import Lotline
+    from lotline.domain.market import MarketSnapshot
+
 
 def recorded_decision(lotline: Lotline, decision_id: str, user: str) -> Decision.DecisionRecorded:
+    from lotline.application.queries import readable_account
+
     lotline.catch_up()
     row = lotline.views.decision(decision_id)
     if row is None:
@@ -47,15 +52,23 @@ def replay(lotline: Lotline, decision_id: str, user: str) -> ReplayOutcome:
     """Rebuilds every input from the history as it stood at the decision and runs the
     same analysis again; compares order for order."""
     event = recorded_decision(lotline, decision_id, user)
-    inputs = event.inputs
     repository = lotline.store.repository
-    account = repository.get(Account.id_for(event.account_id), version=inputs.account_version)
-    template = repository.get(TargetTemplate.id_for(inputs.template_id), version=inputs.template_version)
-    models = {m: repository.get(Model.id_for(m), version=v) for m, v in inputs.model_versions.items()}
-    securities = {s: repository.get(Security.id_for(s), version=v) for s, v in inputs.security_versions.items()}
+    return replay_recorded(decision_id, event, lambda stream, version: repository.get(stream, version=version),
+                           lotline.snapshots.load)
+
+
+def replay_recorded(decision_id: str, event: Decision.DecisionRecorded, aggregate_at: Callable[[Any, int], Any],
+                    snapshot_of: Callable[[str], MarketSnapshot | None]) -> ReplayOutcome:
+    """Replays a recorded decision with `aggregate_at(stream id, version)` (an aggregate
+    as its first `version` events left it) and `snapshot_of(digest)` (a stored market)."""
+    inputs = event.inputs
+    account = aggregate_at(Account.id_for(event.account_id), inputs.account_version)
+    template = aggregate_at(TargetTemplate.id_for(inputs.template_id), inputs.template_version)
+    models = {m: aggregate_at(Model.id_for(m), v) for m, v in inputs.model_versions.items()}
+    securities = {s: aggregate_at(Security.id_for(s), v) for s, v in inputs.security_versions.items()}
     settings = inputs.settings
     if inputs.settings_version:
-        recorded_settings = repository.get(FirmSettings.ID, version=inputs.settings_version)
+        recorded_settings = aggregate_at(FirmSettings.ID, inputs.settings_version)
         from lotline.domain.settings import effective_settings
 
         settings = effective_settings(recorded_settings)
@@ -65,7 +78,7 @@ def replay(lotline: Lotline, decision_id: str, user: str) -> ReplayOutcome:
     if "max_price_age_days" not in inputs.settings:
         # Recorded before decisions required the day's closes: replayed as it was made.
         settings = {**settings, "max_price_age_days": Decimal(36_500)}
-    snapshot = lotline.snapshots.load(inputs.market_digest)
+    snapshot = snapshot_of(inputs.market_digest)
     differences: list[str] = []
     if snapshot is None:
         return ReplayOutcome(decision_id, False, [f"market snapshot {inputs.market_digest} is missing"], event.outcome, None)

@@ -364,10 +364,12 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
                 memory.cpu_roots.update(bootstrap=[night.pid], workers=[w.pid for w in crew])
                 stdout, stderr = night.communicate()
                 seconds = time.perf_counter() - clock
-                for member in crew:
-                    member.communicate()
+                finished = [member.communicate()[1] for member in crew]
             if night.returncode:
                 sys.exit(f"the distributed night with {workers} workers failed:\n{stderr}")
+            for member, said in zip(crew, finished):
+                if member.returncode:  # a worker lost mid-night makes the figures another night's
+                    sys.exit(f"a worker of the night with {workers} workers failed:\n{said}")
             result = json.loads(stdout)
             decided = result["decisions"]
             rows.append({"via": "kafka, PostgreSQL", "workers": workers, "accounts": len(decided) + len(result["failures"]),

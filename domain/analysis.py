@@ -35,8 +35,9 @@ from lotline.domain.vocabulary import Trigger
 # The version of the rules a decision is made by (eligible purchases, wash groups as one
 # risk, deferral, withdrawals, direction fixing, order reasons). Recorded with every
 # decision, so a replay under other rules says so instead of only listing differences.
-# 1: decisions recorded before the number was (they carry none).
-ANALYSIS_RULES = 2
+# 1: decisions recorded before the number was (they carry none). 3: a material conflict
+# whose kept side ends up trading nothing is solved the other way too.
+ANALYSIS_RULES = 3
 
 
 @dataclass(frozen=True)

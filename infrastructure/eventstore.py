@@ -3,12 +3,9 @@ events mapped to JSON and upcast from any older `class_version` when read."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import json
 import zlib
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,10 +13,10 @@ from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from lotline.domain.aggregate import DomainEvent
-from lotline.domain.errors import InvalidInput
-from lotline.domain.values import shown
+from lotline.infrastructure.event_json import decode_event
+from lotline.infrastructure.store_urls import (  # noqa: F401 - where they were always imported from
+    DEFAULT_STORE, STORE_URL_FORMS, check_store_url, create_private_file, safe_url, sqlite_file, store_url)
 
-DEFAULT_STORE = "sqlite:///lotline.db"
 COMPRESS_ABOVE = 4096
 ENVELOPE_IDS = {"originator_id", "originator_version"}
 
@@ -56,27 +53,7 @@ class PydanticMapper(Mapper[UUID]):
 
     def to_domain_event(self, stored_event: Any) -> DomainEvent:
         cls: type[DomainEvent] = _resolve(stored_event.topic)
-        raw = stored_event.state
-        if raw[:1] == b"x":
-            raw = zlib.decompress(raw)
-        # The common case, read in one pass by pydantic's JSON parser: the ids spliced
-        # in front of the stored fields; an event at a current version above 1 has it
-        # written last, and cut off here.
-        current = b',"class_version":%d}' % cls.class_version
-        at_current = cls.class_version > 1 and raw.endswith(current)
-        if at_current:
-            raw = raw[: -len(current)] + b"}"
-        if at_current or (cls.class_version == 1 and b'"class_version"' not in raw):
-            head = b'{"originator_id":"%s","originator_version":%d,' % (
-                str(stored_event.originator_id).encode(), stored_event.originator_version)
-            return cls.model_validate_json(head + raw[1:])
-        state = json.loads(raw)
-        version = state.pop("class_version", 1)
-        if version < cls.class_version:
-            state = cls.upcast(state, version)
-        state["originator_id"] = stored_event.originator_id
-        state["originator_version"] = stored_event.originator_version
-        return cls.model_validate(state)
+        return decode_event(cls, stored_event.state, stored_event.originator_id, stored_event.originator_version)
 
 
 def legacy_encoding(domain_event: Any) -> bytes:
@@ -107,75 +84,6 @@ def resolve_event_topic(topic: str) -> type[DomainEvent]:
 
 
 _resolve = resolve_event_topic
-
-
-def store_url(explicit: str | None, environ: dict[str, str]) -> str:
-    """--store, then LOTLINE_STORE, then the embedded SQLite file; checked to be a
-    SQLite or PostgreSQL URL (InvalidInput on `store` otherwise)."""
-    url = explicit or environ.get("LOTLINE_STORE") or DEFAULT_STORE
-    check_store_url(url)
-    return url
-
-
-STORE_URL_FORMS = "sqlite:///PATH.db or postgresql+psycopg://USER@HOST/DB"
-
-
-def check_store_url(url: str) -> Any:
-    """The parsed SQLAlchemy URL of a store: SQLite (pysqlite) or PostgreSQL (psycopg)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    except (ArgumentError, ValueError, TypeError, AttributeError):
-        raise InvalidInput(f"not a database URL ({STORE_URL_FORMS}), got {shown(url)}", "store") from None
-    if backend not in ("sqlite", "postgresql"):
-        raise InvalidInput(f"only SQLite and PostgreSQL stores are supported ({STORE_URL_FORMS}), got "
-                           f"{shown(safe_url(url))}", "store")
-    wanted = {"sqlite": ("pysqlite",), "postgresql": ("psycopg", "psycopg2")}[backend]
-    if driver not in wanted or (driver == "psycopg2" and importlib.util.find_spec("psycopg2") is None):
-        raise InvalidInput(f"the {backend} driver {driver!r} is not available ({STORE_URL_FORMS}), got "
-                           f"{shown(safe_url(url))}", "store")
-    return parsed
-
-
-def create_private_file(url: str) -> None:
-    """A new SQLite store is created readable and writable by its owner only (0600):
-    the history of a firm's clients is nobody else's to read. An existing file keeps
-    the mode it has."""
-    path = sqlite_file(url)
-    if path is None or path.exists():
-        return
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass
-
-
-def safe_url(url: str) -> str:
-    """The URL as an error may show it: the password hidden."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL at all: shown as given
-        return url
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite store (None for PostgreSQL or an in-memory database)."""
-    parsed = check_store_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database or ""
-    if database.startswith("file:"):  # a SQLite URI filename (uri=true): file:PATH?mode=...
-        if "mode=memory" in database or "mode=memory" in str(parsed.query):
-            return None
-        database = database[len("file:"):].split("?", 1)[0]
-    if not database or database == ":memory:":
-        return None
-    return Path(database)
 
 
 def store_env(url: str) -> dict[str, str]:

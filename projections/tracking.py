@@ -606,6 +606,9 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     connection = session.connection()
     columns = list(rows[0])
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        _copy(connection, table, columns, rows)
+        return
     marks = _marks(connection, len(columns))
     if marks is None:
         session.execute(table.insert(), rows)
@@ -613,3 +616,14 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
     values = itemgetter(*columns)
     connection.exec_driver_sql(sql, [values(row) for row in rows] if len(columns) > 1 else [(values(row),) for row in rows])
+
+
+def _copy(connection: Any, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the rows in one COPY, in the connection's transaction. executemany is an
+    INSERT per row for the server (a night's catch-up writes some 25 order rows a
+    decision): COPY costs the server and the client a fraction of it."""
+    values = itemgetter(*columns)
+    with connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(values(row) if len(columns) > 1 else (values(row),))

@@ -321,7 +321,7 @@ class _SameDayRule:
         """Per key: whether the trades buy it, whether they sell it (the sales the rule
         counts)."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
-        return {name: (bool(t.bought[k] > tolerance), bool(t.sold[k] > tolerance)) for k, name in enumerate(t.names)}
+        return dict(zip(t.names, zip((t.bought > tolerance).tolist(), (t.sold > tolerance).tolist())))
 
 
 class WashSaleRule(_SameDayRule):

@@ -110,7 +110,7 @@ class Layout:
     def trades(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dollars bought per security and sold per lot, forced sales included."""
         p = self.portfolio
-        dollars = np.clip(z[: self.size], 0.0, None) * p.total_value
+        dollars = np.maximum(z[: self.size], 0.0) * p.total_value
         buys = np.zeros(p.security_count)
         sells = self.constant_sells.copy()
         buy_positions, sell_positions = self.buy_positions, self.sell_positions
@@ -122,15 +122,23 @@ class Layout:
 
     def variable_keys(self) -> np.ndarray:
         """A stable integer per variable: the lot for a sale, lots + security for a buy."""
+        return self._keys
+
+    @cached_property
+    def _keys(self) -> np.ndarray:
         m = self.portfolio.lot_count
         return np.where(self.variable_lot >= 0, self.variable_lot, m + self.variable_security)
 
+    @cached_property
+    def _position_of_key(self) -> np.ndarray:
+        # Keys are below lots + securities: a lookup table beats sorting them.
+        table = np.full(self.portfolio.lot_count + self.portfolio.security_count, -1, dtype=np.intp)
+        table[self._keys] = np.arange(self.size)
+        return table
+
     def positions_in(self, other: Layout) -> np.ndarray:
         """Where each of this layout's variables sits in ``other`` (which must have it)."""
-        keys = other.variable_keys()
-        order = np.argsort(keys, kind="stable")
-        found = np.searchsorted(keys[order], self.variable_keys())
-        return order[found]
+        return other._position_of_key[self._keys]
 
     def gather(self, per_buy: np.ndarray, per_sell: np.ndarray) -> np.ndarray:
         """One coefficient per variable from a per-security (buys) and a per-lot

@@ -12,8 +12,11 @@
    else it traded, and solve again, warm-started (Moehle et al., 2021). Fixing every
    traded direction, not only the conflicts, keeps the analysis at two solves. Where
    the side kept leaves a constraint breached (say, buys of the group shut while the
-   class is under its limit and the harvest no longer pays), the other side of each
-   conflict is solved too and the better objective, breaches priced, is kept: a
+   class is under its limit and the harvest no longer pays), or trades nothing on
+   a conflict that was material (its sale and its buying beyond the round trip each
+   at least the minimum trade in the first solve; say, a harvest not worth making
+   without its buy-back, the purchase lost with it), the other side of those
+   conflicts is solved too and the better objective, breaches priced, is kept: a
    third solve, only then. The notes say which side the orders finally keep.
 3. Round to orders, drop the small ones, repair cash; name each order's reason
    (``reasons``); score before and after with ``evaluate_objective`` on the orders
@@ -61,7 +64,7 @@ class AssembledQP:
 
     def breaches(self, z: np.ndarray) -> np.ndarray:
         """Breach of each linear constraint row, fraction of V (slack / penalty)."""
-        return np.clip(z[self.trade_count :], 0.0, None) / self.rows.penalty
+        return np.maximum(z[self.trade_count :], 0.0) / self.rows.penalty
 
 
 def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
@@ -181,8 +184,8 @@ def warm_start(previous: AssembledQP, solution, current: AssembledQP) -> dict:
     margin = max(1.0 / max(new.size, 1), _WARM_FLOOR)
     return {
         "x": solution.z[variables],
-        "s": np.clip(solution.slacks[rows], 0.0, None) + margin,
-        "z": np.clip(solution.duals[rows], 0.0, None) + margin,
+        "s": np.maximum(solution.slacks[rows], 0.0) + margin,
+        "z": np.maximum(solution.duals[rows], 0.0) + margin,
     }
 
 
@@ -209,17 +212,48 @@ def _score(attempt: _Attempt, terms) -> float:
     """The solver's objective in dollars, breaches priced at their penalties."""
     portfolio = attempt.layout.portfolio
     cost = sum(term.value(portfolio, attempt.buys, attempt.sells) for term in terms)
-    penalty = float(np.clip(attempt.solution.z[attempt.assembled.trade_count :], 0.0, None).sum())
+    penalty = float(np.maximum(attempt.solution.z[attempt.assembled.trade_count :], 0.0).sum())
     return cost + penalty * portfolio.total_value
 
 
 def _leaves_breach(attempt: _Attempt) -> bool:
     """A drift limit (or any other constraint) breached after the directions were
-    fixed. A kept side that ends up trading nothing (a harvest not worth making
-    without its buy-back) is no reason to solve again: on the benchmark accounts that
-    happens in nearly every account, and the other choice (no harvest at all) was
-    never better there; it only costs a third solve."""
+    fixed."""
     return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
+
+
+def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noise: float,
+                       material: float) -> frozenset[int]:
+    """The securities whose conflicts of the first solve to settle the other way
+    because the side kept trades nothing (nothing ``material``: no order) in
+    ``attempt``, where the conflict was material: both sides, weighed as the side
+    choice weighs them (the sale whole, the buying beyond the round trip), at least
+    ``material`` dollars. Below that the other side has nothing to add that would
+    become an order: a harvest bought back at about its size (most conflicts on the
+    benchmark accounts) keeps, on its buy side, a purchase rounding would drop.
+
+    A security is named only if every conflict it is in ended so: flipping it flips
+    each of them (its round trip and its wash group), and a kept side that trades
+    stays. The current solution then stays feasible for the other choice (up to
+    sales under ``material``), so the third solve is rarely worse."""
+    flip = np.zeros(portfolio.security_count, dtype=bool)
+    keep = np.zeros(portfolio.security_count, dtype=bool)
+    for rule in rules:
+        names, buy_key, sale_key = rule.keys(portfolio)
+        counted = sale_key >= 0
+
+        def per_key(buys, sells):
+            return (np.bincount(buy_key, weights=buys, minlength=len(names)),
+                    np.bincount(sale_key[counted], weights=sells[counted], minlength=len(names)))
+
+        bought, sold = per_key(first.effective_buys, first.clean_sells)
+        bought_after, sold_after = per_key(attempt.effective_buys, attempt.clean_sells)
+        conflict = (bought > noise) & (sold > noise)  # as ``settle`` counts them
+        emptied = (conflict & (sold >= material) & (bought - sold >= material)
+                   & (bought_after <= material) & (sold_after <= material))
+        flip |= emptied[buy_key]
+        keep |= (conflict & ~emptied)[buy_key]
+    return frozenset(np.flatnonzero(flip & ~keep).tolist())
 
 
 def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
@@ -247,13 +281,21 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
         return buys
     sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
     held = portfolio.holding
-    classes = np.array(portfolio.asset_classes)
+    classes = portfolio.asset_classes
+    bought = (buys > 0).tolist()
+    free = (buyable & ~sold_security).tolist()
     out = buys.copy()
-    for group in np.unique(portfolio.wash_group[shared_buy]).tolist():
-        in_group = portfolio.wash_group == group
-        for asset_class in sorted(set(classes[in_group & (buys > 0)].tolist())):
-            same = in_group & (classes == asset_class)
-            takers = np.flatnonzero(same & buyable & ~sold_security)
+    # Member lists per group (a handful of securities each), not masks over them all.
+    groups = np.unique(portfolio.wash_group[shared_buy]).tolist()
+    member_lists: dict[int, list[int]] = {group: [] for group in groups}
+    for i, group in enumerate(portfolio.wash_group.tolist()):
+        if group in member_lists:
+            member_lists[group].append(i)
+    for group in groups:
+        members = member_lists[group]
+        for asset_class in sorted({classes[i] for i in members if bought[i]}):
+            same = [i for i in members if classes[i] == asset_class]
+            takers = np.array([i for i in same if free[i]], dtype=np.intp)
             amount = float(buys[same].sum())
             if len(takers) < 2 or amount <= 0:
                 continue
@@ -265,16 +307,18 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
 
 def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
     """max(0, shortfall - level), the level such that the parts sum to ``amount``."""
-    order = np.argsort(-shortfall, kind="stable")
-    ranked = shortfall[order]
-    cumulative = np.cumsum(ranked)
-    level = (cumulative[-1] - amount) / len(ranked)
-    for k in range(1, len(ranked) + 1):
-        candidate = (cumulative[k - 1] - amount) / k
-        if k == len(ranked) or ranked[k] <= candidate:
-            level = candidate
+    # A few members at most: Python floats (the same IEEE operations, in the same
+    # order, as numpy's sort and running sum) cost less than numpy calls here.
+    values = shortfall.tolist()
+    ranked = sorted(values, key=float.__neg__)  # descending; stable, as argsort's
+    level = 0.0
+    cumulative = 0.0
+    for k, value in enumerate(ranked, start=1):
+        cumulative += value
+        level = (cumulative - amount) / k
+        if k == len(ranked) or ranked[k] <= level:
             break
-    return np.clip(shortfall - level, 0.0, None)
+    return np.maximum(shortfall - level, 0.0)
 
 
 def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
@@ -389,11 +433,14 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
             break
         current = solve(fixed, (current.assembled, current.solution))
-    if current is not first and _leaves_breach(current):
-        # The side kept left a limit breached: the other choice may serve better
-        # (Moehle et al. 2021: solve both and keep the better). Only the conflicts of
-        # the first solve flip; every other traded direction stays.
-        other_directions = settled(first, flip=_securities_behind(current, rows, portfolio))
+    if current is not first:
+        # The side kept left a limit breached, or a material conflict with nothing
+        # traded: the other choice may serve better (Moehle et al. 2021: solve both
+        # and keep the better). Only the conflicts of the first solve flip; every
+        # other traded direction stays.
+        flip = _securities_behind(current, rows, portfolio) if _leaves_breach(current) else frozenset()
+        flip |= _emptied_conflicts(rules, portfolio, first, current, noise, max(noise, settings.min_trade_value))
+        other_directions = settled(first, flip=flip) if flip else current.directions
         if other_directions != current.directions:
             other = solve(other_directions, (first.assembled, first.solution))
             if not other.conflicted and _score(other, solved_terms) < _score(current, solved_terms):
@@ -468,7 +515,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         buys=tuple(zip([portfolio.symbols[i] for i in listed_buys], buys[listed_buys].tolist())),
         sells=tuple(zip([portfolio.lot_ids[j] for j in listed_sells], sells[listed_sells].tolist())),
         objective=_terms_in_dollars(portfolio, terms, buys, sells),
-        penalty=float(np.clip(solution.z[assembled.trade_count :], 0.0, None).sum()) * value,
+        penalty=float(np.maximum(solution.z[assembled.trade_count :], 0.0).sum()) * value,
         status=solution.status,
         iterations=solution.iterations,
         no_buy=tuple(portfolio.symbols[i] for i in sorted(directions.no_buy)),

@@ -118,8 +118,8 @@ class Portfolio:
     @classmethod
     def from_problem(cls, problem: Problem) -> Portfolio:
         securities = problem.securities
-        symbols = tuple(s.symbol for s in securities)
-        position = {symbol: i for i, symbol in enumerate(symbols)}
+        symbols = tuple(map(attrgetter("symbol"), securities))
+        position = dict(zip(symbols, range(len(symbols))))
         if len(position) != len(symbols):
             raise InvalidInput("each symbol may appear once", "securities")
         price = _field(securities, "price", np.float64)
@@ -130,14 +130,15 @@ class Portfolio:
         if not np.all(np.isfinite(target)):
             raise InvalidInput("target weights must be finite", "securities.target_weight")
         group_index: dict[str, int] = {}
-        wash_group = np.array([group_index.setdefault(s.wash_group, len(group_index)) for s in securities], dtype=np.intp)
+        wash_group = np.array([group_index.setdefault(g, len(group_index)) for g in map(attrgetter("wash_group"), securities)],
+                              dtype=np.intp)
 
         lots = problem.lots
-        lot_ids = tuple(lot.lot_id for lot in lots)
+        lot_ids = tuple(map(attrgetter("lot_id"), lots))
         if len(set(lot_ids)) != len(lot_ids):
             raise InvalidInput("each lot id may appear once", "lots")
         try:
-            lot_security = np.array([position[lot.symbol] for lot in lots], dtype=np.intp)
+            lot_security = np.fromiter(map(position.__getitem__, map(attrgetter("symbol"), lots)), np.intp, len(lots))
         except KeyError as missing:
             raise InvalidInput(f"lot of {missing.args[0]!r} has no security", "lots.symbol") from None
         quantity = _field(lots, "quantity", np.float64)
@@ -182,7 +183,7 @@ class Portfolio:
             target=target,
             can_buy=_field(securities, "can_buy", bool),
             must_exit=_field(securities, "must_exit", bool),
-            asset_classes=tuple(s.asset_class for s in securities),
+            asset_classes=tuple(map(attrgetter("asset_class"), securities)),
             wash_group=wash_group,
             wash_groups=tuple(group_index),
             lot_ids=lot_ids,
@@ -210,13 +211,12 @@ def wash_group_leads(risk, symbols, wash_group: np.ndarray) -> np.ndarray:
     the longest price history, the first in order among equals."""
     history_of = getattr(risk, "history_of", lambda symbol: 0)
     groups = int(wash_group.max()) + 1 if len(wash_group) else 0
-    leads = np.full(groups, -1, dtype=np.intp)
+    leads = [-1] * groups
     best = [None] * groups
-    for i, group in enumerate(wash_group.tolist()):
-        key = history_of(symbols[i])
+    for i, (group, key) in enumerate(zip(wash_group.tolist(), map(history_of, symbols))):
         if best[group] is None or key > best[group]:
             best[group], leads[group] = key, i
-    return leads
+    return np.array(leads, dtype=np.intp)
 
 
 def one_risk_per_wash_group(leads: np.ndarray, wash_group: np.ndarray, loadings: np.ndarray, specific: np.ndarray):
@@ -232,11 +232,12 @@ def one_risk_per_wash_group(leads: np.ndarray, wash_group: np.ndarray, loadings:
         return loadings, specific
     loadings = np.array(loadings, dtype=np.float64)
     specific = np.array(specific, dtype=np.float64)
+    column_of = np.full(len(leads), -1, dtype=np.intp)
+    column_of[shared] = np.arange(len(shared))
+    members = np.flatnonzero(column_of[wash_group] >= 0)
+    member_lead = leads[wash_group[members]]
     columns = np.zeros((len(wash_group), len(shared)))
-    for column, group in enumerate(shared.tolist()):
-        members = np.flatnonzero(wash_group == group)
-        lead = leads[group]
-        columns[members, column] = math.sqrt(max(float(specific[lead]), 0.0))
-        loadings[members] = loadings[lead]
-        specific[members] = 0.0
+    columns[members, column_of[wash_group[members]]] = np.sqrt(np.maximum(specific[member_lead], 0.0))
+    loadings[members] = loadings[member_lead]
+    specific[members] = 0.0
     return np.hstack([loadings, columns]), specific

@@ -28,7 +28,9 @@ cvxopt stays as the reference (``{"solver": "cvxopt"}``) the tests hold it to.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.linalg import lapack
@@ -71,9 +73,14 @@ class StructuredQP:
     def segmented(self) -> int:
         return int(self.signs.shape[0])
 
-    @property
+    @cached_property
     def segment_lengths(self) -> np.ndarray:
         return np.diff(np.append(self.segment_starts, self.segmented))
+
+    @cached_property
+    def segment_of(self) -> np.ndarray:
+        """The segment of each segmented variable."""
+        return np.repeat(np.arange(len(self.segment_starts)), self.segment_lengths)
 
     def segment_sums(self, z: np.ndarray) -> np.ndarray:
         """M z: the signed total of each segment."""
@@ -95,8 +102,7 @@ class StructuredQP:
     def aggregation(self) -> np.ndarray:
         """M as a dense matrix (S x N)."""
         m = np.zeros((len(self.segment_starts), self.size))
-        segment_of = np.repeat(np.arange(len(self.segment_starts)), self.segment_lengths)
-        m[segment_of, np.arange(self.segmented)] = self.signs
+        m[self.segment_of, np.arange(self.segmented)] = self.signs
         return m
 
     def dense_hessian(self) -> np.ndarray:
@@ -214,7 +220,7 @@ class StructuredKKT:
         self.starts = qp.segment_starts
         self.lengths = qp.segment_lengths
         segments = len(self.starts)
-        self.segment_of = np.repeat(np.arange(segments), self.lengths)
+        self.segment_of = qp.segment_of
         self.u = qp.signs
         rows = qp.rows
         if m:
@@ -257,7 +263,7 @@ class StructuredKKT:
             a = inv[:m]
             # The pivot of a segment: its most interior variable (first on ties).
             seg_max = np.maximum.reduceat(a, starts)
-            at_max = np.flatnonzero(a == seg_max.take(segment_of))
+            at_max = (a == seg_max.take(segment_of)).nonzero()[0]
             if len(at_max) == segments:  # one maximum per segment: the usual case
                 pivots = at_max
             else:
@@ -267,7 +273,7 @@ class StructuredKKT:
                 pivots = at_max[first]
             is_pivot = np.zeros(m, dtype=bool)
             is_pivot[pivots] = True
-            others_idx = np.flatnonzero(~is_pivot)
+            others_idx = (~is_pivot).nonzero()[0]
             others_seg = segment_of[others_idx]
             alpha = qp.segment_alpha
             a_pivot = a[pivots]
@@ -315,12 +321,12 @@ class StructuredKKT:
                 # inverse_h_segments(column, woodbury=False) for all columns at once:
                 # segment sums by reduceat, the pivot's own term zeroed out of them.
                 w = ua[:, None] * E
-                w_pivots = w[pivots]
+                w_pivots = w.take(pivots, axis=0)  # take: rows of a 2-D array, faster than w[pivots]
                 w[pivots] = 0.0
                 others_e = np.add.reduceat(w, starts, axis=0)
                 h0_e = a[:, None] * E
-                h0_e -= g[:, None] * (alpha[:, None] * (others_e + w_pivots))[segment_of]
-                h0_e[pivots] = pivot_self[:, None] * E[pivots] - pivot_rest[:, None] * others_e
+                h0_e -= g[:, None] * (alpha[:, None] * (others_e + w_pivots)).take(segment_of, axis=0)
+                h0_e[pivots] = pivot_self[:, None] * E.take(pivots, axis=0) - pivot_rest[:, None] * others_e
                 g_sums = np.add.reduceat(g[:, None] * E, starts, axis=0)
                 B = g_sums @ D
                 residual_part = D.T @ (E.T @ h0_e) @ D
@@ -484,7 +490,7 @@ class _Operators:
         self.upper_index, self.rows, self.rows_t = qp.upper_index, qp.rows, kkt.rows_t
         self.segmented, self.u = qp.segmented, qp.signs
         self.segments = len(qp.segment_starts)
-        self.segment_of = np.repeat(np.arange(self.segments), qp.segment_lengths)
+        self.segment_of = qp.segment_of
         self.specific, self.loadings = qp.segment_alpha, qp.segment_loadings
         self.dense = getattr(kkt, "hessian", None)
         if self.dense is not None:
@@ -523,6 +529,8 @@ class _Operators:
             out[self.upper_index] += v[n : n + nu]
         return out
 
+
+_min, _max = np.minimum.reduce, np.maximum.reduce
 
 # The fraction of the way to the cone's boundary an iterate moves (cvxopt's STEP).
 _STEP = 0.99
@@ -591,8 +599,8 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         else:
             relgap = None
         if (
-            float(np.sqrt(rz @ rz)) <= feastol * resz0
-            and float(np.sqrt(rx @ rx)) <= feastol * resx0
+            math.sqrt(rz @ rz) <= feastol * resz0
+            and math.sqrt(rx @ rx) <= feastol * resx0
             and (gap <= abstol or (relgap is not None and relgap <= reltol))
         ):
             status = "optimal"
@@ -616,7 +624,8 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         wdz = -rz
         solve(dx, wdz)
         ratio = wdz / lam  # dz~ / lambda; ds~ / lambda = -1 - ratio
-        step = min(1.0, _step_to_boundary(min(float(ratio.min()), -1.0 - float(ratio.max()))))
+        # The ufuncs' reductions directly (ndarray.min goes through a Python wrapper).
+        step = min(1.0, _step_to_boundary(min(float(_min(ratio)), -1.0 - float(_max(ratio)))))
         minus_ds = lam + wdz  # -ds~
         dsdz = -float(minus_ds @ wdz)
         sigma = min(1.0, max(0.0, 1.0 - step + dsdz / gap * step * step)) ** 3
@@ -636,7 +645,7 @@ def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QP
         ds -= wdz2
         ratio = np.minimum(ds, wdz2)
         ratio /= lam
-        step = min(1.0, _STEP * _step_to_boundary(float(ratio.min())))
+        step = min(1.0, _STEP * _step_to_boundary(float(_min(ratio))))
         x += step * dx2
         ds *= d
         s += step * ds

@@ -96,18 +96,19 @@ def order_reasons(
     raises_needed_cash = portfolio.cash < required and raised > spent
     invests_cash = portfolio.cash > required and spent - raised >= max(settings.min_trade_value, 0.01)
 
-    securities = portfolio.lot_security[sold].tolist()
-    must_go: dict[int, bool] = {}
-    cash_sold: dict[int, bool] = {}
-    gains: dict[int, float] = {}
-    for i, must, cash, lot_gain in zip(securities, forced[sold].tolist(), for_cash[sold].tolist(),
-                                       gain[sold].tolist()):
-        must_go[i] = must_go.get(i, False) or must
-        cash_sold[i] = cash_sold.get(i, False) or cash
-        # The sale's gain summed as the decision records it: lot by lot, in lot order.
-        gains[i] = gains.get(i, 0.0) + lot_gain
+    sold_securities = portfolio.lot_security[sold]
+    securities = sold_securities.tolist()
+    n = portfolio.security_count
+    must_go = np.zeros(n, dtype=bool)
+    must_go[sold_securities[forced[sold]]] = True
+    cash_sold = np.zeros(n, dtype=bool)
+    cash_sold[sold_securities[for_cash[sold]]] = True
+    must_go, cash_sold = must_go.tolist(), cash_sold.tolist()
+    # The sale's gain summed as the decision records it: lot by lot, in lot order
+    # (bincount adds each bin's weights in order, as the record does).
+    gains = np.bincount(sold_securities, weights=gain[sold], minlength=n).tolist()
     sale: dict[int, OrderReason] = {}
-    for i in must_go:
+    for i in dict.fromkeys(securities):
         asset_class = portfolio.asset_classes[i]
         if must_go[i]:
             sale[i] = R.RESTRICTION
@@ -130,10 +131,11 @@ def order_reasons(
     # Dollars each class takes in net: a purchase in a class its sales shrink is a swap
     # within the class, not cash put to work.
     flow: dict[str, float] = {}
+    classes = portfolio.asset_classes
     for i, dollars in zip(bought.tolist(), buy_dollars[bought].tolist()):
-        flow[portfolio.asset_classes[i]] = flow.get(portfolio.asset_classes[i], 0.0) + dollars
+        flow[classes[i]] = flow.get(classes[i], 0.0) + dollars
     for i, dollars in zip(securities, sell_dollars[sold].tolist()):
-        flow[portfolio.asset_classes[i]] = flow.get(portfolio.asset_classes[i], 0.0) - dollars
+        flow[classes[i]] = flow.get(classes[i], 0.0) - dollars
     purchases = []
     for i in bought.tolist():
         asset_class = portfolio.asset_classes[i]

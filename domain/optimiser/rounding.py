@@ -71,11 +71,11 @@ def round_trades(
     whole_lot = forced | ((sells > 0) & (sells >= portfolio.value - SOLVER_NOISE * portfolio.total_value))
     if fractional:
         sell_shares = np.minimum(wanted, quantity)
-        buy_shares = np.clip(buys / price, 0.0, None)
+        buy_shares = np.maximum(buys / price, 0.0)
     else:
         sell_shares = np.minimum(np.floor(wanted + 0.5), np.floor(quantity + _SHARE_EPSILON))
-        buy_shares = np.floor(np.clip(buys / price, 0.0, None) + _SHARE_EPSILON)
-    sell_shares = np.where(whole_lot, quantity, np.clip(sell_shares, 0.0, None))
+        buy_shares = np.floor(np.maximum(buys / price, 0.0) + _SHARE_EPSILON)
+    sell_shares = np.where(whole_lot, quantity, np.maximum(sell_shares, 0.0))
     mandatory = forced & (sell_shares > 0)
     for_cash = np.zeros_like(mandatory)
 

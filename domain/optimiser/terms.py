@@ -101,7 +101,7 @@ class TaxCost:
         if not self.taxable:
             return np.zeros(portfolio.lot_count)
         rate = portfolio.tax_rate * portfolio.gain_ratio
-        return rate if self.harvest_losses else np.clip(rate, 0.0, None)
+        return rate if self.harvest_losses else np.maximum(rate, 0.0)
 
     def value(self, portfolio: Portfolio, buys: np.ndarray, sells: np.ndarray) -> float:
         return float(self.rate_per_dollar(portfolio) @ sells)

@@ -229,3 +229,22 @@ def test_an_advisor_lists_only_the_orders_of_their_own_accounts(firm):
     assert everyone == {"N", "B1"}
     assert {o["account"] for o in firm("orders", "--as", "bob", "--json").json()["orders"]} == {"B1"}
     assert {o["account"] for o in firm("orders", "--as", "alice", "--json").json()["orders"]} == {"N"}
+
+
+def test_the_read_models_written_on_postgresql_show_what_those_on_sqlite_show(sqlite_url, postgres):
+    """PostgreSQL's read models are written by COPY, SQLite's by executemany: the night's
+    decisions, orders (booleans, empty fields, dates, JSON) and audit rows read the same."""
+    from lotline.application.commands import Rebalance
+    from lotline.application.handlers.analysis import rebalance
+
+    shown = []
+    for url in (sqlite_url, postgres.fresh_database()):
+        with Lotline(url, clock=lambda: START) as lotline:
+            build_firm(lotline, 40, seed=3, start=START)
+            rebalance(Rebalance(user="olivia", on=START, workers=1), lotline)
+            lotline.catch_up()
+            orders = lotline.views.orders(on=START)
+            shown.append((lotline.views.decisions_of_day(START), orders,
+                          [lotline.views.audit_trail(a) for a in sorted({o.account_id for o in orders})]))
+    assert shown[0][1] and any(o.estimated_tax is not None for o in shown[0][1])
+    assert shown[0] == shown[1]

@@ -10,50 +10,29 @@ from decimal import Decimal
 
 from lotline.infrastructure.calendar import previous_trading_days
 from tests.market import write_wide_csv
+from tests.scenarios import SECURITIES, balanced, lot, policy
+from tests.scenarios import account as an_account
 
 LAST_DAY = date(2026, 3, 2)
 DAYS = 20
 START = {"VTI": 300.0, "ITOT": 130.0, "SCHB": 25.0, "BND": 73.0, "AGG": 99.0, "VGIT": 60.0}
-CLASS = {"VTI": "us_equity", "ITOT": "us_equity", "SCHB": "us_equity", "BND": "bonds", "AGG": "bonds",
-         "VGIT": "bonds"}
-GROUP = {"VTI": "us-total", "ITOT": "us-total", "SCHB": "us-broad", "BND": "us-agg", "AGG": "us-agg",
-         "VGIT": "treasury"}
+CLASS = {symbol: SECURITIES[symbol][0] for symbol in START}
+GROUP = {symbol: SECURITIES[symbol][1] for symbol in START}
 
-POLICY = """
-as_of: 2026-01-30
-users:
-  - {id: root, role: admin}
-  - {id: ipc, role: policy_committee}
-  - {id: alice, role: advisor}
-  - {id: olivia, role: overlay_manager}
-securities:
-  - {symbol: VTI,  asset_class: us_equity, wash_group: us-total}
-  - {symbol: ITOT, asset_class: us_equity, wash_group: us-total}
-  - {symbol: SCHB, asset_class: us_equity, wash_group: us-broad}
-  - {symbol: BND,  asset_class: bonds, wash_group: us-agg}
-  - {symbol: AGG,  asset_class: bonds, wash_group: us-agg}
-  - {symbol: VGIT, asset_class: bonds, wash_group: treasury}
-models:
-  - {id: us-core, weights: {VTI: "0.7", ITOT: "0.3"}}
-  - {id: us-alt, weights: {SCHB: "1"}}
-  - {id: bonds-core, weights: {BND: "1"}}
-  - {id: bonds-alt, weights: {VGIT: "1"}}
-templates:
-  - id: balanced
-    classes:
-      us_equity: {weight: "0.60", model: us-core, alternatives: [us-alt], max_modification: "0.05", drift_limit: "0.03"}
-      bonds:     {weight: "0.38", model: bonds-core, alternatives: [bonds-alt], max_modification: "0.05", drift_limit: "0.03"}
-      cash:      {weight: "0.02", drift_limit: "0.02"}
-accounts:
-  - {id: TAX, advisor: alice, template: balanced, opened: 2025-01-02, cash: "3000",
-     lots: [{symbol: VTI, quantity: "150", cost_basis: "46500", acquired: 2026-01-20},
-            {symbol: ITOT, quantity: "150", cost_basis: "19000", acquired: 2025-02-03},
-            {symbol: BND, quantity: "500", cost_basis: "37000", acquired: 2025-06-02}]}
-  - {id: CASH, advisor: alice, template: balanced, opened: 2025-01-02, cash: "120000"}
-  - {id: IRA, advisor: alice, tax_status: tax_deferred, template: balanced, opened: 2025-01-02, cash: "1000",
-     lots: [{symbol: VTI, quantity: "250", cost_basis: "50000", acquired: 2024-03-01},
-            {symbol: VGIT, quantity: "330", cost_basis: "20000", acquired: 2024-03-01}]}
-"""
+POLICY = policy(
+    as_of="2026-01-30",
+    securities=tuple(START),
+    models={"us-core": {"VTI": "0.7", "ITOT": "0.3"}, "us-alt": {"SCHB": "1"}, "bonds-core": {"BND": "1"},
+            "bonds-alt": {"VGIT": "1"}},
+    templates=[balanced(us_alternatives=("us-alt",), bonds_alternatives=("bonds-alt",))],
+    accounts=(an_account("TAX", "balanced", "3000", [lot("VTI", "150", "46500", "2026-01-20"),
+                                                      lot("ITOT", "150", "19000", "2025-02-03"),
+                                                      lot("BND", "500", "37000", "2025-06-02")], opened="2025-01-02")
+              + an_account("CASH", "balanced", "120000", opened="2025-01-02")
+              + an_account("IRA", "balanced", "1000", [lot("VTI", "250", "50000", "2024-03-01"),
+                                                       lot("VGIT", "330", "20000", "2024-03-01")],
+                           opened="2025-01-02", tax_status="tax_deferred")),
+)
 
 
 def volatile_closes(seed: int = 7) -> dict:

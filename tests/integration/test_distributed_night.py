@@ -146,3 +146,51 @@ def test_without_workers_the_wait_times_out_naming_the_open_accounts(postgres, k
     refused = subprocess.run([*LOTLINE, "worker", "--bootstrap", kafka_broker.bootstrap, "--topic", topic, "--store",
                               url, "--as", "olivia"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "olivia" in refused.stderr
+
+
+def test_the_tasks_are_dealt_evenly_over_the_partitions_so_each_worker_gets_as_many(kafka_broker):
+    """By the hash of the account id, one of two workers got some 2% more tasks than the
+    other, which then sat idle at the night's end."""
+    from lotline.infrastructure.kafka_tasks import AnalysisTask, TaskPublisher, ensure_topic
+
+    topic = f"lotline.analysis.{uuid.uuid4().hex[:8]}"
+    ensure_topic([kafka_broker.bootstrap], topic, partitions=12)
+    publisher = TaskPublisher([kafka_broker.bootstrap], topic)
+    try:
+        tasks = [AnalysisTask(f"ACC-{n:04d}", START, "m" * 64, "r" * 64, 1, "olivia", "overlay_manager", "password",
+                              "night") for n in range(36)]
+        assert publisher.publish(tasks) == 36
+    finally:
+        publisher.close()
+    records = kafka_broker.read_all(topic)
+    per_partition = {p: sum(1 for r in records if r.partition == p) for p in range(12)}
+    assert per_partition == {p: 3 for p in range(12)}
+    assert sorted(AnalysisTask.from_bytes(r.value).account for r in records) == [t.account for t in tasks]
+    assert all(r.key == AnalysisTask.from_bytes(r.value).account.encode() for r in records)
+
+
+def test_the_wait_reports_the_decisions_recorded_after_it_began_and_names_the_account_still_open(tmp_path):
+    """The bootstrap's wait, in process on SQLite: progress is read from the event store,
+    the results from the read models once every account is written."""
+    import pytest
+
+    from lotline.application.account_analysis import day_context
+    from lotline.application.batch_analysis import rebalance_accounts
+    from lotline.application.distributed_night import NightUnfinished, wait_for_accounts
+    from lotline.domain.aggregate import Actor
+    from lotline.domain.roles import Role
+
+    url = f"sqlite:///{tmp_path / 'night.db'}"
+    _firm(url, accounts=3, seed=4)
+    with Lotline(url, clock=lambda: datetime(2026, 3, 2, 21, tzinfo=timezone.utc)) as lotline:
+        since = lotline.store.recorder.max_notification_id() or 0
+        actor = Actor("olivia", Role.OVERLAY_MANAGER, START, lotline.clock())
+        decided = rebalance_accounts(lotline, ["DEMO-0001", "DEMO-0002"], day_context(lotline, START), actor)
+        advanced: list[int] = []
+        with pytest.raises(NightUnfinished, match=r"with 1 account\(s\) still open: DEMO-0003$"):
+            wait_for_accounts(lotline, START, {"DEMO-0001", "DEMO-0002", "DEMO-0003"}, since, 0.6, advanced.append)
+        assert sum(advanced) == 2
+        results = wait_for_accounts(lotline, START, {"DEMO-0001", "DEMO-0002"}, since, 5)
+    assert {a: (r.decision_id, r.trade, r.orders) for a, r in results.items()} == {
+        r.account: (r.decision_id, r.trade, r.orders) for r in decided}
+    assert not any(r.existing or r.failure for r in results.values())

@@ -16,6 +16,8 @@ from sqlalchemy import create_engine, text
 
 from lotline.domain.tax import holding_term
 from tests.conftest import Cli
+from tests.scenarios import DAY, STAFF, balanced, load_closes, lot, policy
+from tests.scenarios import account as an_account
 
 CODES = {"drift_limit", "cash_request", "restriction", "harvest", "transition", "rebalance", "fund_purchase"}
 PCT = r"([+-]?[\d,]+\.\d\d)%"
@@ -166,9 +168,8 @@ def test_drift_limit_trades_that_raise_the_objective_say_why(sqlite_url, capsys,
     _prices(firm)
     # US equity 3.9 points over its target (limit 3), all of it in a lot with a large
     # short-term gain: bringing it back costs more tax than the risk it removes.
-    assert firm.load('accounts:\n  - {id: G, advisor: alice, template: balanced, opened: 2025-01-02, cash: "2155", '
-                     'lots: [{symbol: VTI, quantity: "213", cost_basis: "20000", acquired: 2026-01-05}, '
-                     '{symbol: BND, quantity: "465", cost_basis: "33000", acquired: 2025-01-02}]}\n',
+    lots = [lot("VTI", "213", "20000", "2026-01-05"), lot("BND", "465", "33000", "2025-01-02")]
+    assert firm.load("accounts:\n" + an_account("G", "balanced", "2155", lots, opened="2025-01-02"),
                      "--as", "alice").code == 0
     decision = firm("rebalance", "--date", DAY, "--account", "G", "--as", "olivia", "--json").json()["decisions"][0]
     assert "drift_limit" in decision["reasons"]
@@ -190,12 +191,10 @@ def test_a_decision_recorded_with_the_former_codes_reads_with_the_contract_codes
     _prices(firm)
     # VXUS is in no class of the template (a legacy position) and sells at a gain; every
     # class is within its (wide) drift limit.
-    assert firm.load('accounts:\n  - {id: L, advisor: alice, template: wide, opened: 2025-01-02, cash: "1000", '
-                     'lots: [{symbol: VXUS, quantity: "300", cost_basis: "17500", acquired: 2025-01-02}, '
-                     '{symbol: VTI, quantity: "100", cost_basis: "25000", acquired: 2025-01-02}, '
-                     '{symbol: SCHB, quantity: "800", cost_basis: "19000", acquired: 2025-01-02}, '
-                     '{symbol: BND, quantity: "250", cost_basis: "17000", acquired: 2025-01-02}, '
-                     '{symbol: VGIT, quantity: "212", cost_basis: "12000", acquired: 2025-01-02}]}\n',
+    lots = [lot(symbol, quantity, basis, "2025-01-02") for symbol, quantity, basis in (
+        ("VXUS", "300", "17500"), ("VTI", "100", "25000"), ("SCHB", "800", "19000"), ("BND", "250", "17000"),
+        ("VGIT", "212", "12000"))]
+    assert firm.load("accounts:\n" + an_account("L", "wide", "1000", lots, opened="2025-01-02"),
                      "--as", "alice").code == 0
     decision = firm("rebalance", "--date", DAY, "--account", "L", "--as", "olivia", "--json").json()["decisions"][0]
     now = {o["symbol"]: o for o in firm("orders", "--date", DAY, "--account", "L", "--json").json()["orders"]}
@@ -217,7 +216,7 @@ def test_a_decision_recorded_with_the_former_codes_reads_with_the_contract_codes
         buys[-1]["reason"] = "model_change"
         if len(buys) > 1:
             buys[0]["reason"] = "cash"
-        assert state["inputs"]["libraries"].pop("analysis_rules") == "2"  # the former code recorded none
+        assert state["inputs"]["libraries"].pop("analysis_rules") == "3"  # the former code recorded none
         connection.execute(text("UPDATE lotline_events SET state = :state WHERE id = :id"),
                            {"state": json.dumps(state, separators=(",", ":")).encode(), "id": row.id})
         # The orders read model as the former version left it: its codes, its columns.
@@ -245,46 +244,19 @@ def test_a_decision_recorded_with_the_former_codes_reads_with_the_contract_codes
     # Replayed under today's rules, the former decision differs, and replay says why.
     replayed = firm("replay", decision["decision_id"], "--as", "carol")
     assert replayed.code == 1
-    assert "recorded under analysis rules 1, replayed under rules 2" in replayed.err
+    assert "recorded under analysis rules 1, replayed under rules 3" in replayed.err
     assert f"({now['VXUS']['reason']})" in replayed.err
 
 
-DAY = "2026-03-02"
-POLICY = """
-as_of: 2025-01-02
-users:
-  - {id: root, role: admin}
-  - {id: ipc, role: policy_committee}
-  - {id: alice, role: advisor}
-  - {id: olivia, role: overlay_manager}
-  - {id: carol, role: compliance}
-securities:
-  - {symbol: VTI,  asset_class: us_equity, wash_group: us-total}
-  - {symbol: ITOT, asset_class: us_equity, wash_group: us-total}
-  - {symbol: SCHB, asset_class: us_equity, wash_group: us-broad}
-  - {symbol: BND,  asset_class: bonds, wash_group: us-agg}
-  - {symbol: VGIT, asset_class: bonds, wash_group: treasury}
-  - {symbol: VXUS, asset_class: intl_equity, wash_group: intl}
-models:
-  - {id: us-core, weights: {VTI: "0.5", SCHB: "0.5"}}
-  - {id: bonds-core, weights: {BND: "0.6", VGIT: "0.4"}}
-templates:
-  - id: balanced
-    classes:
-      us_equity: {weight: "0.60", model: us-core, max_modification: "0.05", drift_limit: "0.03"}
-      bonds:     {weight: "0.38", model: bonds-core, max_modification: "0.05", drift_limit: "0.03"}
-      cash:      {weight: "0.02", drift_limit: "0.02"}
-  - id: wide
-    classes:
-      us_equity: {weight: "0.60", model: us-core, max_modification: "0.05", drift_limit: "0.15"}
-      bonds:     {weight: "0.38", model: bonds-core, max_modification: "0.05", drift_limit: "0.15"}
-      cash:      {weight: "0.02", drift_limit: "0.15"}
-"""
+POLICY = policy(
+    users=(*STAFF, "carol"),
+    securities=("VTI", "ITOT", "SCHB", "BND", "VGIT", "VXUS"),
+    groups={"VXUS": "intl"},
+    models={"us-core": {"VTI": "0.5", "SCHB": "0.5"}, "bonds-core": {"BND": "0.6", "VGIT": "0.4"}},
+    templates=[balanced(), balanced("wide", drift_limit="0.15", cash_drift_limit="0.15")],
+)
 FINALS = {"VTI": "300.00", "ITOT": "130.00", "SCHB": "25.00", "BND": "73.00", "VGIT": "60.00", "VXUS": "60.00"}
 
 
 def _prices(firm: Cli) -> None:
-    from tests.market import closes, write_wide_csv
-
-    path = write_wide_csv(firm.tmp / "prices.csv", closes(sorted(FINALS), date.fromisoformat(DAY), 300, finals=FINALS))
-    assert firm("prices", "load", str(path), "--as", "olivia").code == 0
+    load_closes(firm, firm.tmp / "prices.csv", sorted(FINALS), DAY, FINALS)

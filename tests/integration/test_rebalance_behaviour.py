@@ -7,46 +7,23 @@ from decimal import Decimal
 
 import pytest
 
-from tests.market import closes, write_wide_csv
+from tests.scenarios import DAY, FINALS, STAFF, balanced, explained, load_closes, lot, policy, rebalance
+from tests.scenarios import account as an_account
+from tests.scenarios import load_accounts as account
 
-DAY = "2026-03-02"
-FINALS = {"VTI": "300.00", "ITOT": "130.00", "SCHB": "25.00", "VOO": "550.00", "BND": "73.00", "AGG": "99.00",
-          "VGIT": "60.00", "VXUS": "67.00", "VEA": "54.00"}
-
-POLICY = """
-as_of: 2025-01-02
-users:
-  - {id: root, role: admin}
-  - {id: ipc, role: policy_committee}
-  - {id: alice, role: advisor}
-  - {id: olivia, role: overlay_manager}
-  - {id: carol, role: compliance}
-securities:
-  - {symbol: VTI,  asset_class: us_equity, wash_group: us-total}
-  - {symbol: ITOT, asset_class: us_equity, wash_group: us-total}
-  - {symbol: SCHB, asset_class: us_equity, wash_group: us-broad}
-  - {symbol: VOO,  asset_class: us_equity, wash_group: sp500}
-  - {symbol: BND,  asset_class: bonds, wash_group: us-agg}
-  - {symbol: AGG,  asset_class: bonds, wash_group: us-agg}
-  - {symbol: VGIT, asset_class: bonds, wash_group: treasury}
-models:
-  - {id: us-core, weights: {VTI: "0.5", SCHB: "0.5"}}
-  - {id: bonds-core, weights: {BND: "0.6", VGIT: "0.4"}}
-templates:
-  - id: balanced
-    classes:
-      us_equity: {weight: "0.60", model: us-core, max_modification: "0.05", drift_limit: "0.03"}
-      bonds:     {weight: "0.38", model: bonds-core, max_modification: "0.05", drift_limit: "0.03"}
-      cash:      {weight: "0.02", drift_limit: "0.02"}
-"""
+SYMBOLS = ("VTI", "ITOT", "SCHB", "VOO", "BND", "AGG", "VGIT")
+POLICY = policy(
+    users=(*STAFF, "carol"),
+    securities=SYMBOLS,
+    models={"us-core": {"VTI": "0.5", "SCHB": "0.5"}, "bonds-core": {"BND": "0.6", "VGIT": "0.4"}},
+    templates=[balanced()],
+)
 
 
 @pytest.fixture
 def firm(cli, tmp_path):
     assert cli.load(POLICY).code == 0
-    prices = write_wide_csv(tmp_path / "prices.csv", closes(sorted(FINALS)[:0] + [s for s in FINALS if s in
-                            ("VTI", "ITOT", "SCHB", "VOO", "BND", "AGG", "VGIT")], date_of(DAY), 300, finals=FINALS))
-    assert cli("prices", "load", str(prices), "--as", "olivia").code == 0
+    load_closes(cli, tmp_path / "prices.csv", [s for s in FINALS if s in SYMBOLS], DAY, FINALS)
     return cli  # the cli fixture replays every decision the test made
 
 
@@ -56,24 +33,8 @@ def date_of(text):
     return date.fromisoformat(text)
 
 
-def account(cli, text):
-    result = cli.load("accounts:\n" + text, "--as", "alice")
-    assert result.code == 0, result.err
-
-
-def rebalance(cli, account_id):
-    result = cli("rebalance", "--date", DAY, "--account", account_id, "--as", "olivia", "--json")
-    assert result.code == 0, result.err
-    (decision,) = result.json()["decisions"]
-    return decision
-
-
 def orders_of(cli, account_id):
     return cli("orders", "--account", account_id, "--json").json()["orders"]
-
-
-def explained(cli, decision_id):
-    return cli("explain", decision_id, "--json").json()
 
 
 def post_trade_weights(cli, account_id):
@@ -96,7 +57,7 @@ def post_trade_weights(cli, account_id):
 
 
 def test_an_all_cash_account_goes_to_target_within_drift_limits(firm):
-    account(firm, '  - {id: NEW, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n')
+    account(firm, an_account("NEW", "balanced", "100000", opened="2026-02-27"))
     decision = rebalance(firm, "NEW")
     assert decision["trade"] and decision["reasons"][0] == "drift_limit"
     weights, cash = post_trade_weights(firm, "NEW")
@@ -158,8 +119,7 @@ def test_restrictions_never_buy_always_exit_and_keep_do_not_sell(firm):
 
 
 def test_a_substitution_is_bought_instead_of_the_model_security(firm):
-    account(firm, '  - {id: S, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000", '
-                  'parameters: {substitutions: {VTI: ITOT}}}\n')
+    account(firm, an_account("S", "balanced", "100000", opened="2026-02-27", parameters="{substitutions: {VTI: ITOT}}"))
     rebalance(firm, "S")
     bought = {o["symbol"] for o in orders_of(firm, "S") if o["side"] == "buy"}
     assert "ITOT" in bought and "VTI" not in bought
@@ -167,9 +127,8 @@ def test_a_substitution_is_bought_instead_of_the_model_security(firm):
 
 def test_no_wash_sale_is_ever_created(firm):
     # A loss on VTI realised ten days ago: nothing in its wash group (VTI, ITOT) may be bought.
-    account(firm, '  - {id: W, advisor: alice, template: balanced, opened: 2025-01-02, cash: "100000", '
-                  'lots: [{symbol: VTI, quantity: "50", cost_basis: "20000", acquired: 2025-01-02}, '
-                  '{symbol: AGG, quantity: "100", cost_basis: "12000", acquired: 2025-01-02}]}\n')
+    lots = [lot("VTI", "50", "20000", "2025-01-02"), lot("AGG", "100", "12000", "2025-01-02")]
+    account(firm, an_account("W", "balanced", "100000", lots, opened="2025-01-02"))
     assert firm.load("trades:\n  - {account: W, date: 2026-02-20, side: sell, symbol: VTI, quantity: '50', price: '290'}\n"
                      "  - {account: W, date: 2026-02-23, side: buy, symbol: BND, quantity: '10', price: '73'}\n",
                      "--as", "olivia").code == 0
@@ -185,13 +144,10 @@ def test_no_wash_sale_is_ever_created(firm):
 
 
 def test_a_loss_is_harvested_when_it_pays_and_not_in_a_tax_deferred_account(firm):
-    lots = ('[{symbol: VTI, quantity: "100", cost_basis: "45000", acquired: 2025-01-02}, '
-            '{symbol: SCHB, quantity: "1200", cost_basis: "24000", acquired: 2024-01-02}, '
-            '{symbol: BND, quantity: "300", cost_basis: "21000", acquired: 2024-01-02}, '
-            '{symbol: VGIT, quantity: "330", cost_basis: "19800", acquired: 2024-01-02}]')
-    account(firm, f'  - {{id: T, advisor: alice, template: balanced, opened: 2024-01-02, cash: "2000", lots: {lots}}}\n'
-                  f'  - {{id: D, advisor: alice, tax_status: tax_deferred, template: balanced, opened: 2024-01-02, '
-                  f'cash: "2000", lots: {lots}}}\n')
+    lots = [lot("VTI", "100", "45000", "2025-01-02"), lot("SCHB", "1200", "24000"), lot("BND", "300", "21000"),
+            lot("VGIT", "330", "19800")]
+    account(firm, an_account("T", "balanced", "2000", lots)
+                  + an_account("D", "balanced", "2000", lots, tax_status="tax_deferred"))
     taxable = rebalance(firm, "T")
     assert taxable["trade"] and "net_benefit" in taxable["reasons"]
     harvest = [o for o in orders_of(firm, "T") if o["reason"] == "harvest"]
@@ -215,10 +171,8 @@ def test_a_short_term_gain_days_from_long_term_is_deferred(firm):
 
 
 def test_the_annual_gain_budget_is_kept(firm):
-    lots = ('[{symbol: VOO, quantity: "100", cost_basis: "20000", acquired: 2020-01-02}, '
-            '{symbol: BND, quantity: "300", cost_basis: "21000", acquired: 2024-01-02}]')
-    account(firm, f'  - {{id: B, advisor: alice, template: balanced, opened: 2024-01-02, cash: "1000", lots: {lots}, '
-                  f'parameters: {{tax: {{annual_gain_budget: "4000"}}}}}}\n')
+    lots = [lot("VOO", "100", "20000", "2020-01-02"), lot("BND", "300", "21000")]
+    account(firm, an_account("B", "balanced", "1000", lots, parameters='{tax: {annual_gain_budget: "4000"}}'))
     rebalance(firm, "B")
     realised = sum(Decimal(o["quantity"]) * (Decimal(o["price"]) - Decimal(200)) for o in orders_of(firm, "B")
                    if o["symbol"] == "VOO" and o["side"] == "sell")
@@ -229,12 +183,12 @@ def test_the_annual_gain_budget_is_kept(firm):
 def test_identical_inputs_give_identical_orders(firm, postgres):
     from tests.conftest import Cli
 
-    account(firm, '  - {id: NEW, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n')
+    account(firm, an_account("NEW", "balanced", "100000", opened="2026-02-27"))
     first = rebalance(firm, "NEW")
     other = Cli(postgres.fresh_database(), firm.capsys, pytest.MonkeyPatch(), firm.tmp)
     assert other.load(POLICY).code == 0
     assert other("prices", "load", str(firm.tmp / "prices.csv"), "--as", "olivia").code == 0
-    account(other, '  - {id: NEW, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n')
+    account(other, an_account("NEW", "balanced", "100000", opened="2026-02-27"))
     second = rebalance(other, "NEW")
     assert first == second
     assert orders_of(firm, "NEW") == orders_of(other, "NEW")
@@ -293,9 +247,9 @@ def test_replay_reports_a_difference_when_the_history_was_tampered_with(firm):
 
 
 def test_the_minimum_trade_is_the_firms_setting_unless_the_account_sets_its_own(firm):
-    account(firm, '  - {id: NEW, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000"}\n'
-                  '  - {id: OWN, advisor: alice, template: balanced, opened: 2026-02-27, cash: "100000", '
-                  'parameters: {trading: {min_trade_value: "100"}}}\n')
+    account(firm, an_account("NEW", "balanced", "100000", opened="2026-02-27")
+                  + an_account("OWN", "balanced", "100000", opened="2026-02-27",
+                               parameters='{trading: {min_trade_value: "100"}}'))
     assert firm("settings", "min_trade_value", "20000", "--as", "olivia", "--reason", "fewer small trades").code == 0
     rebalance(firm, "NEW")
     rebalance(firm, "OWN")

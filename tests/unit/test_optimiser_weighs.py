@@ -1,6 +1,7 @@
 """What a decision weighs, rule by rule on small problems: wash groups as one risk,
 short-term gains deferred, withdrawals weighed on what remains, no stub left, and
-direction fixing that tries the other side when the kept one leaves a breach."""
+direction fixing that tries the other side when the kept one leaves a breach or, on a
+material conflict, trades nothing."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lotline.domain.optimiser import ClassLimit, optimise
+from lotline.domain.optimiser import ClassLimit, evaluate_objective, optimise
 from lotline.domain.optimiser.constraints import ClassDriftLimits
 from lotline.domain.optimiser.portfolio import Portfolio
 from lotline.domain.optimiser.terms import TrackingRisk
 from lotline.domain.risk import RiskModel, estimate_risk_model
-from tests.unit.test_optimiser import UNIVERSE, balanced, limits, lot, problem, security
+from tests.unit.test_optimiser import UNIVERSE, balanced, bought, limits, lot, problem, security
 
 
 def test_members_of_one_wash_group_are_one_risk():
@@ -133,6 +134,42 @@ def test_the_other_side_is_solved_when_the_kept_side_leaves_a_breach():
     assert "wash_sale:us-total:buys_kept" in result.resolved
     assert not [n for n in result.resolved if n.endswith("sales_kept") and ("VTI" in n or "us-total" in n)]
     assert result.solves <= 4
+
+
+def test_the_other_side_is_solved_when_the_kept_side_of_a_material_conflict_ends_empty():
+    # US equity sits at its lower limit (57%), the VTI lot at a loss. The first solve
+    # harvests the whole lot and buys it back with more besides; the sale carries more
+    # dollars, so buys of the group are shut, and alone the harvest does not pay: the
+    # kept side sells nothing and the purchase is lost with it, though no limit is
+    # breached. Keeping the purchase instead brings the class toward its target.
+    securities = [security(s, {"VTI": 0.6, "BND": 0.38}.get(s, 0.0), can_buy=s in ("VTI", "BND"))
+                  for s in UNIVERSE]
+    lots = [lot("V", "VTI", 228, 70_000), lot("B", "BND", 540, 37_800)]
+    p = problem(securities, lots, cash=3_800)
+    result = optimise(p)
+    assert not result.softened
+    assert bought(result, "VTI") * 250.0 >= 2_000
+    assert not [s for s in result.sells if s.symbol == "VTI"]
+    assert "wash_sale:us-total:buys_kept" in result.resolved
+    assert "round_trip:VTI:buys_kept" in result.resolved
+    assert result.solves == 3
+    # Better than what keeping the sale left (no harvest, no purchase), scored on the orders.
+    kept_sale = evaluate_objective(p, [(b.symbol, b.shares) for b in result.buys if b.symbol != "VTI"],
+                                   [(s.lot_id, s.symbol, s.shares) for s in result.sells])
+    after = result.objective_after
+    assert after.tracking + after.tax + after.cost < kept_sale.tracking + kept_sale.tax + kept_sale.cost
+
+
+def test_a_conflict_of_a_harvest_and_its_buy_back_alone_takes_no_third_solve():
+    # The same account a little over its lower limit: the first solve's buying beyond
+    # the round trip is under the minimum trade, so whichever side is kept, no purchase
+    # is lost; the analysis stays at two solves.
+    securities = [security(s, {"VTI": 0.6, "BND": 0.38}.get(s, 0.0), can_buy=s in ("VTI", "BND"))
+                  for s in UNIVERSE]
+    lots = [lot("V", "VTI", 228, 70_000), lot("B", "BND", 540, 37_800)]
+    result = optimise(problem(securities, lots, cash=3_800, min_trade_value=5_000))
+    assert result.solves == 2
+    assert not [b for b in result.buys if b.symbol == "VTI"]
 
 
 def test_a_class_limit_of_what_remains_is_validated():
