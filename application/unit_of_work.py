@@ -4,7 +4,7 @@ all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -18,6 +18,14 @@ from lotline.infrastructure.aggregate_store import AggregateStore
 A = TypeVar("A", bound=Aggregate)
 
 KINDS = {"Security": "symbol", "Model": "model", "TargetTemplate": "template", "Account": "account", "User": "user"}
+
+
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector (each event mutates the aggregate in turn) without its
+    check of every event against a runtime Protocol, a tenth of loading an account."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class UnitOfWork:
@@ -35,7 +43,7 @@ class UnitOfWork:
         if aggregate_id in self._missing:
             return None
         try:
-            aggregate = self._store.repository.get(aggregate_id)
+            aggregate = self._store.repository.get(aggregate_id, projector_func=_project)
         except AggregateNotFoundError:
             self._missing.add(aggregate_id)
             return None

@@ -4,6 +4,7 @@ every process of the run, sampled) and the extrapolated time of a 100,000-accoun
 
     python benchmarks/daily_run.py                 # 10,000 accounts, the process pool on SQLite
     python benchmarks/daily_run.py --accounts 500  # a quick look
+    python benchmarks/daily_run.py --cache ~/firms  # the firm written once, reused by later runs
     python benchmarks/daily_run.py --via kafka --workers 1,2
         # next to the pool on SQLite, the same firm on PostgreSQL decided by `lotline worker`
         # processes over Kafka (a Tansu broker and a PostgreSQL cluster are started here)
@@ -130,13 +131,20 @@ def measure(url: str, workers: int) -> dict:
     from lotline.application.handlers.analysis import rebalance
     from lotline.application.lotline import Lotline
 
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
     with Lotline(url) as lotline:
         lotline.catch_up()
-        started = time.perf_counter()
+        started, own = time.perf_counter(), cpu(resource.RUSAGE_SELF)
         results = rebalance(Rebalance(user="olivia", on=DAY, workers=workers), lotline)
-        seconds = time.perf_counter() - started
+        seconds, own = time.perf_counter() - started, cpu(resource.RUSAGE_SELF) - own
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"workers": workers, "accounts": len(results), "seconds": seconds,
+    # The pool's workers are reaped when the night ends: their whole lives (start-up
+    # included) are the night's; of this process, only the night itself.
+    spent = {"night's process": own, "pool workers": cpu(resource.RUSAGE_CHILDREN)}
+    return {"workers": workers, "accounts": len(results), "seconds": seconds, "cpu": spent,
             "decided": sum(1 for r in results if r.decision_id), "failed": sum(1 for r in results if r.failure),
             "trading": sum(1 for r in results if r.trade),
             "peak_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, children)}
@@ -236,6 +244,28 @@ def _copy_store(source: Path, target: Path) -> None:
     dst.close()
 
 
+def cached_firm(cache: Path, accounts: int, seed: int) -> Path:
+    """The firm of `accounts` accounts and `seed` in the folder `cache`, written there the
+    first time (under another name, renamed once whole: a run stopped while writing
+    leaves no firm to be mistaken for a finished one)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    firm = cache / f"daily-firm-{accounts}-seed{seed}.db"
+    if firm.exists():
+        print(f"the firm of {accounts:,} accounts (seed {seed}) from {firm}")
+        return firm
+    partial = cache / f".{firm.name}.{os.getpid()}.partial"
+    started = time.perf_counter()
+    write_firm(f"sqlite:///{partial}", accounts, seed)
+    whole = partial.with_suffix(".whole")
+    _copy_store(partial, whole)  # one file, its write-ahead log folded in
+    os.replace(whole, firm)
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
+    print(f"wrote a firm of {accounts:,} accounts (30 positions, 100 lots each) to {firm} "
+          f"in {time.perf_counter() - started:.0f} s")
+    return firm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
@@ -243,6 +273,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--via", choices=("pool", "kafka"), default="pool",
                         help="kafka: also the distributed night on PostgreSQL, next to the pool on SQLite")
+    parser.add_argument("--cache", metavar="DIR", help="write the firm once to DIR/daily-firm-{accounts}-seed{seed}.db "
+                        "and reuse it on later runs (each night still runs on its own copy)")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -250,10 +282,11 @@ def main() -> None:
         print(json.dumps(measure(args.store, args.measure)))
         return
     folder = Path(tempfile.mkdtemp(prefix="lotline-daily-"))
-    base = folder / "firm.db"
-    started = time.perf_counter()
-    write_firm(f"sqlite:///{base}", args.accounts, args.seed)
-    print(f"wrote a firm of {args.accounts:,} accounts (30 positions, 100 lots each) in {time.perf_counter() - started:.0f} s")
+    base = cached_firm(Path(args.cache), args.accounts, args.seed) if args.cache else folder / "firm.db"
+    if not args.cache:
+        started = time.perf_counter()
+        write_firm(f"sqlite:///{base}", args.accounts, args.seed)
+        print(f"wrote a firm of {args.accounts:,} accounts (30 positions, 100 lots each) in {time.perf_counter() - started:.0f} s")
     rows = []
     worker_counts = [int(w) for w in args.workers.split(",")]
     for workers in worker_counts:
@@ -285,7 +318,8 @@ def main() -> None:
         if "cpu" in r:
             spent = ", ".join(f"{name} {seconds:.1f} s ({seconds * 1000 / r['accounts']:.1f} ms/account)"
                               for name, seconds in r["cpu"].items())
-            print(f"{r['via']}, {r['workers']} worker(s), CPU: {spent}")
+            total = sum(r["cpu"].values()) * 1000 / r["accounts"]
+            print(f"{r['via']}, {r['workers']} worker(s), CPU: {spent}; total {total:.1f} ms/account")
     for via in sorted({r["via"] for r in rows}):
         mine = {r["workers"]: r["accounts"] / r["seconds"] for r in rows if r["via"] == via}
         if 1 in mine and 2 in mine:

@@ -18,6 +18,7 @@ from lotline.domain.decision import (
     LotRelief,
     ObjectiveRecord,
     ProposedOrder,
+    lot_records,
 )
 from lotline.domain.errors import InvalidInput
 from lotline.domain.model import Model
@@ -126,18 +127,36 @@ def analyse(
         if r.date in window and r.date <= on and r.proceeds < r.cost_basis
     }
     acquired = [a for a in acquisitions(account, group_of) if a.acquired in window]
+    # loss_sale_blocked's question for every lot, its acquisitions found by wash group.
+    acquired_in: dict[str, list[Acquisition]] = {}
+    for a in acquired:
+        acquired_in.setdefault(a.wash_group, []).append(a)
 
     taxable = account.tax_status == TaxStatus.TAXABLE
     tax = params.tax
     wait = timedelta(days=int(settings.get("ltcg_wait_days", ZERO)))
 
+    # Lots share few holding-period starts: each one's term today is worked out once.
+    terms: dict[date, str] = {}
+
+    def term_today(lot) -> str:
+        start = lot.holding_period_start
+        term = terms.get(start)
+        if term is None:
+            term = terms[start] = holding_term(start, on)
+        return term
+
     def defer_sale(lot) -> bool:
         """A short-term gain that turns long term within the firm's wait."""
         return (
             taxable and wait.days > 0 and lot.quantity * prices[lot.symbol] > lot.cost_basis
-            and holding_term(lot.holding_period_start, on) != LONG_TERM
+            and term_today(lot) != LONG_TERM
             and holding_term(lot.holding_period_start, on + wait) == LONG_TERM
         )
+
+    def blocked(lot) -> bool:
+        group = group_of(lot.symbol)
+        return group in acquired_in and loss_sale_blocked(lot.lot_id, group, on, acquired_in[group])
 
     security_inputs = tuple(
         SecurityInput(
@@ -152,15 +171,16 @@ def analyse(
         )
         for s in symbols
     )
+    long_rate, short_rate = float(tax.long_term_rate), float(tax.short_term_rate)
     lot_inputs = tuple(
         LotInput(
             lot_id=lot.lot_id,
             symbol=lot.symbol,
             quantity=float(lot.quantity),
             cost_basis=float(lot.cost_basis),
-            tax_rate=float(tax.long_term_rate if holding_term(lot.holding_period_start, on) == LONG_TERM else tax.short_term_rate),
+            tax_rate=long_rate if term_today(lot) == LONG_TERM else short_rate,
             can_sell=lot.symbol not in do_not_sell,
-            loss_sale_blocked=loss_sale_blocked(lot.lot_id, group_of(lot.symbol), on, acquired),
+            loss_sale_blocked=blocked(lot),
             defer_sale=defer_sale(lot),
         )
         for lot in open_lots
@@ -223,7 +243,7 @@ def analyse(
         on=on,
         problem=problem,
         targets=targets,
-        lots=tuple(LotRecord(**lot._asdict()) for lot in open_lots),
+        lots=lot_records(open_lots),
         valuation=valuation,
         required_cash=required,
         gain_budget_remaining=budget_left,

@@ -326,20 +326,23 @@ class LotLedger:
     # --- acquisitions ---------------------------------------------------------------------
 
     def _acquire(self, lot_id: str, symbol: str, quantity: Decimal, basis: Decimal, acquired: date, on: date) -> TaxLot:
-        with localcontext(_ARITHMETIC):
-            self._check_order(on)
-            if lot_id in self._used_ids:
-                raise DuplicateLot(f"lot {lot_id!r} already exists in this account", "lot_id")
-            self._last_day = on
-            holding = self._holding(symbol)
-            self._arrivals += 1
-            lot = _Lot(
-                lot_id, symbol, quantity, basis, acquired, acquired, ZERO,
-                origin=lot_id, order=(acquired, self._arrivals, 0), can_replace=True,
-            )
-            self._add(holding, lot)
-            self._replace_earlier_losses(lot, holding.group)
-            return lot.view()
+        self._check_order(on)
+        if lot_id in self._used_ids:
+            raise DuplicateLot(f"lot {lot_id!r} already exists in this account", "lot_id")
+        self._last_day = on
+        holding = self._holding(symbol)
+        self._arrivals += 1
+        lot = _Lot(
+            lot_id, symbol, quantity, basis, acquired, acquired, ZERO,
+            origin=lot_id, order=(acquired, self._arrivals, 0), can_replace=True,
+        )
+        self._add(holding, lot)
+        if holding.group.unreplaced:
+            # The only arithmetic of an acquisition (a transfer of a hundred lots pays for
+            # no context switch where no loss waits for a replacement).
+            with localcontext(_ARITHMETIC):
+                self._replace_earlier_losses(lot, holding.group)
+        return lot.view()
 
     def _replace_earlier_losses(self, lot: _Lot, group: _WashGroup) -> None:
         window = WashSaleWindow.around(lot.acquired)

@@ -21,7 +21,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 GENESIS = "0" * 64
@@ -166,6 +166,16 @@ class ChainedApplicationRecorder(SQLAlchemyApplicationRecorder):
                       limit: int | None = None) -> list[StoredEvent]:
         """The library's query, in SQLAlchemy Core: the same rows without building an
         ORM object for each (loading an aggregate is most of a night's reads)."""
+        if gt is None and lte is None and not desc and limit is None:
+            # A whole stream, as an aggregate is loaded: the statement built once.
+            query = self._whole_stream()
+            parameters = {"originator_id": originator_id}
+            with self.transaction(commit=False) as session:
+                return [
+                    StoredEvent(originator_id=oid, originator_version=v, topic=topic,
+                                state=bytes(state) if isinstance(state, memoryview) else state)
+                    for oid, v, topic, state in session.execute(query, parameters)
+                ]
         table = self.events_record_cls.__table__
         version = table.c.originator_version
         query = select(table.c.originator_id, version, table.c.topic, table.c.state).where(
@@ -183,6 +193,17 @@ class ChainedApplicationRecorder(SQLAlchemyApplicationRecorder):
                             state=bytes(state) if isinstance(state, memoryview) else state)
                 for oid, v, topic, state in session.execute(query)
             ]
+
+    def _whole_stream(self) -> Any:
+        query = self.__dict__.get("_whole_stream_query")
+        if query is None:
+            table = self.events_record_cls.__table__
+            version = table.c.originator_version
+            query = self.__dict__["_whole_stream_query"] = (
+                select(table.c.originator_id, version, table.c.topic, table.c.state)
+                .where(table.c.originator_id == bindparam("originator_id", type_=table.c.originator_id.type))
+                .order_by(version))
+        return query
 
     def streams_begun(self, originator_ids: Sequence[Any]) -> set[Any]:
         """Those of the streams that have an event recorded: one query for many (the
