@@ -9,8 +9,14 @@ import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("domain", "application", "infrastructure", "projections")
+
+# Building the wheel and the editable install both write build/ and lotline.egg-info in the
+# source tree: on one worker, one after the other.
+pytestmark = pytest.mark.xdist_group("packaging")
 
 
 def test_every_package_of_the_tree_is_listed_for_installation_under_lotline():

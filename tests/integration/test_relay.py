@@ -23,6 +23,9 @@ from sqlalchemy import create_engine, inspect, text
 from tests.conftest import Cli
 from tests.kafka_broker import free_port
 
+# The demo store (a module fixture, built by a subprocess) is built once, on one worker.
+pytestmark = pytest.mark.xdist_group("relay")
+
 DEMO_DAYS = ("2026-03-02", "2026-03-03")
 
 

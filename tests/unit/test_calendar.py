@@ -8,6 +8,9 @@ import pytest
 
 from lotline.infrastructure import calendar
 
+# The library's calendar (a module fixture) is built once, on one worker.
+pytestmark = pytest.mark.xdist_group("calendar")
+
 
 @pytest.fixture(scope="module")
 def nyse():
