@@ -18,7 +18,8 @@ from lotline.application.cli import main
 from lotline.application.synthetic_market import write_files
 from lotline.infrastructure.calendar import is_trading_day
 
-# The backtest of every strategy (a module fixture, the longest part) is run once, on one worker.
+# One worker for the module where pytest-xdist can group (not with pytest 9.2, pytest-xdist issue
+# 1386): the backtest of every strategy (a module fixture, the longest part) is then run once.
 pytestmark = pytest.mark.xdist_group("backtest")
 
 DAYS = 60

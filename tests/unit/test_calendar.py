@@ -8,7 +8,8 @@ import pytest
 
 from lotline.infrastructure import calendar
 
-# The library's calendar (a module fixture) is built once, on one worker.
+# One worker for the module where pytest-xdist can group (not with pytest 9.2, pytest-xdist issue
+# 1386): the library's calendar (a module fixture) is then built once.
 pytestmark = pytest.mark.xdist_group("calendar")
 
 
