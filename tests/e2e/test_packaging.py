@@ -1,6 +1,7 @@
 """What `pip install .` ships: every package of the source tree, all under one
 top-level `lotline` package, so nothing collides with another project's `domain`."""
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -9,8 +10,24 @@ import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("domain", "application", "infrastructure", "projections")
+
+# Building the wheel and the editable install both write build/ and lotline.egg-info in the
+# source tree: they run one after the other, whichever pytest-xdist worker (or other run of
+# the suite in this tree) has them. The group keeps them on one worker where xdist can (it
+# cannot with pytest 9.2, pytest-xdist issue 1386); the lock holds in every case.
+pytestmark = pytest.mark.xdist_group("packaging")
+
+
+@pytest.fixture
+def source_tree_to_ourselves():
+    (ROOT / "build").mkdir(exist_ok=True)  # ignored by git, like what setuptools writes there
+    with open(ROOT / "build" / "packaging-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def test_every_package_of_the_tree_is_listed_for_installation_under_lotline():
@@ -26,7 +43,7 @@ def test_every_package_of_the_tree_is_listed_for_installation_under_lotline():
     assert all(setuptools["package-dir"][name] == name.removeprefix("lotline.").replace(".", "/") for name in listed)
 
 
-def test_the_wheel_holds_only_the_lotline_package(tmp_path):
+def test_the_wheel_holds_only_the_lotline_package(tmp_path, source_tree_to_ourselves):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
                     str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
     (wheel,) = tmp_path.glob("lotline-*.whl")
@@ -37,7 +54,7 @@ def test_the_wheel_holds_only_the_lotline_package(tmp_path):
     assert "lotline/__init__.py" not in names  # a namespace: the four layers are its only contents
 
 
-def test_an_editable_install_serves_the_same_namespace(tmp_path):
+def test_an_editable_install_serves_the_same_namespace(tmp_path, source_tree_to_ourselves):
     target = tmp_path / "venv"
     venv.create(target, with_pip=True)
     python = target / "bin" / "python"

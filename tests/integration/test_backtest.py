@@ -18,6 +18,10 @@ from lotline.application.cli import main
 from lotline.application.synthetic_market import write_files
 from lotline.infrastructure.calendar import is_trading_day
 
+# One worker for the module where pytest-xdist can group (not with pytest 9.2, pytest-xdist issue
+# 1386): the backtest of every strategy (a module fixture, the longest part) is then run once.
+pytestmark = pytest.mark.xdist_group("backtest")
+
 DAYS = 60
 KEYS = {"strategy", "start", "end", "days", "initial_value", "final_value", "after_tax_liquidation_value",
         "taxes_paid", "realized_short_term", "realized_long_term", "losses_harvested", "wash_sale_violations",

@@ -4,11 +4,14 @@ naming the field and the (cut) value, and records nothing."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -245,10 +248,21 @@ def test_a_store_that_is_not_a_sqlite_or_postgresql_url_is_bad_input(sqlite_cli,
     assert sorted(p.name for p in sqlite_cli.tmp.iterdir()) == ["scenario.yaml"]
 
 
+@pytest.fixture
+def short_folder() -> Iterator[Path]:
+    """An empty folder with a short path. A message cuts a path past 80 characters, and
+    tmp_path's length depends on the runner (pytest-xdist adds a folder per worker)."""
+    folder = Path(tempfile.mkdtemp(prefix="lotline-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.parametrize("command", [("lots", "ACC-1"), ("settings",), ("audit", "ACC-1"), ("orders",),
                                      ("projections", "rebuild"), ("rebalance", "--date", "2026-03-02")])
-def test_read_commands_on_a_missing_store_file_create_nothing(sqlite_cli, capsys, command):
-    missing = sqlite_cli.tmp / "typo.db"
+def test_read_commands_on_a_missing_store_file_create_nothing(sqlite_cli, capsys, command, short_folder):
+    missing = short_folder / "typo.db"
     result = run(capsys, *command, "--store", f"sqlite:///{missing}")
     assert result.code == 2, result.err
     assert one_line(result) == (f"lotline: bad input: store: no store at {missing}; "
@@ -256,13 +270,13 @@ def test_read_commands_on_a_missing_store_file_create_nothing(sqlite_cli, capsys
     assert not missing.exists()
 
 
-def test_load_into_a_missing_directory_names_the_directory(sqlite_cli, capsys):
+def test_load_into_a_missing_directory_names_the_directory(sqlite_cli, capsys, short_folder):
     scenario = sqlite_cli.write("scenario.yaml", CONTRACT_EXAMPLE)
-    missing = sqlite_cli.tmp / "missing" / "dir"
+    missing = short_folder / "missing" / "dir"
     result = run(capsys, "load", str(scenario), "--store", f"sqlite:///{missing / 'firm.db'}")
     assert result.code == 2
     assert one_line(result) == f"lotline: bad input: store: no directory {missing} to create the store firm.db in"
-    assert not (sqlite_cli.tmp / "missing").exists()
+    assert not (short_folder / "missing").exists()
 
 
 def test_a_file_that_is_not_a_database_is_bad_input_and_left_alone(sqlite_cli, capsys):

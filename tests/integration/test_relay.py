@@ -23,6 +23,10 @@ from sqlalchemy import create_engine, inspect, text
 from tests.conftest import Cli
 from tests.kafka_broker import free_port
 
+# One worker for the module where pytest-xdist can group (not with pytest 9.2, pytest-xdist issue
+# 1386): the demo store (a module fixture, built by a subprocess) is then built once.
+pytestmark = pytest.mark.xdist_group("relay")
+
 DEMO_DAYS = ("2026-03-02", "2026-03-03")
 
 

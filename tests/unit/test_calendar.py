@@ -8,6 +8,10 @@ import pytest
 
 from lotline.infrastructure import calendar
 
+# One worker for the module where pytest-xdist can group (not with pytest 9.2, pytest-xdist issue
+# 1386): the library's calendar (a module fixture) is then built once.
+pytestmark = pytest.mark.xdist_group("calendar")
+
 
 @pytest.fixture(scope="module")
 def nyse():
