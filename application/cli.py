@@ -402,19 +402,7 @@ def lots(account: Annotated[str, typer.Argument(help="Account id.")], as_of: AsO
     """Open tax lots of an account."""
     from lotline.application.rendering import show_lots
 
-    def directly(read: DirectRead) -> dict:
-        from lotline.application.direct_reads import lots_report
-
-        return lots_report(read, account, parse_date(as_of, "as_of") or read.today)
-
-    report = read_directly(store, as_user, key_file, directly)
-    if report is None:
-        from lotline.application.queries import lots_report
-
-        with opened(store) as lotline:
-            on = parse_date(as_of, "as_of") or _today(lotline)
-            report = lots_report(lotline, account, acting(lotline, as_user, key_file).user, on)
-    show_lots(account, report, as_json, wide)
+    show_lots(account, _as_of_report("lots_report", account, as_of, store, as_user, key_file), as_json, wide)
 
 
 @app.command()
@@ -437,19 +425,27 @@ def holdings(account: Annotated[str, typer.Argument(help="Account id.")], as_of:
     """Positions, market values, weights against target, drift per asset class."""
     from lotline.application.rendering import show_holdings
 
+    show_holdings(account, _as_of_report("holdings_report", account, as_of, store, as_user, key_file), as_json, wide)
+
+
+def _as_of_report(report: str, account: str, as_of: str | None, store: str | None, as_user: str | None,
+                  key_file: Path | None) -> dict:
+    """An account's report as of a day (`report`: the name both readers give it): from the
+    read models alone when they are current, else the usual way. Each reader is imported
+    only when used: the usual one loads the event store."""
     def directly(read: DirectRead) -> dict:
-        from lotline.application.direct_reads import holdings_report
+        from lotline.application import direct_reads
 
-        return holdings_report(read, account, parse_date(as_of, "as_of") or read.today)
+        return getattr(direct_reads, report)(read, account, parse_date(as_of, "as_of") or read.today)
 
-    report = read_directly(store, as_user, key_file, directly)
-    if report is None:
-        from lotline.application.queries import holdings_report
+    found = read_directly(store, as_user, key_file, directly)
+    if found is not None:
+        return found
+    from lotline.application import queries
 
-        with opened(store) as lotline:
-            on = parse_date(as_of, "as_of") or _today(lotline)
-            report = holdings_report(lotline, account, acting(lotline, as_user, key_file).user, on)
-    show_holdings(account, report, as_json, wide)
+    with opened(store) as lotline:
+        on = parse_date(as_of, "as_of") or _today(lotline)
+        return getattr(queries, report)(lotline, account, acting(lotline, as_user, key_file).user, on)
 
 
 @prices_app.command("load")
