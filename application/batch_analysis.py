@@ -211,9 +211,17 @@ def rebalance_in_pool(lotline: Lotline, todo: list[str], on: date, actor: Actor,
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_start_worker, initargs=(lotline.url, on, actor, pinned, os.getpid())) as pool:
         futures = [pool.submit(_work_chunk, chunk) for chunk in chunks]
+        catching_up = True
         for future in as_completed(futures):
             chunk_results = future.result()
             results += chunk_results
             if progress is not None:
                 progress(len(chunk_results))
+            if catching_up:
+                # The read models follow the workers instead of waiting for them all to
+                # finish: this process would otherwise sit idle, then catch up alone.
+                try:
+                    lotline.catch_up_beside_writers()
+                except Exception:  # noqa: BLE001 - the catch-up after the pool reports it
+                    catching_up = False
     return results

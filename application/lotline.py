@@ -41,6 +41,9 @@ Progress = Callable[[int], None]
 """Told, as a long command goes, how many more accounts it has finished."""
 
 ATTEMPTS = 20
+# About ten decisions a transaction (a decision counts some 25 KB of JSON): on SQLite the
+# pool's workers wait for the write lock no longer than a few of their own commits.
+CATCH_UP_BESIDE_WRITERS_BYTES = 256_000
 
 
 def utc_now() -> datetime:
@@ -159,6 +162,11 @@ class Lotline:
     def catch_up(self) -> None:
         """Brings every read model up to the latest event (done before a read)."""
         self.read_models.catch_up()
+
+    def catch_up_beside_writers(self) -> None:
+        """`catch_up` while other processes record (the night's pool workers), in short
+        transactions: on SQLite each holds the write lock the workers record under."""
+        self.read_models.catch_up(batch_bytes=CATCH_UP_BESIDE_WRITERS_BYTES)
 
     # --- integrity -----------------------------------------------------------------
 

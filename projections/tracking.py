@@ -211,9 +211,11 @@ class ReadModels:
             connection.execute(read_model_failures.delete().where(read_model_failures.c.projection == name))
         return outdated
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+    def catch_up(self, progress: Callable[[int], None] | None = None, batch_bytes: int | None = None) -> int:
         """Applies every event not yet applied; returns how many notifications were read
-        (told to `progress` batch by batch)."""
+        (told to `progress` batch by batch). Each batch is one transaction, holding the
+        write lock on SQLite: `batch_bytes` smaller than `BATCH_BYTES` keeps that short
+        while other processes record (the night's pool)."""
         self.create_tables()
         if self._caught_up():
             return 0
@@ -225,7 +227,7 @@ class ReadModels:
         gc.disable()
         try:
             while True:
-                read = self._apply_batch()
+                read = self._apply_batch(batch_bytes)
                 if read == 0:
                     return total
                 total += read
@@ -251,18 +253,18 @@ class ReadModels:
             ).all())
         return len(positions) == len(names) and all(p >= (newest or 0) for p in positions.values())
 
-    def _apply_batch(self) -> int:
+    def _apply_batch(self, batch_bytes: int | None = None) -> int:
         try:
-            return self._batch(careful=False)
+            return self._batch(careful=False, batch_bytes=batch_bytes)
         except _FastPathFailed:
             # The batch was rolled back: what the projections hold in memory may be half
             # applied. Drop it, and apply the batch again one event at a time.
             for projection in self.projections:
                 projection.forget()
             self._written.clear()
-            return self._batch(careful=True)
+            return self._batch(careful=True, batch_bytes=batch_bytes)
 
-    def _batch(self, careful: bool) -> int:
+    def _batch(self, careful: bool, batch_bytes: int | None = None) -> int:
         names = [p.name for p in self.projections]
         with self.recorder.transaction(commit=True) as session:
             # The first statement writes, so the transaction holds the write lock from
@@ -284,7 +286,7 @@ class ReadModels:
                     projection.forget()
                     self._written.pop(projection.name)
             start = min(positions.values(), default=0)
-            notifications = self._select_notifications(session, start)
+            notifications = self._select_notifications(session, start, batch_bytes)
             if not notifications:
                 return 0
             events, errors = self._decode(notifications)
@@ -497,7 +499,7 @@ class ReadModels:
             for r in rows
         ]
 
-    def _select_notifications(self, session: Session, after: int) -> list[Any]:
+    def _select_notifications(self, session: Session, after: int, batch_bytes: int | None = None) -> list[Any]:
         # Core, not the recorder's ORM query: a projection reads every event ever
         # recorded, and building ORM objects for each costs more than the projection.
         table = self.recorder.events_record_cls.__table__
@@ -510,6 +512,7 @@ class ReadModels:
             .order_by(table.c.id)
             .limit(BATCH)
         )
+        cap = BATCH_BYTES if batch_bytes is None else batch_bytes
         notifications = []
         size = 0
         for row in session.execute(query):
@@ -517,7 +520,7 @@ class ReadModels:
             state = row[4]
             size += len(state) * (COMPRESSED_RATIO if state[:1] == b"x" else 1)
             # Decisions are large once decoded (every lot they read): cap a batch by bytes too.
-            if size > BATCH_BYTES:
+            if size > cap:
                 break
         return notifications
 
