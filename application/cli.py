@@ -597,18 +597,7 @@ def explain(decision: Annotated[str, typer.Argument(help="Decision id, e.g. ACC-
     """Why a decision traded or did not: triggers, objective terms, each order's reason."""
     from lotline.application.rendering import show_explanation
 
-    def directly(read: DirectRead) -> dict:
-        from lotline.application.direct_reads import explain_report
-
-        return explain_report(read, decision)
-
-    report = read_directly(store, as_user, key_file, directly)
-    if report is None:
-        from lotline.application.replay import explain as run
-
-        with opened(store) as lotline:
-            report = run(lotline, decision, acting(lotline, as_user, key_file).user)
-    show_explanation(report, as_json)
+    show_explanation(_decision_read("explain_report", "explain", decision, store, as_user, key_file), as_json)
 
 
 @app.command()
@@ -617,20 +606,29 @@ def replay(decision: Annotated[str, typer.Argument(help="Decision id.")],
     """Recompute a past decision from the history recorded before it; exit 1 if it differs."""
     from lotline.application.rendering import show_replay
 
-    def directly(read: DirectRead) -> Any:
-        from lotline.application.direct_reads import replay_outcome
-
-        return replay_outcome(read, decision)
-
-    outcome = read_directly(store, as_user, key_file, directly)
-    if outcome is None:
-        from lotline.application.replay import replay as run
-
-        with opened(store) as lotline:
-            outcome = run(lotline, decision, acting(lotline, as_user, key_file).user)
+    outcome = _decision_read("replay_outcome", "replay", decision, store, as_user, key_file)
     show_replay(decision, outcome, as_json)
     if not outcome.identical:
         raise typer.Exit(1)
+
+
+def _decision_read(direct: str, usual: str, decision: str, store: str | None, as_user: str | None,
+                   key_file: Path | None) -> Any:
+    """A read of one decision: `direct` (application/direct_reads.py) from the read models
+    and the events it names when they are current, else `usual` (application/replay.py)
+    through the event store. Each is imported only when used."""
+    def directly(read: DirectRead) -> Any:
+        from lotline.application import direct_reads
+
+        return getattr(direct_reads, direct)(read, decision)
+
+    found = read_directly(store, as_user, key_file, directly)
+    if found is not None:
+        return found
+    from lotline.application import replay as decisions
+
+    with opened(store) as lotline:
+        return getattr(decisions, usual)(lotline, decision, acting(lotline, as_user, key_file).user)
 
 
 @app.command()
