@@ -507,11 +507,9 @@ DateOpt = Annotated[str | None, typer.Option("--date", metavar="D", help="Tradin
 def trading_day(on: date) -> date:
     """`on`, when the NYSE trades that day; else bad input, in the words of every
     command that takes a trading day."""
-    from lotline.infrastructure.calendar import is_trading_day
+    from lotline.infrastructure.calendar import check_trading_day
 
-    # The words of handlers/trading_day.py's check, without importing the handlers.
-    if not is_trading_day(on):
-        raise InvalidInput(f"{on.isoformat()} is not an NYSE trading day", "date")
+    check_trading_day(on)
     return on
 
 

@@ -76,6 +76,16 @@ def is_trading_day(day: date) -> bool:
     return day.weekday() < 5 and (not FIRST <= day <= LAST or day not in _closed())
 
 
+def check_trading_day(on: date) -> None:
+    """Bad input unless the NYSE trades on `on`: the words of every command that takes
+    a trading day (the CLI checks it before anything else is imported, the handlers
+    again)."""
+    from lotline.domain.errors import InvalidInput
+
+    if not is_trading_day(on):
+        raise InvalidInput(f"{on.isoformat()} is not an NYSE trading day", "date")
+
+
 def _beyond(what: str) -> ValueError:
     return ValueError(f"{what} is outside the NYSE calendar's {FIRST.isoformat()} to {LAST.isoformat()}")
 

@@ -13,17 +13,12 @@ from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account
 from lotline.domain.decision import Decision, decision_id
-from lotline.domain.errors import InvalidInput, UnknownEntity
+from lotline.domain.errors import UnknownEntity
 from lotline.domain.execution import staleness
 from lotline.domain.roles import Permission
 from lotline.domain.security import Security
-from lotline.infrastructure.calendar import is_trading_day
+from lotline.infrastructure.calendar import check_trading_day  # noqa: F401 - the handlers' import of it
 from lotline.projections.views import OrderRow
-
-
-def check_trading_day(on: date) -> None:
-    if not is_trading_day(on):
-        raise InvalidInput(f"{on.isoformat()} is not an NYSE trading day", "date")
 
 
 def orders_by_decision(lotline: Lotline, on: date, status: str, wanted: Sequence[str] | None) -> dict[str, list[OrderRow]]:
