@@ -8,7 +8,7 @@ from datetime import date, datetime
 from lotline.domain.account import Account
 from lotline.domain.aggregate import Actor
 from lotline.domain.errors import NotAuthorised
-from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role
+from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission, Role, check_read
 from lotline.domain.user import User
 from lotline.application.identity import Identity
 from lotline.application.unit_of_work import UnitOfWork
@@ -39,16 +39,6 @@ def authorise(
 
 
 def authorise_read(uow: UnitOfWork, user_id: str, account_id: str | None, advisor: str | None) -> None:
-    """Everyone reads; an advisor only their own accounts."""
-    if user_id == SYSTEM_USER:
-        return
-    user = uow.find(User, user_id)
-    if user is None or user.removed:
-        raise NotAuthorised(f"unknown user {user_id!r}")
-    if any(role in GRANTS[Permission.READ_ANY_ACCOUNT] for role in user.roles):
-        return
-    if account_id is not None and advisor == user_id:
-        return
-    if account_id is None:
-        return
-    raise NotAuthorised(f"user {user_id!r} may not read account {account_id!r}: not its advisor")
+    """Everyone reads; an advisor only their own accounts (`check_read`)."""
+    user = None if user_id == SYSTEM_USER else uow.find(User, user_id)
+    check_read(user_id, None if user is None or user.removed else user.roles, account_id, advisor)

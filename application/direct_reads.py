@@ -23,9 +23,9 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from lotline.application.read_documents import holdings_document, lots_document, order_document
-from lotline.domain.errors import NotAuthorised, UnknownEntity
-from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission
+from lotline.application.read_documents import check_order_status, holdings_document, lots_document, order_document
+from lotline.domain.errors import UnknownEntity
+from lotline.domain.roles import SYSTEM_USER, check_read
 
 # The firm settings' events, by their stored topics (infrastructure/eventstore.py), so a
 # read need not build the event classes (a test checks them against domain/settings.py).
@@ -112,13 +112,8 @@ def _readable_account(read: DirectRead, account_id: str) -> Any:
     if row is None:
         raise UnknownEntity(f"unknown account {account_id!r}", "account")
     user_id = read.user
-    if user_id != SYSTEM_USER:
-        found = read.reads.user(user_id)
-        if found is None or found[1]:
-            raise NotAuthorised(f"unknown user {user_id!r}")
-        roles, _ = found
-        if not any(role in GRANTS[Permission.READ_ANY_ACCOUNT] for role in roles) and row.advisor != user_id:
-            raise NotAuthorised(f"user {user_id!r} may not read account {account_id!r}: not its advisor")
+    found = None if user_id == SYSTEM_USER else read.reads.user(user_id)
+    check_read(user_id, None if found is None or found[1] else found[0], account_id, row.advisor)
     if read.reads.unreadable(account_id):
         raise NotDirect("a read model could not apply an event of the account")
     return row
@@ -179,12 +174,8 @@ def holdings_report(read: DirectRead, account_id: str, as_of: date) -> dict[str,
 
 
 def orders_report(read: DirectRead, account_id: str, on: date | None, status: str | None) -> dict[str, Any]:
-    from lotline.domain.decision import OrderStatus
-    from lotline.domain.errors import InvalidInput
-
     row = _readable_account(read, account_id)
-    if status is not None and status not in OrderStatus.ALL:
-        raise InvalidInput(f"must be one of {', '.join(OrderStatus.ALL)}, got {status!r}", "status")
+    check_order_status(status)
     return {"orders": [order_document(r, json.loads(r.lots)) for r in read.reads.orders(row.account_id, on, status)]}
 
 

@@ -23,7 +23,8 @@ from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
 from lotline.projections.views import AccountRow, AuditRow
 
-from lotline.application.read_documents import holdings_document, lots_document, money, order_document, weight  # noqa: F401
+from lotline.application.read_documents import (  # noqa: F401 - money and weight: imported from here too
+    check_order_status, holdings_document, lots_document, money, order_document, weight)
 from lotline.domain.values import shown
 from lotline.infrastructure.integrity import Verification
 
@@ -118,7 +119,6 @@ def holdings_report(lotline: Lotline, account_id: str, user: str, as_of: date) -
 
 
 def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str | None, status: str | None) -> dict[str, Any]:
-    from lotline.domain.decision import OrderStatus
     from lotline.domain.roles import GRANTS, SYSTEM_USER, Permission
     from lotline.domain.user import User
 
@@ -134,10 +134,7 @@ def orders_report(lotline: Lotline, user: str, on: date | None, account_id: str 
             person = lotline.fresh().find(User, user)
             if person is not None and not any(r in GRANTS[Permission.READ_ANY_ACCOUNT] for r in person.roles):
                 advisor = user  # an advisor sees the orders of their own accounts
-    if status is not None:
-        allowed = OrderStatus.ALL
-        if status not in allowed:
-            raise InvalidInput(f"must be one of {', '.join(allowed)}, got {status!r}", "status")
+    check_order_status(status)
     rows = lotline.views.orders(on, account_id, status, advisor)
     return {"orders": [order_document(r, r.lots) for r in rows]}
 

@@ -94,3 +94,12 @@ def order_document(r: Any, lots: list[dict[str, str]]) -> dict[str, Any]:
         **({"fill_price": r.fill_price} if r.fill_price is not None else {}),
         **({f"{r.status}_reason": r.status_reason} if r.status_reason is not None else {}),
     }
+
+
+def check_order_status(status: str | None) -> None:
+    """An order status to filter by, when one is given: one the contract names."""
+    from lotline.domain.decision import OrderStatus
+    from lotline.domain.errors import InvalidInput
+
+    if status is not None and status not in OrderStatus.ALL:
+        raise InvalidInput(f"must be one of {', '.join(OrderStatus.ALL)}, got {status!r}", "status")

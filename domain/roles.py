@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -70,3 +71,19 @@ def parse_role(value: str) -> Role:
     except ValueError:
         known = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
         raise InvalidInput(f"unknown role {value!r} (one of {known})", "role") from None
+
+
+def check_read(user_id: str, roles: Iterable[str] | None, account_id: str | None, advisor: str | None) -> None:
+    """Everyone reads; an advisor only their own accounts. `roles`: the user's, None
+    when there is no such user (or they were removed); `advisor`: the account's."""
+    from lotline.domain.errors import NotAuthorised
+
+    if user_id == SYSTEM_USER:
+        return
+    if roles is None:
+        raise NotAuthorised(f"unknown user {user_id!r}")
+    if any(role in GRANTS[Permission.READ_ANY_ACCOUNT] for role in roles):
+        return
+    if account_id is None or advisor == user_id:
+        return
+    raise NotAuthorised(f"user {user_id!r} may not read account {account_id!r}: not its advisor")
