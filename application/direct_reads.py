@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from lotline.application.read_documents import check_order_status, holdings_document, lots_document, order_document
+from lotline.domain.aggregate import replayed
 from lotline.domain.errors import UnknownEntity
 from lotline.domain.roles import SYSTEM_USER, check_read
 
@@ -210,9 +211,7 @@ def _events(read: DirectRead, stream: Any, first: int, last: int | None) -> list
 def _aggregate_at(read: DirectRead, stream: Any, version: int) -> Any:
     """The aggregate as its first `version` events left it (as the event store's
     repository rebuilds it)."""
-    aggregate = None
-    for event in _events(read, stream, 1, version):
-        aggregate = event.mutate(aggregate)
+    aggregate = replayed(None, _events(read, stream, 1, version))
     if aggregate is None or aggregate.version != version:
         raise NotDirect("the aggregate's recorded versions are not all there")
     return aggregate

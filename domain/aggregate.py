@@ -12,6 +12,7 @@ has no clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -109,6 +110,15 @@ ENVELOPE = frozenset(
     {"originator_id", "originator_version", "timestamp", "actor", "role", "effective_date", "reason", "auth",
      "on_behalf_of"}
 )
+
+
+def replayed(aggregate: Aggregate | None, events: Iterable[DomainEvent]) -> Aggregate | None:
+    """The aggregate as its events leave it, each applied in turn (the first creates it
+    from None): how a history rebuilds it. Shaped as the eventsourcing library's
+    projector, so the event store's repository uses it too."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 class Aggregate:

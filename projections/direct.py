@@ -46,7 +46,7 @@ def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names)  # type: ignore[misc]
 
 
-def _day(value: Any) -> date | None:
+def driver_date(value: Any) -> date | None:
     """A date as the driver returns it (SQLite: text)."""
     return date.fromisoformat(value) if isinstance(value, str) else value
 
@@ -130,12 +130,12 @@ class DirectReads:
     def account_cash(self, account_id: str) -> tuple[str, date | None] | None:
         """The account's cash (text) and the latest date of anything recorded for it."""
         row = self._execute("SELECT cash, latest_date FROM account_cash WHERE account_id = ?", (account_id,)).fetchone()
-        return None if row is None else (row[0], _day(row[1]))
+        return None if row is None else (row[0], driver_date(row[1]))
 
     def open_lots(self, account_id: str) -> list[Any]:
         """The account's open lots; amounts as text, dates as dates."""
         rows = self._rows(f"SELECT {', '.join(LOT_COLUMNS)} FROM lots WHERE account_id = ?", (account_id,))
-        return [r._replace(acquired=_day(r.acquired), holding_period_start=_day(r.holding_period_start)) for r in rows]
+        return [r._replace(acquired=driver_date(r.acquired), holding_period_start=driver_date(r.holding_period_start)) for r in rows]
 
     def orders(self, account_id: str, on: date | None, status: str | None) -> list[Any]:
         """An account's orders by date and order id (of a day, in a status, when given),
@@ -146,7 +146,7 @@ class DirectReads:
         if status is not None:
             sql, parameters = sql + " AND status = ?", [*parameters, status]
         rows = self._rows(sql + " ORDER BY date, account_id, order_id", parameters)
-        return [r._replace(date=_day(r.date), mandatory=bool(r.mandatory)) for r in rows]
+        return [r._replace(date=driver_date(r.date), mandatory=bool(r.mandatory)) for r in rows]
 
     def targets_inputs(self, account_id: str) -> tuple[str, str, str, dict[str, tuple[str, bool]]] | None:
         """What an account's targets are computed from, as the targets read model keeps it:
@@ -168,7 +168,7 @@ class DirectReads:
         """The decisions read model's row (decision_id, account_id, date, originator_version), or None."""
         row = self._first("SELECT decision_id, account_id, date, originator_version FROM decisions "
                           "WHERE decision_id = ?", (decision_id,))
-        return None if row is None else row._replace(date=_day(row.date))
+        return None if row is None else row._replace(date=driver_date(row.date))
 
     def market_snapshot(self, digest: str) -> str | None:
         """A stored market snapshot's canonical JSON (infrastructure/market.py), or None."""
@@ -193,7 +193,7 @@ class DirectReads:
             "SELECT p.symbol, p.date, p.close FROM prices AS p JOIN (SELECT symbol, max(date) AS day FROM prices "
             f"WHERE date <= ? AND symbol IN ({marks}) GROUP BY symbol) AS last "
             "ON p.symbol = last.symbol AND p.date = last.day", [self._date_parameter(on), *wanted]).fetchall()
-        return {symbol: (_day(day), close) for symbol, day, close in rows}
+        return {symbol: (driver_date(day), close) for symbol, day, close in rows}
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from lotline.domain.ledger import Realization, TaxLot
 from lotline.projections.audit import audit_events
 from lotline.projections.decisions import decisions, orders
+from lotline.projections.direct import driver_date
 from lotline.projections.directory import accounts, cash_requests, securities, users
 from lotline.projections.failures import check_account_readable
 from lotline.projections.lots import account_cash, accounts_holding, lots, realized_gains
@@ -378,7 +379,7 @@ class Views:
                 cursor.execute(f"SELECT account_id, cash, latest_date, positions FROM {account_cash.name}")
                 for account_id, amount, latest, positions in cursor.fetchall():
                     if account_id in wanted:
-                        cash[account_id] = (Decimal(amount), _date(latest))
+                        cash[account_id] = (Decimal(amount), driver_date(latest))
                         holdings[account_id] = [(symbol, Decimal(quantity)) for symbol, quantity in json.loads(positions)]
                 cursor.execute(f"SELECT account_id, classes, symbols FROM {account_targets.name}")
                 for account_id, classes, symbols in cursor.fetchall():
@@ -433,11 +434,6 @@ class Views:
         if until is not None:
             query = query.where(audit_events.c.effective_date <= until)
         return [_audit_row(r) for r in self._rows(query)]
-
-
-def _date(value: Any) -> date | None:
-    """A date as the driver returns it (SQLite: text)."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _audit_row(r: Any) -> AuditRow:
