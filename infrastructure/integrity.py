@@ -168,30 +168,24 @@ class ChainedApplicationRecorder(SQLAlchemyApplicationRecorder):
         ORM object for each (loading an aggregate is most of a night's reads)."""
         if gt is None and lte is None and not desc and limit is None:
             # A whole stream, as an aggregate is loaded: the statement built once.
-            query = self._whole_stream()
-            parameters = {"originator_id": originator_id}
-            with self.transaction(commit=False) as session:
-                return [
-                    StoredEvent(originator_id=oid, originator_version=v, topic=topic,
-                                state=bytes(state) if isinstance(state, memoryview) else state)
-                    for oid, v, topic, state in session.execute(query, parameters)
-                ]
-        table = self.events_record_cls.__table__
-        version = table.c.originator_version
-        query = select(table.c.originator_id, version, table.c.topic, table.c.state).where(
-            table.c.originator_id == originator_id)
-        if gt is not None:
-            query = query.where(version > gt)
-        if lte is not None:
-            query = query.where(version <= lte)
-        query = query.order_by(version.desc() if desc else version)
-        if limit is not None:
-            query = query.limit(limit)
+            query, parameters = self._whole_stream(), {"originator_id": originator_id}
+        else:
+            table = self.events_record_cls.__table__
+            version = table.c.originator_version
+            query, parameters = select(table.c.originator_id, version, table.c.topic, table.c.state).where(
+                table.c.originator_id == originator_id), {}
+            if gt is not None:
+                query = query.where(version > gt)
+            if lte is not None:
+                query = query.where(version <= lte)
+            query = query.order_by(version.desc() if desc else version)
+            if limit is not None:
+                query = query.limit(limit)
         with self.transaction(commit=False) as session:
             return [
                 StoredEvent(originator_id=oid, originator_version=v, topic=topic,
                             state=bytes(state) if isinstance(state, memoryview) else state)
-                for oid, v, topic, state in session.execute(query)
+                for oid, v, topic, state in session.execute(query, parameters)
             ]
 
     def _whole_stream(self) -> Any:

@@ -139,7 +139,7 @@ def windows(lotline: Lotline, messages: Messages, log: Any, topics: set[str] | N
     batches is nearly all the relay's CPU; this process only hands the batches to the
     producer and records positions), so every core works; a short one here."""
     if newest - after <= PIPELINE_WINDOWS * size or not shareable(lotline.url):
-        yield built_here(messages, log, topics, after, newest, size, partitions)
+        yield built_here(messages, log, topics, window_bounds(after, newest, size), partitions)
         return
     import multiprocessing
 
@@ -173,12 +173,13 @@ def window_bounds(after: int, newest: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, newest)) for start in range(after, newest, size)]
 
 
-def built_here(messages: Messages, log: Any, topics: set[str] | None, after: int, newest: int, size: int,
-               partitions: int, bounds: list[tuple[int, int]] | None = None) -> Iterator[Window]:
+def built_here(messages: Messages, log: Any, topics: set[str] | None, bounds: list[tuple[int, int]],
+               partitions: int) -> Iterator[Window]:
+    """The windows `bounds` names, built in this process, in order."""
     from lotline.infrastructure.kafka_relay import record_batches
 
     partition_of: dict[bytes, int] = {}
-    for start, upto in window_bounds(after, newest, size) if bounds is None else bounds:
+    for start, upto in bounds:
         built = messages.of(log.window(start, upto, topics))
         yield upto, record_batches(built, partitions, partition_of), len(built)
 
@@ -192,7 +193,7 @@ def build_apart(url: str, topics: set[str] | None, bounds: list[tuple[int, int]]
     try:
         with Lotline(url) as lotline:
             log = RelayLog(lotline.store.recorder)
-            for window in built_here(Messages(lotline, log), log, topics, 0, 0, 0, partitions, bounds):
+            for window in built_here(Messages(lotline, log), log, topics, bounds, partitions):
                 hand_over(out, ("window", *window))
     except EventUnreadable as error:
         hand_over(out, ("unreadable", str(error)))
