@@ -97,14 +97,19 @@ def reference_path(checkout: Path) -> str:
     return str(folder.parent)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def firm_arguments(description: str, runs: int) -> argparse.ArgumentParser:
+    """The options of a benchmark that times commands against the cached firm."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=runs)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lotline-bench")
     parser.add_argument("--reference", type=Path, help="another checkout to time the same commands against")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = firm_arguments(__doc__, runs=7).parse_args()
     from daily_run import DAY
 
     args.cache.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ takes minutes at 10,000 accounts: `--reference-runs 1` keeps it to one run each.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sqlite3
 import statistics
@@ -33,15 +32,10 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 
 def main() -> None:
-    from cli import build, reference_path, timed
+    from cli import build, firm_arguments, reference_path, timed
     from daily_run import DAY
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lotline-bench")
-    parser.add_argument("--reference", type=Path, help="another checkout to time the same commands against")
+    parser = firm_arguments(__doc__, runs=5)
     parser.add_argument("--reference-runs", type=int, help="runs of the reference (default --runs)")
     args = parser.parse_args()
 
