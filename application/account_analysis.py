@@ -86,7 +86,7 @@ def libraries() -> dict[str, str]:
     from lotline.domain.analysis import ANALYSIS_RULES
 
     out = {"python": platform.python_version(), "analysis_rules": str(ANALYSIS_RULES)}
-    for name in ("lotline", "numpy", "scipy", "cvxopt", "eventsourcing", "pydantic"):
+    for name in ("lotline", "numpy", "scipy", "cvxopt", "numba", "eventsourcing", "pydantic"):
         try:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:

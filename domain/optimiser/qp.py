@@ -1,5 +1,5 @@
 """A QP solver for the shape every rebalancing problem has: an interior-point method
-(cvxopt's ``coneqp`` algorithm, in numpy) over a KKT solver that exploits the shape.
+(cvxopt's ``coneqp`` algorithm) over a KKT solver that exploits the shape.
 
     minimise    1/2 z'Pz + q'z
     subject to  z >= 0,  z[upper_index] <= upper,  rows @ z <= rhs
@@ -15,20 +15,20 @@ constraints: cash, class drift, gain budget.
 
 Why a custom KKT solver: cvxopt's generic one factorises a dense N x N matrix each
 iteration (N = buys + lots, thousands), cubic in N. Here each iteration costs a few
-passes over N plus S x k and r x r algebra; see ``StructuredKKT``. Small problems
-(under ``DENSE_KKT_LIMIT`` variables) take ``DenseKKT``, where one LAPACK call beats
-many small numpy ones.
+passes over N plus S x k and r x r algebra; see ``StructuredKKT``.
 
-Why our own interior-point loop: cvxopt's ``coneqp`` runs the same algorithm through
-general cone machinery, dozens of Python-level BLAS calls per iteration, which at
-these sizes cost several times the iteration's arithmetic. ``_interior_point`` is that
-algorithm on the nonnegative orthant alone, with the same iterates to rounding;
-cvxopt stays as the reference (``{"solver": "cvxopt"}``) the tests hold it to.
+Why our own interior-point loop, compiled: cvxopt's ``coneqp`` runs the same algorithm
+through general cone machinery, dozens of Python-level BLAS calls per iteration, which
+at these sizes cost several times the iteration's arithmetic; the same loop in numpy
+still made about a hundred calls of a microsecond each per iteration.
+``kernel.interior_point`` is that algorithm on the nonnegative orthant alone, with the
+structured KKT solve, compiled by numba: one call per solve. cvxopt stays as the
+reference (``{"solver": "cvxopt"}``, with ``StructuredKKT`` or, for small problems,
+``DenseKKT`` as its KKT solver) the tests hold it to.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -530,134 +530,10 @@ class _Operators:
         return out
 
 
-_min, _max = np.minimum.reduce, np.maximum.reduce
-
-# The fraction of the way to the cone's boundary an iterate moves (cvxopt's STEP).
-_STEP = 0.99
-
-
-def _step_to_boundary(ratio_min: float) -> float:
-    """The largest a with 1 + a * ratio >= 0 for every ratio, given the smallest."""
-    return np.inf if ratio_min >= 0.0 else -1.0 / ratio_min
-
-
-def _interior_point(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
-    """A primal-dual interior-point method for the problem's linear inequalities,
-    cvxopt's ``coneqp`` restricted to the nonnegative orthant: the same starting
-    point, Nesterov-Todd scaling (for this cone d = sqrt(s / z), lambda = sqrt(s z)),
-    Mehrotra predictor and corrector, step 0.99 of the way to the boundary, and the
-    same stopping rule and tolerances (its iterates agree with cvxopt's to rounding).
-    It exists because at these sizes cvxopt's general cone machinery (dozens of
-    Python-level BLAS calls per iteration) costs several times the iteration's
-    arithmetic; here an iteration is a KKT factorisation, two KKT solves and a few
-    vector operations. Single-threaded numpy, no randomness: the same problem and
-    start give the same bits."""
-    ops = _Operators(qp, kkt)
-    q = qp.q
-    h = qp.inequality_rhs()
-    cone = len(h)
-    abstol, reltol, feastol = opts["abstol"], opts["reltol"], opts["feastol"]
-    maxiters = int(opts["maxiters"])
-    resx0 = max(1.0, float(np.sqrt(q @ q)))
-    resz0 = max(1.0, float(np.sqrt(h @ h)))
-
-    if start is None:
-        # cvxopt's default: the KKT solution with identity scaling, shifted inside.
-        solve = kkt.factor(np.ones(cone))
-        x, bz = -q.copy(), h.copy()
-        solve(x, bz)
-        s, z = -bz, bz.copy()
-        for v in (s, z):
-            shift = float(-v.min()) if cone else -1.0
-            if shift >= -1e-8 * max(float(np.sqrt(v @ v)), 1.0):
-                v += 1.0 + shift
-    else:
-        x = np.array(start["x"], dtype=np.float64)
-        s = np.array(start["s"], dtype=np.float64)
-        z = np.array(start["z"], dtype=np.float64)
-        if cone and (s.min() <= 0.0 or z.min() <= 0.0):
-            raise ValueError("initial s and z must be strictly positive")
-    if cone == 0:  # nothing to decide
-        return QPSolution(z=x, status="optimal", iterations=0, slacks=s, duals=z)
-    status = "unknown"
-    iterations = 0
-    for iterations in range(maxiters + 1):
-        px = ops.hessian(x)
-        gx = ops.inequalities(x)
-        rx = ops.inequalities_t(z)
-        rx += px
-        rx += q
-        rz = gx + s
-        rz -= h
-        gap = float(s @ z)
-        pcost = float(0.5 * (x @ px) + q @ x)
-        dcost = pcost + float(z @ rz) - gap  # pcost + z'(G x - h)
-        if pcost < 0.0:
-            relgap = gap / -pcost
-        elif dcost > 0.0:
-            relgap = gap / dcost
-        else:
-            relgap = None
-        if (
-            math.sqrt(rz @ rz) <= feastol * resz0
-            and math.sqrt(rx @ rx) <= feastol * resx0
-            and (gap <= abstol or (relgap is not None and relgap <= reltol))
-        ):
-            status = "optimal"
-            break
-        if iterations == maxiters:
-            break
-        lam = np.sqrt(s * z)
-        d = s / lam  # sqrt(s / z)
-        try:
-            solve = kkt.factor(d)
-        except ArithmeticError:
-            if iterations == 0:
-                raise ValueError("the KKT system is singular at the starting point") from None
-            break  # cvxopt's answer too: the last iterate, status unknown
-        np.negative(rx, out=rx)
-        rz -= s  # -(right-hand side) of the scaled complementarity, both solves
-
-        # Predictor, in scaled coordinates (ds~ = ds / d, dz~ = d dz): the affine
-        # direction, complementarity driven to zero. ds~ = -lambda - dz~.
-        dx = rx.copy()
-        wdz = -rz
-        solve(dx, wdz)
-        ratio = wdz / lam  # dz~ / lambda; ds~ / lambda = -1 - ratio
-        # The ufuncs' reductions directly (ndarray.min goes through a Python wrapper).
-        step = min(1.0, _step_to_boundary(min(float(_min(ratio)), -1.0 - float(_max(ratio)))))
-        minus_ds = lam + wdz  # -ds~
-        dsdz = -float(minus_ds @ wdz)
-        sigma = min(1.0, max(0.0, 1.0 - step + dsdz / gap * step * step)) ** 3
-
-        # Corrector: centred, with the predictor's second-order term; minus_e is
-        # -(ds~ dz~ - sigma mu).
-        minus_e = minus_ds
-        minus_e *= wdz
-        minus_e += sigma * gap / cone
-        dx2 = rx
-        wdz2 = minus_e / z
-        np.negative(wdz2, out=wdz2)
-        wdz2 -= rz
-        solve(dx2, wdz2)
-        ds = minus_e / lam
-        ds -= lam
-        ds -= wdz2
-        ratio = np.minimum(ds, wdz2)
-        ratio /= lam
-        step = min(1.0, _STEP * _step_to_boundary(float(_min(ratio))))
-        x += step * dx2
-        ds *= d
-        s += step * ds
-        wdz2 /= d
-        z += step * wdz2
-
-    return QPSolution(z=x, status=status, iterations=iterations, slacks=s, duals=z)
-
-
 def _cvxopt(qp: StructuredQP, kkt, start: dict | None, opts: dict) -> QPSolution:
-    """The same problem through cvxopt's ``coneqp`` with the same KKT solver: the
-    reference the interior-point method above is checked against."""
+    """The same problem through cvxopt's ``coneqp``, with ``kkt`` (``StructuredKKT``, the
+    compiled kernel's algebra in numpy, or ``DenseKKT``) as its KKT solver: the
+    reference the compiled interior point is checked against."""
     from cvxopt import matrix, solvers
 
     ops = _Operators(qp, kkt)
@@ -705,18 +581,64 @@ def _combine(y: np.ndarray, product: np.ndarray, alpha: float, beta: float) -> N
         y += alpha * product
 
 
+def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolution:
+    """The interior-point method with the structured KKT solve, compiled
+    (``kernel.interior_point``): one call per solve. Its setup (the rows split into
+    per-security and residual parts) is ``StructuredKKT``'s."""
+    from lotline.domain.optimiser import kernel
+
+    setup = StructuredKKT(qp)
+    h = qp.inequality_rhs()
+    cone = len(h)
+    if start is None:
+        x, s, z = np.zeros(qp.size), np.zeros(cone), np.zeros(cone)
+    else:
+        x = np.array(start["x"], dtype=np.float64)
+        s = np.array(start["s"], dtype=np.float64)
+        z = np.array(start["z"], dtype=np.float64)
+        if cone and (s.min() <= 0.0 or z.min() <= 0.0):
+            raise ValueError("initial s and z must be strictly positive")
+    contiguous = np.ascontiguousarray
+    status, iterations = kernel.interior_point(
+        contiguous(qp.q, dtype=np.float64),
+        h,
+        contiguous(qp.signs, dtype=np.float64),
+        contiguous(setup.segment_of, dtype=np.int64),
+        contiguous(qp.segment_alpha, dtype=np.float64),
+        contiguous(qp.segment_loadings, dtype=np.float64),
+        contiguous(qp.upper_index, dtype=np.int64),
+        contiguous(qp.rows, dtype=np.float64),
+        contiguous(setup.row_segments, dtype=np.float64),
+        contiguous(setup.residual_basis, dtype=np.float64),
+        contiguous(setup.residual_mix, dtype=np.float64),
+        contiguous(setup.tail_rows, dtype=np.float64),
+        x,
+        s,
+        z,
+        start is None,
+        float(opts["abstol"]),
+        float(opts["reltol"]),
+        float(opts["feastol"]),
+        int(opts["maxiters"]),
+    )
+    if status == kernel.SINGULAR_AT_START:
+        raise ValueError("the KKT system is singular at the starting point")
+    return QPSolution(z=x, status="optimal" if status == kernel.OPTIMAL else "unknown", iterations=int(iterations),
+                      slacks=s, duals=z)
+
+
 def solve_structured(qp: StructuredQP, options: dict | None = None, start: dict | None = None) -> QPSolution:
-    """Solve with the interior-point method above and the structured KKT solver.
+    """Solve with the compiled interior-point method and structured KKT solve.
     ``start`` (x, s, z as arrays) warm-starts from a nearby solution, e.g. the
-    previous solve of the day. Options: the tolerances of ``DEFAULT_SOLVER_OPTIONS``,
-    ``"kkt"`` (``"dense"`` / ``"structured"``), ``"solver"`` (``"cvxopt"`` for cvxopt's
-    ``coneqp`` instead, the reference)."""
+    previous solve of the day. Options: the tolerances of ``DEFAULT_SOLVER_OPTIONS``;
+    ``"solver": "cvxopt"`` for cvxopt's ``coneqp`` instead, the reference, with
+    ``"kkt"`` ``"dense"`` / ``"structured"`` its KKT solver."""
     opts = {**DEFAULT_SOLVER_OPTIONS, **(options or {})}
     if qp.size == 0:  # nothing to decide: the rows hold or they cannot
         h = qp.inequality_rhs()
         status = "optimal" if np.all(h >= 0.0) else "infeasible"
         return QPSolution(z=np.zeros(0), status=status, iterations=0, slacks=h, duals=np.zeros(len(h)))
     kkt_kind = opts.pop("kkt", "dense" if qp.size <= DENSE_KKT_LIMIT else "structured")
-    kkt = DenseKKT(qp) if kkt_kind == "dense" else StructuredKKT(qp)
-    backend = _cvxopt if opts.pop("solver", "interior") == "cvxopt" else _interior_point
-    return backend(qp, kkt, start, opts)
+    if opts.pop("solver", "interior") != "cvxopt":
+        return _interior_point(qp, start, opts)
+    return _cvxopt(qp, DenseKKT(qp) if kkt_kind == "dense" else StructuredKKT(qp), start, opts)

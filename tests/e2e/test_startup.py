@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 FIRM = Path(__file__).resolve().parents[2] / "examples" / "firm.yaml"
-HEAVY = ("numpy", "scipy", "cvxopt", "pandas", "exchange_calendars")
+HEAVY = ("numpy", "scipy", "cvxopt", "numba", "pandas", "exchange_calendars")
 
 
 def test_the_cli_does_not_import_the_numerical_stack_at_start():

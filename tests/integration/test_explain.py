@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 
+from lotline.domain.analysis import ANALYSIS_RULES
 from lotline.domain.tax import holding_term
 from tests.conftest import Cli
 from tests.scenarios import DAY, STAFF, balanced, load_closes, lot, policy
@@ -216,7 +217,7 @@ def test_a_decision_recorded_with_the_former_codes_reads_with_the_contract_codes
         buys[-1]["reason"] = "model_change"
         if len(buys) > 1:
             buys[0]["reason"] = "cash"
-        assert state["inputs"]["libraries"].pop("analysis_rules") == "3"  # the former code recorded none
+        assert state["inputs"]["libraries"].pop("analysis_rules") == str(ANALYSIS_RULES)  # the former code recorded none
         connection.execute(text("UPDATE lotline_events SET state = :state WHERE id = :id"),
                            {"state": json.dumps(state, separators=(",", ":")).encode(), "id": row.id})
         # The orders read model as the former version left it: its codes, its columns.
@@ -244,7 +245,7 @@ def test_a_decision_recorded_with_the_former_codes_reads_with_the_contract_codes
     # Replayed under today's rules, the former decision differs, and replay says why.
     replayed = firm("replay", decision["decision_id"], "--as", "carol")
     assert replayed.code == 1
-    assert "recorded under analysis rules 1, replayed under rules 3" in replayed.err
+    assert f"recorded under analysis rules 1, replayed under rules {ANALYSIS_RULES}" in replayed.err
     assert f"({now['VXUS']['reason']})" in replayed.err
 
 

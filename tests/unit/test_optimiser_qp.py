@@ -1,5 +1,6 @@
-"""The structured QP solver: its KKT solves, our interior-point method against cvxopt's coneqp
-(generic dense path, and the same KKT solver), the whole analysis on either."""
+"""The structured QP solver: its KKT solves (compiled, and the numpy ones cvxopt is given),
+our compiled interior-point method against cvxopt's coneqp (generic dense path, and the same
+KKT algebra), the whole analysis on either."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from cvxopt import matrix, solvers
 
 from lotline.domain.optimiser import ClassLimit, LotInput, OptimiserSettings, Problem, SecurityInput, optimise
+from lotline.domain.optimiser import kernel
 from lotline.domain.optimiser.qp import DEFAULT_SOLVER_OPTIONS, DenseKKT, StructuredKKT, StructuredQP, solve_structured
 from lotline.domain.risk import RiskModel
 
@@ -69,10 +71,36 @@ def test_hessian_product_matches_the_dense_hessian():
     np.testing.assert_allclose(qp.hessian_times(z), qp.dense_hessian() @ z, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("kkt_class", [StructuredKKT, DenseKKT])
+class CompiledKKT:
+    """The compiled kernel's KKT factorisation and solve behind StructuredKKT's interface."""
+
+    def __init__(self, qp: StructuredQP) -> None:
+        self.qp, self.setup = qp, StructuredKKT(qp)
+
+    def factor(self, d: np.ndarray):
+        qp, setup = self.qp, self.setup
+        n, nu, m, r = qp.size, len(qp.upper_index), qp.segmented, len(qp.rhs)
+        segments, k, e = len(qp.segment_starts), qp.segment_loadings.shape[1], setup.residual_basis.shape[1]
+        work = (np.zeros((4, max(n + nu, r))), np.zeros((3, m)), np.zeros((6, segments)), np.zeros(segments, np.int64),
+                np.zeros(m, np.bool_), np.zeros((k, k)), np.zeros((m, e)), np.zeros((segments, r)), np.zeros((r, r)))
+        c = np.ascontiguousarray
+        common = (n, nu, m, c(qp.upper_index, np.int64))
+        assert kernel._factor(d, *common, c(qp.signs), c(setup.segment_of, np.int64), c(qp.segment_alpha),
+                              c(qp.segment_loadings), c(qp.rows), c(setup.row_segments), c(setup.residual_basis),
+                              c(setup.residual_mix), c(setup.tail_rows), *work)
+
+        def solve(bx, bz):
+            kernel._kkt_solve(bx, bz, *common, c(setup.segment_of, np.int64), c(qp.segment_alpha),
+                              c(qp.segment_loadings), c(qp.rows), c(setup.residual_mix), c(setup.tail_rows), *work)
+
+        return solve
+
+
+@pytest.mark.parametrize("kkt_class", [CompiledKKT, StructuredKKT, DenseKKT])
 @pytest.mark.parametrize("scale", [1.0, 1e-4, 1e4])
-def test_kkt_solve_has_a_tiny_backward_error_even_at_extreme_scalings(scale, kkt_class):
-    qp = random_qp(2)
+@pytest.mark.parametrize("seed", [2, 4])
+def test_kkt_solve_has_a_tiny_backward_error_even_at_extreme_scalings(scale, kkt_class, seed):
+    qp = random_qp(seed)
     g = np.array(matrix(qp.inequality_matrix()))
     rng = np.random.default_rng(3)
     rows = g.shape[0]
@@ -100,18 +128,16 @@ def test_kkt_solve_has_a_tiny_backward_error_even_at_extreme_scalings(scale, kkt
         dict(securities=40, lots=200, factors=5, rows=8, slacks=4),
     ],
 )
-@pytest.mark.parametrize("kkt", ["structured", "dense"])
-def test_structured_solver_matches_cvxopt_dense(shape, kkt):
+def test_structured_solver_matches_cvxopt_dense(shape):
     for seed in range(3):
         qp = random_qp(seed, **shape)
-        ours = solve_structured(qp, {"kkt": kkt})
+        ours = solve_structured(qp)
         assert ours.status == "optimal"
         reference = dense_solve(qp)
         assert qp.objective(ours.z) == pytest.approx(qp.objective(reference), rel=1e-7, abs=1e-10)
 
 
-@pytest.mark.parametrize("kkt", ["structured", "dense"])
-def test_slack_only_problem(kkt):
+def test_slack_only_problem():
     qp = StructuredQP(
         q=np.ones(2),
         signs=np.zeros(0),
@@ -123,7 +149,7 @@ def test_slack_only_problem(kkt):
         rows=np.array([[-1.0, 0.0], [0.0, -1.0]]),
         rhs=np.array([-0.5, 0.25]),  # the first row needs a slack of 0.5
     )
-    z = solve_structured(qp, {"kkt": kkt}).z
+    z = solve_structured(qp).z
     assert z[0] == pytest.approx(0.5, abs=1e-8)
     assert z[1] == pytest.approx(0.0, abs=1e-8)
 
@@ -151,9 +177,10 @@ def test_operators_follow_cvxopts_interface_under_refinement(kkt):
     assert qp.objective(refined.z) == pytest.approx(qp.objective(dense_solve(qp)), rel=1e-7, abs=1e-10)
 
 
-# Our interior-point method against cvxopt's coneqp on the same KKT solver: the same
-# algorithm, so the same optimum and the same number of iterations give or take
-# rounding, on random structured problems of every shape the optimiser produces.
+# Our compiled interior-point method against cvxopt's coneqp on the same KKT algebra (in
+# numpy) or the dense one: the same algorithm, so the same optimum and the same number
+# of iterations give or take rounding, on random structured problems of every shape the
+# optimiser produces.
 qp_shapes = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 10_000),
@@ -172,7 +199,7 @@ qp_shapes = st.fixed_dictionaries(
 def test_interior_point_reaches_cvxopts_optimum(shape, kkt):
     qp = random_qp(**shape)
     assume(qp.size > 0)
-    ours = solve_structured(qp, {"kkt": kkt})
+    ours = solve_structured(qp)
     reference = solve_structured(qp, {"kkt": kkt, "solver": "cvxopt"})
     assert ours.status == reference.status == "optimal"
     assert qp.objective(ours.z) == pytest.approx(qp.objective(reference.z), rel=1e-7, abs=1e-10)
@@ -216,10 +243,9 @@ def test_a_start_outside_the_cone_is_refused():
         solve_structured(qp, start={"x": cold.z, "s": cold.slacks * 0.0, "z": cold.duals + 1.0})
 
 
-@pytest.mark.parametrize("kkt", ["structured", "dense"])
-def test_the_same_problem_solves_to_the_same_bits(kkt):
+def test_the_same_problem_solves_to_the_same_bits():
     qp = random_qp(15, securities=40, lots=200, factors=5, rows=8, slacks=4)
-    first, second = solve_structured(qp, {"kkt": kkt}), solve_structured(qp, {"kkt": kkt})
+    first, second = solve_structured(qp), solve_structured(qp)
     for a, b in ((first.z, second.z), (first.slacks, second.slacks), (first.duals, second.duals)):
         assert a.tobytes() == b.tobytes()
     assert first.iterations == second.iterations
