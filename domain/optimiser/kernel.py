@@ -425,6 +425,13 @@ def _step_to_boundary(ratio_min):
     return np.inf if ratio_min >= 0.0 else -1.0 / ratio_min
 
 
+# The exported signature of ``interior_point`` (setup.py compiles it ahead of time).
+INTERIOR_POINT_SIGNATURE = (
+    "UniTuple(i8, 2)(f8[::1], f8[::1], f8[::1], i8[::1], f8[::1], f8[:, ::1], i8[::1], f8[:, ::1], f8[:, ::1],"
+    " f8[:, ::1], f8[:, ::1], f8[:, ::1], f8[::1], f8[::1], f8[::1], b1, f8, f8, f8, i8)"
+)
+
+
 @njit(cache=True, error_model="numpy")
 def interior_point(q, h, signs, segment_of, alpha, loadings, upper_index, rows, row_segments,
                    residual_basis, residual_mix, tail_rows, x, s, z, cold, abstol, reltol, feastol, maxiters):

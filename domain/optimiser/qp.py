@@ -30,7 +30,7 @@ reference (``{"solver": "cvxopt"}``, with ``StructuredKKT`` or, for small proble
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy.linalg import lapack
@@ -581,12 +581,25 @@ def _combine(y: np.ndarray, product: np.ndarray, alpha: float, beta: float) -> N
         y += alpha * product
 
 
+# kernel.py's status codes (kept here too: importing kernel.py imports numba).
+_OPTIMAL, _SINGULAR_AT_START = 0, 2
+
+
+@lru_cache(maxsize=1)
+def compiled_interior_point():
+    """``kernel.interior_point`` as setup.py compiled it ahead of time (a plain extension
+    module: numba is not imported), else compiled by numba now (cached on disk)."""
+    try:
+        from lotline.domain.optimiser._kernel import interior_point
+    except ImportError:
+        from lotline.domain.optimiser.kernel import interior_point
+    return interior_point
+
+
 def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolution:
     """The interior-point method with the structured KKT solve, compiled
     (``kernel.interior_point``): one call per solve. Its setup (the rows split into
     per-security and residual parts) is ``StructuredKKT``'s."""
-    from lotline.domain.optimiser import kernel
-
     setup = StructuredKKT(qp)
     h = qp.inequality_rhs()
     cone = len(h)
@@ -599,7 +612,7 @@ def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolut
         if cone and (s.min() <= 0.0 or z.min() <= 0.0):
             raise ValueError("initial s and z must be strictly positive")
     contiguous = np.ascontiguousarray
-    status, iterations = kernel.interior_point(
+    status, iterations = compiled_interior_point()(
         contiguous(qp.q, dtype=np.float64),
         h,
         contiguous(qp.signs, dtype=np.float64),
@@ -621,9 +634,9 @@ def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolut
         float(opts["feastol"]),
         int(opts["maxiters"]),
     )
-    if status == kernel.SINGULAR_AT_START:
+    if status == _SINGULAR_AT_START:
         raise ValueError("the KKT system is singular at the starting point")
-    return QPSolution(z=x, status="optimal" if status == kernel.OPTIMAL else "unknown", iterations=int(iterations),
+    return QPSolution(z=x, status="optimal" if status == _OPTIMAL else "unknown", iterations=int(iterations),
                       slacks=s, duals=z)
 
 
