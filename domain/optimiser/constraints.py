@@ -238,6 +238,23 @@ class _SameDayRule:
     def keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Key names, the key of each security's buy, the key of each lot's sale (-1:
         the rule does not concern that lot)."""
+        return self._counted_keys(portfolio)[:3]
+
+    def _counted_keys(self, portfolio: Portfolio):
+        """``keys``, then the lots the rule counts (a mask, None where all) and their
+        keys: once per analysis, the same for every solve's trades."""
+        cached = portfolio.derived.get(type(self))
+        if cached is None:
+            names, buy_key, sale_key = self._keys(portfolio)
+            counted = sale_key >= 0
+            if counted.all():
+                cached = (names, buy_key, sale_key, None, sale_key)
+            else:
+                cached = (names, buy_key, sale_key, counted, sale_key[counted])
+            portfolio.derived[type(self)] = cached
+        return cached
+
+    def _keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def _tally(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
@@ -254,13 +271,16 @@ class _SameDayRule:
         return tally
 
     def _count(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
-        names, buy_key, sale_key = self.keys(portfolio)
+        names, buy_key, sale_key, counted, counted_key = self._counted_keys(portfolio)
         k = len(names)
-        counted = sale_key >= 0
         bought = np.bincount(buy_key, weights=buys, minlength=k)
-        sold = np.bincount(sale_key[counted], weights=sells[counted], minlength=k)
-        forced_sold = (forced & (sells > tolerance))[counted].astype(np.float64)
-        mandatory = np.bincount(sale_key[counted], weights=forced_sold, minlength=k) > 0
+        forced_sold = forced & (sells > tolerance)
+        if counted is not None:
+            sells = sells[counted]
+            forced_sold = forced_sold[counted]
+        sold = np.bincount(counted_key, weights=sells, minlength=k)
+        mandatory = np.zeros(k, dtype=bool)
+        mandatory[counted_key[forced_sold]] = True
         buying = bought > tolerance
         selling = sold > tolerance
         # Keep the side carrying more dollars, with the round trip netted out: buying
@@ -274,7 +294,7 @@ class _SameDayRule:
 
     def breached(self, portfolio, buys, sells, forced, tolerance) -> bool:
         """Whether any key trades both sides: the cheap question the optimiser asks."""
-        return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance).both))
+        return bool(self._tally(portfolio, buys, sells, forced, tolerance).both.any())
 
     def conflict_keys(self, portfolio, buys, sells, forced, tolerance) -> list[str]:
         """The keys where the trades buy and sell, without the detail of ``conflicts``."""
@@ -329,7 +349,7 @@ class WashSaleRule(_SameDayRule):
 
     name = "wash_sale"
 
-    def keys(self, portfolio):
+    def _keys(self, portfolio):
         lot_group = portfolio.wash_group[portfolio.lot_security]
         return portfolio.wash_groups, portfolio.wash_group, np.where(portfolio.gain < 0, lot_group, -1)
 
@@ -339,5 +359,5 @@ class NoRoundTrip(_SameDayRule):
 
     name = "round_trip"
 
-    def keys(self, portfolio):
+    def _keys(self, portfolio):
         return portfolio.symbols, np.arange(portfolio.security_count), portfolio.lot_security

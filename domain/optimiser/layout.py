@@ -45,19 +45,31 @@ class TradePermissions:
 
     @classmethod
     def of(cls, portfolio: Portfolio, directions: Directions = Directions()) -> TradePermissions:
+        today = portfolio.derived.get(cls)
+        if today is None:
+            today = portfolio.derived[cls] = cls._today(portfolio)
+        if not (directions.no_buy or directions.no_sell):
+            return today
+        buyable, sellable = today.buyable, today.sellable
+        if directions.no_buy:
+            buyable = buyable.copy()
+            buyable[list(directions.no_buy)] = False
+        if directions.no_sell:
+            sellable = sellable.copy()
+            sellable[list(directions.no_sell)] = False
+        return cls(buyable, sellable, today.forced, today.blocked_exits)
+
+    @classmethod
+    def _today(cls, portfolio: Portfolio) -> TradePermissions:
         exit_lot = portfolio.must_exit[portfolio.lot_security]
         has_value = portfolio.value > 0
         buyable = portfolio.can_buy & ~portfolio.must_exit
-        if directions.no_buy:
-            buyable[list(directions.no_buy)] = False
         # A do-not-hold sale goes out even where the wash rule would block the loss:
         # the restriction is the client's or compliance's, the wash sale only defers
         # the loss into the replacement's basis.
         forced = exit_lot & portfolio.can_sell & has_value
         loss_blocked = portfolio.loss_sale_blocked & (portfolio.gain < 0)
         sellable = portfolio.can_sell & ~exit_lot & has_value & ~loss_blocked
-        if directions.no_sell:
-            sellable[list(directions.no_sell)] = False
         stuck = exit_lot & ~portfolio.can_sell & has_value
         blocked = tuple(
             portfolio.symbols[i] for i in sorted(set(portfolio.lot_security[stuck].tolist()))

@@ -74,11 +74,18 @@ class Portfolio:
 
     @cached_property
     def position(self) -> dict[str, int]:
-        return {symbol: i for i, symbol in enumerate(self.symbols)}
+        return dict(zip(self.symbols, range(len(self.symbols))))
 
     @cached_property
     def lot_position(self) -> dict[str, int]:
-        return {lot_id: j for j, lot_id in enumerate(self.lot_ids)}
+        return dict(zip(self.lot_ids, range(len(self.lot_ids))))
+
+    @cached_property
+    def derived(self) -> dict:
+        """What other modules derive from the portfolio alone (a rule's keys, today's
+        trade permissions), keyed by who derives it: computed once per analysis, not
+        once per solve. The arrays are shared: read, never written."""
+        return {}
 
     @property
     def settings(self):
