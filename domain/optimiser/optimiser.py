@@ -503,9 +503,14 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     resolved = [f"{rule.name}:{key}:{side}" for rule, key, side in _kept_sides(
         conflicts, portfolio, buy_dollars, sell_dollars, forced)]
 
-    # Scored on the orders themselves, by the function anyone can call on them.
-    before = _evaluate(portfolio, (), ())
-    after = _evaluate(portfolio, buy_orders, sell_orders)
+    # Scored on the orders themselves, as ``evaluate_objective`` scores them: shares
+    # times today's price, per security bought and per lot sold (one order each).
+    before = _terms_in_dollars(portfolio, terms, np.zeros(portfolio.security_count), np.zeros(portfolio.lot_count))
+    order_buys = np.zeros(portfolio.security_count)
+    order_buys[bought_at] = rounded_buys[bought_at] * portfolio.price[bought_at]
+    order_sells = np.zeros(portfolio.lot_count)
+    order_sells[sold] = rounded.sell_shares[sold] * portfolio.price[portfolio.lot_security[sold]]
+    after = _terms_in_dollars(portfolio, terms, order_buys, order_sells)
     # The solver's own numbers (only the last digits of zero dropped), so that scoring
     # them reproduces the solve; rounding works from the cleaned copy above.
     listed = 1e-12 * value
