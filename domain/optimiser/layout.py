@@ -172,34 +172,28 @@ class Layout:
         """``presold`` / ``kept``: free lots (indices) to sell in full / not to sell, as
         constants rather than decisions."""
         permissions = TradePermissions.of(portfolio, directions)
-        buy_sec = np.flatnonzero(permissions.buyable)
         sellable = permissions.sellable
         presold_sells = None
         if kept is not None and len(kept):
             sellable = sellable.copy()
             sellable[kept] = False
         if presold is not None and len(presold):
-            sellable = sellable.copy()
+            if sellable is permissions.sellable:
+                sellable = sellable.copy()
             sellable[presold] = False
             presold_sells = np.zeros(portfolio.lot_count)
             presold_sells[presold] = portfolio.value[presold]
-        sell_lot = np.flatnonzero(sellable)
-        security = np.concatenate([buy_sec, portfolio.lot_security[sell_lot]])
-        lot = np.concatenate([np.full(len(buy_sec), -1, dtype=np.intp), sell_lot])
-        # Sort by wash group, security, buy before sales, sales in lot order: stable and
-        # unique keys.
-        order = np.lexsort((lot, security, portfolio.wash_group[security]))
-        security = security[order].astype(np.intp)
-        lot = lot[order].astype(np.intp)
-        group = portfolio.wash_group[security]
+        # Every possible trade in layout order (``_every_trade``), those free today.
+        candidate, security, lot, group = _every_trade(portfolio)
+        free = np.concatenate([permissions.buyable, sellable])[candidate]
+        security, lot, group = security[free], lot[free], group[free]
         signs = np.where(lot < 0, 1.0, -1.0)
         if len(security):
             new_segment = np.ones(len(security), dtype=bool)
             new_segment[1:] = group[1:] != group[:-1]
-            starts = np.flatnonzero(new_segment)
+            starts = new_segment.nonzero()[0]
         else:
             starts = np.zeros(0, dtype=np.intp)
-        forced = np.where(permissions.forced, portfolio.value, 0.0)
         return cls(
             portfolio=portfolio,
             permissions=permissions,
@@ -209,6 +203,34 @@ class Layout:
             segment_starts=starts,
             segment_security=security[starts],
             segment_group=group[starts],
-            forced_sells=forced,
+            forced_sells=_forced_sells(portfolio, permissions),
             presold_sells=presold_sells,
         )
+
+
+def _forced_sells(portfolio: Portfolio, permissions: TradePermissions) -> np.ndarray:
+    """Dollars sold per lot without a decision today, the do-not-hold lots in full
+    (the same whatever directions are shut): once per analysis."""
+    forced = portfolio.derived.get(_forced_sells)
+    if forced is None:
+        forced = portfolio.derived[_forced_sells] = np.where(permissions.forced, portfolio.value, 0.0)
+    return forced
+
+
+def _every_trade(portfolio: Portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every buy (one per security) and sale (one per lot) in layout order: by wash
+    group, security, buy before sales, sales in lot order; computed once per analysis.
+    A layout's variables are those of its free trades, in this order (the keys are
+    unique, so sorting a subset keeps this order). Returns each trade's index into
+    securities then lots (``n + lot`` for a sale), its security, lot (-1: a buy) and
+    wash group."""
+    cached = portfolio.derived.get(_every_trade)
+    if cached is None:
+        n, m = portfolio.security_count, portfolio.lot_count
+        security = np.concatenate([np.arange(n), portfolio.lot_security]).astype(np.intp)
+        lot = np.concatenate([np.full(n, -1, dtype=np.intp), np.arange(m)]).astype(np.intp)
+        order = np.lexsort((lot, security, portfolio.wash_group[security]))
+        candidate = np.where(lot[order] < 0, security[order], n + lot[order])
+        security, lot = security[order], lot[order]
+        cached = portfolio.derived[_every_trade] = (candidate, security, lot, portfolio.wash_group[security])
+    return cached
