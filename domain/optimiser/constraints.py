@@ -20,6 +20,7 @@ Ang, "Tax-aware portfolio construction via convex optimization", 2021).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -46,6 +47,11 @@ class AffineRows:
 
     def excess(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
         return self.buy @ buys + self.sell @ sells + self.constant
+
+    @cached_property
+    def per_trade(self) -> np.ndarray:
+        """(r, n + m): the buy coefficients, then the sale ones."""
+        return np.concatenate([self.buy, self.sell], axis=1)
 
     @staticmethod
     def stack(parts: list[AffineRows], n: int, m: int) -> AffineRows:

@@ -90,6 +90,8 @@ class Layout:
     forced_sells: np.ndarray  # (m,) dollars sold without a decision (mandatory)
     # (m,) dollars of lots the presolve sells in full outside the solve, None if none.
     presold_sells: np.ndarray | None = None
+    # (N,) each variable's index into securities then lots (n + lot for a sale).
+    trade_index: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -155,11 +157,18 @@ class Layout:
     def gather(self, per_buy: np.ndarray, per_sell: np.ndarray) -> np.ndarray:
         """One coefficient per variable from a per-security (buys) and a per-lot
         (sales) array; the last axis indexes securities / lots."""
-        buys, sells = self.buy_positions, self.sell_positions
-        out = np.empty(per_buy.shape[:-1] + (self.size,))
-        out[..., buys] = np.take(per_buy, self.variable_security[buys], axis=-1)
-        out[..., sells] = np.take(per_sell, self.variable_lot[sells], axis=-1)
-        return out
+        return self.gather_joined(np.concatenate([per_buy, per_sell], axis=-1))
+
+    def gather_joined(self, per_trade: np.ndarray) -> np.ndarray:
+        """``gather`` from one array whose last axis runs over securities, then lots."""
+        return per_trade.take(self._trade_index, axis=-1)
+
+    @cached_property
+    def _trade_index(self) -> np.ndarray:
+        if self.trade_index is not None:
+            return self.trade_index
+        n = self.portfolio.security_count
+        return np.where(self.variable_lot < 0, self.variable_security, n + self.variable_lot)
 
     @classmethod
     def of(
@@ -186,7 +195,7 @@ class Layout:
         # Every possible trade in layout order (``_every_trade``), those free today.
         candidate, security, lot, group = _every_trade(portfolio)
         free = np.concatenate([permissions.buyable, sellable])[candidate]
-        security, lot, group = security[free], lot[free], group[free]
+        candidate, security, lot, group = candidate[free], security[free], lot[free], group[free]
         signs = np.where(lot < 0, 1.0, -1.0)
         if len(security):
             new_segment = np.ones(len(security), dtype=bool)
@@ -205,6 +214,7 @@ class Layout:
             segment_group=group[starts],
             forced_sells=_forced_sells(portfolio, permissions),
             presold_sells=presold_sells,
+            trade_index=candidate,
         )
 
 

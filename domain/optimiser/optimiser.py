@@ -89,9 +89,13 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
             alpha += part.alpha
         if part.loadings is not None:
             loadings.append(part.loadings)
-    trade_rows = layout.gather(rows.buy, rows.sell)
     rhs = -(rows.constant + rows.sell @ layout.constant_sells) / value
-    rows_matrix = np.hstack([trade_rows, -np.diag(1.0 / rows.penalty)]) if r else np.zeros((0, n_trades))
+    if r:
+        rows_matrix = np.zeros((r, n_trades + r))
+        rows_matrix[:, :n_trades] = layout.gather_joined(rows.per_trade)
+        rows_matrix[:, n_trades:] = -np.diag(1.0 / rows.penalty)
+    else:
+        rows_matrix = np.zeros((0, n_trades))
     upper_index, upper = layout.upper_bounds()
     qp = StructuredQP(
         q=np.concatenate([linear, np.ones(r)]),
@@ -101,7 +105,7 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
         segment_loadings=np.ascontiguousarray(np.hstack(loadings)),
         upper_index=upper_index,
         upper=upper,
-        rows=np.ascontiguousarray(rows_matrix),
+        rows=rows_matrix,
         rhs=rhs,
     )
     return AssembledQP(qp, layout, rows, constant)
