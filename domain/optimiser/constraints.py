@@ -216,10 +216,44 @@ class _Tally:
     sale_key: np.ndarray  # key of each lot's sale, -1 where the rule ignores it
     bought: np.ndarray  # dollars per key
     sold: np.ndarray
-    mandatory: np.ndarray  # a forced sale on the key's sale side
-    both: np.ndarray  # the conflicts
-    keep_sales: np.ndarray
-    traded: np.ndarray
+    tolerance: float
+    forced_sold: np.ndarray  # forced sales above tolerance, of the lots the rule counts
+    counted_key: np.ndarray  # the key of each of those lots
+
+    # What only a conflict needs, computed when asked: most solves have none.
+    @cached_property
+    def buying(self) -> np.ndarray:
+        return self.bought > self.tolerance
+
+    @cached_property
+    def selling(self) -> np.ndarray:
+        return self.sold > self.tolerance
+
+    @cached_property
+    def both(self) -> np.ndarray:  # the conflicts
+        return self.buying & self.selling
+
+    @cached_property
+    def traded(self) -> np.ndarray:
+        return self.buying | self.selling
+
+    @cached_property
+    def mandatory(self) -> np.ndarray:
+        """A forced sale on the key's sale side."""
+        mandatory = np.zeros(len(self.names), dtype=bool)
+        mandatory[self.counted_key[self.forced_sold]] = True
+        return mandatory
+
+    @cached_property
+    def keep_sales(self) -> np.ndarray:
+        # Keep the side carrying more dollars, with the round trip netted out: buying
+        # back what was just sold moves no exposure (it is how the relaxation harvests
+        # a loss for free), so the sale is weighed against the buying beyond it. Ties
+        # keep the sale. Keeping sales shuts only the group's buys and the next solve
+        # still chooses whether to sell (through a substitute, or not at all); keeping
+        # buys would shut the harvest outright. A mandatory sale always stays.
+        bought, sold = self.bought, self.sold
+        return self.selling & (~self.buying | self.mandatory | (sold >= bought - sold))
 
 
 class _SameDayRule:
@@ -285,18 +319,7 @@ class _SameDayRule:
             sells = sells[counted]
             forced_sold = forced_sold[counted]
         sold = np.bincount(counted_key, weights=sells, minlength=k)
-        mandatory = np.zeros(k, dtype=bool)
-        mandatory[counted_key[forced_sold]] = True
-        buying = bought > tolerance
-        selling = sold > tolerance
-        # Keep the side carrying more dollars, with the round trip netted out: buying
-        # back what was just sold moves no exposure (it is how the relaxation harvests
-        # a loss for free), so the sale is weighed against the buying beyond it. Ties
-        # keep the sale. Keeping sales shuts only the group's buys and the next solve
-        # still chooses whether to sell (through a substitute, or not at all); keeping
-        # buys would shut the harvest outright. A mandatory sale always stays.
-        keep_sales = selling & (~buying | mandatory | (sold >= bought - sold))
-        return _Tally(names, buy_key, sale_key, bought, sold, mandatory, buying & selling, keep_sales, buying | selling)
+        return _Tally(names, buy_key, sale_key, bought, sold, tolerance, forced_sold, counted_key)
 
     def breached(self, portfolio, buys, sells, forced, tolerance) -> bool:
         """Whether any key trades both sides: the cheap question the optimiser asks."""
@@ -348,6 +371,15 @@ class _SameDayRule:
         counts)."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         return dict(zip(t.names, zip((t.bought > tolerance).tolist(), (t.sold > tolerance).tolist())))
+
+    def sides_of(self, portfolio, buys, sells, forced, tolerance, keys) -> list[tuple[bool, bool]]:
+        """``sides`` of the given keys only."""
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
+        index = portfolio.derived.get((type(self), "index"))
+        if index is None:
+            index = portfolio.derived[(type(self), "index")] = dict(zip(t.names, range(len(t.names))))
+        rows = [index[key] for key in keys]
+        return list(zip((t.bought[rows] > tolerance).tolist(), (t.sold[rows] > tolerance).tolist()))
 
 
 class WashSaleRule(_SameDayRule):

@@ -327,12 +327,14 @@ def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
 
 def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
     """For each (rule, key) that once traded both sides: which side the trades keep."""
+    sides = {}
+    for rule in dict.fromkeys(rule for rule, _ in conflicts):
+        keys = [key for r, key in conflicts if r is rule]
+        sides.update(zip(((rule, key) for key in keys),
+                         rule.sides_of(portfolio, buys, sells, forced, tolerance, keys)))
     out = []
-    tallies = {}
     for rule, key in conflicts:
-        if rule not in tallies:
-            tallies[rule] = rule.sides(portfolio, buys, sells, forced, tolerance)
-        bought, sold = tallies[rule][key]
+        bought, sold = sides[rule, key]
         side = "sales_kept" if sold else "buys_kept" if bought else "neither_kept"
         out.append((rule, key, side))
     return out
