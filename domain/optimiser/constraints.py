@@ -351,20 +351,32 @@ class _SameDayRule:
         mandatory sale still stays), the choice the optimiser tries when the first one
         leaves a constraint breached; a key flips when one of its securities is named."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
+        no_buy, no_sell, keep_sales = self._shut(portfolio, t, flip)
+        notes = tuple(
+            f"{self.name}:{t.names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}"
+            for k in np.flatnonzero(t.both)
+        )
+        return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
+
+    def shut(self, portfolio, buys, sells, forced, tolerance, flip=None) -> tuple[np.ndarray, np.ndarray]:
+        """``settle``'s directions alone: the securities not to buy and the lots not to
+        sell (ascending indices)."""
+        return self._shut(portfolio, self._tally(portfolio, buys, sells, forced, tolerance), flip)[:2]
+
+    def _shut(self, portfolio, t: _Tally, flip):
         keep_sales = t.keep_sales
         if flip is not None and len(flip):
             flipped = np.zeros(len(t.names), dtype=bool)
             flipped[t.buy_key[np.asarray(sorted(flip), dtype=np.intp)]] = True
             keep_sales = np.where(t.both & ~t.mandatory & flipped, ~keep_sales, keep_sales)
         stop_selling = t.traded & ~keep_sales
-        counted = t.sale_key >= 0
-        no_buy = np.flatnonzero(keep_sales[t.buy_key])
-        no_sell = np.flatnonzero(counted & stop_selling[np.where(counted, t.sale_key, 0)])
-        notes = tuple(
-            f"{self.name}:{t.names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}"
-            for k in np.flatnonzero(t.both)
-        )
-        return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
+        no_buy = keep_sales[t.buy_key].nonzero()[0]
+        counted = self._counted_keys(portfolio)[3]
+        if counted is None:
+            no_sell = stop_selling[t.sale_key].nonzero()[0]
+        else:
+            no_sell = (counted & stop_selling[np.where(counted, t.sale_key, 0)]).nonzero()[0]
+        return no_buy, no_sell, keep_sales
 
     def sides(self, portfolio, buys, sells, forced, tolerance) -> dict[str, tuple[bool, bool]]:
         """Per key: whether the trades buy it, whether they sell it (the sales the rule

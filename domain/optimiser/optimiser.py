@@ -327,14 +327,14 @@ def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
 
 def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
     """For each (rule, key) that once traded both sides: which side the trades keep."""
-    sides = {}
-    for rule in dict.fromkeys(rule for rule, _ in conflicts):
-        keys = [key for r, key in conflicts if r is rule]
-        sides.update(zip(((rule, key) for key in keys),
-                         rule.sides_of(portfolio, buys, sells, forced, tolerance, keys)))
+    keys_of: dict = {}
+    for rule, key in conflicts:
+        keys_of.setdefault(rule, []).append(key)
+    sides = {rule: dict(zip(keys, rule.sides_of(portfolio, buys, sells, forced, tolerance, keys)))
+             for rule, keys in keys_of.items()}
     out = []
     for rule, key in conflicts:
-        bought, sold = sides[rule, key]
+        bought, sold = sides[rule][key]
         side = "sales_kept" if sold else "buys_kept" if bought else "neither_kept"
         out.append((rule, key, side))
     return out
@@ -422,8 +422,8 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     def settled(attempt: _Attempt, flip=None) -> Directions:
         fixed = attempt.directions
         for rule in rules:
-            settlement = rule.settle(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
-            fixed = fixed.also(no_buy=settlement.no_buy, no_sell=settlement.no_sell)
+            no_buy, no_sell = rule.shut(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
+            fixed = fixed.also(no_buy=no_buy.tolist(), no_sell=no_sell.tolist())
         return fixed
 
     conflicts: list[tuple[object, str]] = []  # (rule, key) that traded both sides in some solve
