@@ -291,9 +291,10 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
     out = buys.copy()
     # Member lists per group (a handful of securities each), not masks over them all.
     groups = np.unique(portfolio.wash_group[shared_buy]).tolist()
-    member_lists: dict[int, list[int]] = {group: [] for group in groups}
-    for i, group in enumerate(portfolio.wash_group.tolist()):
-        if group in member_lists:
+    member_lists = portfolio.derived.get(_model_split)
+    if member_lists is None:
+        member_lists = portfolio.derived[_model_split] = [[] for _ in portfolio.wash_groups]
+        for i, group in enumerate(portfolio.wash_group.tolist()):
             member_lists[group].append(i)
     for group in groups:
         members = member_lists[group]
@@ -475,10 +476,10 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         portfolio, rules, buy_dollars, sell_dollars, rounded.buy_shares, forced
     )
 
-    bought_at = np.flatnonzero(rounded_buys > 0)
+    bought_at = (rounded_buys > 0).nonzero()[0]
     bought = bought_at.tolist()
     gain = portfolio.gain_ratio * sell_dollars
-    sold = np.flatnonzero(rounded.sell_shares > 0)
+    sold = (rounded.sell_shares > 0).nonzero()[0]
     buy_reasons, reasons = order_reasons(portfolio, bought_at, buy_dollars, sold, sell_dollars, forced,
                                          rounded.for_cash, gain)
     buy_orders = tuple(
@@ -494,8 +495,8 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         map(
             SellOrder._make,
             zip(
-                [lot_ids[j] for j in sold_list],
-                [symbols[i] for i in portfolio.lot_security[sold].tolist()],
+                map(lot_ids.__getitem__, sold_list),
+                map(symbols.__getitem__, portfolio.lot_security[sold].tolist()),
                 rounded.sell_shares[sold].tolist(),
                 sell_dollars[sold].tolist(),
                 reasons,
@@ -520,17 +521,17 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     # The solver's own numbers (only the last digits of zero dropped), so that scoring
     # them reproduces the solve; rounding works from the cleaned copy above.
     listed = 1e-12 * value
-    listed_buys = np.flatnonzero(buys > listed).tolist()
-    listed_sells = np.flatnonzero(sells > listed).tolist()
+    listed_buys = (buys > listed).nonzero()[0].tolist()
+    listed_sells = (sells > listed).nonzero()[0].tolist()
     continuous = ContinuousSolution(
-        buys=tuple(zip([portfolio.symbols[i] for i in listed_buys], buys[listed_buys].tolist())),
-        sells=tuple(zip([portfolio.lot_ids[j] for j in listed_sells], sells[listed_sells].tolist())),
+        buys=tuple(zip(map(portfolio.symbols.__getitem__, listed_buys), buys[listed_buys].tolist())),
+        sells=tuple(zip(map(portfolio.lot_ids.__getitem__, listed_sells), sells[listed_sells].tolist())),
         objective=_terms_in_dollars(portfolio, terms, buys, sells),
         penalty=float(np.maximum(solution.z[assembled.trade_count :], 0.0).sum()) * value,
         status=solution.status,
         iterations=solution.iterations,
-        no_buy=tuple(portfolio.symbols[i] for i in sorted(directions.no_buy)),
-        no_sell=tuple(portfolio.lot_ids[j] for j in sorted(directions.no_sell)),
+        no_buy=tuple(map(portfolio.symbols.__getitem__, sorted(directions.no_buy))),
+        no_sell=tuple(map(portfolio.lot_ids.__getitem__, sorted(directions.no_sell))),
     )
     return OptimisationResult(
         buys=buy_orders,
