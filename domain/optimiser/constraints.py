@@ -384,14 +384,15 @@ class _SameDayRule:
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         return dict(zip(t.names, zip((t.bought > tolerance).tolist(), (t.sold > tolerance).tolist())))
 
-    def sides_of(self, portfolio, buys, sells, forced, tolerance, keys) -> list[tuple[bool, bool]]:
-        """``sides`` of the given keys only."""
+    def sides_of(self, portfolio, buys, sells, forced, tolerance, keys) -> tuple[list[bool], list[bool]]:
+        """``sides`` of the given keys only: whether the trades buy each, whether they
+        sell each."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         index = portfolio.derived.get((type(self), "index"))
         if index is None:
             index = portfolio.derived[(type(self), "index")] = dict(zip(t.names, range(len(t.names))))
-        rows = [index[key] for key in keys]
-        return list(zip((t.bought[rows] > tolerance).tolist(), (t.sold[rows] > tolerance).tolist()))
+        rows = list(map(index.__getitem__, keys))
+        return (t.bought[rows] > tolerance).tolist(), (t.sold[rows] > tolerance).tolist()
 
 
 class WashSaleRule(_SameDayRule):

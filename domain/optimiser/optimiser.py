@@ -326,19 +326,20 @@ def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
     return np.maximum(shortfall - level, 0.0)
 
 
-def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
-    """For each (rule, key) that once traded both sides: which side the trades keep."""
+def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0) -> list[str]:
+    """For each (rule, key) that once traded both sides, which side the trades keep:
+    ``rule:key:side``."""
     keys_of: dict = {}
     for rule, key in conflicts:
         keys_of.setdefault(rule, []).append(key)
-    sides = {rule: dict(zip(keys, rule.sides_of(portfolio, buys, sells, forced, tolerance, keys)))
-             for rule, keys in keys_of.items()}
-    out = []
-    for rule, key in conflicts:
-        bought, sold = sides[rule][key]
-        side = "sales_kept" if sold else "buys_kept" if bought else "neither_kept"
-        out.append((rule, key, side))
-    return out
+    notes = {}
+    for rule, keys in keys_of.items():
+        bought, sold = rule.sides_of(portfolio, buys, sells, forced, tolerance, keys)
+        notes[rule] = {
+            key: f"{rule.name}:{key}:{'sales_kept' if selling else 'buys_kept' if buying else 'neither_kept'}"
+            for key, buying, selling in zip(keys, bought, sold)
+        }
+    return [notes[rule][key] for rule, key in conflicts]
 
 
 def _terms_in_dollars(portfolio: Portfolio, terms, buys: np.ndarray, sells: np.ndarray) -> ObjectiveTerms:
@@ -507,8 +508,7 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     )
     _, cash_after = portfolio.post_trade(buy_dollars, sell_dollars)
     # What the fixed directions kept, said of the orders themselves.
-    resolved = [f"{rule.name}:{key}:{side}" for rule, key, side in _kept_sides(
-        conflicts, portfolio, buy_dollars, sell_dollars, forced)]
+    resolved = _kept_sides(conflicts, portfolio, buy_dollars, sell_dollars, forced)
 
     # Scored on the orders themselves, as ``evaluate_objective`` scores them: shares
     # times today's price, per security bought and per lot sold (one order each).
