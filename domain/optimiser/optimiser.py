@@ -223,7 +223,7 @@ def _score(attempt: _Attempt, terms) -> float:
 def _leaves_breach(attempt: _Attempt) -> bool:
     """A drift limit (or any other constraint) breached after the directions were
     fixed."""
-    return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
+    return bool((attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE).any())
 
 
 def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noise: float,
@@ -257,7 +257,7 @@ def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noi
                    & (bought_after <= material) & (sold_after <= material))
         flip |= emptied[buy_key]
         keep |= (conflict & ~emptied)[buy_key]
-    return frozenset(np.flatnonzero(flip & ~keep).tolist())
+    return frozenset((flip & ~keep).nonzero()[0].tolist())
 
 
 def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
