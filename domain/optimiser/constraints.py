@@ -20,12 +20,11 @@ Ang, "Tax-aware portfolio construction via convex optimization", 2021).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
 from lotline.domain.optimiser.inputs import CASH_CLASS, ClassLimit
-from lotline.domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.portfolio import Portfolio, cached_property
 
 # Per unit of breach as a fraction of account value (the objective's unit). Trades
 # gain at most a few units per unit of weight (tax rates below 1 times gain ratios,
@@ -209,30 +208,22 @@ class Settlement:
     notes: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)
 class _Tally:
-    names: tuple[str, ...]
-    buy_key: np.ndarray  # key of each security's buy
-    sale_key: np.ndarray  # key of each lot's sale, -1 where the rule ignores it
-    bought: np.ndarray  # dollars per key
-    sold: np.ndarray
-    tolerance: float
-    forced_sold: np.ndarray  # forced sales above tolerance, of the lots the rule counts
-    counted_key: np.ndarray  # the key of each of those lots
+    """One solve's trades per key: a plain class, built several times a solve."""
+
+    def __init__(self, names, buy_key, sale_key, bought, sold, tolerance, forced, sells, counted, counted_key):
+        self.names = names
+        self.buy_key = buy_key  # key of each security's buy
+        self.sale_key = sale_key  # key of each lot's sale, -1 where the rule ignores it
+        self.bought = bought  # dollars per key
+        self.sold = sold
+        self.buying = bought > tolerance
+        self.selling = sold > tolerance
+        self.both = self.buying & self.selling  # the conflicts
+        # For ``mandatory``, asked only of a conflict: the arrays the caller passed.
+        self._forced_sales = (forced, sells, tolerance, counted, counted_key)
 
     # What only a conflict needs, computed when asked: most solves have none.
-    @cached_property
-    def buying(self) -> np.ndarray:
-        return self.bought > self.tolerance
-
-    @cached_property
-    def selling(self) -> np.ndarray:
-        return self.sold > self.tolerance
-
-    @cached_property
-    def both(self) -> np.ndarray:  # the conflicts
-        return self.buying & self.selling
-
     @cached_property
     def traded(self) -> np.ndarray:
         return self.buying | self.selling
@@ -240,8 +231,12 @@ class _Tally:
     @cached_property
     def mandatory(self) -> np.ndarray:
         """A forced sale on the key's sale side."""
+        forced, sells, tolerance, counted, counted_key = self._forced_sales
+        forced_sold = forced & (sells > tolerance)
+        if counted is not None:
+            forced_sold = forced_sold[counted]
         mandatory = np.zeros(len(self.names), dtype=bool)
-        mandatory[self.counted_key[self.forced_sold]] = True
+        mandatory[counted_key[forced_sold]] = True
         return mandatory
 
     @cached_property
@@ -314,12 +309,8 @@ class _SameDayRule:
         names, buy_key, sale_key, counted, counted_key = self._counted_keys(portfolio)
         k = len(names)
         bought = np.bincount(buy_key, weights=buys, minlength=k)
-        forced_sold = forced & (sells > tolerance)
-        if counted is not None:
-            sells = sells[counted]
-            forced_sold = forced_sold[counted]
-        sold = np.bincount(counted_key, weights=sells, minlength=k)
-        return _Tally(names, buy_key, sale_key, bought, sold, tolerance, forced_sold, counted_key)
+        sold = np.bincount(counted_key, weights=sells if counted is None else sells[counted], minlength=k)
+        return _Tally(names, buy_key, sale_key, bought, sold, tolerance, forced, sells, counted, counted_key)
 
     def breached(self, portfolio, buys, sells, forced, tolerance) -> bool:
         """Whether any key trades both sides: the cheap question the optimiser asks."""

@@ -15,11 +15,10 @@ sales are *forced* (mandatory); the presolve's lots are the solver's business al
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
-from lotline.domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.portfolio import Portfolio, cached_property
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from operator import attrgetter
 
 import numpy as np
 
 from lotline.domain.errors import InvalidInput
 from lotline.domain.optimiser.inputs import Problem
+
+
+class cached_property:  # noqa: N801 - a drop-in for functools.cached_property
+    """functools.cached_property without its lock: Python 3.11 takes one on every first
+    access, a microsecond each, and the optimiser's objects (one analysis, one thread)
+    make dozens of first accesses a solve."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
 
 
 def _field(items, name: str, dtype) -> np.ndarray:
