@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -483,18 +484,18 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     sold = (rounded.sell_shares > 0).nonzero()[0]
     buy_reasons, reasons = order_reasons(portfolio, bought_at, buy_dollars, sold, sell_dollars, forced,
                                          rounded.for_cash, gain)
-    buy_orders = tuple(
-        BuyOrder(portfolio.symbols[i], shares, dollars, reason)
-        for i, shares, dollars, reason in zip(bought, rounded_buys[bought].tolist(), buy_dollars[bought].tolist(),
-                                              buy_reasons)
-    )
+    # Orders built by tuple.__new__ over zipped columns: every field given, a thousand
+    # orders at 500 securities without a Python call each.
+    buy_orders = tuple(map(
+        partial(tuple.__new__, BuyOrder),
+        zip(map(portfolio.symbols.__getitem__, bought), rounded_buys[bought].tolist(),
+            buy_dollars[bought].tolist(), buy_reasons),
+    ))
     sold_list = sold.tolist()
     lot_ids, symbols = portfolio.lot_ids, portfolio.symbols
-    # ``_make`` from zipped columns: a thousand orders at 500 securities, built at half
-    # the cost of calling the constructor.
     sell_orders = list(
         map(
-            SellOrder._make,
+            partial(tuple.__new__, SellOrder),
             zip(
                 map(lot_ids.__getitem__, sold_list),
                 map(symbols.__getitem__, portfolio.lot_security[sold].tolist()),
