@@ -280,8 +280,11 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
     shortfalls), among the members that may be bought today and are not being sold.
     Nothing the objective or a constraint sees changes: the group's total, its class
     and the trading cost stay."""
-    members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
-    shared_buy = (buys > 0) & (members[portfolio.wash_group] > 1)
+    shared = portfolio.derived.get((_model_split, "shared"))
+    if shared is None:
+        members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
+        shared = portfolio.derived[(_model_split, "shared")] = members[portfolio.wash_group] > 1
+    shared_buy = (buys > 0) & shared
     if not shared_buy.any():
         return buys
     sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
@@ -297,17 +300,19 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
         member_lists = portfolio.derived[_model_split] = [[] for _ in portfolio.wash_groups]
         for i, group in enumerate(portfolio.wash_group.tolist()):
             member_lists[group].append(i)
+    shortfall = portfolio.target * portfolio.remaining_value - held
     for group in groups:
         members = member_lists[group]
         for asset_class in sorted({classes[i] for i in members if bought[i]}):
             same = [i for i in members if classes[i] == asset_class]
-            takers = np.array([i for i in same if free[i]], dtype=np.intp)
-            amount = float(buys[same].sum())
-            if len(takers) < 2 or amount <= 0:
+            takers = [i for i in same if free[i]]
+            if len(takers) < 2:
                 continue
-            shortfall = portfolio.target[takers] * portfolio.remaining_value - held[takers]
+            amount = float(buys[same].sum())
+            if amount <= 0:
+                continue
             out[same] = 0.0
-            out[takers] = _water_fill(shortfall, amount)
+            out[takers] = _water_fill(shortfall[takers], amount)
     return out
 
 
