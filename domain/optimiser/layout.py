@@ -33,6 +33,10 @@ class Directions:
         return Directions(self.no_buy | frozenset(no_buy), self.no_sell | frozenset(no_sell))
 
 
+# Key of the portfolio's last permissions under shut directions (``derived``).
+_LAST_PERMISSIONS = "layout.last_permissions"
+
+
 @dataclass(frozen=True, eq=False)
 class TradePermissions:
     """What today's rules allow, before any optimisation."""
@@ -49,6 +53,10 @@ class TradePermissions:
             today = portfolio.derived[cls] = cls._today(portfolio)
         if not (directions.no_buy or directions.no_sell):
             return today
+        # A solve lays out the same directions twice (in full, then presolved).
+        last = portfolio.derived.get(_LAST_PERMISSIONS)
+        if last is not None and last[0] is directions:
+            return last[1]
         buyable, sellable = today.buyable, today.sellable
         if directions.no_buy:
             buyable = buyable.copy()
@@ -56,7 +64,9 @@ class TradePermissions:
         if directions.no_sell:
             sellable = sellable.copy()
             sellable[list(directions.no_sell)] = False
-        return cls(buyable, sellable, today.forced, today.blocked_exits)
+        permissions = cls(buyable, sellable, today.forced, today.blocked_exits)
+        portfolio.derived[_LAST_PERMISSIONS] = (directions, permissions)
+        return permissions
 
     @classmethod
     def _today(cls, portfolio: Portfolio) -> TradePermissions:
