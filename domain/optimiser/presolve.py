@@ -65,22 +65,34 @@ def settled_lots(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
     none = np.zeros(0, dtype=np.intp)
     if not (settings.taxable and settings.harvest_losses):
         return none, none
+    harvest_pays, costly, not_overweight = _lot_margins(portfolio)
     sells = layout.sell_positions
     lots = layout.variable_lot[sells]
     securities = layout.variable_security[sells]
-    round_trip = 2.0 * settings.trading_cost
-    tax = portfolio.tax_rate[lots] * portfolio.gain_ratio[lots]
-    buyable = layout.permissions.buyable[securities]
-    presold = (portfolio.gain[lots] < 0) & buyable & (-tax - round_trip > BENEFIT_MARGIN)
+    presold = harvest_pays[lots] & layout.permissions.buyable[securities]
     if not presold.any():
         return none, none
     # Securities bought back that are not overweight: nothing calls for cutting them
     # beyond the buy-back.
     bought_back = np.zeros(portfolio.security_count, dtype=bool)
     bought_back[securities[presold]] = True
-    bought_back &= portfolio.holding <= portfolio.target * portfolio.total_value
-    kept = bought_back[securities] & ~presold & (tax + round_trip > KEEP_MARGIN)
+    bought_back &= not_overweight
+    kept = bought_back[securities] & ~presold & costly[lots]
     return np.sort(lots[presold]), np.sort(lots[kept])
+
+
+def _lot_margins(portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Once per analysis: per lot, a loss whose harvest clears the round trip by
+    ``BENEFIT_MARGIN``, and tax and the round trip above ``KEEP_MARGIN``; per
+    security, not above its target."""
+    margins = portfolio.derived.get(_lot_margins)
+    if margins is None:
+        round_trip = 2.0 * portfolio.settings.trading_cost
+        tax = portfolio.tax_rate * portfolio.gain_ratio
+        margins = ((portfolio.gain < 0) & (-tax - round_trip > BENEFIT_MARGIN), tax + round_trip > KEEP_MARGIN,
+                   portfolio.holding <= portfolio.target * portfolio.total_value)
+        portfolio.derived[_lot_margins] = margins
+    return margins
 
 
 def extend(full, reduced, solution: QPSolution) -> QPSolution | None:
