@@ -319,7 +319,7 @@ class _SameDayRule:
     def conflict_keys(self, portfolio, buys, sells, forced, tolerance) -> list[str]:
         """The keys where the trades buy and sell, without the detail of ``conflicts``."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
-        return [t.names[k] for k in np.flatnonzero(t.both).tolist()]
+        return list(map(t.names.__getitem__, t.both.nonzero()[0].tolist()))
 
     def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
         t = self._tally(portfolio, buys, sells, forced, tolerance)

@@ -119,11 +119,11 @@ class Layout:
 
     @cached_property
     def buy_positions(self) -> np.ndarray:
-        return np.flatnonzero(self.variable_lot < 0)
+        return (self.variable_lot < 0).nonzero()[0]
 
     @cached_property
     def sell_positions(self) -> np.ndarray:
-        return np.flatnonzero(self.variable_lot >= 0)
+        return (self.variable_lot >= 0).nonzero()[0]
 
     def upper_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Positions and upper bounds (fractions of V) of the sale variables."""

@@ -113,7 +113,7 @@ def extend(full, reduced, solution: QPSolution) -> QPSolution | None:
     )
     settled = np.ones(n_full, dtype=bool)
     settled[variables] = False
-    settled_positions = np.flatnonzero(settled)
+    settled_positions = settled.nonzero()[0]
     # Sold in full where the reduced layout sells the lot as a constant, else kept.
     presold_sells = reduced_layout.presold_sells
     if presold_sells is None:
@@ -132,7 +132,7 @@ def extend(full, reduced, solution: QPSolution) -> QPSolution | None:
     row_duals = solution.row_duals(rqp)
     gradient = fqp.q[settled_positions] + fqp.hessian_times(x)[settled_positions]
     reduced_cost = gradient + row_duals @ fqp.rows[:, settled_positions]
-    if not (np.all(reduced_cost[sold] < -CHECK_MARGIN) and np.all(reduced_cost[~sold] > CHECK_MARGIN)):
+    if not ((reduced_cost[sold] < -CHECK_MARGIN).all() and (reduced_cost[~sold] > CHECK_MARGIN).all()):
         return None
 
     # Slacks and multipliers of G x <= h in the full problem's row order: lower
