@@ -435,13 +435,14 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         return fixed
 
     conflicts: list[tuple[object, str]] = []  # (rule, key) that traded both sides in some solve
+    known: dict = {rule: set() for rule in rules}
     current = solve(Directions(), None)
     first = current
     while current.conflicted:
         for rule in rules:
-            known = {key for r, key in conflicts if r is rule}
             for key in rule.conflict_keys(portfolio, current.effective_buys, current.clean_sells, forced, noise):
-                if key not in known:
+                if key not in known[rule]:
+                    known[rule].add(key)
                     conflicts.append((rule, key))
         fixed = settled(current)
         if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
