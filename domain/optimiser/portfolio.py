@@ -118,13 +118,15 @@ class Portfolio:
         return len(self.lot_ids)
 
     @cached_property
-    def _class_index(self) -> tuple[dict[str, int], np.ndarray]:
+    def class_index(self) -> tuple[dict[str, int], np.ndarray]:
+        """Each asset class's number (in order of first appearance), each security's class
+        number."""
         names = dict(zip(dict.fromkeys(self.asset_classes), range(len(self.asset_classes))))
         index = np.fromiter(map(names.__getitem__, self.asset_classes), np.intp, len(self.asset_classes))
         return names, index
 
     def class_members(self, asset_class: str) -> np.ndarray:
-        names, index = self._class_index
+        names, index = self.class_index
         if asset_class not in names:
             return np.zeros(self.security_count, dtype=bool)
         return index == names[asset_class]

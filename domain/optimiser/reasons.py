@@ -98,7 +98,7 @@ def order_reasons(
 
     sold_securities = portfolio.lot_security[sold]
     n = portfolio.security_count
-    class_names, class_of = portfolio._class_index
+    class_names, class_of = portfolio.class_index
     class_pressure_of = np.zeros(len(class_names), dtype=np.int8)
     for asset_class, side in pressure.items():
         if asset_class in class_names:
