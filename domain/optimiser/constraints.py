@@ -48,6 +48,11 @@ class AffineRows:
         return self.buy @ buys + self.sell @ sells + self.constant
 
     @cached_property
+    def slack_columns(self) -> np.ndarray:
+        """(r, r): each row's slack, scaled so a breach of t costs penalty * t."""
+        return -np.diag(1.0 / self.penalty)
+
+    @cached_property
     def per_trade(self) -> np.ndarray:
         """(r, n + m): the buy coefficients, then the sale ones."""
         return np.concatenate([self.buy, self.sell], axis=1)

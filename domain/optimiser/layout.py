@@ -101,6 +101,15 @@ class Layout:
     presold_sells: np.ndarray | None = None
     # (N,) each variable's index into securities then lots (n + lot for a sale).
     trade_index: np.ndarray | None = None
+    # (N,) each variable's wash group.
+    group_of_variable: np.ndarray | None = None
+
+    @cached_property
+    def variable_group(self) -> np.ndarray:
+        """The wash group of each trade variable."""
+        if self.group_of_variable is not None:
+            return self.group_of_variable
+        return self.portfolio.wash_group[self.variable_security]
 
     @property
     def size(self) -> int:
@@ -224,6 +233,7 @@ class Layout:
             forced_sells=_forced_sells(portfolio, permissions),
             presold_sells=presold_sells,
             trade_index=candidate,
+            group_of_variable=group,
         )
 
 

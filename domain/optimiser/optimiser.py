@@ -81,7 +81,7 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
     constant = 0.0
     segments = len(layout.segment_starts)
     alpha = np.zeros(segments)
-    loadings = [np.zeros((segments, 0))]
+    loadings = []
     for term in terms:
         part = term.qp_part(layout)
         linear += part.linear
@@ -94,7 +94,7 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
     if r:
         rows_matrix = np.zeros((r, n_trades + r))
         rows_matrix[:, :n_trades] = layout.gather_joined(rows.per_trade)
-        rows_matrix[:, n_trades:] = -np.diag(1.0 / rows.penalty)
+        rows_matrix[:, n_trades:] = rows.slack_columns
     else:
         rows_matrix = np.zeros((0, n_trades))
     upper_index, upper = layout.upper_bounds()
@@ -103,7 +103,7 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
         signs=layout.signs,
         segment_starts=layout.segment_starts,
         segment_alpha=alpha,
-        segment_loadings=np.ascontiguousarray(np.hstack(loadings)),
+        segment_loadings=np.concatenate(loadings, axis=1) if loadings else np.zeros((segments, 0)),
         upper_index=upper_index,
         upper=upper,
         rows=rows_matrix,

@@ -77,7 +77,7 @@ class TrackingRisk:
         gradient = 2.0 * gamma * (specific * e0 + loadings @ exposure)
         traded = layout.segment_group
         return QPPart(
-            linear=layout.signs * gradient[p.wash_group[layout.variable_security]],
+            linear=layout.signs * gradient[layout.variable_group],
             constant=gamma * shrink * float(e0 @ (specific * e0) + exposure @ exposure),
             alpha=2.0 * gamma * stretch * specific[traded],
             loadings=np.sqrt(2.0 * gamma * stretch) * loadings[traded],
