@@ -278,9 +278,9 @@ class _SameDayRule:
     def keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Key names, the key of each security's buy, the key of each lot's sale (-1:
         the rule does not concern that lot)."""
-        return self._counted_keys(portfolio)[:3]
+        return self.counted_keys(portfolio)[:3]
 
-    def _counted_keys(self, portfolio: Portfolio):
+    def counted_keys(self, portfolio: Portfolio):
         """``keys``, then the lots the rule counts (a mask, None where all) and their
         keys: once per analysis, the same for every solve's trades."""
         cached = portfolio.derived.get(type(self))
@@ -311,7 +311,7 @@ class _SameDayRule:
         return tally
 
     def _count(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
-        names, buy_key, sale_key, counted, counted_key = self._counted_keys(portfolio)
+        names, buy_key, sale_key, counted, counted_key = self.counted_keys(portfolio)
         k = len(names)
         bought = np.bincount(buy_key, weights=buys, minlength=k)
         sold = np.bincount(counted_key, weights=sells if counted is None else sells[counted], minlength=k)
@@ -367,7 +367,7 @@ class _SameDayRule:
             keep_sales = np.where(t.both & ~t.mandatory & flipped, ~keep_sales, keep_sales)
         stop_selling = t.traded & ~keep_sales
         no_buy = keep_sales[t.buy_key].nonzero()[0]
-        counted = self._counted_keys(portfolio)[3]
+        counted = self.counted_keys(portfolio)[3]
         if counted is None:
             no_sell = stop_selling[t.sale_key].nonzero()[0]
         else:

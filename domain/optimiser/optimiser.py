@@ -244,12 +244,12 @@ def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noi
     flip = np.zeros(portfolio.security_count, dtype=bool)
     keep = np.zeros(portfolio.security_count, dtype=bool)
     for rule in rules:
-        names, buy_key, sale_key = rule.keys(portfolio)
-        counted = sale_key >= 0
+        names, buy_key, _, counted, counted_key = rule.counted_keys(portfolio)
 
         def per_key(buys, sells):
             return (np.bincount(buy_key, weights=buys, minlength=len(names)),
-                    np.bincount(sale_key[counted], weights=sells[counted], minlength=len(names)))
+                    np.bincount(counted_key, weights=sells if counted is None else sells[counted],
+                                minlength=len(names)))
 
         bought, sold = per_key(first.effective_buys, first.clean_sells)
         bought_after, sold_after = per_key(attempt.effective_buys, attempt.clean_sells)
