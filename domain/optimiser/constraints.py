@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lotline.domain.optimiser.inputs import CASH_CLASS, ClassLimit
-from lotline.domain.optimiser.portfolio import Portfolio
+from lotline.domain.optimiser.portfolio import Portfolio, cached_property
 
 # Per unit of breach as a fraction of account value (the objective's unit). Trades
 # gain at most a few units per unit of weight (tax rates below 1 times gain ratios,
@@ -46,6 +46,16 @@ class AffineRows:
 
     def excess(self, buys: np.ndarray, sells: np.ndarray) -> np.ndarray:
         return self.buy @ buys + self.sell @ sells + self.constant
+
+    @cached_property
+    def slack_columns(self) -> np.ndarray:
+        """(r, r): each row's slack, scaled so a breach of t costs penalty * t."""
+        return -np.diag(1.0 / self.penalty)
+
+    @cached_property
+    def per_trade(self) -> np.ndarray:
+        """(r, n + m): the buy coefficients, then the sale ones."""
+        return np.concatenate([self.buy, self.sell], axis=1)
 
     @staticmethod
     def stack(parts: list[AffineRows], n: int, m: int) -> AffineRows:
@@ -203,17 +213,47 @@ class Settlement:
     notes: tuple[str, ...]
 
 
-@dataclass(frozen=True, eq=False)
 class _Tally:
-    names: tuple[str, ...]
-    buy_key: np.ndarray  # key of each security's buy
-    sale_key: np.ndarray  # key of each lot's sale, -1 where the rule ignores it
-    bought: np.ndarray  # dollars per key
-    sold: np.ndarray
-    mandatory: np.ndarray  # a forced sale on the key's sale side
-    both: np.ndarray  # the conflicts
-    keep_sales: np.ndarray
-    traded: np.ndarray
+    """One solve's trades per key: a plain class, built several times a solve."""
+
+    def __init__(self, names, buy_key, sale_key, bought, sold, tolerance, forced, sells, counted, counted_key):
+        self.names = names
+        self.buy_key = buy_key  # key of each security's buy
+        self.sale_key = sale_key  # key of each lot's sale, -1 where the rule ignores it
+        self.bought = bought  # dollars per key
+        self.sold = sold
+        self.buying = bought > tolerance
+        self.selling = sold > tolerance
+        self.both = self.buying & self.selling  # the conflicts
+        # For ``mandatory``, asked only of a conflict: the arrays the caller passed.
+        self._forced_sales = (forced, sells, tolerance, counted, counted_key)
+
+    # What only a conflict needs, computed when asked: most solves have none.
+    @cached_property
+    def traded(self) -> np.ndarray:
+        return self.buying | self.selling
+
+    @cached_property
+    def mandatory(self) -> np.ndarray:
+        """A forced sale on the key's sale side."""
+        forced, sells, tolerance, counted, counted_key = self._forced_sales
+        forced_sold = forced & (sells > tolerance)
+        if counted is not None:
+            forced_sold = forced_sold[counted]
+        mandatory = np.zeros(len(self.names), dtype=bool)
+        mandatory[counted_key[forced_sold]] = True
+        return mandatory
+
+    @cached_property
+    def keep_sales(self) -> np.ndarray:
+        # Keep the side carrying more dollars, with the round trip netted out: buying
+        # back what was just sold moves no exposure (it is how the relaxation harvests
+        # a loss for free), so the sale is weighed against the buying beyond it. Ties
+        # keep the sale. Keeping sales shuts only the group's buys and the next solve
+        # still chooses whether to sell (through a substitute, or not at all); keeping
+        # buys would shut the harvest outright. A mandatory sale always stays.
+        bought, sold = self.bought, self.sold
+        return self.selling & (~self.buying | self.mandatory | (sold >= bought - sold))
 
 
 class _SameDayRule:
@@ -238,6 +278,23 @@ class _SameDayRule:
     def keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """Key names, the key of each security's buy, the key of each lot's sale (-1:
         the rule does not concern that lot)."""
+        return self.counted_keys(portfolio)[:3]
+
+    def counted_keys(self, portfolio: Portfolio):
+        """``keys``, then the lots the rule counts (a mask, None where all) and their
+        keys: once per analysis, the same for every solve's trades."""
+        cached = portfolio.derived.get(type(self))
+        if cached is None:
+            names, buy_key, sale_key = self._keys(portfolio)
+            counted = sale_key >= 0
+            if counted.all():
+                cached = (names, buy_key, sale_key, None, sale_key)
+            else:
+                cached = (names, buy_key, sale_key, counted, sale_key[counted])
+            portfolio.derived[type(self)] = cached
+        return cached
+
+    def _keys(self, portfolio: Portfolio) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def _tally(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
@@ -254,32 +311,20 @@ class _SameDayRule:
         return tally
 
     def _count(self, portfolio, buys, sells, forced, tolerance) -> _Tally:
-        names, buy_key, sale_key = self.keys(portfolio)
+        names, buy_key, sale_key, counted, counted_key = self.counted_keys(portfolio)
         k = len(names)
-        counted = sale_key >= 0
         bought = np.bincount(buy_key, weights=buys, minlength=k)
-        sold = np.bincount(sale_key[counted], weights=sells[counted], minlength=k)
-        forced_sold = (forced & (sells > tolerance))[counted].astype(np.float64)
-        mandatory = np.bincount(sale_key[counted], weights=forced_sold, minlength=k) > 0
-        buying = bought > tolerance
-        selling = sold > tolerance
-        # Keep the side carrying more dollars, with the round trip netted out: buying
-        # back what was just sold moves no exposure (it is how the relaxation harvests
-        # a loss for free), so the sale is weighed against the buying beyond it. Ties
-        # keep the sale. Keeping sales shuts only the group's buys and the next solve
-        # still chooses whether to sell (through a substitute, or not at all); keeping
-        # buys would shut the harvest outright. A mandatory sale always stays.
-        keep_sales = selling & (~buying | mandatory | (sold >= bought - sold))
-        return _Tally(names, buy_key, sale_key, bought, sold, mandatory, buying & selling, keep_sales, buying | selling)
+        sold = np.bincount(counted_key, weights=sells if counted is None else sells[counted], minlength=k)
+        return _Tally(names, buy_key, sale_key, bought, sold, tolerance, forced, sells, counted, counted_key)
 
     def breached(self, portfolio, buys, sells, forced, tolerance) -> bool:
         """Whether any key trades both sides: the cheap question the optimiser asks."""
-        return bool(np.any(self._tally(portfolio, buys, sells, forced, tolerance).both))
+        return bool(self._tally(portfolio, buys, sells, forced, tolerance).both.any())
 
     def conflict_keys(self, portfolio, buys, sells, forced, tolerance) -> list[str]:
         """The keys where the trades buy and sell, without the detail of ``conflicts``."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
-        return [t.names[k] for k in np.flatnonzero(t.both).tolist()]
+        return list(map(t.names.__getitem__, t.both.nonzero()[0].tolist()))
 
     def conflicts(self, portfolio, buys, sells, forced, tolerance) -> list[Conflict]:
         t = self._tally(portfolio, buys, sells, forced, tolerance)
@@ -302,20 +347,32 @@ class _SameDayRule:
         mandatory sale still stays), the choice the optimiser tries when the first one
         leaves a constraint breached; a key flips when one of its securities is named."""
         t = self._tally(portfolio, buys, sells, forced, tolerance)
+        no_buy, no_sell, keep_sales = self._shut(portfolio, t, flip)
+        notes = tuple(
+            f"{self.name}:{t.names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}"
+            for k in np.flatnonzero(t.both)
+        )
+        return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
+
+    def shut(self, portfolio, buys, sells, forced, tolerance, flip=None) -> tuple[np.ndarray, np.ndarray]:
+        """``settle``'s directions alone: the securities not to buy and the lots not to
+        sell (ascending indices)."""
+        return self._shut(portfolio, self._tally(portfolio, buys, sells, forced, tolerance), flip)[:2]
+
+    def _shut(self, portfolio, t: _Tally, flip):
         keep_sales = t.keep_sales
         if flip is not None and len(flip):
             flipped = np.zeros(len(t.names), dtype=bool)
             flipped[t.buy_key[np.asarray(sorted(flip), dtype=np.intp)]] = True
             keep_sales = np.where(t.both & ~t.mandatory & flipped, ~keep_sales, keep_sales)
         stop_selling = t.traded & ~keep_sales
-        counted = t.sale_key >= 0
-        no_buy = np.flatnonzero(keep_sales[t.buy_key])
-        no_sell = np.flatnonzero(counted & stop_selling[np.where(counted, t.sale_key, 0)])
-        notes = tuple(
-            f"{self.name}:{t.names[k]}:{'sales_kept' if keep_sales[k] else 'buys_kept'}"
-            for k in np.flatnonzero(t.both)
-        )
-        return Settlement(tuple(no_buy.tolist()), tuple(no_sell.tolist()), notes)
+        no_buy = keep_sales[t.buy_key].nonzero()[0]
+        counted = self.counted_keys(portfolio)[3]
+        if counted is None:
+            no_sell = stop_selling[t.sale_key].nonzero()[0]
+        else:
+            no_sell = (counted & stop_selling[np.where(counted, t.sale_key, 0)]).nonzero()[0]
+        return no_buy, no_sell, keep_sales
 
     def sides(self, portfolio, buys, sells, forced, tolerance) -> dict[str, tuple[bool, bool]]:
         """Per key: whether the trades buy it, whether they sell it (the sales the rule
@@ -323,13 +380,23 @@ class _SameDayRule:
         t = self._tally(portfolio, buys, sells, forced, tolerance)
         return dict(zip(t.names, zip((t.bought > tolerance).tolist(), (t.sold > tolerance).tolist())))
 
+    def sides_of(self, portfolio, buys, sells, forced, tolerance, keys) -> tuple[list[bool], list[bool]]:
+        """``sides`` of the given keys only: whether the trades buy each, whether they
+        sell each."""
+        t = self._tally(portfolio, buys, sells, forced, tolerance)
+        index = portfolio.derived.get((type(self), "index"))
+        if index is None:
+            index = portfolio.derived[(type(self), "index")] = dict(zip(t.names, range(len(t.names))))
+        rows = list(map(index.__getitem__, keys))
+        return (t.bought[rows] > tolerance).tolist(), (t.sold[rows] > tolerance).tolist()
+
 
 class WashSaleRule(_SameDayRule):
     """Never buy and sell at a loss within one wash group on the same day."""
 
     name = "wash_sale"
 
-    def keys(self, portfolio):
+    def _keys(self, portfolio):
         lot_group = portfolio.wash_group[portfolio.lot_security]
         return portfolio.wash_groups, portfolio.wash_group, np.where(portfolio.gain < 0, lot_group, -1)
 
@@ -339,5 +406,5 @@ class NoRoundTrip(_SameDayRule):
 
     name = "round_trip"
 
-    def keys(self, portfolio):
+    def _keys(self, portfolio):
         return portfolio.symbols, np.arange(portfolio.security_count), portfolio.lot_security

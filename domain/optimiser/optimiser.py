@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
     constant = 0.0
     segments = len(layout.segment_starts)
     alpha = np.zeros(segments)
-    loadings = [np.zeros((segments, 0))]
+    loadings = []
     for term in terms:
         part = term.qp_part(layout)
         linear += part.linear
@@ -89,19 +90,23 @@ def assemble(layout: Layout, terms, rows: AffineRows) -> AssembledQP:
             alpha += part.alpha
         if part.loadings is not None:
             loadings.append(part.loadings)
-    trade_rows = layout.gather(rows.buy, rows.sell)
     rhs = -(rows.constant + rows.sell @ layout.constant_sells) / value
-    rows_matrix = np.hstack([trade_rows, -np.diag(1.0 / rows.penalty)]) if r else np.zeros((0, n_trades))
+    if r:
+        rows_matrix = np.zeros((r, n_trades + r))
+        rows_matrix[:, :n_trades] = layout.gather_joined(rows.per_trade)
+        rows_matrix[:, n_trades:] = rows.slack_columns
+    else:
+        rows_matrix = np.zeros((0, n_trades))
     upper_index, upper = layout.upper_bounds()
     qp = StructuredQP(
         q=np.concatenate([linear, np.ones(r)]),
         signs=layout.signs,
         segment_starts=layout.segment_starts,
         segment_alpha=alpha,
-        segment_loadings=np.ascontiguousarray(np.hstack(loadings)),
+        segment_loadings=np.concatenate(loadings, axis=1) if loadings else np.zeros((segments, 0)),
         upper_index=upper_index,
         upper=upper,
-        rows=np.ascontiguousarray(rows_matrix),
+        rows=rows_matrix,
         rhs=rhs,
     )
     return AssembledQP(qp, layout, rows, constant)
@@ -219,7 +224,7 @@ def _score(attempt: _Attempt, terms) -> float:
 def _leaves_breach(attempt: _Attempt) -> bool:
     """A drift limit (or any other constraint) breached after the directions were
     fixed."""
-    return bool(np.any(attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE))
+    return bool((attempt.assembled.breaches(attempt.solution.z) > _BREACH_TOLERANCE).any())
 
 
 def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noise: float,
@@ -239,12 +244,12 @@ def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noi
     flip = np.zeros(portfolio.security_count, dtype=bool)
     keep = np.zeros(portfolio.security_count, dtype=bool)
     for rule in rules:
-        names, buy_key, sale_key = rule.keys(portfolio)
-        counted = sale_key >= 0
+        names, buy_key, _, counted, counted_key = rule.counted_keys(portfolio)
 
         def per_key(buys, sells):
             return (np.bincount(buy_key, weights=buys, minlength=len(names)),
-                    np.bincount(sale_key[counted], weights=sells[counted], minlength=len(names)))
+                    np.bincount(counted_key, weights=sells if counted is None else sells[counted],
+                                minlength=len(names)))
 
         bought, sold = per_key(first.effective_buys, first.clean_sells)
         bought_after, sold_after = per_key(attempt.effective_buys, attempt.clean_sells)
@@ -253,7 +258,7 @@ def _emptied_conflicts(rules, portfolio, first: _Attempt, attempt: _Attempt, noi
                    & (bought_after <= material) & (sold_after <= material))
         flip |= emptied[buy_key]
         keep |= (conflict & ~emptied)[buy_key]
-    return frozenset(np.flatnonzero(flip & ~keep).tolist())
+    return frozenset((flip & ~keep).nonzero()[0].tolist())
 
 
 def _securities_behind(attempt: _Attempt, rows: AffineRows, portfolio: Portfolio) -> frozenset[int]:
@@ -275,8 +280,11 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
     shortfalls), among the members that may be bought today and are not being sold.
     Nothing the objective or a constraint sees changes: the group's total, its class
     and the trading cost stay."""
-    members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
-    shared_buy = (buys > 0) & (members[portfolio.wash_group] > 1)
+    shared = portfolio.derived.get((_model_split, "shared"))
+    if shared is None:
+        members = np.bincount(portfolio.wash_group, minlength=len(portfolio.wash_groups))
+        shared = portfolio.derived[(_model_split, "shared")] = members[portfolio.wash_group] > 1
+    shared_buy = (buys > 0) & shared
     if not shared_buy.any():
         return buys
     sold_security = portfolio.per_security(selling.astype(np.float64)) > 0
@@ -287,21 +295,24 @@ def _model_split(portfolio: Portfolio, buys: np.ndarray, selling: np.ndarray, bu
     out = buys.copy()
     # Member lists per group (a handful of securities each), not masks over them all.
     groups = np.unique(portfolio.wash_group[shared_buy]).tolist()
-    member_lists: dict[int, list[int]] = {group: [] for group in groups}
-    for i, group in enumerate(portfolio.wash_group.tolist()):
-        if group in member_lists:
+    member_lists = portfolio.derived.get(_model_split)
+    if member_lists is None:
+        member_lists = portfolio.derived[_model_split] = [[] for _ in portfolio.wash_groups]
+        for i, group in enumerate(portfolio.wash_group.tolist()):
             member_lists[group].append(i)
+    shortfall = portfolio.target * portfolio.remaining_value - held
     for group in groups:
         members = member_lists[group]
         for asset_class in sorted({classes[i] for i in members if bought[i]}):
             same = [i for i in members if classes[i] == asset_class]
-            takers = np.array([i for i in same if free[i]], dtype=np.intp)
-            amount = float(buys[same].sum())
-            if len(takers) < 2 or amount <= 0:
+            takers = [i for i in same if free[i]]
+            if len(takers) < 2:
                 continue
-            shortfall = portfolio.target[takers] * portfolio.remaining_value - held[takers]
+            amount = float(buys[same].sum())
+            if amount <= 0:
+                continue
             out[same] = 0.0
-            out[takers] = _water_fill(shortfall, amount)
+            out[takers] = _water_fill(shortfall[takers], amount)
     return out
 
 
@@ -321,17 +332,20 @@ def _water_fill(shortfall: np.ndarray, amount: float) -> np.ndarray:
     return np.maximum(shortfall - level, 0.0)
 
 
-def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0):
-    """For each (rule, key) that once traded both sides: which side the trades keep."""
-    out = []
-    tallies = {}
+def _kept_sides(conflicts, portfolio, buys, sells, forced, tolerance: float = 0.0) -> list[str]:
+    """For each (rule, key) that once traded both sides, which side the trades keep:
+    ``rule:key:side``."""
+    keys_of: dict = {}
     for rule, key in conflicts:
-        if rule not in tallies:
-            tallies[rule] = rule.sides(portfolio, buys, sells, forced, tolerance)
-        bought, sold = tallies[rule][key]
-        side = "sales_kept" if sold else "buys_kept" if bought else "neither_kept"
-        out.append((rule, key, side))
-    return out
+        keys_of.setdefault(rule, []).append(key)
+    notes = {}
+    for rule, keys in keys_of.items():
+        bought, sold = rule.sides_of(portfolio, buys, sells, forced, tolerance, keys)
+        notes[rule] = {
+            key: f"{rule.name}:{key}:{'sales_kept' if selling else 'buys_kept' if buying else 'neither_kept'}"
+            for key, buying, selling in zip(keys, bought, sold)
+        }
+    return [notes[rule][key] for rule, key in conflicts]
 
 
 def _terms_in_dollars(portfolio: Portfolio, terms, buys: np.ndarray, sells: np.ndarray) -> ObjectiveTerms:
@@ -416,18 +430,19 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     def settled(attempt: _Attempt, flip=None) -> Directions:
         fixed = attempt.directions
         for rule in rules:
-            settlement = rule.settle(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
-            fixed = fixed.also(no_buy=settlement.no_buy, no_sell=settlement.no_sell)
+            no_buy, no_sell = rule.shut(portfolio, attempt.effective_buys, attempt.clean_sells, forced, noise, flip=flip)
+            fixed = fixed.also(no_buy=no_buy.tolist(), no_sell=no_sell.tolist())
         return fixed
 
     conflicts: list[tuple[object, str]] = []  # (rule, key) that traded both sides in some solve
+    known: dict = {rule: set() for rule in rules}
     current = solve(Directions(), None)
     first = current
     while current.conflicted:
         for rule in rules:
-            known = {key for r, key in conflicts if r is rule}
             for key in rule.conflict_keys(portfolio, current.effective_buys, current.clean_sells, forced, noise):
-                if key not in known:
+                if key not in known[rule]:
+                    known[rule].add(key)
                     conflicts.append((rule, key))
         fixed = settled(current)
         if fixed == current.directions:  # nothing left to shut; cannot happen, but never loop
@@ -469,27 +484,27 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
         portfolio, rules, buy_dollars, sell_dollars, rounded.buy_shares, forced
     )
 
-    bought_at = np.flatnonzero(rounded_buys > 0)
+    bought_at = (rounded_buys > 0).nonzero()[0]
     bought = bought_at.tolist()
     gain = portfolio.gain_ratio * sell_dollars
-    sold = np.flatnonzero(rounded.sell_shares > 0)
+    sold = (rounded.sell_shares > 0).nonzero()[0]
     buy_reasons, reasons = order_reasons(portfolio, bought_at, buy_dollars, sold, sell_dollars, forced,
                                          rounded.for_cash, gain)
-    buy_orders = tuple(
-        BuyOrder(portfolio.symbols[i], shares, dollars, reason)
-        for i, shares, dollars, reason in zip(bought, rounded_buys[bought].tolist(), buy_dollars[bought].tolist(),
-                                              buy_reasons)
-    )
+    # Orders built by tuple.__new__ over zipped columns: every field given, a thousand
+    # orders at 500 securities without a Python call each.
+    buy_orders = tuple(map(
+        partial(tuple.__new__, BuyOrder),
+        zip(map(portfolio.symbols.__getitem__, bought), rounded_buys[bought].tolist(),
+            buy_dollars[bought].tolist(), buy_reasons),
+    ))
     sold_list = sold.tolist()
     lot_ids, symbols = portfolio.lot_ids, portfolio.symbols
-    # ``_make`` from zipped columns: a thousand orders at 500 securities, built at half
-    # the cost of calling the constructor.
     sell_orders = list(
         map(
-            SellOrder._make,
+            partial(tuple.__new__, SellOrder),
             zip(
-                [lot_ids[j] for j in sold_list],
-                [symbols[i] for i in portfolio.lot_security[sold].tolist()],
+                map(lot_ids.__getitem__, sold_list),
+                map(symbols.__getitem__, portfolio.lot_security[sold].tolist()),
                 rounded.sell_shares[sold].tolist(),
                 sell_dollars[sold].tolist(),
                 reasons,
@@ -500,26 +515,30 @@ def optimise(problem: Problem, *, solver_options: dict | None = None) -> Optimis
     )
     _, cash_after = portfolio.post_trade(buy_dollars, sell_dollars)
     # What the fixed directions kept, said of the orders themselves.
-    resolved = [f"{rule.name}:{key}:{side}" for rule, key, side in _kept_sides(
-        conflicts, portfolio, buy_dollars, sell_dollars, forced)]
+    resolved = _kept_sides(conflicts, portfolio, buy_dollars, sell_dollars, forced)
 
-    # Scored on the orders themselves, by the function anyone can call on them.
-    before = _evaluate(portfolio, (), ())
-    after = _evaluate(portfolio, buy_orders, sell_orders)
+    # Scored on the orders themselves, as ``evaluate_objective`` scores them: shares
+    # times today's price, per security bought and per lot sold (one order each).
+    before = _terms_in_dollars(portfolio, terms, np.zeros(portfolio.security_count), np.zeros(portfolio.lot_count))
+    order_buys = np.zeros(portfolio.security_count)
+    order_buys[bought_at] = rounded_buys[bought_at] * portfolio.price[bought_at]
+    order_sells = np.zeros(portfolio.lot_count)
+    order_sells[sold] = rounded.sell_shares[sold] * portfolio.price[portfolio.lot_security[sold]]
+    after = _terms_in_dollars(portfolio, terms, order_buys, order_sells)
     # The solver's own numbers (only the last digits of zero dropped), so that scoring
     # them reproduces the solve; rounding works from the cleaned copy above.
     listed = 1e-12 * value
-    listed_buys = np.flatnonzero(buys > listed).tolist()
-    listed_sells = np.flatnonzero(sells > listed).tolist()
+    listed_buys = (buys > listed).nonzero()[0].tolist()
+    listed_sells = (sells > listed).nonzero()[0].tolist()
     continuous = ContinuousSolution(
-        buys=tuple(zip([portfolio.symbols[i] for i in listed_buys], buys[listed_buys].tolist())),
-        sells=tuple(zip([portfolio.lot_ids[j] for j in listed_sells], sells[listed_sells].tolist())),
+        buys=tuple(zip(map(portfolio.symbols.__getitem__, listed_buys), buys[listed_buys].tolist())),
+        sells=tuple(zip(map(portfolio.lot_ids.__getitem__, listed_sells), sells[listed_sells].tolist())),
         objective=_terms_in_dollars(portfolio, terms, buys, sells),
         penalty=float(np.maximum(solution.z[assembled.trade_count :], 0.0).sum()) * value,
         status=solution.status,
         iterations=solution.iterations,
-        no_buy=tuple(portfolio.symbols[i] for i in sorted(directions.no_buy)),
-        no_sell=tuple(portfolio.lot_ids[j] for j in sorted(directions.no_sell)),
+        no_buy=tuple(map(portfolio.symbols.__getitem__, sorted(directions.no_buy))),
+        no_sell=tuple(map(portfolio.lot_ids.__getitem__, sorted(directions.no_sell))),
     )
     return OptimisationResult(
         buys=buy_orders,

@@ -8,13 +8,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 from operator import attrgetter
 
 import numpy as np
 
 from lotline.domain.errors import InvalidInput
 from lotline.domain.optimiser.inputs import Problem
+
+
+class cached_property:  # noqa: N801 - a drop-in for functools.cached_property
+    """functools.cached_property without its lock: Python 3.11 takes one on every first
+    access, a microsecond each, and the optimiser's objects (one analysis, one thread)
+    make dozens of first accesses a solve."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
 
 
 def _field(items, name: str, dtype) -> np.ndarray:
@@ -74,11 +92,18 @@ class Portfolio:
 
     @cached_property
     def position(self) -> dict[str, int]:
-        return {symbol: i for i, symbol in enumerate(self.symbols)}
+        return dict(zip(self.symbols, range(len(self.symbols))))
 
     @cached_property
     def lot_position(self) -> dict[str, int]:
-        return {lot_id: j for j, lot_id in enumerate(self.lot_ids)}
+        return dict(zip(self.lot_ids, range(len(self.lot_ids))))
+
+    @cached_property
+    def derived(self) -> dict:
+        """What other modules derive from the portfolio alone (a rule's keys, today's
+        trade permissions), keyed by who derives it: computed once per analysis, not
+        once per solve. The arrays are shared: read, never written."""
+        return {}
 
     @property
     def settings(self):
@@ -93,13 +118,15 @@ class Portfolio:
         return len(self.lot_ids)
 
     @cached_property
-    def _class_index(self) -> tuple[dict[str, int], np.ndarray]:
-        names: dict[str, int] = {}
-        index = np.array([names.setdefault(c, len(names)) for c in self.asset_classes], dtype=np.intp)
+    def class_index(self) -> tuple[dict[str, int], np.ndarray]:
+        """Each asset class's number (in order of first appearance), each security's class
+        number."""
+        names = dict(zip(dict.fromkeys(self.asset_classes), range(len(self.asset_classes))))
+        index = np.fromiter(map(names.__getitem__, self.asset_classes), np.intp, len(self.asset_classes))
         return names, index
 
     def class_members(self, asset_class: str) -> np.ndarray:
-        names, index = self._class_index
+        names, index = self.class_index
         if asset_class not in names:
             return np.zeros(self.security_count, dtype=bool)
         return index == names[asset_class]
@@ -124,14 +151,14 @@ class Portfolio:
             raise InvalidInput("each symbol may appear once", "securities")
         price = _field(securities, "price", np.float64)
         target = _field(securities, "target_weight", np.float64)
-        if not np.all(np.isfinite(price)) or np.any(price <= 0):
+        if not np.isfinite(price).all() or (price <= 0).any():
             bad = symbols[int(np.flatnonzero(~(np.isfinite(price) & (price > 0)))[0])]
             raise InvalidInput(f"price of {bad} must be positive", "securities.price")
-        if not np.all(np.isfinite(target)):
+        if not np.isfinite(target).all():
             raise InvalidInput("target weights must be finite", "securities.target_weight")
-        group_index: dict[str, int] = {}
-        wash_group = np.array([group_index.setdefault(g, len(group_index)) for g in map(attrgetter("wash_group"), securities)],
-                              dtype=np.intp)
+        groups = list(map(attrgetter("wash_group"), securities))
+        group_index = dict(zip(dict.fromkeys(groups), range(len(groups))))  # in order of first appearance
+        wash_group = np.fromiter(map(group_index.__getitem__, groups), np.intp, len(groups))
 
         lots = problem.lots
         lot_ids = tuple(map(attrgetter("lot_id"), lots))
@@ -146,11 +173,11 @@ class Portfolio:
         tax_rate = _field(lots, "tax_rate", np.float64)
         can_sell = _field(lots, "can_sell", bool)
         loss_sale_blocked = _field(lots, "loss_sale_blocked", bool)
-        if not (np.all(np.isfinite(quantity)) and np.all(quantity >= 0)):
+        if not (np.isfinite(quantity).all() and (quantity >= 0).all()):
             raise InvalidInput("lot quantities must be non-negative", "lots.quantity")
-        if not np.all(np.isfinite(basis)):
+        if not np.isfinite(basis).all():
             raise InvalidInput("cost basis must be finite", "lots.cost_basis")
-        if not (np.all(np.isfinite(tax_rate)) and np.all((tax_rate >= 0) & (tax_rate <= 1))):
+        if not (np.isfinite(tax_rate).all() and ((tax_rate >= 0) & (tax_rate <= 1)).all()):
             raise InvalidInput("tax rates must be between 0 and 1", "lots.tax_rate")
         value = quantity * price[lot_security] if len(lots) else np.zeros(0)
         holding = np.bincount(lot_security, weights=value, minlength=len(symbols))
@@ -211,6 +238,13 @@ def wash_group_leads(risk, symbols, wash_group: np.ndarray) -> np.ndarray:
     the longest price history, the first in order among equals."""
     history_of = getattr(risk, "history_of", lambda symbol: 0)
     groups = int(wash_group.max()) + 1 if len(wash_group) else 0
+    keys = np.array(list(map(history_of, symbols)))
+    if groups and keys.dtype.kind in "if" and not np.isnan(keys).any():
+        # Sorted by group, longest history first, then order: each group's first.
+        order = np.lexsort((np.arange(len(keys)), -keys, wash_group))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = wash_group[order[1:]] != wash_group[order[:-1]]
+        return order[first].astype(np.intp)
     leads = [-1] * groups
     best = [None] * groups
     for i, (group, key) in enumerate(zip(wash_group.tolist(), map(history_of, symbols))):

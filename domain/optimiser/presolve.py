@@ -65,22 +65,34 @@ def settled_lots(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
     none = np.zeros(0, dtype=np.intp)
     if not (settings.taxable and settings.harvest_losses):
         return none, none
+    harvest_pays, costly, not_overweight = _lot_margins(portfolio)
     sells = layout.sell_positions
     lots = layout.variable_lot[sells]
     securities = layout.variable_security[sells]
-    round_trip = 2.0 * settings.trading_cost
-    tax = portfolio.tax_rate[lots] * portfolio.gain_ratio[lots]
-    buyable = layout.permissions.buyable[securities]
-    presold = (portfolio.gain[lots] < 0) & buyable & (-tax - round_trip > BENEFIT_MARGIN)
+    presold = harvest_pays[lots] & layout.permissions.buyable[securities]
     if not presold.any():
         return none, none
     # Securities bought back that are not overweight: nothing calls for cutting them
     # beyond the buy-back.
     bought_back = np.zeros(portfolio.security_count, dtype=bool)
     bought_back[securities[presold]] = True
-    bought_back &= portfolio.holding <= portfolio.target * portfolio.total_value
-    kept = bought_back[securities] & ~presold & (tax + round_trip > KEEP_MARGIN)
+    bought_back &= not_overweight
+    kept = bought_back[securities] & ~presold & costly[lots]
     return np.sort(lots[presold]), np.sort(lots[kept])
+
+
+def _lot_margins(portfolio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Once per analysis: per lot, a loss whose harvest clears the round trip by
+    ``BENEFIT_MARGIN``, and tax and the round trip above ``KEEP_MARGIN``; per
+    security, not above its target."""
+    margins = portfolio.derived.get(_lot_margins)
+    if margins is None:
+        round_trip = 2.0 * portfolio.settings.trading_cost
+        tax = portfolio.tax_rate * portfolio.gain_ratio
+        margins = ((portfolio.gain < 0) & (-tax - round_trip > BENEFIT_MARGIN), tax + round_trip > KEEP_MARGIN,
+                   portfolio.holding <= portfolio.target * portfolio.total_value)
+        portfolio.derived[_lot_margins] = margins
+    return margins
 
 
 def extend(full, reduced, solution: QPSolution) -> QPSolution | None:
@@ -101,7 +113,7 @@ def extend(full, reduced, solution: QPSolution) -> QPSolution | None:
     )
     settled = np.ones(n_full, dtype=bool)
     settled[variables] = False
-    settled_positions = np.flatnonzero(settled)
+    settled_positions = settled.nonzero()[0]
     # Sold in full where the reduced layout sells the lot as a constant, else kept.
     presold_sells = reduced_layout.presold_sells
     if presold_sells is None:
@@ -120,7 +132,7 @@ def extend(full, reduced, solution: QPSolution) -> QPSolution | None:
     row_duals = solution.row_duals(rqp)
     gradient = fqp.q[settled_positions] + fqp.hessian_times(x)[settled_positions]
     reduced_cost = gradient + row_duals @ fqp.rows[:, settled_positions]
-    if not (np.all(reduced_cost[sold] < -CHECK_MARGIN) and np.all(reduced_cost[~sold] > CHECK_MARGIN)):
+    if not ((reduced_cost[sold] < -CHECK_MARGIN).all() and (reduced_cost[~sold] > CHECK_MARGIN).all()):
         return None
 
     # Slacks and multipliers of G x <= h in the full problem's row order: lower

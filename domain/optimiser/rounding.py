@@ -144,7 +144,7 @@ def sell_whole_positions(portfolio: Portfolio, rounded: RoundedTrades, sellable:
     group the trades buy."""
     minimum = portfolio.settings.min_trade_value
     sell_shares = rounded.sell_shares
-    if minimum <= 0 or not np.any(sell_shares > 0):
+    if minimum <= 0 or not (sell_shares > 0).any():
         return rounded
     price = portfolio.price
     lot_security = portfolio.lot_security

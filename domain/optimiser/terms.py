@@ -77,7 +77,7 @@ class TrackingRisk:
         gradient = 2.0 * gamma * (specific * e0 + loadings @ exposure)
         traded = layout.segment_group
         return QPPart(
-            linear=layout.signs * gradient[p.wash_group[layout.variable_security]],
+            linear=layout.signs * gradient[layout.variable_group],
             constant=gamma * shrink * float(e0 @ (specific * e0) + exposure @ exposure),
             alpha=2.0 * gamma * stretch * specific[traded],
             loadings=np.sqrt(2.0 * gamma * stretch) * loadings[traded],
@@ -97,7 +97,13 @@ class TaxCost:
     name: str = field(default="tax", init=False)
 
     def rate_per_dollar(self, portfolio: Portfolio) -> np.ndarray:
-        """Tax per dollar sold, per lot."""
+        """Tax per dollar sold, per lot (once per analysis: every solve and score asks)."""
+        rate = portfolio.derived.get(self)
+        if rate is None:
+            rate = portfolio.derived[self] = self._rate_per_dollar(portfolio)
+        return rate
+
+    def _rate_per_dollar(self, portfolio: Portfolio) -> np.ndarray:
         if not self.taxable:
             return np.zeros(portfolio.lot_count)
         rate = portfolio.tax_rate * portfolio.gain_ratio
@@ -150,6 +156,12 @@ class ShortTermDeferral:
     name: str = field(default="deferral", init=False)
 
     def per_dollar(self, portfolio: Portfolio) -> np.ndarray:
+        cost = portfolio.derived.get(self)
+        if cost is None:
+            cost = portfolio.derived[self] = self._per_dollar(portfolio)
+        return cost
+
+    def _per_dollar(self, portfolio: Portfolio) -> np.ndarray:
         if portfolio.defer_sale is None:
             return np.zeros(portfolio.lot_count)
         return np.where(portfolio.defer_sale, DEFERRAL_COST, 0.0)

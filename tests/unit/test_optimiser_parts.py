@@ -531,3 +531,18 @@ def test_a_purchase_replaces_a_harvest_or_a_transition_in_its_class_invests_cash
         "V1": R.REBALANCE, "SCHB": R.REBALANCE, "BND": R.FUND_PURCHASE, "VXUS": R.FUND_PURCHASE}
     # A harvest sale in another class is replaced by nothing here.
     assert reasons_of(prob, ["B1"], bought={"SCHB": 14_000.0})["SCHB"] == R.REBALANCE
+
+
+def test_wash_group_lead_is_the_longest_history_first_among_equals():
+    from types import SimpleNamespace
+
+    from lotline.domain.optimiser.portfolio import wash_group_leads
+
+    symbols = ("A", "B", "C", "D", "E", "F", "G")
+    wash_group = np.array([0, 1, 0, 2, 1, 0, 2], dtype=np.intp)
+    history = {"A": 40, "B": 250, "C": 250, "D": 10, "E": 250, "F": 250, "G": 9}
+    risk = SimpleNamespace(history_of=history.__getitem__)
+    # Group 0 (A, C, F): C and F tie on the longest history, C comes first.
+    assert wash_group_leads(risk, symbols, wash_group).tolist() == [2, 1, 3]
+    # No history known: each group's first member.
+    assert wash_group_leads(object(), symbols, wash_group).tolist() == [0, 1, 3]
