@@ -173,6 +173,24 @@ def _low_rank(matrix_: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(columns @ basis), mix
 
 
+def split_rows(qp: StructuredQP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The dense rows as the KKT solve takes them: rows[:, :m] = C M + E D, with C (r x
+    S) constant per security times the signs (class rows are all C), E D of low rank
+    (m x q, q x r), and the columns outside the segments (the slacks)."""
+    rows, m = qp.rows, qp.segmented
+    if m:
+        starts, u = qp.segment_starts, qp.signs
+        row_segments = rows[:, starts] * u[starts]
+        residual = rows[:, :m] - row_segments[:, qp.segment_of] * u
+        # Few columns in E: the cash rows share one residual direction (the trading
+        # cost, alike for buys and sales), the gain budget is another.
+        basis, mix = _low_rank(residual, scale=float(np.abs(rows).max(initial=1.0)))
+    else:
+        row_segments = np.zeros((rows.shape[0], 0))
+        basis, mix = np.zeros((0, 0)), np.zeros((0, rows.shape[0]))
+    return row_segments, basis, mix, np.ascontiguousarray(rows[:, m:])
+
+
 @dataclass(frozen=True)
 class QPSolution:
     z: np.ndarray
@@ -223,19 +241,9 @@ class StructuredKKT:
         self.segment_of = qp.segment_of
         self.u = qp.signs
         rows = qp.rows
-        if m:
-            # rows[:, :m] = C M + R with C per security; R is zero for class rows.
-            self.row_segments = rows[:, self.starts] * self.u[self.starts]  # C (r x S)
-            residual = rows[:, :m] - self.row_segments[:, self.segment_of] * self.u
-            # R = E D with few columns in E: the cash rows share one residual direction
-            # (the trading cost, alike for buys and sales), the gain budget is another.
-            self.residual_basis, self.residual_mix = _low_rank(residual, scale=float(np.abs(rows).max(initial=1.0)))
-        else:
-            self.row_segments = np.zeros((rows.shape[0], 0))
-            self.residual_basis, self.residual_mix = np.zeros((0, 0)), np.zeros((0, rows.shape[0]))
+        self.row_segments, self.residual_basis, self.residual_mix, self.tail_rows = split_rows(qp)
         self.residual_basis_t = np.ascontiguousarray(self.residual_basis.T)
         self.rows_t = np.ascontiguousarray(rows.T)
-        self.tail_rows = rows[:, m:]  # columns outside the segments (slacks)
         self.tail_t = np.ascontiguousarray(self.tail_rows.T)
 
     def factor(self, d: np.ndarray):
@@ -598,9 +606,9 @@ def compiled_interior_point():
 
 def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolution:
     """The interior-point method with the structured KKT solve, compiled
-    (``kernel.interior_point``): one call per solve. Its setup (the rows split into
-    per-security and residual parts) is ``StructuredKKT``'s."""
-    setup = StructuredKKT(qp)
+    (``kernel.interior_point``): one call per solve, given the rows split as
+    ``StructuredKKT`` takes them (``split_rows``)."""
+    row_segments, residual_basis, residual_mix, tail_rows = split_rows(qp)
     h = qp.inequality_rhs()
     cone = len(h)
     if start is None:
@@ -616,15 +624,15 @@ def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolut
         contiguous(qp.q, dtype=np.float64),
         h,
         contiguous(qp.signs, dtype=np.float64),
-        contiguous(setup.segment_of, dtype=np.int64),
+        contiguous(qp.segment_of, dtype=np.int64),
         contiguous(qp.segment_alpha, dtype=np.float64),
         contiguous(qp.segment_loadings, dtype=np.float64),
         contiguous(qp.upper_index, dtype=np.int64),
         contiguous(qp.rows, dtype=np.float64),
-        contiguous(setup.row_segments, dtype=np.float64),
-        contiguous(setup.residual_basis, dtype=np.float64),
-        contiguous(setup.residual_mix, dtype=np.float64),
-        contiguous(setup.tail_rows, dtype=np.float64),
+        contiguous(row_segments, dtype=np.float64),
+        contiguous(residual_basis, dtype=np.float64),
+        contiguous(residual_mix, dtype=np.float64),
+        contiguous(tail_rows, dtype=np.float64),
         x,
         s,
         z,

@@ -97,7 +97,7 @@ def test_an_advisor_reads_only_their_own_accounts(firm):
         assert result.code == 1 and "not its advisor" in result.err, (args, result.err)
 
 
-def test_a_read_of_a_current_store_loads_neither_the_event_store_nor_sqlalchemy(tmp_path):
+def test_a_read_of_a_current_store_loads_neither_the_event_store_nor_sqlalchemy_nor_numba(tmp_path):
     store = f"sqlite:///{tmp_path / 'firm.db'}"
     lotline = [sys.executable, "-m", "lotline.application"]
     subprocess.run([*lotline, "load", str(FIRM), "--store", store], capture_output=True, check=True)
@@ -105,7 +105,8 @@ def test_a_read_of_a_current_store_loads_neither_the_event_store_nor_sqlalchemy(
                    check=True)
     # A read catches the read models up (the rebalance's events): the next reads find them current.
     subprocess.run([*lotline, "lots", "SMITH-TAX", "--store", store], capture_output=True, check=True)
-    heavy = ("eventsourcing", "sqlalchemy")
+    # numba: replay re-runs the analysis on the solver compiled ahead of time (setup.py).
+    heavy = ("eventsourcing", "sqlalchemy", "numba")
     for args in (["holdings", "SMITH-TAX", "--as-of", DAY], ["lots", "SMITH-TAX", "--as-of", DAY],
                  ["orders", "--account", "SMITH-TAX", "--date", DAY], ["explain", f"SMITH-TAX/{DAY}"],
                  ["replay", f"SMITH-TAX/{DAY}"]):

@@ -315,3 +315,25 @@ def test_the_analysis_is_bit_for_bit_repeatable():
     first, second = optimise(problem), optimise(problem)
     assert first == second
     assert np.array([d for _, d in first.continuous.buys]).tobytes() == np.array([d for _, d in second.continuous.buys]).tobytes()
+
+
+def test_the_solver_is_installed_compiled_ahead_and_gives_the_bits_numba_gives(monkeypatch):
+    # setup.py compiles kernel.interior_point ahead of time: a process that solves does
+    # not import numba (0.45 s a command). The same source compiled by numba's JIT (the
+    # fallback where the build had no compiler) must give the same bits, or a decision
+    # would replay differently on another machine's install.
+    from lotline.domain.optimiser import _kernel
+    from lotline.domain.optimiser import qp as qp_module
+
+    assert qp_module.compiled_interior_point() is _kernel.interior_point
+    assert (qp_module._OPTIMAL, qp_module._SINGULAR_AT_START) == (kernel.OPTIMAL, kernel.SINGULAR_AT_START)
+    for seed in range(12):
+        qp = random_qp(seed, securities=5 + 3 * seed, lots=10 + 15 * seed, factors=seed % 5, rows=seed % 7,
+                       slacks=seed % 3, with_buys=seed % 4 != 1)
+        monkeypatch.setattr(qp_module, "compiled_interior_point", lambda: _kernel.interior_point)
+        ahead = solve_structured(qp)
+        monkeypatch.setattr(qp_module, "compiled_interior_point", lambda: kernel.interior_point)
+        jit = solve_structured(qp)
+        assert ahead.iterations == jit.iterations and ahead.status == jit.status
+        for a, b in ((ahead.z, jit.z), (ahead.slacks, jit.slacks), (ahead.duals, jit.duals)):
+            assert a.tobytes() == b.tobytes()
