@@ -8,9 +8,13 @@ reference), the KKT algebra that of ``qp.StructuredKKT`` (see its docstring for 
 each step is written as it is) as loops over segments.
 
 Deterministic: plain loops in a fixed order, no threads, no fast-math, no BLAS (the same
-bits whatever BLAS the machine has). ``cache=True`` keeps the machine code beside the
-module (or in numba's user cache when that is read-only): the first analysis on a
-machine compiles it, about ten seconds; every later process loads it.
+bits whatever BLAS the machine has).
+
+``setup.py`` compiles ``interior_point`` ahead of time (numba's pycc, signature
+``INTERIOR_POINT_SIGNATURE``) into ``_kernel``, which ``qp.compiled_interior_point``
+prefers: importing numba and loading its cache would cost a process about 0.45 s.
+Without it, numba compiles this source on first use (about ten seconds; ``cache=True``
+keeps the machine code for later processes).
 """
 
 from __future__ import annotations
