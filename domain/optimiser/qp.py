@@ -608,6 +608,9 @@ def _interior_point(qp: StructuredQP, start: dict | None, opts: dict) -> QPSolut
     """The interior-point method with the structured KKT solve, compiled
     (``kernel.interior_point``): one call per solve, given the rows split as
     ``StructuredKKT`` takes them (``split_rows``)."""
+    if qp.segmented and not (qp.segment_lengths > 0).all():
+        # The kernel indexes without bounds checks: a malformed layout must not reach it.
+        raise ValueError("every segment needs at least one variable")
     row_segments, residual_basis, residual_mix, tail_rows = split_rows(qp)
     h = qp.inequality_rhs()
     cone = len(h)

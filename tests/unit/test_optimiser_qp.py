@@ -337,3 +337,11 @@ def test_the_solver_is_installed_compiled_ahead_and_gives_the_bits_numba_gives(m
         assert ahead.iterations == jit.iterations and ahead.status == jit.status
         for a, b in ((ahead.z, jit.z), (ahead.slacks, jit.slacks), (ahead.duals, jit.duals)):
             assert a.tobytes() == b.tobytes()
+
+
+def test_a_segment_without_variables_is_refused_before_the_compiled_solve():
+    base = random_qp(17)
+    starts = base.segment_starts.copy()
+    starts[2] = starts[1]  # segment 1 is left empty
+    with pytest.raises(ValueError, match="segment"):
+        solve_structured(StructuredQP(**{**base.__dict__, "segment_starts": starts}))
