@@ -52,6 +52,8 @@ def test_the_wheel_holds_only_the_lotline_package(tmp_path, source_tree_to_ourse
     assert tops == {"lotline", next(t for t in tops if t.endswith(".dist-info"))}, sorted(tops)
     assert "lotline/domain/ledger.py" in names and "lotline/application/cli.py" in names
     assert "lotline/__init__.py" not in names  # a namespace: the four layers are its only contents
+    # The optimiser's solver, compiled ahead of time by setup.py (no numba at run time).
+    assert any(name.startswith("lotline/domain/optimiser/_kernel.") and name.endswith(".so") for name in names)
 
 
 def test_an_editable_install_serves_the_same_namespace(tmp_path, source_tree_to_ourselves):
