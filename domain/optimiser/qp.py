@@ -485,8 +485,9 @@ class DenseKKT:
         return solve
 
 
-# Below this many variables the dense KKT path is faster (measured: about 2x at 80
-# variables, even near 160); above it the structured path wins and scales linearly.
+# The cvxopt reference's default KKT solver: below this many variables the dense one is
+# faster (measured: about 2x at 80 variables, even near 160); above it the structured
+# one wins and scales linearly.
 DENSE_KKT_LIMIT = 150
 
 
