@@ -19,7 +19,7 @@ from lotline.application.authorisation import authorise
 from lotline.application.batch_analysis import AccountResult, rebalance_accounts
 from lotline.application.commands import Rebalance
 from lotline.application.handlers.analysis import _open_accounts, _result_of_row
-from lotline.application.handlers.trading_day import check_trading_day
+from lotline.infrastructure.calendar import check_trading_day
 from lotline.application.identity import Identity
 from lotline.application.lotline import Lotline, Progress
 from lotline.domain.aggregate import Actor, Auth

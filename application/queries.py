@@ -23,8 +23,8 @@ from lotline.domain.targets import security_targets
 from lotline.domain.template import TargetTemplate
 from lotline.projections.views import AccountRow, AuditRow
 
-from lotline.application.read_documents import (  # noqa: F401 - money and weight: imported from here too
-    check_order_status, holdings_document, lots_document, money, order_document, weight)
+from lotline.application.read_documents import (
+    check_order_status, holdings_document, lots_document, money, order_document)
 from lotline.domain.values import shown
 from lotline.infrastructure.integrity import Verification
 

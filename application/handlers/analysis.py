@@ -16,7 +16,7 @@ from lotline.application.batch_analysis import (
     rebalance_in_pool,
 )
 from lotline.application.commands import Rebalance, RedoDecisions
-from lotline.application.handlers.trading_day import check_trading_day
+from lotline.infrastructure.calendar import check_trading_day
 from lotline.application.lotline import Lotline, Progress
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.account import Account

@@ -13,7 +13,6 @@ from decimal import Decimal
 from lotline.application.authorisation import authorise
 from lotline.application.commands import Fill
 from lotline.application.handlers.trading_day import (
-    check_trading_day,
     decision_of,
     go_stale,
     orders_by_decision,
@@ -32,6 +31,7 @@ from lotline.domain.roles import Permission
 from lotline.domain.security import Security
 from lotline.domain.valuation import Valuation
 from lotline.domain.values import CENT
+from lotline.infrastructure.calendar import check_trading_day
 
 
 class StaleDecision(LotlineError):

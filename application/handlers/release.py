@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from lotline.application.authorisation import authorise
 from lotline.application.commands import Approve, Cancel, Reject
-from lotline.application.handlers.trading_day import check_trading_day, decision_of, orders_by_decision, why_stale
+from lotline.application.handlers.trading_day import decision_of, orders_by_decision, why_stale
 from lotline.application.lotline import Lotline
 from lotline.application.unit_of_work import UnitOfWork
 from lotline.domain.aggregate import Actor
@@ -18,6 +18,7 @@ from lotline.domain.decision import ApprovalPolicy, Decision, OrderStatus
 from lotline.domain.roles import Permission
 from lotline.domain.settings import FirmSettings, effective_settings
 from lotline.domain.values import required_reason
+from lotline.infrastructure.calendar import check_trading_day
 
 
 @dataclass

@@ -17,7 +17,6 @@ from lotline.domain.errors import UnknownEntity
 from lotline.domain.execution import staleness
 from lotline.domain.roles import Permission
 from lotline.domain.security import Security
-from lotline.infrastructure.calendar import check_trading_day  # noqa: F401 - the handlers' import of it
 from lotline.projections.views import OrderRow
 
 
