@@ -190,7 +190,7 @@ def opened(store: str | None, create: bool = False) -> Iterator[Lotline]:
     """The store of a command. Only `create=True` (load, demo) may set up a new SQLite
     file; every other command on a missing file is bad input and creates nothing."""
     from lotline.application.lotline import Lotline
-    from lotline.infrastructure.eventstore import safe_url, sqlite_file, store_url
+    from lotline.infrastructure.store_urls import safe_url, sqlite_file, store_url
 
     business_day = business_day_from_env()
     url = store_url(store, dict(os.environ))

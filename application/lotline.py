@@ -21,11 +21,12 @@ from lotline.domain.errors import ConcurrencyConflict
 from lotline.domain.price_series import PriceSeries
 from lotline.infrastructure.aggregate_store import AggregateStore
 from lotline.infrastructure.credentials import Credentials
-from lotline.infrastructure.eventstore import create_private_file, store_env, store_url
+from lotline.infrastructure.eventstore import store_env
 from lotline.infrastructure.integrity import Head, Verification, newest_recorded_time
 from lotline.infrastructure.integrity import seal as seal_chain
 from lotline.infrastructure.integrity import verify as verify_chain
 from lotline.infrastructure.market import MarketSnapshots
+from lotline.infrastructure.store_urls import create_private_file, store_url
 from lotline.projections.audit import AuditTrail
 from lotline.projections.decisions import DecisionsAndOrders
 from lotline.projections.directory import Directory

@@ -14,8 +14,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 from lotline.domain.aggregate import DomainEvent
 from lotline.infrastructure.event_json import decode_event
-from lotline.infrastructure.store_urls import (  # noqa: F401 - where they were always imported from
-    DEFAULT_STORE, STORE_URL_FORMS, check_store_url, create_private_file, safe_url, sqlite_file, store_url)
+from lotline.infrastructure.store_urls import check_store_url
 
 COMPRESS_ABOVE = 4096
 ENVELOPE_IDS = {"originator_id", "originator_version"}

@@ -212,8 +212,6 @@ class KafkaRelay:
             self._producer = None
 
 
-
-
 def record_batches(messages: Sequence[Message], partitions: int,
                    partition_of: dict[bytes, int] | None = None) -> list[tuple[int, Any, int]]:
     """The messages as Kafka record batches: (partition, kafka-python's batch builder
