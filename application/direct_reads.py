@@ -160,10 +160,8 @@ def holdings_report(read: DirectRead, account_id: str, as_of: date) -> dict[str,
     models = {m: _Model({s: Decimal(w) for s, w in json.loads(weights).items()}, retired)
               for m, (weights, retired) in models_json.items()}
     targets = security_targets(template, models, Parameters.model_validate_json(parameters_json))  # type: ignore[arg-type]
-    positions: dict[str, Decimal] = {}
-    for lot in read.reads.open_lots(account_id):
-        positions[lot.symbol] = positions.get(lot.symbol, Decimal(0)) + Decimal(lot.quantity)
-    positions = {s: q for s, q in positions.items() if q}
+    # The lots read model keeps the open quantities added up by symbol beside the cash.
+    positions = {s: Decimal(q) for s, q in latest[2] if Decimal(q)}
     symbols = sorted(set(positions) | set(targets.weights))
     closes = {s: (day, Decimal(close)) for s, (day, close) in read.reads.closes_on_or_before(as_of, symbols).items()}
     class_of = read.reads.asset_classes(symbols)

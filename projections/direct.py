@@ -127,10 +127,12 @@ class DirectReads:
         return self._execute("SELECT 1 FROM read_model_failures WHERE account_id = ? LIMIT 1",
                              (account_id,)).fetchone() is not None
 
-    def account_cash(self, account_id: str) -> tuple[str, date | None] | None:
-        """The account's cash (text) and the latest date of anything recorded for it."""
-        row = self._execute("SELECT cash, latest_date FROM account_cash WHERE account_id = ?", (account_id,)).fetchone()
-        return None if row is None else (row[0], driver_date(row[1]))
+    def account_cash(self, account_id: str) -> tuple[str, date | None, list[list[str]]] | None:
+        """The account's cash (text), the latest date of anything recorded for it, and its
+        open quantities by symbol ([symbol, quantity text], in symbol order)."""
+        row = self._execute("SELECT cash, latest_date, positions FROM account_cash WHERE account_id = ?",
+                            (account_id,)).fetchone()
+        return None if row is None else (row[0], driver_date(row[1]), json.loads(row[2]))
 
     def open_lots(self, account_id: str) -> list[Any]:
         """The account's open lots; amounts as text, dates as dates."""
