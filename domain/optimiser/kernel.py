@@ -343,6 +343,25 @@ def _factor(d, n, nu, m, upper_index, signs, segment_of, alpha, loadings, rows, 
 
 
 @njit(cache=True, error_model="numpy")
+def work_arrays(n, nu, m, segments, k, e, r):
+    """The arrays ``_factor`` fills and ``_kkt_solve`` reads, in their argument order:
+    scaled, per_variable, per_segment, pivots, is_pivot, cap_factor, h0_e, z_rows,
+    rows_factor (n variables, nu upper bounds, m segmented, k factors, e residual
+    directions, r dense rows)."""
+    return (
+        np.zeros((4, max(n + nu, r))),
+        np.zeros((3, m)),
+        np.zeros((6, segments)),
+        np.zeros(segments, dtype=np.int64),
+        np.zeros(m, dtype=np.bool_),
+        np.zeros((k, k)),
+        np.zeros((m, e)),
+        np.zeros((segments, r)),
+        np.zeros((r, r)),
+    )
+
+
+@njit(cache=True, error_model="numpy")
 def _kkt_solve(bx, bz, n, nu, m, upper_index, segment_of, alpha, loadings, rows, residual_mix, tail_rows, scaled,
                per_variable, per_segment, pivots, is_pivot, cap_factor, h0_e, z_rows, rows_factor):
     """Solve the KKT system in place (``qp._kkt_solve``): bx becomes ux, bz becomes W uz."""
@@ -454,20 +473,8 @@ def interior_point(q, h, signs, segment_of, alpha, loadings, upper_index, rows, 
     resx0 = max(1.0, np.sqrt(_dot(q, q)))
     resz0 = max(1.0, np.sqrt(_dot(h, h)))
     segments = alpha.shape[0]
-    k = loadings.shape[1]
-    e = residual_basis.shape[1]
-    # The factorisation's work arrays (see _factor), reused every iteration.
-    work = (
-        np.zeros((4, max(nb, r))),
-        np.zeros((3, m)),
-        np.zeros((6, segments)),
-        np.zeros(segments, dtype=np.int64),
-        np.zeros(m, dtype=np.bool_),
-        np.zeros((k, k)),
-        np.zeros((m, e)),
-        np.zeros((segments, r)),
-        np.zeros((r, r)),
-    )
+    # The factorisation's work arrays, reused every iteration.
+    work = work_arrays(n, nu, m, segments, loadings.shape[1], residual_basis.shape[1], r)
     if cold:
         if not _factor(np.ones(cone), n, nu, m, upper_index, signs, segment_of, alpha, loadings, rows, row_segments,
                        residual_basis, residual_mix, tail_rows, *work):

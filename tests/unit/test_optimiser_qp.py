@@ -81,8 +81,7 @@ class CompiledKKT:
         qp, setup = self.qp, self.setup
         n, nu, m, r = qp.size, len(qp.upper_index), qp.segmented, len(qp.rhs)
         segments, k, e = len(qp.segment_starts), qp.segment_loadings.shape[1], setup.residual_basis.shape[1]
-        work = (np.zeros((4, max(n + nu, r))), np.zeros((3, m)), np.zeros((6, segments)), np.zeros(segments, np.int64),
-                np.zeros(m, np.bool_), np.zeros((k, k)), np.zeros((m, e)), np.zeros((segments, r)), np.zeros((r, r)))
+        work = kernel.work_arrays(n, nu, m, segments, k, e, r)
         c = np.ascontiguousarray
         common = (n, nu, m, c(qp.upper_index, np.int64))
         assert kernel._factor(d, *common, c(qp.signs), c(setup.segment_of, np.int64), c(qp.segment_alpha),
