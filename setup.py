@@ -46,11 +46,15 @@ class BuildKernel(build_ext):
             return
         target = Path(self.get_ext_fullpath(ext.name))
         target.parent.mkdir(parents=True, exist_ok=True)
+        # A build left from an earlier source must not ship if this one fails.
+        target.unlink(missing_ok=True)
         try:
             compile_kernel(target)
         except Exception as error:  # no compiler, or pycc gone: numba compiles it at first use
+            # Nor an editable install's copy beside the source (`optional`: none is copied).
+            (SOURCE.parent / target.name).unlink(missing_ok=True)
             print(f"lotline: the optimiser's solver was not compiled ahead of time ({error}); "
                   "numba compiles it on first use instead", file=sys.stderr)
 
 
-setup(ext_modules=[Extension(KERNEL, sources=[])], cmdclass={"build_ext": BuildKernel})
+setup(ext_modules=[Extension(KERNEL, sources=[], optional=True)], cmdclass={"build_ext": BuildKernel})

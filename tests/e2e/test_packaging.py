@@ -3,8 +3,10 @@ top-level `lotline` package, so nothing collides with another project's `domain`
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import venv
 import zipfile
@@ -65,3 +67,30 @@ def test_an_editable_install_serves_the_same_namespace(tmp_path, source_tree_to_
     probe = "import lotline.domain.values as v, lotline.domain.ledger as l; print(v.__file__); print(l.__file__)"
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.splitlines() == [str(ROOT / "domain" / "values.py"), str(ROOT / "domain" / "ledger.py")]
+
+
+def test_a_solver_that_does_not_compile_ships_no_stale_build_and_the_install_goes_on(tmp_path):
+    # setup.py compiles the solver ahead of time; where it cannot (here: a source that
+    # does not compile, as where there is no C compiler), the wheel is still built, with
+    # no compiled solver in it, not one left in build/ by an earlier source.
+    tree = tmp_path / "tree"
+    for part in (*LAYERS, "setup.py", "pyproject.toml", "README.md"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, tree / part, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+        else:
+            (tree / part).parent.mkdir(parents=True, exist_ok=True)
+            (tree / part).write_bytes(source.read_bytes())
+    build_lib = f"lib.{sysconfig.get_platform()}-{sys.implementation.cache_tag}"  # setuptools' build/ folder
+    stale = tree / "build" / build_lib / "lotline" / "domain" / "optimiser" / f"_kernel{sysconfig.get_config_var('EXT_SUFFIX')}"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier build")
+    kernel = tree / "domain" / "optimiser" / "kernel.py"
+    kernel.write_text(kernel.read_text().replace("    resx0 = max(", "    resx0 = not_defined + max(", 1))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "wheel"),
+                           str(tree)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("lotline-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lotline/domain/optimiser/kernel.py" in names
+    assert not any(name.startswith("lotline/domain/optimiser/_kernel.") for name in names)
