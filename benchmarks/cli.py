@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,7 @@ ANALYSED = 6  # accounts analysed, approved and filled on the day, for the reads
 def build(path: Path, accounts: int, seed: int) -> tuple[str, str]:
     """Writes the firm (once) and a day of decisions for its first accounts; returns an
     account and a decision of it that traded, to read."""
-    from daily_run import DAY, write_firm
+    from daily_run import DAY, write_firm, write_whole
 
     from lotline.application.commands import Approve, Fill, Rebalance
     from lotline.application.handlers.analysis import rebalance
@@ -55,22 +54,17 @@ def build(path: Path, accounts: int, seed: int) -> tuple[str, str]:
 
     url = f"sqlite:///{path}"
     if not path.exists():
-        partial = path.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
         started = time.perf_counter()
-        write_firm(f"sqlite:///{partial}", accounts, seed)
-        named = tuple(f"A{n:06d}" for n in range(min(ANALYSED, accounts)))
-        with Lotline(f"sqlite:///{partial}") as lotline:
-            rebalance(Rebalance(user="olivia", on=DAY, accounts=named), lotline)
-            approve(Approve(user="olivia", on=DAY, accounts=named), lotline)
-            fill(Fill(user="olivia", on=DAY), lotline)
-        # The store keeps its write-ahead log beside the file: copy it whole, consistently.
-        with sqlite3.connect(partial) as source, sqlite3.connect(path) as target:
-            source.backup(target)
-        source.close()
-        target.close()
-        for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-            leftover.unlink(missing_ok=True)
+
+        def write(partial: str) -> None:
+            write_firm(partial, accounts, seed)
+            named = tuple(f"A{n:06d}" for n in range(min(ANALYSED, accounts)))
+            with Lotline(partial) as lotline:
+                rebalance(Rebalance(user="olivia", on=DAY, accounts=named), lotline)
+                approve(Approve(user="olivia", on=DAY, accounts=named), lotline)
+                fill(Fill(user="olivia", on=DAY), lotline)
+
+        write_whole(path, write)
         print(f"wrote a firm of {accounts:,} accounts to {path} in {time.perf_counter() - started:.0f} s")
     with Lotline(url) as lotline:
         rows = lotline.views.decisions_of_day(DAY)

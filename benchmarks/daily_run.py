@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -246,24 +247,30 @@ def _copy_store(source: Path, target: Path) -> None:
 
 def cached_firm(cache: Path, accounts: int, seed: int) -> Path:
     """The firm of `accounts` accounts and `seed` in the folder `cache`, written there the
-    first time (under another name, renamed once whole: a run stopped while writing
-    leaves no firm to be mistaken for a finished one)."""
+    first time."""
     cache.mkdir(parents=True, exist_ok=True)
     firm = cache / f"daily-firm-{accounts}-seed{seed}.db"
     if firm.exists():
         print(f"the firm of {accounts:,} accounts (seed {seed}) from {firm}")
         return firm
-    partial = cache / f".{firm.name}.{os.getpid()}.partial"
     started = time.perf_counter()
-    write_firm(f"sqlite:///{partial}", accounts, seed)
-    whole = partial.with_suffix(".whole")
-    _copy_store(partial, whole)  # one file, its write-ahead log folded in
-    os.replace(whole, firm)
-    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
-        leftover.unlink(missing_ok=True)
+    write_whole(firm, lambda url: write_firm(url, accounts, seed))
     print(f"wrote a firm of {accounts:,} accounts (30 positions, 100 lots each) to {firm} "
           f"in {time.perf_counter() - started:.0f} s")
     return firm
+
+
+def write_whole(store: Path, write: Callable[[str], None]) -> None:
+    """The SQLite store `store` as `write(url)` writes it, made under another name and
+    renamed once whole: a run stopped while writing leaves no store to be mistaken for a
+    finished one."""
+    partial = store.parent / f".{store.name}.{os.getpid()}.partial"
+    write(f"sqlite:///{partial}")
+    whole = partial.with_suffix(".whole")
+    _copy_store(partial, whole)  # one file, its write-ahead log folded in
+    os.replace(whole, store)
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 def main() -> None:
