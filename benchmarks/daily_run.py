@@ -151,6 +151,14 @@ def measure(url: str, workers: int) -> dict:
             "peak_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, children)}
 
 
+def process_stat(pid: int | str) -> tuple[int, int]:
+    """A process's parent and the CPU clock ticks it has used (user + system), from /proc
+    (Linux); OSError when it is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after the command, which may hold spaces
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
 class PeakMemory:
     """The largest sum of resident memory over a set of processes and their descendants,
     sampled every `interval` seconds from /proc (Linux) in a thread. Also the CPU
@@ -200,10 +208,7 @@ class PeakMemory:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 try:
-                    stat = (entry / "stat").read_text()
-                    fields = stat[stat.rindex(")") + 2:].split()
-                    parents[int(entry.name)] = int(fields[1])
-                    cpu[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
+                    parents[int(entry.name)], cpu[int(entry.name)] = process_stat(entry.name)
                 except (OSError, ValueError):
                     continue
 

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.cli import reference_path  # noqa: E402
+from benchmarks.daily_run import process_stat  # noqa: E402
 
 GOAL = 50_000
 
@@ -52,10 +53,9 @@ def cpu_seconds_of(pid: int | None) -> float:
     if pid is None:
         return 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return process_stat(pid)[1] / os.sysconf("SC_CLK_TCK")
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_publish(url: str, bootstrap: str, topic: str, broker_pid: int | None = None,
