@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -163,21 +163,38 @@ class Received:
 
 class TaskConsumer:
     """A member of the workers' consumer group. Offsets are committed only by
-    `commit()`, after the batch's decisions are recorded."""
+    `commit()`, after the batch's decisions are recorded. `assigned` is told the
+    partitions this member holds after each rebalance of the group.
 
-    def __init__(self, servers: list[str], group: str = GROUP, topic: str = TOPIC) -> None:
-        from kafka import KafkaConsumer
+    The topic is made (with `PARTITIONS`) before joining, and the consumer never creates
+    one: a worker started before the first night would otherwise subscribe the topic into
+    being with the broker's default partition count (1 on a stock Kafka), and the
+    bootstrap would then find it made, leaving every worker but one idle."""
+
+    def __init__(self, servers: list[str], group: str = GROUP, topic: str = TOPIC,
+                 assigned: Callable[[list[int]], None] | None = None) -> None:
+        from kafka import ConsumerRebalanceListener, KafkaConsumer
         from kafka.errors import KafkaError
 
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                pass
+
+            def on_partitions_assigned(self, partitions: Any) -> None:
+                if assigned is not None:
+                    assigned(sorted(p.partition for p in partitions))
+
+        ensure_topic(servers, topic)
         try:
             self._consumer = KafkaConsumer(
-                topic, bootstrap_servers=servers, group_id=group, enable_auto_commit=False,
+                bootstrap_servers=servers, group_id=group, enable_auto_commit=False, allow_auto_create_topics=False,
                 auto_offset_reset="earliest", max_poll_records=TASKS_PER_POLL, max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
                 request_timeout_ms=CONNECT_TIMEOUT_MS * 6, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
                 client_id="lotline-worker", **GROUP_TIMEOUTS,
             )
         except KafkaError as error:
             raise _unreachable(servers, error) from None
+        self._consumer.subscribe([topic], listener=Listener())
 
     def poll(self, timeout_s: float) -> list[Received]:
         batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=TASKS_PER_POLL)

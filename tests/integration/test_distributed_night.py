@@ -148,6 +148,59 @@ def test_without_workers_the_wait_times_out_naming_the_open_accounts(postgres, k
     assert refused.returncode == 1 and "olivia" in refused.stderr
 
 
+def _said_until(process: subprocess.Popen, wanted: str, seconds: float = 60) -> list[str]:
+    """The worker's stderr lines up to the first containing `wanted`."""
+    import selectors
+
+    lines: list[str] = []
+    selector = selectors.DefaultSelector()
+    selector.register(process.stderr, selectors.EVENT_READ)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if selector.select(timeout=0.5):
+            line = process.stderr.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if wanted in line:
+                return lines
+    raise AssertionError(f"the worker never said {wanted!r}; it said {lines}")
+
+
+def test_a_worker_started_before_any_night_makes_the_topic_with_every_partition_and_says_what_it_holds(
+        postgres, kafka_broker):
+    """A standing worker subscribed to a topic not yet made used to create it through the
+    broker's auto-creation, with its default partition count (1 on a stock Kafka, 4 on
+    Tansu); the night's bootstrap then found it made, and a second worker got nothing."""
+    from lotline.infrastructure.kafka_tasks import PARTITIONS
+
+    url = postgres.fresh_database()
+    _firm(url, accounts=3, seed=4)
+    topic, group = f"lotline.analysis.{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    first = _worker(url, kafka_broker.bootstrap, topic, group)
+    second = None
+    try:
+        said = _said_until(first, f"holds {PARTITIONS} partition(s) of {topic}")
+        assert said[-1].startswith("lotline worker: ") and ", ".join(map(str, range(PARTITIONS))) in said[-1]
+        from kafka import KafkaConsumer
+
+        probe = KafkaConsumer(bootstrap_servers=[kafka_broker.bootstrap])
+        try:
+            assert probe.partitions_for_topic(topic) == set(range(PARTITIONS))
+        finally:
+            probe.close()
+        # A second member: the group is rebalanced and each holds half.
+        second = _worker(url, kafka_broker.bootstrap, topic, group)
+        _said_until(second, f"holds {PARTITIONS // 2} partition(s) of {topic}")
+        _said_until(first, f"holds {PARTITIONS // 2} partition(s) of {topic}")
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.send_signal(signal.SIGTERM)
+                process.communicate(timeout=60)
+    assert first.returncode == 0
+
+
 def test_the_tasks_are_dealt_evenly_over_the_partitions_so_each_worker_gets_as_many(kafka_broker):
     """By the hash of the account id, one of two workers got some 2% more tasks than the
     other, which then sat idle at the night's end."""
