@@ -7,7 +7,8 @@ every process of the run, sampled) and the extrapolated time of a 100,000-accoun
     python benchmarks/daily_run.py --cache ~/firms  # the firm written once, reused by later runs
     python benchmarks/daily_run.py --via kafka --workers 1,2
         # next to the pool on SQLite, the same firm on PostgreSQL decided by `lotline worker`
-        # processes over Kafka (a Tansu broker and a PostgreSQL cluster are started here)
+        # processes over Kafka (a Tansu broker and a PostgreSQL cluster are started here;
+        # the workers are started and in the group before the night, as standing services)
 
 Each run works on its own copy of the firm. Goals: the 100,000-account night within 10
 minutes on 2 cores (>= 167 accounts/s, either path), 2 Kafka workers >= 1.8x one, peak
@@ -285,6 +286,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--via", choices=("pool", "kafka"), default="pool",
                         help="kafka: also the distributed night on PostgreSQL, next to the pool on SQLite")
+    parser.add_argument("--no-pool", action="store_true",
+                        help="with --via kafka: only the distributed night (no firm on SQLite, no pool)")
     parser.add_argument("--cache", metavar="DIR", help="write the firm once to DIR/daily-firm-{accounts}-seed{seed}.db "
                         "and reuse it on later runs (each night still runs on its own copy)")
     parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)
@@ -293,15 +296,17 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.store, args.measure)))
         return
+    if args.no_pool and args.via != "kafka":
+        parser.error("--no-pool needs --via kafka")
     folder = Path(tempfile.mkdtemp(prefix="lotline-daily-"))
     base = cached_firm(Path(args.cache), args.accounts, args.seed) if args.cache else folder / "firm.db"
-    if not args.cache:
+    if not args.cache and not args.no_pool:
         started = time.perf_counter()
         write_firm(f"sqlite:///{base}", args.accounts, args.seed)
         print(f"wrote a firm of {args.accounts:,} accounts (30 positions, 100 lots each) in {time.perf_counter() - started:.0f} s")
     rows = []
     worker_counts = [int(w) for w in args.workers.split(",")]
-    for workers in worker_counts:
+    for workers in [] if args.no_pool else worker_counts:
         copy = folder / f"run-{workers}.db"
         _copy_store(base, copy)
         with PeakMemory() as memory:
@@ -332,6 +337,9 @@ def main() -> None:
                               for name, seconds in r["cpu"].items())
             total = sum(r["cpu"].values()) * 1000 / r["accounts"]
             print(f"{r['via']}, {r['workers']} worker(s), CPU: {spent}; total {total:.1f} ms/account")
+        if "joined" in r:
+            print(f"{r['via']}, {r['workers']} worker(s): started and dealt every partition {r['joined']:.1f} s "
+                  "before the night (not in its time)")
     for via in sorted({r["via"] for r in rows}):
         mine = {r["workers"]: r["accounts"] / r["seconds"] for r in rows if r["via"] == via}
         if 1 in mine and 2 in mine:
@@ -341,9 +349,12 @@ def main() -> None:
 
 
 def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]:
-    """The same firm on PostgreSQL, one night per worker count: `rebalance --bootstrap`
-    and that many `lotline worker` processes over a Tansu broker, each night on its own
-    copy of the firm's database."""
+    """The same firm on PostgreSQL, one night per worker count: that many `lotline
+    worker` processes over a Tansu broker, started first and waited for until the group
+    has dealt them every partition (standing services, as a firm runs them), then
+    `rebalance --bootstrap`, timed from its start to its end; each night on its own copy
+    of the firm's database. The workers' start-up and group join are printed apart."""
+    from lotline.infrastructure.kafka_tasks import PARTITIONS
     from tests.kafka_broker import TansuBroker, free_port
 
     folder = Path(tempfile.mkdtemp(prefix="lotline-night-"))
@@ -360,34 +371,37 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
             database = f"night_{workers}"
             postgres.copy("firm", database)
             url, topic = postgres.url(database), f"lotline.analysis.bench{workers}"
+            launched = time.perf_counter()
+            crew = Crew([subprocess.Popen([*command, "worker", "--bootstrap", broker.bootstrap, "--topic", topic,
+                                           "--store", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         for _ in range(workers)])
+            crew.wait_until_dealt(PARTITIONS)
+            joined = time.perf_counter() - launched
             memory = PeakMemory()
-            memory.cpu_roots.update(postgres=[postgres.pid()], tansu=[broker.process.pid])
-            memory.servers.update(("postgres", "tansu"))
+            memory.roots += crew.pids
+            memory.cpu_roots.update(postgres=[postgres.pid()], tansu=[broker.process.pid], workers=crew.pids)
+            memory.servers.update(("postgres", "tansu", "workers"))  # their CPU counted from the night's start
             with memory:
-                crew = [subprocess.Popen([*command, "worker", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                          "--store", url, "--exit-when-idle", "15"],
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                        for _ in range(workers)]
                 clock = time.perf_counter()
                 night = subprocess.Popen([*command, "rebalance", "--bootstrap", broker.bootstrap, "--topic", topic,
                                           "--date", DAY.isoformat(), "--store", url, "--as", "olivia", "--json",
                                           "--timeout", "36000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                memory.roots += [night.pid, *(w.pid for w in crew)]
-                memory.cpu_roots.update(bootstrap=[night.pid], workers=[w.pid for w in crew])
+                memory.roots.append(night.pid)
+                memory.cpu_roots.update(bootstrap=[night.pid])
                 stdout, stderr = night.communicate()
                 seconds = time.perf_counter() - clock
-                finished = [member.communicate()[1] for member in crew]
+                crew.stop()
             if night.returncode:
                 sys.exit(f"the distributed night with {workers} workers failed:\n{stderr}")
-            for member, said in zip(crew, finished):
-                if member.returncode:  # a worker lost mid-night makes the figures another night's
+            for code, said in crew.ended:
+                if code:  # a worker lost mid-night makes the figures another night's
                     sys.exit(f"a worker of the night with {workers} workers failed:\n{said}")
             result = json.loads(stdout)
             decided = result["decisions"]
             rows.append({"via": "kafka, PostgreSQL", "workers": workers, "accounts": len(decided) + len(result["failures"]),
                          "seconds": seconds, "decided": len(decided), "failed": len(result["failures"]),
                          "trading": sum(1 for d in decided if d["trade"]), "peak_mb": memory.peak_mb,
-                         "cpu": memory.cpu_seconds()})
+                         "cpu": memory.cpu_seconds(), "joined": joined})
             postgres.drop(database)
     finally:
         broker.stop()
@@ -396,6 +410,58 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
 
         shutil.rmtree(folder, ignore_errors=True)
     return rows
+
+
+class Crew:
+    """`lotline worker` processes, their stderr read as it comes: each says which
+    partitions it holds after every rebalance of the group."""
+
+    def __init__(self, processes: list[subprocess.Popen]) -> None:
+        import threading
+
+        self.processes = processes
+        self.held: dict[int, int] = {}  # pid -> partitions held, as last said
+        self.said: dict[int, list[str]] = {p.pid: [] for p in processes}
+        self.ended: list[tuple[int, str]] = []
+        self._readers = [threading.Thread(target=self._read, args=(p,), daemon=True) for p in processes]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def _read(self, process: subprocess.Popen) -> None:
+        import re
+
+        for line in process.stderr:
+            self.said[process.pid].append(line)
+            held = re.search(r"holds (\d+) partition", line)
+            if held:
+                self.held[process.pid] = int(held.group(1))
+
+    def wait_until_dealt(self, partitions: int, seconds: float = 120) -> None:
+        """Until every worker holds some partitions and together they hold all."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.processes):
+                sys.exit("a worker exited before the night:\n" + "".join(sum(self.said.values(), [])))
+            if len(self.held) == len(self.processes) and all(self.held.values()) \
+                    and sum(self.held.values()) == partitions:
+                return
+            time.sleep(0.05)
+        sys.exit(f"the workers were not dealt the {partitions} partitions within {seconds:.0f} s")
+
+    def stop(self) -> None:
+        """SIGTERM: each ends after the batch in hand (none, after the night), its offsets committed."""
+        import signal
+
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process, reader in zip(self.processes, self._readers):
+            process.wait()
+            reader.join()
+            self.ended.append((process.returncode, "".join(self.said[process.pid])))
 
 
 @dataclass
