@@ -26,17 +26,18 @@ def compile_kernel(target: Path) -> None:
     # numba's on-disk cache of the JIT functions the export calls would be written
     # beside the source under this loader's module name, and later read by the package's
     # own JIT fallback: keep it out of the tree.
-    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="lotline-kernel-build-")
-    spec = importlib.util.spec_from_file_location("lotline_kernel_source", SOURCE)
-    kernel = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kernel)
-    from numba.pycc import CC
+    with tempfile.TemporaryDirectory(prefix="lotline-kernel-build-") as cache:
+        os.environ["NUMBA_CACHE_DIR"] = cache
+        spec = importlib.util.spec_from_file_location("lotline_kernel_source", SOURCE)
+        kernel = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(kernel)
+        from numba.pycc import CC
 
-    cc = CC(target.name.split(".")[0])
-    cc.output_dir = str(target.parent)
-    cc.output_file = target.name
-    cc.export("interior_point", kernel.INTERIOR_POINT_SIGNATURE)(kernel.interior_point.py_func)
-    cc.compile()
+        cc = CC(target.name.split(".")[0])
+        cc.output_dir = str(target.parent)
+        cc.output_file = target.name
+        cc.export("interior_point", kernel.INTERIOR_POINT_SIGNATURE)(kernel.interior_point.py_func)
+        cc.compile()
 
 
 class BuildKernel(build_ext):
