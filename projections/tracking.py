@@ -9,7 +9,15 @@ projection inside a savepoint: the event that raises is recorded in
 `read_model_failures` (read model, account, position, type, error) and that read
 model skips the account from then on, until `projections rebuild`. An event that
 cannot even be decoded is recorded the same way for every read model that reads its
-type (the audit trail shows it as a row instead)."""
+type (the audit trail shows it as a row instead).
+
+An event that starts a new stream and whose rows depend on no earlier event (a night's
+decision, a failed analysis) is applied by the writer that records it, in the same
+transaction (`apply_recorded`), when every read model that reads it can: the night's
+workers then project their own decisions from the events in memory, and the catch-up,
+finding the event marked in `inline_applied`, neither decodes nor applies it again and
+drops the mark as its position passes. The rows are the ones the catch-up would have
+written (the same `apply`, the same position), so a rebuild gives them back as they are."""
 
 from __future__ import annotations
 
@@ -21,15 +29,13 @@ from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy.exc
-from eventsourcing.persistence import InterfaceError as PersistenceInterfaceError
-from eventsourcing.persistence import OperationalError as PersistenceOperationalError
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from lotline.domain.account import Account
 from lotline.domain.aggregate import DomainEvent
 from lotline.domain.decision import Decision
+from lotline.infrastructure.store_errors import STORE_UNAVAILABLE
 
 tracking_metadata = MetaData()
 
@@ -53,6 +59,15 @@ read_model_failures = Table(
     Column("event_type", String(128), nullable=False),
     Column("originator_id", String(36), nullable=False),
     Column("error", Text, nullable=False),
+)
+
+# Events a read model has already applied, written by the transaction that recorded
+# them: the read model's catch-up skips them, and drops each mark once past it.
+inline_applied = Table(
+    "inline_applied",
+    tracking_metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("projection", String(64), primary_key=True),
 )
 
 ERROR_CHARS = 500
@@ -100,6 +115,17 @@ class Projection(ABC):
 
     @abstractmethod
     def apply(self, session: Session, event: DomainEvent, position: int) -> None: ...
+
+    def applies_inline(self, event: DomainEvent) -> bool:
+        """Whether this read model can apply the event as it is recorded, before the
+        read model has caught up with the events before it: the event's rows must depend
+        on no earlier event (no update of an earlier row, no lookup of one)."""
+        return False
+
+    def inline_copy(self) -> Projection:
+        """A fresh instance for applying recorded events, sharing nothing kept in memory
+        with this one (the recording's transaction may yet be rolled back)."""
+        return type(self)()
 
     def begin_batch(self, session: Session) -> None:
         """Called before a batch; a projection may load state it keeps in memory."""
@@ -156,10 +182,7 @@ class _FastPathFailed(Exception):
 
 # Errors of the database or the process itself, not of one event: never recorded
 # against an event, they stop the catch-up as before.
-_NOT_THE_EVENT = (
-    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, PersistenceOperationalError,
-    PersistenceInterfaceError, MemoryError, RecursionError,
-)
+_NOT_THE_EVENT = (*STORE_UNAVAILABLE, MemoryError, RecursionError)
 
 
 class ReadModels:
@@ -171,6 +194,7 @@ class ReadModels:
         self.projections = list(projections)
         self._created = False
         self._written: dict[str, int] = {}  # the position this process last wrote, per read model
+        self._kinds: dict[str, type | None] = {}  # a stored topic's event class (None: not resolved)
 
     def create_tables(self) -> None:
         if self._created:
@@ -209,7 +233,104 @@ class ReadModels:
             projection = next(p for p in self.projections if p.name == name)
             projection.metadata.drop_all(connection, checkfirst=True)
             connection.execute(read_model_failures.delete().where(read_model_failures.c.projection == name))
+            connection.execute(inline_applied.delete().where(inline_applied.c.projection == name))
         return outdated
+
+    # --- applied by the writer ----------------------------------------------------------
+
+    def apply_recorded(self, recorded: Sequence[tuple[int, Any]]) -> int:
+        """Applies events just recorded (position, event), inside the transaction that
+        recorded them, to every read model that reads them, and marks them applied; only
+        events every such read model `applies_inline`, of no account a read model has
+        failed. Returns how many. Anything a read model raises (or reports) leaves them
+        all to the catch-up, which records the failure as it always does; an error of
+        the database itself is the recording's. Needs `create_tables` done."""
+        if not self._created:
+            return 0
+        chosen: list[tuple[int, Any, list[Projection]]] = []
+        for position, event in recorded:
+            readers = [p for p in self.projections if p.handles is None or type(event) in p.handles]
+            if readers and all(p.applies_inline(event) for p in readers):
+                chosen.append((position, event, readers))
+        if not chosen:
+            return 0
+        with self.recorder.transaction(commit=True) as session:
+            # A failure another process's catch-up records for one of these accounts after
+            # this look is missed: that account's reads refuse all the same (naming the
+            # failure), and its rebuild gives the read model back as the catch-up would.
+            failed = self._failed_of(session, {getattr(e, "account_id", None) for _, e, _ in chosen} - {None})
+            chosen = [c for c in chosen if not any((p.name, getattr(c[1], "account_id", None)) in failed for p in c[2])]
+            if not chosen:
+                return 0
+            savepoint = session.begin_nested()
+            try:
+                marks = []
+                for projection in self.projections:
+                    mine = [(position, event) for position, event, readers in chosen if projection in readers]
+                    if not mine:
+                        continue
+                    fresh = projection.inline_copy()
+                    fresh.begin_batch(session)
+                    for position, event in mine:
+                        fresh.apply(session, event, position)
+                    fresh.end_batch(session)
+                    if fresh._reported():
+                        raise _FastPathFailed(f"{projection.name} reported a failure")
+                    marks += [{"position": position, "projection": projection.name} for position, _ in mine]
+                bulk_insert(session, inline_applied, marks)
+            except _NOT_THE_EVENT:
+                raise
+            except Exception:  # noqa: BLE001 - the catch-up applies them, or records why not
+                savepoint.rollback()
+                return 0
+            savepoint.commit()
+        return len(chosen)
+
+    @staticmethod
+    def _failed_of(session: Session, accounts: set[str]) -> set[tuple[str, str]]:
+        """(read model, account) for those of the accounts a read model has failed."""
+        if not accounts:
+            return set()
+        rows = session.execute(
+            select(read_model_failures.c.projection, read_model_failures.c.account_id)
+            .where(read_model_failures.c.account_id.in_(sorted(accounts)))
+        )
+        return {(name, account) for name, account in rows}
+
+    def _marked(self, session: Session, first: int, last: int) -> dict[str, set[int]]:
+        """The positions between `first` and `last` each read model has applied already."""
+        marked: dict[str, set[int]] = {}
+        rows = session.execute(
+            select(inline_applied.c.projection, inline_applied.c.position)
+            .where(inline_applied.c.position >= first, inline_applied.c.position <= last)
+        )
+        for name, position in rows:
+            marked.setdefault(name, set()).add(position)
+        return marked
+
+    def _applied_everywhere(self, notification: Any, marked: dict[str, set[int]], positions: dict[str, int]) -> bool:
+        """Whether every read model still behind the notification that reads its type has
+        applied it already: then it is not even decoded."""
+        topic = notification.topic
+        if topic not in self._kinds:
+            from lotline.infrastructure.eventstore import resolve_event_topic
+
+            try:
+                self._kinds[topic] = resolve_event_topic(topic)
+            except Exception:  # noqa: BLE001 - decoded (and found unreadable) as any other
+                self._kinds[topic] = None
+        kind = self._kinds[topic]
+        if kind is None:
+            return False
+        position = notification.id
+        for projection in self.projections:
+            if positions[projection.name] >= position:
+                continue
+            if projection.handles is not None and kind not in projection.handles:
+                continue
+            if position not in marked.get(projection.name, ()):
+                return False
+        return True
 
     def catch_up(self, progress: Callable[[int], None] | None = None, batch_bytes: int | None = None) -> int:
         """Applies every event not yet applied; returns how many notifications were read
@@ -289,18 +410,25 @@ class ReadModels:
             notifications = self._select_notifications(session, start, batch_bytes)
             if not notifications:
                 return 0
+            read, last = len(notifications), notifications[-1].id
+            marked = self._marked(session, notifications[0].id, last)
+            if marked:
+                notifications = [n for n in notifications if not self._applied_everywhere(n, marked, positions)]
             events, errors = self._decode(notifications)
             self._load_failures(session)
             if careful or errors:
-                self._apply_carefully(session, positions, notifications, events, errors)
+                self._apply_carefully(session, positions, last, notifications, events, errors, marked)
             else:
                 try:
-                    self._apply_whole(session, positions, events)
+                    self._apply_whole(session, positions, last, events, marked)
                 except _NOT_THE_EVENT:
                     raise
                 except Exception as error:
                     raise _FastPathFailed(str(error)) from error
-            return len(notifications)
+            if marked:
+                # Every read model behind `last` is at `last` now; those ahead passed it before.
+                session.execute(inline_applied.delete().where(inline_applied.c.position <= last))
+            return read
 
     def _decode(self, notifications: list[Any]) -> tuple[list[tuple[int, Any]], dict[int, Exception]]:
         """Each notification decoded on its own: one that cannot be is None, its error kept."""
@@ -336,16 +464,20 @@ class ReadModels:
             accounts.clear()
             accounts.update(failed.get(projection.name, ()))
 
-    def _apply_whole(self, session: Session, positions: dict[str, int], events: list[tuple[int, Any]]) -> None:
-        """The fast path: each projection applies the whole batch, then flushes it once."""
+    def _apply_whole(self, session: Session, positions: dict[str, int], last: int, events: list[tuple[int, Any]],
+                     marked: dict[str, set[int]]) -> None:
+        """The fast path: each projection applies the whole batch (up to `last`, but what
+        it applied already), then flushes it once."""
         for projection in self.projections:
             done = positions[projection.name]
-            pending = events if done < events[0][0] else [(p, e) for p, e in events if p > done]
-            last = pending[-1][0] if pending else None
+            if done >= last:
+                continue
+            pending = events if not events or done < events[0][0] else [(p, e) for p, e in events if p > done]
+            applied = marked.get(projection.name)
+            if applied:
+                pending = [(p, e) for p, e in pending if p not in applied]
             if projection.handles is not None:
                 pending = [(p, e) for p, e in pending if type(e) in projection.handles]
-            if last is None:
-                continue
             failed = projection.failed_accounts
             if failed:
                 oids = {Account.id_for(a) for a in failed}
@@ -370,15 +502,14 @@ class ReadModels:
             self._written[projection.name] = last
 
     def _apply_carefully(
-        self, session: Session, positions: dict[str, int], notifications: list[Any],
-        events: list[tuple[int, Any]], errors: dict[int, Exception],
+        self, session: Session, positions: dict[str, int], last: int, notifications: list[Any],
+        events: list[tuple[int, Any]], errors: dict[int, Exception], marked: dict[str, set[int]],
     ) -> None:
         """One event at a time, each projection's change inside its own savepoint and
         written before the next event: an event that raises is rolled back and recorded
         as that read model's failure for its account, and the others go on."""
         from lotline.projections.failures import AccountResolver
 
-        last = notifications[-1].id
         active = [p for p in self.projections if positions[p.name] < last]
         for projection in active:
             projection._reported().clear()
@@ -386,12 +517,12 @@ class ReadModels:
         accounts = AccountResolver(session)
         for notification, (position, event) in zip(notifications, events):
             if event is None:
-                self._apply_unreadable(session, positions, active, notification, errors[position], accounts)
+                self._apply_unreadable(session, positions, active, notification, errors[position], accounts, marked)
                 continue
             account_id = accounts.of(event)
             kind = type(event)
             for projection in active:
-                if position <= positions[projection.name]:
+                if position <= positions[projection.name] or position in marked.get(projection.name, ()):
                     continue
                 if projection.handles is not None and kind not in projection.handles:
                     continue
@@ -425,7 +556,7 @@ class ReadModels:
 
     def _apply_unreadable(
         self, session: Session, positions: dict[str, int], active: list[Projection], notification: Any,
-        error: Exception, accounts: Any,
+        error: Exception, accounts: Any, marked: dict[str, set[int]],
     ) -> None:
         from lotline.infrastructure.eventstore import resolve_event_topic
         from lotline.projections.failures import salvage, topic_type
@@ -446,7 +577,7 @@ class ReadModels:
         except Exception:
             kind = None  # every read model might have read it
         for projection in active:
-            if item.position <= positions[projection.name]:
+            if item.position <= positions[projection.name] or item.position in marked.get(projection.name, ()):
                 continue
             if kind is not None and projection.handles is not None and kind not in projection.handles:
                 continue
@@ -530,6 +661,7 @@ class ReadModels:
         self.create_tables()
         with self.recorder.transaction(commit=True) as session:
             session.execute(read_model_failures.delete())
+            session.execute(inline_applied.delete())
             for projection in self.projections:
                 projection.clear(session)
                 projection.failed_accounts.clear()
