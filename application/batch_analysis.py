@@ -88,6 +88,9 @@ def rebalance_accounts(lotline: Lotline, account_ids: list[str], context: DayCon
     (None) or a backtest's other rebalancer."""
     results: list[AccountResult] = []
     pending: list[tuple[UnitOfWork, AccountResult]] = []
+    # The read models' tables made or checked here, outside the commits: each decision
+    # then reaches them as it is recorded (Lotline.commit), not by the catch-up's decoding.
+    lotline.read_models.create_tables()
 
     def flush() -> None:
         if not pending:

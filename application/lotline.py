@@ -144,12 +144,16 @@ class Lotline:
     def commit(self, *units: UnitOfWork) -> None:
         """Saves what the units of work changed in one transaction, the closes of their
         price events and the key credentials written with them (IntegrityError, and
-        nothing saved, when another writer got there first)."""
+        nothing saved, when another writer got there first). The read models that can
+        take the new events as they are recorded (a night's decisions) get them in the
+        same transaction: the writer projects what it has in memory, and the catch-up
+        skips them (once this process has made or checked the read models' tables)."""
         with self.store.recorder.transaction(commit=True):
             changed = [aggregate for uow in units for aggregate in uow.changed()]
             price_events = [e for a in changed if isinstance(a, PriceSeries) for e in a.pending_events]
             if changed:
-                self.store.save(*changed)
+                recordings = self.store.save(*changed)
+                self.read_models.apply_recorded([(r.notification.id, r.domain_event) for r in recordings])
             self.prices.record(price_events)
             self.credentials.record([c for uow in units for c in uow.keys_issued],
                                     [key_id for uow in units for key_id in uow.keys_revoked])

@@ -125,6 +125,10 @@ class AuditTrail(Projection):
         if len(self._streams) > STREAMS_KEPT:
             self._streams = {}
 
+    def applies_inline(self, event: DomainEvent) -> bool:
+        # A stream's first event names the stream itself; a later one looks it up.
+        return event.originator_version == 1
+
     def apply(self, session: Session, event: DomainEvent, position: int) -> None:
         kind, key = self._stream(session, event)
         self._rows.append(dict(

@@ -70,6 +70,10 @@ class DecisionsAndOrders(Projection):
         self._decisions: list[dict] = []
         self._orders: list[dict] = []
 
+    def applies_inline(self, event: DomainEvent) -> bool:
+        # A decision's rows are inserts; a redo's also updates the decision it supersedes.
+        return isinstance(event, Decision.DecisionRecorded) and event.supersedes is None
+
     def apply(self, session: Session, event: DomainEvent, position: int) -> None:
         match event:
             case Decision.DecisionRecorded():
