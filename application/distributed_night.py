@@ -8,11 +8,13 @@ offsets. A redelivered task for an account already decided records nothing."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from lotline.application.account_analysis import DayContext, day_context
 from lotline.application.authorisation import authorise
@@ -35,6 +37,7 @@ POLL_SECONDS = 0.5  # the look is one indexed read of the new events' ids
 CATCH_UP_ACCOUNTS = 200
 DEFAULT_TIMEOUT = 6 * 3600.0
 NAMED_OPEN = 20  # a timeout names this many open accounts, then counts the rest
+T = TypeVar("T")
 
 
 class NightUnfinished(LotlineError):
@@ -174,7 +177,12 @@ def run_worker(lotline: Lotline, who: Identity, servers: list[str], group: str |
                 batches.setdefault(key, []).append(t.account)
             for (on, market, risk, settings_version, user, role, auth), accounts in batches.items():
                 actor = Actor(user, Role(role), on, lotline.clock(), None, Auth(auth))
-                results = _analyse_batch(lotline, days, accounts, on, market, risk, settings_version, actor)
+                try:
+                    results = _until_stored(
+                        lambda: _analyse_batch(lotline, days, accounts, on, market, risk, settings_version, actor),
+                        say, stop)
+                except _Stopped:
+                    return report  # the batch's offsets uncommitted: its tasks are taken again
                 if results is None:
                     # Another store's night (a worker pointed at the wrong --store, an old
                     # task): recording failures here would end that night wrongly.
@@ -190,10 +198,45 @@ def run_worker(lotline: Lotline, who: Identity, servers: list[str], group: str |
                         report.failed += 1
                     else:
                         report.decided += 1
-            consumer.commit()  # only now: every task of the batch is recorded
+            # Only now: every task of the batch is recorded.
+            if not consumer.commit() and say is not None:
+                say("the group was rebalanced while this batch was worked: its tasks go to the partitions' "
+                    "new holders, who find the decisions recorded here already made")
     finally:
         consumer.close()
     return report
+
+
+# Waits between attempts at a batch while the store cannot be reached; the last repeats.
+STORE_RETRY_SECONDS = (1, 2, 5, 10, 30)
+
+
+class _Stopped(Exception):
+    """The worker was told to stop while it waited for the store."""
+
+
+def _until_stored(work: Callable[[], T], say: Callable[[str], None] | None, stop: Callable[[], bool],
+                  sleep: Callable[[float], None] = time.sleep) -> T:
+    """`work()`, tried again while the store cannot be reached (a dropped connection, a
+    restarting database). The batch's offsets are not committed meanwhile, so nothing is
+    lost, and what an attempt recorded the next finds decided. _Stopped when `stop()`
+    comes first."""
+    from lotline.infrastructure.store_errors import STORE_UNAVAILABLE
+
+    for attempt in itertools.count():
+        try:
+            return work()
+        except STORE_UNAVAILABLE as error:
+            wait = STORE_RETRY_SECONDS[min(attempt, len(STORE_RETRY_SECONDS) - 1)]
+            if say is not None:
+                first = (str(error).strip().splitlines() or [""])[0][:200]
+                say(f"the store cannot be reached ({type(error).__name__}: {first}); the batch is tried again "
+                    f"in {wait} s")
+            for _ in range(wait * 10):
+                if stop():
+                    raise _Stopped() from None
+                sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 def _analyse_batch(lotline: Lotline, days: DayContexts, accounts: list[str], on: date, market: str, risk: str,

@@ -208,8 +208,17 @@ class TaskConsumer:
                                               f"({type(error).__name__})"))
         return out
 
-    def commit(self) -> None:
-        self._consumer.commit()
+    def commit(self) -> bool:
+        """Commits the offsets of what was taken; False when the group was rebalanced
+        meanwhile (this member held the batch past `MAX_POLL_INTERVAL_MS`): its tasks
+        then go to the partitions' new holders, who find those recorded already done."""
+        from kafka.errors import CommitFailedError
+
+        try:
+            self._consumer.commit()
+        except CommitFailedError:
+            return False
+        return True
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

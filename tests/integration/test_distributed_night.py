@@ -201,6 +201,40 @@ def test_a_worker_started_before_any_night_makes_the_topic_with_every_partition_
     assert first.returncode == 0
 
 
+def test_a_standing_worker_outlives_the_database_dropping_its_connections(postgres, kafka_broker):
+    """A worker runs for days; the database restarts, or drops idle connections, in
+    between. Its first batch then meets a dead connection: it says so, tries the batch
+    again on a new one, and the night ends with every account decided (it used to die
+    on that error, leaving the night to time out)."""
+    import psycopg
+
+    url = postgres.fresh_database()
+    _firm(url, accounts=5, seed=4)
+    topic, group = f"lotline.analysis.{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    worker = _worker(url, kafka_broker.bootstrap, topic, group)
+    try:
+        _said_until(worker, "holds 12 partition(s)")
+        database = url.rsplit("/", 1)[1]
+        with psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres",
+                             autocommit=True) as c:
+            dropped = c.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                                (database,)).fetchone()[0]
+        assert dropped >= 1  # the worker's pooled connection
+        night = subprocess.run([*LOTLINE, "rebalance", "--bootstrap", kafka_broker.bootstrap, "--topic", topic,
+                                "--date", START.isoformat(), "--store", url, "--as", "olivia", "--json",
+                                "--timeout", "90"], capture_output=True, text=True, timeout=180)
+        assert night.returncode == 0, night.stderr
+        assert len(json.loads(night.stdout)["decisions"]) == 5
+        assert worker.poll() is None  # still standing
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert "the store cannot be reached (OperationalError" in stderr and "tried again in 1 s" in stderr
+    assert stdout.startswith("decided 5,")
+    assert _decisions_recorded(url) == 5
+
+
 def test_the_tasks_are_dealt_evenly_over_the_partitions_so_each_worker_gets_as_many(kafka_broker):
     """By the hash of the account id, one of two workers got some 2% more tasks than the
     other, which then sat idle at the night's end."""
