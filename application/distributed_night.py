@@ -148,6 +148,7 @@ def run_worker(lotline: Lotline, who: Identity, servers: list[str], group: str |
     from lotline.infrastructure.kafka_tasks import GROUP, TOPIC, TaskConsumer
 
     authorise(lotline.fresh(), who, Permission.RUN_NIGHT_WORKER, lotline.today(), lotline.clock())
+
     def assigned(partitions: list[int]) -> None:
         if say is not None:  # when the worker is ready, and after each rebalance of the group
             say(f"holds {len(partitions)} partition(s) of {topic or TOPIC} in group {group or GROUP}: "
