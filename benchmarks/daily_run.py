@@ -381,7 +381,8 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
             url, topic = postgres.url(database), f"lotline.analysis.bench{night}"
             launched = time.perf_counter()
             crew = Crew([subprocess.Popen([*command, "worker", "--bootstrap", broker.bootstrap, "--topic", topic,
-                                           "--store", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                           "--group", f"lotline-bench{night}", "--store", url],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                          for _ in range(workers)])
             crew.wait_until_dealt(PARTITIONS)
             joined = time.perf_counter() - launched
@@ -458,7 +459,8 @@ class Crew:
                     and sum(self.held.values()) == partitions:
                 return
             time.sleep(0.05)
-        sys.exit(f"the workers were not dealt the {partitions} partitions within {seconds:.0f} s")
+        sys.exit(f"the workers were not dealt the {partitions} partitions within {seconds:.0f} s; they said:\n"
+                 + "".join(sum(self.said.values(), [])))
 
     def stop(self) -> None:
         """SIGTERM: each ends after the batch in hand (none, after the night), its offsets committed."""
