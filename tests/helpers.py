@@ -33,3 +33,13 @@ def read_model_contents(url: str) -> dict[str, list]:
         return out
     finally:
         engine.dispose()
+
+
+def scalar(url: str, sql: str) -> int:
+    """One number a query gives (0 for none)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(text(sql)).scalar() or 0
+    finally:
+        engine.dispose()

@@ -13,14 +13,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from lotline.application.commands import RebuildProjections
 from lotline.application.demo import build_firm
 from lotline.application.handlers.read_models import rebuild_projections
 from lotline.application.lotline import Lotline
 from tests.conftest import PINNED_NOW
-from tests.helpers import read_model_contents
+from tests.helpers import read_model_contents, scalar
 from tests.integration.test_rebalance_behaviour import DAY, FINALS, HOLDINGS, POLICY, account, date_of
 from tests.market import closes, write_wide_csv
 
@@ -138,31 +137,22 @@ def test_two_workers_decide_exactly_as_one(sqlite_url, tmp_path, postgres):
     assert len(one) == 120 and one == two
 
 
-def _count(url: str, sql: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as c:
-            return c.execute(text(sql)).scalar() or 0
-    finally:
-        engine.dispose()
-
-
 def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_orders(sqlite_url):
     with Lotline(sqlite_url, clock=lambda: START) as lotline:
         build_firm(lotline, 400, seed=5, start=START)
         lotline.catch_up()
-    before = _count(sqlite_url, "SELECT count(*) FROM lotline_events")
+    before = scalar(sqlite_url, "SELECT count(*) FROM lotline_events")
     command = [sys.executable, "-m", "lotline.application", "rebalance", "--date", START.isoformat(), "--workers", "1",
                "--store", sqlite_url, "--as", "olivia", "--json"]
     night = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              env={**os.environ, "LOTLINE_NOW": PINNED_NOW})
     deadline = time.time() + 120
     # Kill it as soon as its first batch of decisions is committed, long before the last.
-    while _count(sqlite_url, "SELECT count(*) FROM lotline_events") <= before and time.time() < deadline:
+    while scalar(sqlite_url, "SELECT count(*) FROM lotline_events") <= before and time.time() < deadline:
         time.sleep(0.01)
     night.send_signal(signal.SIGKILL)
     night.wait()
-    partial = _count(sqlite_url, "SELECT count(*) FROM lotline_events") - before
+    partial = scalar(sqlite_url, "SELECT count(*) FROM lotline_events") - before
     assert 0 < partial < 400, "the run was not killed part-way"
     rerun = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "LOTLINE_NOW": PINNED_NOW}, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -173,8 +163,8 @@ def test_a_killed_night_resumes_with_one_decision_per_account_and_no_duplicate_o
         recorded = [lotline.store.mapper.to_domain_event(n) for n in decided]
         days = [(event.account_id, event.date) for event in recorded]
         assert len(days) == len(set(days)) == 400
-        rows = _count(sqlite_url, "SELECT count(*) FROM orders")
-        distinct = _count(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")
+        rows = scalar(sqlite_url, "SELECT count(*) FROM orders")
+        distinct = scalar(sqlite_url, "SELECT count(DISTINCT order_id) FROM orders")
         assert rows == distinct > 0
         incremental = read_model_contents(sqlite_url)
         rebuild_projections(RebuildProjections(user="root"), lotline)

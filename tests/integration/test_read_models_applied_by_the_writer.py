@@ -19,21 +19,12 @@ from lotline.application.handlers.analysis import rebalance
 from lotline.application.lotline import Lotline
 from lotline.projections.decisions import DecisionsAndOrders
 from lotline.projections.tracking import ReadModels
-from tests.helpers import read_model_contents
+from tests.helpers import read_model_contents, scalar
 
 START = date(2026, 3, 2)
 NEXT = date(2026, 3, 3)
 ACCOUNTS = 8
 AT = datetime(2026, 3, 2, 21, tzinfo=timezone.utc)
-
-
-def _scalar(url: str, sql: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as c:
-            return c.execute(text(sql)).scalar() or 0
-    finally:
-        engine.dispose()
 
 
 def _firm(url: str) -> None:
@@ -60,17 +51,17 @@ def test_a_nights_decisions_are_in_the_read_models_as_recorded_and_as_a_rebuild_
     with Lotline(store_url, clock=lambda: AT) as lotline:
         # Nothing caught up since the firm was built, yet every decision and its orders
         # are there, each at its own position in the history.
-        behind = _scalar(store_url, "SELECT min(position) FROM projection_tracking")
-        assert behind < _scalar(store_url, "SELECT max(id) FROM lotline_events")
+        behind = scalar(store_url, "SELECT min(position) FROM projection_tracking")
+        assert behind < scalar(store_url, "SELECT max(id) FROM lotline_events")
         shown = {row.account_id: row for row in lotline.views.decisions_of_day(START)}
         assert sorted(shown) == sorted(r.account for r in results) and len(shown) == ACCOUNTS
         assert all(row.position > behind for row in shown.values())
-        assert _scalar(store_url, "SELECT count(*) FROM orders") == sum(r.orders for r in results) > 0
-        assert _scalar(store_url, "SELECT count(*) FROM audit_events WHERE kind = 'decision'") == ACCOUNTS
+        assert scalar(store_url, "SELECT count(*) FROM orders") == sum(r.orders for r in results) > 0
+        assert scalar(store_url, "SELECT count(*) FROM audit_events WHERE kind = 'decision'") == ACCOUNTS
         lotline.catch_up()
         # The catch-up applied none of them twice, and dropped the marks as it passed them.
-        assert _scalar(store_url, "SELECT count(*) FROM inline_applied") == 0
-        assert _scalar(store_url, "SELECT count(*) FROM decisions") == ACCOUNTS
+        assert scalar(store_url, "SELECT count(*) FROM inline_applied") == 0
+        assert scalar(store_url, "SELECT count(*) FROM decisions") == ACCOUNTS
         caught_up = read_model_contents(store_url)
         lotline.read_models.rebuild()
     assert read_model_contents(store_url) == caught_up
@@ -114,11 +105,11 @@ def test_read_models_end_as_the_catch_up_alone_leaves_them_when_one_fails_on_a_d
     monkeypatch.setattr(DecisionsAndOrders, "apply", failing)
     _night(sqlite_url, START)
     _night(sqlite_url, NEXT)
-    assert _scalar(sqlite_url, "SELECT count(*) FROM lotline_events WHERE topic LIKE '%DecisionRecorded'") == 2 * ACCOUNTS
-    assert _scalar(sqlite_url, "SELECT count(*) FROM read_model_failures WHERE account_id = 'DEMO-0003' "
+    assert scalar(sqlite_url, "SELECT count(*) FROM lotline_events WHERE topic LIKE '%DecisionRecorded'") == 2 * ACCOUNTS
+    assert scalar(sqlite_url, "SELECT count(*) FROM read_model_failures WHERE account_id = 'DEMO-0003' "
                                "AND projection = 'decisions'") == 1
-    assert _scalar(sqlite_url, "SELECT count(*) FROM read_model_failures") == 1
-    assert _scalar(sqlite_url, "SELECT count(*) FROM decisions") == 2 * (ACCOUNTS - 1)
+    assert scalar(sqlite_url, "SELECT count(*) FROM read_model_failures") == 1
+    assert scalar(sqlite_url, "SELECT count(*) FROM decisions") == 2 * (ACCOUNTS - 1)
     # The same history, with the writer applying nothing: the same read models.
     monkeypatch.setattr(ReadModels, "apply_recorded", lambda self, recorded: 0)
     _night(without, START)
@@ -133,10 +124,10 @@ def test_a_read_model_rebuilt_or_reshaped_gets_back_the_decisions_the_writer_app
     _firm(sqlite_url)
     reshaped = _copy(sqlite_url, tmp_path, "reshaped.db")
     _night_left_to_the_writer(sqlite_url, monkeypatch)
-    assert _scalar(sqlite_url, "SELECT count(*) FROM inline_applied") > 0
+    assert scalar(sqlite_url, "SELECT count(*) FROM inline_applied") > 0
     with Lotline(sqlite_url, clock=lambda: AT) as lotline:
         lotline.read_models.rebuild()
-    assert _scalar(sqlite_url, "SELECT count(*) FROM decisions") == ACCOUNTS
+    assert scalar(sqlite_url, "SELECT count(*) FROM decisions") == ACCOUNTS
     rebuilt = _comparable(sqlite_url)
 
     _night_left_to_the_writer(reshaped, monkeypatch)
@@ -148,5 +139,5 @@ def test_a_read_model_rebuilt_or_reshaped_gets_back_the_decisions_the_writer_app
     engine.dispose()
     with Lotline(reshaped, clock=lambda: AT) as lotline:
         lotline.catch_up()
-    assert _scalar(reshaped, "SELECT count(*) FROM decisions") == ACCOUNTS
+    assert scalar(reshaped, "SELECT count(*) FROM decisions") == ACCOUNTS
     assert _comparable(reshaped) == rebuilt
