@@ -177,6 +177,7 @@ class PeakMemory:
         self._cpu_start: dict[int, int] = {}
         self._cpu_last: dict[int, tuple[str, int]] = {}
         self.peak_kb = 0
+        self.group_peak_kb: dict[str, int] = {}  # each cpu_roots group's own peak (its processes in `roots`)
         self._interval, self._done = interval, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -231,13 +232,18 @@ class PeakMemory:
                 self._cpu_last[pid] = (name, cpu[pid])
         tree = tree_of(self.roots)
         total = 0
+        rss: dict[int, int] = {}
         for pid in tree:
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+                        rss[pid] = int(line.split()[1])
+                        total += rss[pid]
             except OSError:
                 continue
+        for name, roots in self.cpu_roots.items():
+            mine = sum(rss.get(pid, 0) for pid in tree_of(roots))
+            self.group_peak_kb[name] = max(self.group_peak_kb.get(name, 0), mine)
         return total
 
 
@@ -338,6 +344,9 @@ def main() -> None:
                               for name, seconds in r["cpu"].items())
             total = sum(r["cpu"].values()) * 1000 / r["accounts"]
             print(f"{r['via']}, {r['workers']} worker(s), CPU: {spent}; total {total:.1f} ms/account")
+        if "group_peak_mb" in r:
+            print(f"{r['via']}, {r['workers']} worker(s), peak memory of each: "
+                  + ", ".join(f"{name} {mb:.0f} MB" for name, mb in r["group_peak_mb"].items()))
         if "joined" in r:
             print(f"{r['via']}, {r['workers']} worker(s): started and dealt every partition {r['joined']:.1f} s "
                   "before the night (not in its time)")
@@ -410,7 +419,9 @@ def kafka_rows(accounts: int, seed: int, worker_counts: list[int]) -> list[dict]
             rows.append({"via": "kafka, PostgreSQL", "workers": workers, "accounts": len(decided) + len(result["failures"]),
                          "seconds": seconds, "decided": len(decided), "failed": len(result["failures"]),
                          "trading": sum(1 for d in decided if d["trade"]), "peak_mb": memory.peak_mb,
-                         "cpu": memory.cpu_seconds(), "joined": joined})
+                         "cpu": memory.cpu_seconds(), "joined": joined,
+                         "group_peak_mb": {name: kb / 1024 for name, kb in memory.group_peak_kb.items()
+                                           if name in ("bootstrap", "workers")}})
             postgres.drop(database)
     finally:
         broker.stop()
