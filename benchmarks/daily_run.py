@@ -465,13 +465,21 @@ class Crew:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.processes):
+                self._kill()
                 sys.exit("a worker exited before the night:\n" + "".join(sum(self.said.values(), [])))
             if len(self.held) == len(self.processes) and all(self.held.values()) \
                     and sum(self.held.values()) == partitions:
                 return
             time.sleep(0.05)
+        self._kill()
         sys.exit(f"the workers were not dealt the {partitions} partitions within {seconds:.0f} s; they said:\n"
                  + "".join(sum(self.said.values(), [])))
+
+    def _kill(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
     def stop(self) -> None:
         """SIGTERM: each ends after the batch in hand (none, after the night), its offsets committed."""
