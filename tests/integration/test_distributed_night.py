@@ -148,23 +148,42 @@ def test_without_workers_the_wait_times_out_naming_the_open_accounts(postgres, k
     assert refused.returncode == 1 and "olivia" in refused.stderr
 
 
-def _said_until(process: subprocess.Popen, wanted: str, seconds: float = 60) -> list[str]:
-    """The worker's stderr lines up to the first containing `wanted`."""
-    import selectors
+class _Said:
+    """A worker's stderr, read line by line in a thread as it comes (a select on the pipe
+    would miss lines the text reader has already buffered)."""
 
-    lines: list[str] = []
-    selector = selectors.DefaultSelector()
-    selector.register(process.stderr, selectors.EVENT_READ)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if selector.select(timeout=0.5):
-            line = process.stderr.readline()
-            if not line:
-                break
-            lines.append(line.rstrip("\n"))
+    def __init__(self, process: subprocess.Popen) -> None:
+        import queue
+        import threading
+
+        self.lines: list[str] = []
+        self._new: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stderr:
+            self.lines.append(line.rstrip("\n"))
+            self._new.put(line)
+
+    def until(self, wanted: str, seconds: float = 60) -> str:
+        """The first line from now on that contains `wanted`."""
+        import queue
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                line = self._new.get(timeout=0.5)
+            except queue.Empty:
+                continue
             if wanted in line:
-                return lines
-    raise AssertionError(f"the worker never said {wanted!r}; it said {lines}")
+                return line
+        raise AssertionError(f"the worker never said {wanted!r}; it said {self.lines}")
+
+    def all(self) -> str:
+        """Everything said, once the worker has ended."""
+        self._reader.join(timeout=30)
+        return "\n".join(self.lines)
 
 
 def test_a_worker_started_before_any_night_makes_the_topic_with_every_partition_and_says_what_it_holds(
@@ -178,10 +197,10 @@ def test_a_worker_started_before_any_night_makes_the_topic_with_every_partition_
     _firm(url, accounts=3, seed=4)
     topic, group = f"lotline.analysis.{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     first = _worker(url, kafka_broker.bootstrap, topic, group)
-    second = None
+    first_said, second = _Said(first), None
     try:
-        said = _said_until(first, f"holds {PARTITIONS} partition(s) of {topic}")
-        assert said[-1].startswith("lotline worker: ") and ", ".join(map(str, range(PARTITIONS))) in said[-1]
+        said = first_said.until(f"holds {PARTITIONS} partition(s) of {topic}")
+        assert said.startswith("lotline worker: ") and ", ".join(map(str, range(PARTITIONS))) in said
         from kafka import KafkaConsumer
 
         probe = KafkaConsumer(bootstrap_servers=[kafka_broker.bootstrap])
@@ -191,13 +210,13 @@ def test_a_worker_started_before_any_night_makes_the_topic_with_every_partition_
             probe.close()
         # A second member: the group is rebalanced and each holds half.
         second = _worker(url, kafka_broker.bootstrap, topic, group)
-        _said_until(second, f"holds {PARTITIONS // 2} partition(s) of {topic}")
-        _said_until(first, f"holds {PARTITIONS // 2} partition(s) of {topic}")
+        _Said(second).until(f"holds {PARTITIONS // 2} partition(s) of {topic}")
+        first_said.until(f"holds {PARTITIONS // 2} partition(s) of {topic}")
     finally:
         for process in (first, second):
             if process is not None:
                 process.send_signal(signal.SIGTERM)
-                process.communicate(timeout=60)
+                process.wait(timeout=60)
     assert first.returncode == 0
 
 
@@ -212,8 +231,9 @@ def test_a_standing_worker_outlives_the_database_dropping_its_connections(postgr
     _firm(url, accounts=5, seed=4)
     topic, group = f"lotline.analysis.{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     worker = _worker(url, kafka_broker.bootstrap, topic, group)
+    said = _Said(worker)
     try:
-        _said_until(worker, "holds 12 partition(s)")
+        said.until("holds 12 partition(s)")
         database = url.rsplit("/", 1)[1]
         with psycopg.connect(f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres",
                              autocommit=True) as c:
@@ -228,10 +248,11 @@ def test_a_standing_worker_outlives_the_database_dropping_its_connections(postgr
         assert worker.poll() is None  # still standing
     finally:
         worker.send_signal(signal.SIGTERM)
-        stdout, stderr = worker.communicate(timeout=60)
+        worker.wait(timeout=60)
+    stderr = said.all()
     assert worker.returncode == 0, stderr
     assert "the store cannot be reached (OperationalError" in stderr and "tried again in 1 s" in stderr
-    assert stdout.startswith("decided 5,")
+    assert worker.stdout.read().startswith("decided 5,")
     assert _decisions_recorded(url) == 5
 
 
