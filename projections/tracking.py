@@ -258,8 +258,9 @@ class ReadModels:
             # A failure another process's catch-up records for one of these accounts after
             # this look is missed: that account's reads refuse all the same (naming the
             # failure), and its rebuild gives the read model back as the catch-up would.
-            failed = self._failed_of(session, {getattr(e, "account_id", None) for _, e, _ in chosen} - {None})
-            chosen = [c for c in chosen if not any((p.name, getattr(c[1], "account_id", None)) in failed for p in c[2])]
+            self._load_failures(session)
+            chosen = [(position, event, readers) for position, event, readers in chosen
+                      if not any(getattr(event, "account_id", None) in p.failed_accounts for p in readers)]
             if not chosen:
                 return 0
             savepoint = session.begin_nested()
@@ -286,17 +287,6 @@ class ReadModels:
             savepoint.commit()
         return len(chosen)
 
-    @staticmethod
-    def _failed_of(session: Session, accounts: set[str]) -> set[tuple[str, str]]:
-        """(read model, account) for those of the accounts a read model has failed."""
-        if not accounts:
-            return set()
-        rows = session.execute(
-            select(read_model_failures.c.projection, read_model_failures.c.account_id)
-            .where(read_model_failures.c.account_id.in_(sorted(accounts)))
-        )
-        return {(name, account) for name, account in rows}
-
     def _marked(self, session: Session, first: int, last: int) -> dict[str, set[int]]:
         """The positions between `first` and `last` each read model has applied already."""
         marked: dict[str, set[int]] = {}
@@ -308,19 +298,22 @@ class ReadModels:
             marked.setdefault(name, set()).add(position)
         return marked
 
-    def _applied_everywhere(self, notification: Any, marked: dict[str, set[int]], positions: dict[str, int]) -> bool:
-        """Whether every read model still behind the notification that reads its type has
-        applied it already: then it is not even decoded."""
-        topic = notification.topic
+    def _kind_of(self, topic: str) -> type | None:
+        """The event class a stored topic names; None when it names none (any longer)."""
         if topic not in self._kinds:
             from lotline.infrastructure.eventstore import resolve_event_topic
 
             try:
                 self._kinds[topic] = resolve_event_topic(topic)
-            except Exception:  # noqa: BLE001 - decoded (and found unreadable) as any other
+            except Exception:  # noqa: BLE001
                 self._kinds[topic] = None
-        kind = self._kinds[topic]
-        if kind is None:
+        return self._kinds[topic]
+
+    def _applied_everywhere(self, notification: Any, marked: dict[str, set[int]], positions: dict[str, int]) -> bool:
+        """Whether every read model still behind the notification that reads its type has
+        applied it already: then it is not even decoded."""
+        kind = self._kind_of(notification.topic)
+        if kind is None:  # decoded (and found unreadable) as any other
             return False
         position = notification.id
         for projection in self.projections:
@@ -558,7 +551,6 @@ class ReadModels:
         self, session: Session, positions: dict[str, int], active: list[Projection], notification: Any,
         error: Exception, accounts: Any, marked: dict[str, set[int]],
     ) -> None:
-        from lotline.infrastructure.eventstore import resolve_event_topic
         from lotline.projections.failures import salvage, topic_type
 
         fields = salvage(notification.state)
@@ -572,10 +564,7 @@ class ReadModels:
             fields=fields,
             topic=str(notification.topic),
         )
-        try:
-            kind: type | None = resolve_event_topic(notification.topic)
-        except Exception:
-            kind = None  # every read model might have read it
+        kind = self._kind_of(notification.topic)  # None: every read model might have read it
         for projection in active:
             if item.position <= positions[projection.name] or item.position in marked.get(projection.name, ()):
                 continue
