@@ -8,7 +8,6 @@ offsets. A redelivered task for an account already decided records nothing."""
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -224,11 +223,13 @@ def _until_stored(work: Callable[[], T], say: Callable[[str], None] | None, stop
     comes first."""
     from lotline.infrastructure.store_errors import STORE_UNAVAILABLE
 
-    for attempt in itertools.count():
+    waits = iter(STORE_RETRY_SECONDS)
+    wait = 0
+    while True:
         try:
             return work()
         except STORE_UNAVAILABLE as error:
-            wait = STORE_RETRY_SECONDS[min(attempt, len(STORE_RETRY_SECONDS) - 1)]
+            wait = next(waits, wait)
             if say is not None:
                 first = (str(error).strip().splitlines() or [""])[0][:200]
                 say(f"the store cannot be reached ({type(error).__name__}: {first}); the batch is tried again "
@@ -237,7 +238,6 @@ def _until_stored(work: Callable[[], T], say: Callable[[str], None] | None, stop
                 if stop():
                     raise _Stopped() from None
                 sleep(0.1)
-    raise AssertionError("unreachable")
 
 
 def _analyse_batch(lotline: Lotline, days: DayContexts, accounts: list[str], on: date, market: str, risk: str,
