@@ -223,8 +223,9 @@ class PeakMemory:
                 frontier += [child for child, parent in parents.items() if parent == pid and child not in tree]
             return tree
 
-        for name, roots in self.cpu_roots.items():
-            for pid in tree_of(roots):
+        groups = {name: tree_of(roots) for name, roots in self.cpu_roots.items()}
+        for name, group in groups.items():
+            for pid in group:
                 if pid not in self._cpu_last:
                     # A server's process counts from when it is first seen (its earlier
                     # work is not the night's); the night's own processes from their start.
@@ -241,8 +242,8 @@ class PeakMemory:
                         total += rss[pid]
             except OSError:
                 continue
-        for name, roots in self.cpu_roots.items():
-            mine = sum(rss.get(pid, 0) for pid in tree_of(roots))
+        for name, group in groups.items():
+            mine = sum(rss.get(pid, 0) for pid in group)
             self.group_peak_kb[name] = max(self.group_peak_kb.get(name, 0), mine)
         return total
 
